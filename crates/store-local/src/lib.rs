@@ -1,0 +1,4 @@
+//! The local folder backend for Tessera's session store.
+//!
+//! **Not implemented yet.** This crate exists so the workspace layout matches
+//! the architecture; it exports nothing and no configuration selects it.

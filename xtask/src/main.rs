@@ -1,0 +1,2 @@
+//! Developer tasks. Placeholder until the task modules land.
+fn main() {}
