@@ -1,1 +1,38 @@
-//! placeholder
+//! Tessera's session model and policy, as pure functions.
+//!
+//! This crate holds what a session *is* ([`Session`]), the limits a
+//! deployment sets ([`Policy`]), and the decisions taken on them: when a
+//! session expires ([`Session::expiry`]), what a read does to it
+//! ([`Session::touch`]) and whether a new login fits the subject's quota
+//! ([`decide`]).
+//!
+//! It never does I/O, never reads the clock and never draws random numbers:
+//! time is always a `now` argument. This is checked mechanically (clippy's
+//! `disallowed-methods` and `cargo xtask`'s no-I/O check), so every function
+//! here is deterministic and property-tested.
+//!
+//! ```
+//! use tessera_core::{Policy, Session, SessionParams, Subject, Timestamp};
+//!
+//! let policy = Policy::default();
+//! let now = Timestamp::from_millis(1_700_000_000_000);
+//! let params = SessionParams::new(Subject::new("alice").unwrap());
+//! let session = Session::start(params, &policy, now).unwrap();
+//! assert!(!session.is_expired(now));
+//! ```
+
+mod error;
+mod expiry;
+mod lifetime;
+mod policy;
+mod quota;
+mod session;
+mod time;
+
+pub use error::CoreError;
+pub use expiry::Expiry;
+pub use lifetime::Lifetime;
+pub use policy::{OnQuotaExhaustion, Policy, Quota};
+pub use quota::{Existing, QuotaDecision, decide};
+pub use session::{Context, SealedBlob, Session, SessionParams, Subject};
+pub use time::Timestamp;

@@ -1,0 +1,203 @@
+//! The limits a deployment sets: default lifetimes and the per-subject quota.
+
+use std::fmt;
+use std::num::NonZeroU8;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{CoreError, Lifetime};
+
+/// How many live sessions one subject may hold at once: 1 to [`Quota::MAX`].
+///
+/// The maximum is 25. More than that many simultaneous sign-ins for one
+/// person is a leak or an attack, not a use case; and a bounded quota keeps
+/// every quota decision to a bounded amount of work in every backend (it fits
+/// one Lua script, one DynamoDB transaction and one batch of 25 items).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Quota(NonZeroU8);
+
+impl Quota {
+    /// The largest quota accepted.
+    pub const MAX: u8 = 25;
+    /// The default quota (`quotaPerSubject`).
+    pub const DEFAULT: Self = Self(NonZeroU8::new(5).unwrap());
+
+    /// Validates a quota, naming `field` in the error.
+    pub fn new(field: &'static str, value: i64) -> Result<Self, CoreError> {
+        u8::try_from(value)
+            .ok()
+            .filter(|v| *v <= Self::MAX)
+            .and_then(NonZeroU8::new)
+            .map(Self)
+            .ok_or_else(|| {
+                CoreError::invalid(
+                    field,
+                    format!("{value} is outside the allowed range 1..={}", Self::MAX),
+                )
+            })
+    }
+
+    /// The quota as a count.
+    pub fn get(self) -> usize {
+        usize::from(self.0.get())
+    }
+}
+
+impl fmt::Display for Quota {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// What happens when a subject at its quota signs in again
+/// (`onQuotaExhaustion`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OnQuotaExhaustion {
+    /// Refuse the new login; existing sessions stay.
+    DenyLogin,
+    /// Close the subject's next-expiring session(s) and admit the new one.
+    CloseOldSession,
+}
+
+impl OnQuotaExhaustion {
+    /// Parses the configuration form (`DENY_LOGIN`, `CLOSE_OLD_SESSION`),
+    /// naming `field` in the error.
+    pub fn parse(field: &'static str, value: &str) -> Result<Self, CoreError> {
+        match value {
+            "DENY_LOGIN" => Ok(Self::DenyLogin),
+            "CLOSE_OLD_SESSION" => Ok(Self::CloseOldSession),
+            other => Err(CoreError::invalid(
+                field,
+                format!("`{other}` is not one of DENY_LOGIN, CLOSE_OLD_SESSION"),
+            )),
+        }
+    }
+
+    /// The configuration form.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::DenyLogin => "DENY_LOGIN",
+            Self::CloseOldSession => "CLOSE_OLD_SESSION",
+        }
+    }
+}
+
+/// The session policy of a deployment.
+///
+/// The lifetimes are the defaults for new sessions; a login may ask for its
+/// own values per session. The defaults follow the reference session store:
+/// 14 days of maximum life (`maxLifetime` 20160), 7 days of authentication
+/// life (`authLifetime` 10080), 3 days idle (`maxIdleTime` 4320), 5 sessions
+/// per subject, closing the oldest when a sixth signs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Policy {
+    /// Default `max_life`: from creation to the end, whatever happens.
+    pub max_lifetime: Lifetime,
+    /// Default `auth_life`: from the last authentication to the end.
+    pub auth_lifetime: Lifetime,
+    /// Default `max_idle`: from the last use to the end.
+    pub max_idle_time: Lifetime,
+    /// Live sessions allowed per subject, across all contexts.
+    pub quota_per_subject: Quota,
+    /// What a login beyond the quota does.
+    pub on_quota_exhaustion: OnQuotaExhaustion,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            max_lifetime: Lifetime::minutes_const(20_160),
+            auth_lifetime: Lifetime::minutes_const(10_080),
+            max_idle_time: Lifetime::minutes_const(4_320),
+            quota_per_subject: Quota::DEFAULT,
+            on_quota_exhaustion: OnQuotaExhaustion::CloseOldSession,
+        }
+    }
+}
+
+impl Policy {
+    /// Builds a policy from raw configuration values, checking each one.
+    ///
+    /// Errors name the offending field with its configuration name
+    /// (`maxLifetime`, `authLifetime`, `maxIdleTime`, `quotaPerSubject`,
+    /// `onQuotaExhaustion`).
+    pub fn from_raw(
+        max_lifetime: i64,
+        auth_lifetime: i64,
+        max_idle_time: i64,
+        quota_per_subject: i64,
+        on_quota_exhaustion: &str,
+    ) -> Result<Self, CoreError> {
+        Ok(Self {
+            max_lifetime: Lifetime::from_minutes("maxLifetime", max_lifetime)?,
+            auth_lifetime: Lifetime::from_minutes("authLifetime", auth_lifetime)?,
+            max_idle_time: Lifetime::from_minutes("maxIdleTime", max_idle_time)?,
+            quota_per_subject: Quota::new("quotaPerSubject", quota_per_subject)?,
+            on_quota_exhaustion: OnQuotaExhaustion::parse(
+                "onQuotaExhaustion",
+                on_quota_exhaustion,
+            )?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_bad_value_names_its_field() {
+        let cases = [
+            (Policy::from_raw(0, 1, 1, 1, "DENY_LOGIN"), "maxLifetime"),
+            (Policy::from_raw(1, 0, 1, 1, "DENY_LOGIN"), "authLifetime"),
+            (Policy::from_raw(1, 1, 0, 1, "DENY_LOGIN"), "maxIdleTime"),
+            (
+                Policy::from_raw(1, 1, 1, 0, "DENY_LOGIN"),
+                "quotaPerSubject",
+            ),
+            (
+                Policy::from_raw(1, 1, 1, 26, "DENY_LOGIN"),
+                "quotaPerSubject",
+            ),
+            (
+                Policy::from_raw(1, 1, 1, -1, "DENY_LOGIN"),
+                "quotaPerSubject",
+            ),
+            (Policy::from_raw(1, 1, 1, 1, "deny"), "onQuotaExhaustion"),
+            (
+                Policy::from_raw(i64::MAX, 1, 1, 1, "DENY_LOGIN"),
+                "maxLifetime",
+            ),
+        ];
+        for (result, field) in cases {
+            let err = result.unwrap_err();
+            assert_eq!(err.field(), field);
+            assert!(err.to_string().contains(field), "{err}");
+        }
+    }
+
+    #[test]
+    fn negative_means_unlimited_and_limits_round_trip() {
+        let p = Policy::from_raw(-1, -5, 30, 25, "CLOSE_OLD_SESSION").unwrap();
+        assert_eq!(p.max_lifetime, Lifetime::Unlimited);
+        assert_eq!(p.auth_lifetime.as_minutes(), -1);
+        assert_eq!(p.max_idle_time.as_minutes(), 30);
+        assert_eq!(p.quota_per_subject.get(), 25);
+        assert_eq!(p.on_quota_exhaustion.as_str(), "CLOSE_OLD_SESSION");
+    }
+
+    #[test]
+    fn default_policy_is_valid() {
+        let d = Policy::default();
+        let again = Policy::from_raw(
+            d.max_lifetime.as_minutes(),
+            d.auth_lifetime.as_minutes(),
+            d.max_idle_time.as_minutes(),
+            5,
+            d.on_quota_exhaustion.as_str(),
+        )
+        .unwrap();
+        assert_eq!(d, again);
+    }
+}
