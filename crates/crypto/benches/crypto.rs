@@ -1,0 +1,82 @@
+//! Per-request costs of the crypto crate: what a server pays on every SID
+//! lookup, credential write or read, and API call. Key derivation is left out
+//! on purpose: it runs once at start-up.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use tessera_crypto::{
+    LegacySids, MasterKeys, SafePassword, SealBinding, SeededRandom, StorageKey, SubjectTag,
+    TokenHash, TokenVerifier,
+};
+
+fn master_keys() -> MasterKeys {
+    let current = SafePassword::new("bench-current-password-9f3k").expect("valid password");
+    MasterKeys::derive(&current, &[])
+}
+
+fn sids(c: &mut Criterion) {
+    let keys = master_keys().sid_keys();
+    let rng = SeededRandom::new(b"bench sids");
+    let tag = SubjectTag::of("alice@example.com");
+    let (sid, _) = keys.mint(tag, &rng).expect("mint");
+
+    let mut group = c.benchmark_group("sid");
+    group.bench_function("mint", |b| {
+        b.iter(|| keys.mint(black_box(tag), &rng).expect("mint"));
+    });
+    // Verification returns the SessionRef, so this includes the storage key.
+    group.bench_function("verify + storage key", |b| {
+        b.iter(|| {
+            keys.verify(black_box(sid.expose_secret()), LegacySids::Reject)
+                .expect("verify")
+        });
+    });
+    group.bench_function("reject malformed", |b| {
+        b.iter(|| keys.verify(black_box("not a sid"), LegacySids::Reject));
+    });
+    group.bench_function("storage key", |b| {
+        let key16 = [0x5a; 16];
+        b.iter(|| StorageKey::from_sid_key_bytes(black_box(&key16)));
+    });
+    group.finish();
+}
+
+fn sealing(c: &mut Criterion) {
+    let sealer = master_keys().sealer();
+    let rng = SeededRandom::new(b"bench sealing");
+    let binding = SealBinding::new(StorageKey::from_bytes([7; 32]), "alice@example.com");
+    let credentials = [0x42u8; 256];
+    let blob = sealer.seal(&credentials, &binding, &rng).expect("seal");
+
+    let mut group = c.benchmark_group("credentials 256 B");
+    group.bench_function("seal", |b| {
+        b.iter(|| {
+            sealer
+                .seal(black_box(&credentials), &binding, &rng)
+                .expect("seal")
+        });
+    });
+    group.bench_function("open", |b| {
+        b.iter(|| sealer.open(black_box(&blob), &binding).expect("open"));
+    });
+    group.finish();
+}
+
+fn api_tokens(c: &mut Criterion) {
+    let verifier = TokenVerifier::new([
+        ("primary".to_owned(), TokenHash::of("primary-token")),
+        ("secondary".to_owned(), TokenHash::of("secondary-token")),
+        ("ci".to_owned(), TokenHash::of("ci-token-5c7d2c80a3f14e7b9")),
+    ]);
+    let presented = "ci-token-5c7d2c80a3f14e7b9";
+
+    let mut group = c.benchmark_group("api token");
+    group.bench_function("verify against 3 hashes", |b| {
+        b.iter(|| verifier.verify(black_box(presented)).expect("match"));
+    });
+    group.finish();
+}
+
+criterion_group!(benches, sids, sealing, api_tokens);
+criterion_main!(benches);

@@ -1,0 +1,462 @@
+//! From the operator's `safe_password` to the keys that sign SIDs and seal
+//! credentials.
+//!
+//! Each password goes through **one** PBKDF2-HMAC-SHA256 derivation of
+//! [`PBKDF2_ITERATIONS`] rounds to a 32-byte root, and HKDF-SHA256 splits the
+//! root into independent sub-keys: the SID HMAC key, the AES-256-GCM sealing
+//! key and the sealing key's 4-byte id. The derivation is deliberately slow
+//! (a fraction of a second per password) and is done once at start-up, never
+//! per request.
+
+use std::fmt;
+use std::num::NonZeroU32;
+
+use ring::{aead, hkdf, hmac, pbkdf2};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+use crate::api_token::random_alphanumeric;
+use crate::error::CryptoError;
+use crate::random::{RandomError, SecureRandom};
+use crate::seal::{KeyId, SealKey, Sealer};
+use crate::sid::SidKeys;
+
+/// PBKDF2-HMAC-SHA256 rounds per password: the OWASP Password Storage Cheat
+/// Sheet's 2023 figure for PBKDF2-HMAC-SHA256.
+pub const PBKDF2_ITERATIONS: u32 = 600_000;
+
+/// The PBKDF2 salt, the same for every deployment.
+///
+/// A salt normally makes each stored hash unique. Here nothing is stored: every
+/// server of a deployment must derive the same keys from the same password
+/// with no shared state, so the salt has to be a constant. The price is that
+/// a precomputed table for this salt would serve against every deployment;
+/// the password rule ([`SafePassword::new`]) and the iteration count are what
+/// keep such a table out of reach.
+pub const PBKDF2_SALT: &[u8] = b"tessera/pbkdf2/v1";
+
+/// The minimum length of a safe password, in characters.
+pub const MIN_PASSWORD_CHARS: usize = 16;
+
+/// The minimum number of distinct characters in a safe password.
+pub const MIN_DISTINCT_CHARS: usize = 8;
+
+/// Characters in a password made by [`SafePassword::generate`]
+/// (about 256 bits).
+pub const GENERATED_PASSWORD_CHARS: usize = 43;
+
+/// HKDF-SHA256 extract salt. The PBKDF2 output is already uniform; a fixed,
+/// versioned salt just separates this use from any other.
+const HKDF_SALT: &[u8] = b"tessera/hkdf/v1";
+/// HKDF info label of the SID HMAC-SHA256 key (32 bytes).
+const SID_KEY_INFO: &[u8] = b"tessera/sid-hmac-key/v1";
+/// HKDF info label of the AES-256-GCM sealing key (32 bytes).
+const SEAL_KEY_INFO: &[u8] = b"tessera/seal-aes-256-gcm-key/v1";
+/// HKDF info label of the sealing key's id (4 bytes).
+const SEAL_KEY_ID_INFO: &[u8] = b"tessera/seal-key-id/v1";
+
+/// The tokenizer's documentation shows this value as its `safe_password`
+/// example, so deployments copy it.
+const DOCUMENTED_EXAMPLE: &str = "abc123456abcdef";
+
+/// Other values that show up as defaults and placeholders. Compared ignoring
+/// ASCII case; the ones shorter than [`MIN_PASSWORD_CHARS`] are listed so the
+/// error says why they are refused, not just that they are short.
+const DENYLIST: &[&str] = &[
+    "changeme",
+    "change-me",
+    "change_me",
+    "changeit",
+    "password",
+    "passw0rd",
+    "secret",
+    "default",
+    "example",
+    "tessera",
+    "safe_password",
+    "safe-password",
+    "safepassword",
+    "changemechangeme",
+    "changeme12345678",
+    "passwordpassword",
+    "password12345678",
+    "secretsecretsecret",
+    "my-safe-password",
+    "mysafepassword123",
+    "your-safe-password",
+    "yoursafepassword",
+    "your_safe_password",
+    "replace-with-a-long-random-string",
+    "0123456789abcdef",
+    "1234567890abcdef",
+    "abcdef0123456789",
+    "abcdefghijklmnop",
+    "qwertyuiopasdfghjkl",
+    "correcthorsebatterystaple",
+    "correct horse battery staple",
+];
+
+/// The operator's `safe_password`, checked against the password rule.
+/// **Secret.**
+///
+/// The rule: at least [`MIN_PASSWORD_CHARS`] characters, at least
+/// [`MIN_DISTINCT_CHARS`] distinct characters, and not a known example or
+/// default value (compared ignoring ASCII case). A missing, default or weak
+/// password is a start-up error, never replaced by a silent default.
+///
+/// `Debug` is redacted and the string is wiped on drop.
+#[derive(Zeroize, ZeroizeOnDrop)]
+pub struct SafePassword(String);
+
+impl SafePassword {
+    /// Checks `password` against the password rule.
+    ///
+    /// # Errors
+    ///
+    /// [`CryptoError::WeakPassword`] with a reason naming the part of the
+    /// rule it breaks. The reason never contains the password.
+    pub fn new(password: impl Into<String>) -> Result<Self, CryptoError> {
+        // Wrapped first so that a refused password is wiped too.
+        let candidate = Self(password.into());
+        check_password_rule(&candidate.0)?;
+        Ok(candidate)
+    }
+
+    /// A fresh password of [`GENERATED_PASSWORD_CHARS`] characters from
+    /// `A-Za-z0-9`, for a first start with no configuration.
+    pub fn generate(rng: &dyn SecureRandom) -> Result<Self, CryptoError> {
+        // 43 uniform characters from 62 have 8 distinct ones except with
+        // negligible probability; drawing again keeps the rule true without
+        // exception, and a generator that fails it every time is broken.
+        for _ in 0..16 {
+            let text = random_alphanumeric(rng, GENERATED_PASSWORD_CHARS)?;
+            if let Ok(password) = Self::new(text) {
+                return Ok(password);
+            }
+        }
+        Err(RandomError::new().into())
+    }
+
+    /// The password's text, e.g. to write it once to a file readable only
+    /// by the server.
+    pub fn expose_secret(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SafePassword {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SafePassword(<redacted>)")
+    }
+}
+
+fn check_password_rule(password: &str) -> Result<(), CryptoError> {
+    let weak = |reason| Err(CryptoError::WeakPassword { reason });
+    if password.eq_ignore_ascii_case(DOCUMENTED_EXAMPLE) {
+        return weak("it is the example value from the tokenizer documentation");
+    }
+    if DENYLIST.iter().any(|d| password.eq_ignore_ascii_case(d)) {
+        return weak("it is a well-known default or example value");
+    }
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return weak("it is shorter than 16 characters");
+    }
+    if !has_distinct_chars(password, MIN_DISTINCT_CHARS) {
+        return weak("it has fewer than 8 distinct characters");
+    }
+    Ok(())
+}
+
+/// Whether `text` has at least `wanted` distinct characters. Bounded work
+/// (at most `wanted` comparisons per character) whatever the text's length.
+fn has_distinct_chars(text: &str, wanted: usize) -> bool {
+    let mut seen = Zeroizing::new(Vec::with_capacity(wanted));
+    for c in text.chars() {
+        if seen.len() == wanted {
+            break;
+        }
+        if !seen.contains(&c) {
+            seen.push(c);
+        }
+    }
+    seen.len() >= wanted
+}
+
+/// The keys derived from one password.
+struct PasswordKeys {
+    sid: hmac::Key,
+    seal: SealKey,
+}
+
+impl PasswordKeys {
+    fn derive(password: &SafePassword) -> Self {
+        const ITERATIONS: NonZeroU32 = match NonZeroU32::new(PBKDF2_ITERATIONS) {
+            Some(n) => n,
+            None => panic!("PBKDF2_ITERATIONS is zero"),
+        };
+        let mut root = Zeroizing::new([0u8; 32]);
+        pbkdf2::derive(
+            pbkdf2::PBKDF2_HMAC_SHA256,
+            ITERATIONS,
+            PBKDF2_SALT,
+            password.0.as_bytes(),
+            &mut root[..],
+        );
+        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, HKDF_SALT).extract(&root[..]);
+
+        // `expand` fails only for outputs over 255 hash lengths; these are 32
+        // and 4 bytes.
+        let sid = hmac::Key::from(
+            prk.expand(&[SID_KEY_INFO], hmac::HMAC_SHA256)
+                .expect("HKDF output of 32 bytes"),
+        );
+        let seal_key = aead::LessSafeKey::new(aead::UnboundKey::from(
+            prk.expand(&[SEAL_KEY_INFO], &aead::AES_256_GCM)
+                .expect("HKDF output of 32 bytes"),
+        ));
+        let mut key_id = [0u8; 4];
+        prk.expand(&[SEAL_KEY_ID_INFO], OutputLen(key_id.len()))
+            .and_then(|okm| okm.fill(&mut key_id))
+            .expect("HKDF output of 4 bytes");
+
+        Self {
+            sid,
+            seal: SealKey::new(seal_key, KeyId::from_bytes(key_id)),
+        }
+    }
+}
+
+/// An HKDF output length for raw bytes.
+struct OutputLen(usize);
+
+impl hkdf::KeyType for OutputLen {
+    fn len(&self) -> usize {
+        self.0
+    }
+}
+
+/// All keys derived from the current `safe_password` and the
+/// `previous_safe_passwords`.
+///
+/// Keys from the current password sign SIDs and seal credentials; keys from
+/// every password, current and previous, verify SIDs and open credentials.
+/// Its `Debug` shows the sealing key ids (which every sealed blob carries in
+/// clear) and nothing secret.
+pub struct MasterKeys {
+    current: PasswordKeys,
+    previous: Vec<PasswordKeys>,
+}
+
+impl MasterKeys {
+    /// Derives the keys of `current` and of each of `previous`, in order.
+    ///
+    /// Slow on purpose: one PBKDF2 of [`PBKDF2_ITERATIONS`] rounds per
+    /// password (a fraction of a second each). Call it once at start-up and
+    /// share the result.
+    pub fn derive(current: &SafePassword, previous: &[SafePassword]) -> Self {
+        Self {
+            current: PasswordKeys::derive(current),
+            previous: previous.iter().map(PasswordKeys::derive).collect(),
+        }
+    }
+
+    /// The keys that mint and verify SIDs.
+    pub fn sid_keys(&self) -> SidKeys {
+        SidKeys::new(
+            self.current.sid.clone(),
+            self.previous.iter().map(|k| k.sid.clone()).collect(),
+        )
+    }
+
+    /// The keys that seal and open credentials.
+    pub fn sealer(&self) -> Sealer {
+        Sealer::new(
+            self.current.seal.clone(),
+            self.previous.iter().map(|k| k.seal.clone()).collect(),
+        )
+    }
+}
+
+impl fmt::Debug for MasterKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MasterKeys")
+            .field("current_key_id", &self.current.seal.id())
+            .field(
+                "previous_key_ids",
+                &self
+                    .previous
+                    .iter()
+                    .map(|k| k.seal.id())
+                    .collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::random::SeededRandom;
+
+    fn reason(password: &str) -> &'static str {
+        match SafePassword::new(password) {
+            Err(CryptoError::WeakPassword { reason }) => reason,
+            Err(other) => panic!("unexpected error {other:?}"),
+            Ok(_) => panic!("{password:?} was accepted"),
+        }
+    }
+
+    #[test]
+    fn the_documented_example_is_refused_as_an_example() {
+        for example in ["abc123456abcdef", "ABC123456ABCDEF", "Abc123456AbcDef"] {
+            assert_eq!(
+                reason(example),
+                "it is the example value from the tokenizer documentation"
+            );
+        }
+    }
+
+    #[test]
+    fn defaults_are_refused_as_such() {
+        for value in [
+            "changeme",
+            "CHANGEME",
+            "password",
+            "secret",
+            "correcthorsebatterystaple",
+            "0123456789ABCDEF",
+        ] {
+            assert_eq!(reason(value), "it is a well-known default or example value");
+        }
+    }
+
+    #[test]
+    fn short_and_repetitive_passwords_are_refused() {
+        assert_eq!(reason("k7#Qz!v2Lp9@x4"), "it is shorter than 16 characters");
+        assert_eq!(reason(""), "it is shorter than 16 characters");
+        // 18 bytes, but only 9 characters.
+        assert_eq!(reason("ééééééééé"), "it is shorter than 16 characters");
+        assert_eq!(
+            reason("abababababababababab"),
+            "it has fewer than 8 distinct characters"
+        );
+        assert_eq!(
+            reason("abcdefgabcdefgabcdefg"),
+            "it has fewer than 8 distinct characters"
+        );
+    }
+
+    #[test]
+    fn a_random_looking_password_passes() {
+        SafePassword::new("hT4k-9qZ_mW2xVbR").unwrap();
+        SafePassword::new("ünïcödé-pässwörd-ok").unwrap();
+        let generated = SafePassword::generate(&SeededRandom::new(b"pw")).unwrap();
+        assert_eq!(
+            generated.expose_secret().chars().count(),
+            GENERATED_PASSWORD_CHARS
+        );
+    }
+
+    #[test]
+    fn error_and_debug_never_show_the_password() {
+        let password = "hT4k-9qZ_mW2xVbR";
+        let accepted = SafePassword::new(password).unwrap();
+        assert_eq!(format!("{accepted:?}"), "SafePassword(<redacted>)");
+        let refused = SafePassword::new("aaaaaaaaaaaaaaaaaaaaaaaa").unwrap_err();
+        assert!(!format!("{refused:?}{refused}").contains("aaaa"));
+    }
+
+    /// The raw sub-keys of `password`, recomputed from the documented
+    /// derivation without going through `MasterKeys`.
+    fn raw_sub_keys(password: &str) -> ([u8; 32], [u8; 32], [u8; 4]) {
+        let mut root = [0u8; 32];
+        pbkdf2::derive(
+            pbkdf2::PBKDF2_HMAC_SHA256,
+            NonZeroU32::new(600_000).unwrap(),
+            b"tessera/pbkdf2/v1",
+            password.as_bytes(),
+            &mut root,
+        );
+        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, b"tessera/hkdf/v1").extract(&root);
+        let expand = |info: &[u8], out: &mut [u8]| {
+            prk.expand(&[info], OutputLen(out.len()))
+                .unwrap()
+                .fill(out)
+                .unwrap();
+        };
+        let (mut sid, mut seal, mut id) = ([0u8; 32], [0u8; 32], [0u8; 4]);
+        expand(b"tessera/sid-hmac-key/v1", &mut sid);
+        expand(b"tessera/seal-aes-256-gcm-key/v1", &mut seal);
+        expand(b"tessera/seal-key-id/v1", &mut id);
+        (sid, seal, id)
+    }
+
+    #[test]
+    fn derivation_follows_the_documented_labels_and_debug_shows_no_key() {
+        use crate::seal::SealBinding;
+        use crate::sid::LegacySids;
+        use crate::storage_key::StorageKey;
+        use crate::subject_tag::SubjectTag;
+        use base64::Engine as _;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+        let text = "hT4k-9qZ_mW2xVbR";
+        let password = SafePassword::new(text).unwrap();
+        let keys = MasterKeys::derive(&password, &[]);
+        let (sid_key, seal_key, key_id) = raw_sub_keys(text);
+        let rng = SeededRandom::new(b"derivation");
+
+        // The SID tag is the HMAC under the documented SID key.
+        let (sid, session) = keys.sid_keys().mint(SubjectTag::of("a"), &rng).unwrap();
+        let (key_part, tag_part) = sid.expose_secret().split_once('.').unwrap();
+        let key16 = URL_SAFE_NO_PAD.decode(key_part).unwrap();
+        let mac = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &sid_key), &key16);
+        assert_eq!(
+            URL_SAFE_NO_PAD.decode(tag_part).unwrap(),
+            &mac.as_ref()[..16]
+        );
+        assert_eq!(
+            keys.sid_keys()
+                .verify(sid.expose_secret(), LegacySids::Reject),
+            Ok(session)
+        );
+
+        // The sealed blob carries the documented key id and opens under the
+        // documented sealing key.
+        let binding = SealBinding::new(StorageKey::from_bytes([0; 32]), "a");
+        let sealed = keys.sealer().seal(b"x", &binding, &rng).unwrap();
+        assert_eq!(&sealed.as_bytes()[1..5], &key_id);
+        let by_hand = crate::seal::Sealer::new(
+            crate::seal::SealKey::new(
+                aead::LessSafeKey::new(
+                    aead::UnboundKey::new(&aead::AES_256_GCM, &seal_key).unwrap(),
+                ),
+                crate::seal::KeyId::from_bytes(key_id),
+            ),
+            Vec::new(),
+        );
+        assert_eq!(
+            by_hand.open(&sealed, &binding).unwrap().expose_secret(),
+            b"x"
+        );
+
+        let shown = format!(
+            "{keys:?} {:?} {:?} {password:?}",
+            keys.sid_keys(),
+            keys.sealer()
+        );
+        for secret in [&sid_key[..], &seal_key[..]] {
+            assert!(!shown.contains(&crate::hex::encode(secret)));
+            assert!(!shown.contains(&crate::hex::encode(&secret[..4])));
+            assert!(!shown.contains(&format!("{:?}", &secret[..4])[1..]));
+        }
+        assert!(!shown.contains(text));
+        assert!(!shown.contains(&text[..6]));
+    }
+
+    #[test]
+    fn distinct_count_is_bounded_and_exact() {
+        assert!(has_distinct_chars("abcdefgh", 8));
+        assert!(!has_distinct_chars("abcdefg", 8));
+        assert!(has_distinct_chars(&"abcdefgh".repeat(100_000), 8));
+    }
+}
