@@ -1,4 +1,36 @@
 //! Tessera's store contract and the `Sessions` service.
 //!
-//! **Not implemented yet.** This crate exists so the workspace layout matches
-//! the architecture; it exports nothing.
+//! * [`SessionStore`] is the contract every backend implements: create with
+//!   an atomic quota decision, get (and touch), compare-and-set update,
+//!   delete, the subject index, count and purge. Its doc comments are the
+//!   specification; the conformance suite (feature `testkit`) checks it.
+//! * [`Sessions`] is what an application uses: it mints SIDs, derives storage
+//!   keys, seals credentials and applies the [`Policy`], on top of any store.
+//!   Applications never see storage keys or raw keys.
+//! * [`MemoryStore`] keeps sessions in process memory, for tests and for
+//!   embedding where losing sessions on restart is fine.
+//! * [`Clock`] and [`SystemRandom`] are the two places where time and
+//!   randomness enter; tests inject [`MockClock`] and a seeded generator.
+//!
+//! This crate does no I/O: stores that do live in the `tessera-store-*`
+//! crates.
+//!
+//! [`Policy`]: tessera_core::Policy
+
+mod clock;
+mod error;
+mod memory;
+mod random;
+pub mod record;
+mod service;
+mod store;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+pub use clock::{Clock, MockClock, SystemClock};
+pub use error::{BoxError, StoreError};
+pub use memory::MemoryStore;
+pub use random::SystemRandom;
+pub use service::{NewSession, SessionChanges, Sessions, SessionsConfig};
+pub use store::{Created, PurgeReport, SessionStore, StoredSession, Touch, quota_plan};
+pub use tessera_crypto::SessionRef;

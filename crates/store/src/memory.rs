@@ -1,0 +1,245 @@
+//! A store in process memory.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use tessera_core::{Context, Policy, Session, Subject, Timestamp};
+use tessera_crypto::SessionRef;
+
+use crate::store::quota_plan;
+use crate::{Created, PurgeReport, SessionStore, StoreError, StoredSession, Touch, record};
+
+/// Sessions in process memory, lost on restart.
+///
+/// For tests and for embedding in a single process where that is
+/// acceptable. Records are kept encoded, exactly as the file and network
+/// backends keep them, so the memory store exercises the same codec and
+/// reports a damaged record the same way. One mutex serialises all
+/// operations, which makes every operation (quota decision included)
+/// atomic.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    records: HashMap<SessionRef, Vec<u8>>,
+    index: HashMap<Subject, BTreeSet<SessionRef>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Overwrites the raw record stored under `id`, for tests of damaged
+    /// data and for repair tools. Does not touch the subject index.
+    pub fn write_raw(&self, id: &SessionRef, bytes: Vec<u8>) {
+        self.lock().records.insert(*id, bytes);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave a half-applied change:
+        // every mutation below is a single map operation after all checks.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl State {
+    /// The session under `id`, if stored (expired or not).
+    fn load(&self, id: &SessionRef) -> Result<Option<Session>, StoreError> {
+        self.records.get(id).map(|b| record::decode(b)).transpose()
+    }
+
+    fn remove(&mut self, id: &SessionRef, subject: &Subject) {
+        self.records.remove(id);
+        if let Some(set) = self.index.get_mut(subject) {
+            set.remove(id);
+            if set.is_empty() {
+                self.index.remove(subject);
+            }
+        }
+    }
+
+    /// The subject's stored sessions (live or expired), skipping index
+    /// entries whose record is gone.
+    fn of_subject(&self, subject: &Subject) -> Result<Vec<StoredSession>, StoreError> {
+        let Some(ids) = self.index.get(subject) else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(session) = self.load(id)? {
+                out.push(StoredSession { id: *id, session });
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemoryStore {
+    async fn create(
+        &self,
+        id: &SessionRef,
+        session: &Session,
+        policy: &Policy,
+        now: Timestamp,
+    ) -> Result<Created, StoreError> {
+        let mut state = self.lock();
+        if let Some(existing) = state.load(id)? {
+            if !existing.is_expired(now) {
+                return Err(StoreError::AlreadyExists);
+            }
+            state.remove(id, &existing.subject);
+        }
+        let closed = quota_plan(&state.of_subject(&session.subject)?, policy, now)?;
+        for victim in &closed {
+            state.remove(victim, &session.subject);
+        }
+        state.records.insert(*id, record::encode(session));
+        state
+            .index
+            .entry(session.subject.clone())
+            .or_default()
+            .insert(*id);
+        Ok(Created { closed })
+    }
+
+    async fn get(&self, id: &SessionRef, now: Timestamp) -> Result<Option<Session>, StoreError> {
+        self.get_and_touch(id, now, Touch::Skip).await
+    }
+
+    async fn get_and_touch(
+        &self,
+        id: &SessionRef,
+        now: Timestamp,
+        touch: Touch,
+    ) -> Result<Option<Session>, StoreError> {
+        let mut state = self.lock();
+        let Some(mut session) = state.load(id)? else {
+            return Ok(None);
+        };
+        if session.is_expired(now) {
+            state.remove(id, &session.subject.clone());
+            return Ok(None);
+        }
+        if touch == Touch::Yes && session.last_used < now {
+            session.touch(now);
+            state.records.insert(*id, record::encode(&session));
+        }
+        Ok(Some(session))
+    }
+
+    async fn update(
+        &self,
+        id: &SessionRef,
+        session: &Session,
+        now: Timestamp,
+    ) -> Result<Session, StoreError> {
+        let mut state = self.lock();
+        let stored = state.load(id)?.ok_or(StoreError::NotFound)?;
+        if stored.is_expired(now) {
+            return Err(StoreError::Expired);
+        }
+        if stored.version != session.version {
+            return Err(StoreError::Conflict {
+                expected: session.version,
+                actual: stored.version,
+            });
+        }
+        let mut next = session.clone();
+        next.version = stored.version + 1;
+        next.last_used = next.last_used.max(stored.last_used);
+        state.records.insert(*id, record::encode(&next));
+        Ok(next)
+    }
+
+    async fn delete(&self, id: &SessionRef, now: Timestamp) -> Result<Option<Session>, StoreError> {
+        let mut state = self.lock();
+        let Some(session) = state.load(id)? else {
+            return Ok(None);
+        };
+        state.remove(id, &session.subject);
+        Ok((!session.is_expired(now)).then_some(session))
+    }
+
+    async fn list_by_subject(
+        &self,
+        subject: &Subject,
+        context: Option<&Context>,
+        now: Timestamp,
+    ) -> Result<Vec<StoredSession>, StoreError> {
+        let state = self.lock();
+        let mut live: Vec<StoredSession> = state
+            .of_subject(subject)?
+            .into_iter()
+            .filter(|s| !s.session.is_expired(now))
+            .filter(|s| context.is_none_or(|c| &s.session.context == c))
+            .collect();
+        live.sort_by_key(|s| (s.session.creation_time, s.id));
+        Ok(live)
+    }
+
+    async fn delete_by_subject(
+        &self,
+        subject: &Subject,
+        context: Option<&Context>,
+        now: Timestamp,
+    ) -> Result<Vec<SessionRef>, StoreError> {
+        let mut state = self.lock();
+        let mut deleted = Vec::new();
+        for s in state.of_subject(subject)? {
+            if context.is_none_or(|c| &s.session.context == c) {
+                state.remove(&s.id, subject);
+                if !s.session.is_expired(now) {
+                    deleted.push(s.id);
+                }
+            }
+        }
+        Ok(deleted)
+    }
+
+    async fn count(&self, now: Timestamp) -> Result<u64, StoreError> {
+        let state = self.lock();
+        let live = state
+            .records
+            .values()
+            .filter_map(|b| record::decode(b).ok())
+            .filter(|s| !s.is_expired(now))
+            .count();
+        Ok(live as u64)
+    }
+
+    async fn purge(&self, now: Timestamp) -> Result<PurgeReport, StoreError> {
+        let mut state = self.lock();
+        let mut report = PurgeReport::default();
+        let expired: Vec<SessionRef> = state
+            .records
+            .iter()
+            .filter(|(_, b)| record::decode(b).is_ok_and(|s| s.is_expired(now)))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            state.records.remove(&id);
+            report.sessions += 1;
+        }
+        let State { records, index } = &mut *state;
+        for ids in index.values_mut() {
+            let before = ids.len();
+            ids.retain(|id| records.contains_key(id));
+            report.index_entries += (before - ids.len()) as u64;
+        }
+        index.retain(|_, ids| !ids.is_empty());
+        Ok(report)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,355 @@
+//! The `Sessions` service: the API an application uses.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+use tessera_core::{
+    Context, Lifetime, Policy, SealedBlob, Session, SessionParams, Subject, Timestamp,
+};
+use tessera_crypto::{
+    Credentials, LegacySids, MasterKeys, SealBinding, SealedCredentials, Sealer, SecureRandom, Sid,
+    SidKeys, SubjectTag,
+};
+
+use crate::{Clock, PurgeReport, SessionRef, SessionStore, StoreError, StoredSession, Touch};
+
+/// How many times a subject-wide change retries a session that another
+/// writer updated in between.
+const CAS_RETRIES: usize = 8;
+
+/// Service settings besides the keys.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionsConfig {
+    /// Lifetimes and quota.
+    pub policy: Policy,
+    /// Whether tag-less legacy SIDs are accepted (`acceptLegacySIDs`).
+    pub legacy_sids: LegacySids,
+}
+
+impl Default for SessionsConfig {
+    fn default() -> Self {
+        Self {
+            policy: Policy::default(),
+            legacy_sids: LegacySids::Reject,
+        }
+    }
+}
+
+/// A session just created.
+pub struct NewSession {
+    /// The SID to hand to the client. Secret: never log it.
+    pub sid: Sid,
+    /// The admin-visible reference of the session (not a SID).
+    pub id: SessionRef,
+    /// The session as stored.
+    pub session: Session,
+    /// Sessions of the subject closed to make room (`CLOSE_OLD_SESSION`).
+    pub closed: Vec<SessionRef>,
+}
+
+impl fmt::Debug for NewSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewSession")
+            .field("sid", &self.sid)
+            .field("id", &self.id)
+            .field("session", &self.session)
+            .field("closed", &self.closed)
+            .finish()
+    }
+}
+
+/// The parts of a session an update may replace; `None` keeps the current
+/// value. Subject, context and the times are not changeable.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SessionChanges {
+    /// New `data`.
+    pub data: Option<Map<String, Value>>,
+    /// New `claims`.
+    pub claims: Option<Map<String, Value>>,
+    /// New `acr` (`Some(None)` removes it).
+    pub acr: Option<Option<String>>,
+    /// New `amr`.
+    pub amr: Option<Vec<String>>,
+}
+
+/// Sessions: policy, SIDs, sealing and a store, put together.
+///
+/// Every method reads the clock once and passes that instant down, so one
+/// call sees one consistent `now`.
+pub struct Sessions {
+    store: Arc<dyn SessionStore>,
+    config: SessionsConfig,
+    sid_keys: SidKeys,
+    sealer: Sealer,
+    clock: Arc<dyn Clock>,
+    rng: Arc<dyn SecureRandom>,
+}
+
+impl fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sessions")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sessions {
+    /// Builds the service. `keys` come from the deployment's safe password
+    /// (derived once at start-up).
+    pub fn new(
+        store: Arc<dyn SessionStore>,
+        config: SessionsConfig,
+        keys: &MasterKeys,
+        clock: Arc<dyn Clock>,
+        rng: Arc<dyn SecureRandom>,
+    ) -> Self {
+        Self {
+            store,
+            config,
+            sid_keys: keys.sid_keys(),
+            sealer: keys.sealer(),
+            clock,
+            rng,
+        }
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> &Policy {
+        &self.config.policy
+    }
+
+    /// The store underneath.
+    pub fn store(&self) -> &Arc<dyn SessionStore> {
+        &self.store
+    }
+
+    /// Starts a session for a login, applying the subject's quota, and
+    /// seals `credentials` (if any) to it.
+    pub async fn create(
+        &self,
+        params: SessionParams,
+        credentials: Option<&[u8]>,
+    ) -> Result<NewSession, StoreError> {
+        let now = self.clock.now();
+        let tag = SubjectTag::of(params.subject.as_str());
+        let (sid, id) = self
+            .sid_keys
+            .mint(tag, self.rng.as_ref())
+            .map_err(StoreError::Credentials)?;
+        let mut session = Session::start(params, &self.config.policy, now)?;
+        if let Some(plain) = credentials {
+            let binding = SealBinding::new(id.storage_key(), session.subject.as_str());
+            let sealed = self
+                .sealer
+                .seal(plain, &binding, self.rng.as_ref())
+                .map_err(StoreError::Credentials)?;
+            session.credentials = Some(SealedBlob::new(sealed.as_bytes().to_vec()));
+        }
+        let created = self
+            .store
+            .create(&id, &session, &self.config.policy, now)
+            .await?;
+        Ok(NewSession {
+            sid,
+            id,
+            session,
+            closed: created.closed,
+        })
+    }
+
+    /// Verifies a SID (before any store access) and returns its reference.
+    pub fn resolve(&self, sid: &str) -> Result<SessionRef, StoreError> {
+        self.sid_keys
+            .verify(sid, self.config.legacy_sids)
+            .map_err(StoreError::InvalidSid)
+    }
+
+    /// The live session behind a SID, touched unless `touch` is
+    /// [`Touch::Skip`]. With `context`, a session of another context is
+    /// [`StoreError::WrongContext`].
+    pub async fn get(
+        &self,
+        sid: &str,
+        context: Option<&Context>,
+        touch: Touch,
+    ) -> Result<StoredSession, StoreError> {
+        let id = self.resolve(sid)?;
+        let session = self
+            .store
+            .get_and_touch(&id, self.clock.now(), touch)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        if context.is_some_and(|c| c != &session.context) {
+            return Err(StoreError::WrongContext);
+        }
+        Ok(StoredSession { id, session })
+    }
+
+    /// Opens the credentials sealed in a session, if it has any.
+    pub fn open_credentials(
+        &self,
+        stored: &StoredSession,
+    ) -> Result<Option<Credentials>, StoreError> {
+        let Some(blob) = &stored.session.credentials else {
+            return Ok(None);
+        };
+        let binding = SealBinding::new(stored.id.storage_key(), stored.session.subject.as_str());
+        self.sealer
+            .open(
+                &SealedCredentials::from_bytes(blob.as_bytes().to_vec()),
+                &binding,
+            )
+            .map(Some)
+            .map_err(StoreError::Credentials)
+    }
+
+    /// Replaces parts of the session behind a SID, compare-and-set.
+    ///
+    /// With `expected_version` (an `If-Match`), a session updated since is
+    /// a [`StoreError::Conflict`]. Without it, the update applies to the
+    /// version just read (still failing rather than overwriting a concurrent
+    /// update).
+    pub async fn update(
+        &self,
+        sid: &str,
+        expected_version: Option<u64>,
+        changes: SessionChanges,
+    ) -> Result<Session, StoreError> {
+        let id = self.resolve(sid)?;
+        let now = self.clock.now();
+        let mut session = self
+            .store
+            .get(&id, now)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        if let Some(expected) = expected_version
+            && expected != session.version
+        {
+            return Err(StoreError::Conflict {
+                expected,
+                actual: session.version,
+            });
+        }
+        apply(&mut session, changes);
+        self.store.update(&id, &session, now).await
+    }
+
+    /// Ends the session behind a SID; returns it if it was live.
+    pub async fn end(&self, sid: &str) -> Result<Option<Session>, StoreError> {
+        let id = self.resolve(sid)?;
+        self.end_by_id(&id).await
+    }
+
+    /// Ends a session by its admin-visible reference.
+    pub async fn end_by_id(&self, id: &SessionRef) -> Result<Option<Session>, StoreError> {
+        self.store.delete(id, self.clock.now()).await
+    }
+
+    /// The live sessions of a subject, optionally in one context.
+    pub async fn list(
+        &self,
+        subject: &Subject,
+        context: Option<&Context>,
+    ) -> Result<Vec<StoredSession>, StoreError> {
+        self.store
+            .list_by_subject(subject, context, self.clock.now())
+            .await
+    }
+
+    /// Ends all sessions of a subject (optionally in one context).
+    pub async fn end_all(
+        &self,
+        subject: &Subject,
+        context: Option<&Context>,
+    ) -> Result<Vec<SessionRef>, StoreError> {
+        self.store
+            .delete_by_subject(subject, context, self.clock.now())
+            .await
+    }
+
+    /// Records a fresh authentication of `subject` in all its sessions: sets
+    /// `auth_time` (default: now) and, if given, a new `auth_life`. Returns
+    /// the sessions as updated.
+    pub async fn set_subject_auth(
+        &self,
+        subject: &Subject,
+        auth_time: Option<Timestamp>,
+        auth_life: Option<Lifetime>,
+    ) -> Result<Vec<StoredSession>, StoreError> {
+        let now = self.clock.now();
+        let auth_time = auth_time.unwrap_or(now);
+        if auth_time > now {
+            return Err(tessera_core::CoreError::Invalid {
+                field: "auth_time",
+                reason: "is in the future".into(),
+            }
+            .into());
+        }
+        let mut updated = Vec::new();
+        for stored in self.store.list_by_subject(subject, None, now).await? {
+            let mut current = stored.session;
+            for attempt in 0.. {
+                let mut next = current.clone();
+                next.auth_time = auth_time;
+                if let Some(life) = auth_life {
+                    next.auth_life = life;
+                }
+                match self.store.update(&stored.id, &next, now).await {
+                    Ok(s) => {
+                        updated.push(StoredSession {
+                            id: stored.id,
+                            session: s,
+                        });
+                        break;
+                    }
+                    Err(StoreError::Conflict { .. }) if attempt < CAS_RETRIES => {
+                        match self.store.get(&stored.id, now).await? {
+                            Some(fresh) => current = fresh,
+                            None => break,
+                        }
+                    }
+                    Err(StoreError::NotFound | StoreError::Expired) => break,
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(updated)
+    }
+
+    /// Removes expired sessions and stale index entries.
+    pub async fn purge(&self) -> Result<PurgeReport, StoreError> {
+        self.store.purge(self.clock.now()).await
+    }
+
+    /// The number of live sessions.
+    pub async fn count(&self) -> Result<u64, StoreError> {
+        self.store.count(self.clock.now()).await
+    }
+
+    /// Whether the backend answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.store.ping().await
+    }
+}
+
+fn apply(session: &mut Session, changes: SessionChanges) {
+    let SessionChanges {
+        data,
+        claims,
+        acr,
+        amr,
+    } = changes;
+    if let Some(data) = data {
+        session.data = data;
+    }
+    if let Some(claims) = claims {
+        session.claims = claims;
+    }
+    if let Some(acr) = acr {
+        session.acr = acr;
+    }
+    if let Some(amr) = amr {
+        session.amr = amr;
+    }
+}

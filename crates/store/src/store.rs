@@ -1,0 +1,187 @@
+//! The contract every session backend implements.
+
+use async_trait::async_trait;
+use tessera_core::{Context, Policy, Session, Subject, Timestamp};
+use tessera_crypto::SessionRef;
+
+use crate::StoreError;
+
+/// Whether a read counts as a use of the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Touch {
+    /// Move `last_used` to `now` (the default for a request carrying a SID).
+    Yes,
+    /// Leave `last_used` alone (`skip_last_used_update=true`).
+    Skip,
+}
+
+/// What [`SessionStore::create`] did besides storing the new session.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Created {
+    /// Sessions of the subject closed to make room under the quota
+    /// (`CLOSE_OLD_SESSION`), next-expiring first.
+    pub closed: Vec<SessionRef>,
+}
+
+/// A session together with the reference it is stored under.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredSession {
+    /// The session's reference (subject tag and storage key).
+    pub id: SessionRef,
+    /// The session.
+    pub session: Session,
+}
+
+/// What [`SessionStore::purge`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PurgeReport {
+    /// Expired session records deleted.
+    pub sessions: u64,
+    /// Subject index entries deleted because their session was gone or
+    /// expired.
+    pub index_entries: u64,
+}
+
+/// A session backend.
+///
+/// Sessions are addressed by [`SessionRef`] (a subject tag and the
+/// storage key derived from the SID's random part): a store never sees a SID.
+/// Every method takes the current time as `now`, so the whole contract can be
+/// checked with a mock clock; a store reads no clock of its own except for
+/// housekeeping (sweepers, backend-native expiry).
+///
+/// Common rules:
+/// * Expired sessions are invisible: reads treat them as absent and may
+///   delete them on the way. A session is expired from its expiry instant
+///   on ([`Session::is_expired`]).
+/// * "Not there" is `Ok(None)` (or [`StoreError::NotFound`] where a value
+///   must be returned); a backend that cannot answer is
+///   [`StoreError::Unavailable`]; a record that cannot be decoded is
+///   [`StoreError::Corrupt`] and is left in place for inspection. These
+///   three must never be confused: an outage is not a logout.
+/// * The subject index lists a subject's sessions without scanning the
+///   store. It may hold stale entries (for sessions that expired); reads
+///   skip them and [`purge`](Self::purge) removes them.
+/// * Stored values include claims and data in clear, and sealed credentials;
+///   implementations must not log them.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Stores a new session under `id`, applying the subject's quota
+    /// atomically.
+    ///
+    /// Create-if-absent: if a live session is stored under `id`, fails with
+    /// [`StoreError::AlreadyExists`] and changes nothing. Then, in one atomic
+    /// step with respect to every other create for the same subject (also
+    /// from other processes sharing the backend), applies
+    /// [`tessera_core::decide`] to the subject's live sessions (all contexts):
+    /// on `Deny` fails with [`StoreError::QuotaExhausted`] and stores
+    /// nothing; on `AdmitAfterClosing` deletes exactly those sessions (and
+    /// their index entries) and reports them in [`Created::closed`].
+    /// N concurrent creates for one subject never leave more than the quota
+    /// alive. The session's `version` is stored as given (1 for a new one).
+    async fn create(
+        &self,
+        id: &SessionRef,
+        session: &Session,
+        policy: &Policy,
+        now: Timestamp,
+    ) -> Result<Created, StoreError>;
+
+    /// Reads a session without touching it. `Ok(None)` if absent or expired.
+    async fn get(&self, id: &SessionRef, now: Timestamp) -> Result<Option<Session>, StoreError>;
+
+    /// Reads a session and, with [`Touch::Yes`], records the use at `now`,
+    /// in one backend operation. Returns the session as it is after the
+    /// touch; `Ok(None)` if absent or expired (an expired session is never
+    /// revived by a touch).
+    ///
+    /// A store may coalesce touches (persist `last_used` at most once per
+    /// window, documented by the store); a lost touch can only make the
+    /// session expire earlier, never later. Touching does not change
+    /// `version`.
+    async fn get_and_touch(
+        &self,
+        id: &SessionRef,
+        now: Timestamp,
+        touch: Touch,
+    ) -> Result<Option<Session>, StoreError>;
+
+    /// Replaces a live session, compare-and-set on its version.
+    ///
+    /// `session.version` must equal the stored version, else
+    /// [`StoreError::Conflict`] and nothing changes. On success the stored
+    /// version becomes `session.version + 1` and the stored session is
+    /// returned. Subject and context must not change (the caller checks);
+    /// `last_used` never moves backwards (the larger of the stored and the
+    /// given value is kept). A missing session is [`StoreError::NotFound`],
+    /// an expired one [`StoreError::Expired`].
+    async fn update(
+        &self,
+        id: &SessionRef,
+        session: &Session,
+        now: Timestamp,
+    ) -> Result<Session, StoreError>;
+
+    /// Deletes a session and its index entry. Really deletes: a later
+    /// [`get`](Self::get) returns `Ok(None)` and the subject's list no
+    /// longer shows it. Returns the session if it was live, `Ok(None)` if it
+    /// was absent or already expired (an expired record is deleted too).
+    async fn delete(&self, id: &SessionRef, now: Timestamp) -> Result<Option<Session>, StoreError>;
+
+    /// The live sessions of `subject`, optionally only those in `context`,
+    /// found through the subject index (never a scan), ordered by creation
+    /// time.
+    async fn list_by_subject(
+        &self,
+        subject: &Subject,
+        context: Option<&Context>,
+        now: Timestamp,
+    ) -> Result<Vec<StoredSession>, StoreError>;
+
+    /// Deletes the sessions of `subject` (optionally only in `context`)
+    /// through the subject index, never a scan. Returns the references of
+    /// the live sessions deleted.
+    async fn delete_by_subject(
+        &self,
+        subject: &Subject,
+        context: Option<&Context>,
+        now: Timestamp,
+    ) -> Result<Vec<SessionRef>, StoreError>;
+
+    /// The number of live sessions. May scan; meant for admin and metrics,
+    /// not for request paths.
+    async fn count(&self, now: Timestamp) -> Result<u64, StoreError>;
+
+    /// Deletes every expired session and every index entry whose session is
+    /// gone or expired, and says how many of each it removed.
+    async fn purge(&self, now: Timestamp) -> Result<PurgeReport, StoreError>;
+
+    /// Checks that the backend answers (for readiness probes).
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Applies the quota decision to a subject's stored sessions, for stores
+/// that decide in Rust (inside their own lock or transaction).
+///
+/// Returns the sessions to close, or [`StoreError::QuotaExhausted`] when the
+/// login is denied. Expired sessions never count.
+pub fn quota_plan(
+    existing: &[StoredSession],
+    policy: &Policy,
+    now: Timestamp,
+) -> Result<Vec<SessionRef>, StoreError> {
+    let candidates: Vec<tessera_core::Existing<SessionRef>> = existing
+        .iter()
+        .map(|s| tessera_core::Existing {
+            key: s.id,
+            expiry: s.session.expiry(),
+        })
+        .collect();
+    match tessera_core::decide(&candidates, policy, now) {
+        tessera_core::QuotaDecision::Admit => Ok(Vec::new()),
+        tessera_core::QuotaDecision::AdmitAfterClosing(closed) => Ok(closed),
+        tessera_core::QuotaDecision::Deny => Err(StoreError::QuotaExhausted {
+            quota: policy.quota_per_subject.get(),
+        }),
+    }
+}

@@ -1,0 +1,721 @@
+//! One function per behaviour of the [`SessionStore`] contract.
+//!
+//! Each takes a fresh [`Fixture`] and panics (like an `assert!`) when the
+//! store breaks the contract.
+
+// Sessions named a, b, c... read best in these scenarios.
+#![allow(clippy::many_single_char_names)]
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use tessera_core::{Context, OnQuotaExhaustion, Subject, Timestamp};
+
+use super::{Fixture, policy, session, session_ref};
+use crate::{Clock, MockClock, SessionStore, StoreError, SystemClock, Touch};
+
+const MIN: i64 = 60_000;
+
+/// The suite's clock starts at the real time (whole seconds), so backends
+/// with native expiry (Redis `PEXPIREAT`) see plausible instants, and then
+/// only moves when a behaviour advances it.
+fn clock() -> MockClock {
+    MockClock::new(Timestamp::from_secs(SystemClock.now().as_secs()))
+}
+
+fn subject(name: &str) -> Subject {
+    Subject::new(name).expect("valid subject")
+}
+
+/// Create, get, delete; a deleted session is gone for good.
+pub async fn create_get_delete_round_trip(f: Fixture) {
+    let clock = clock();
+    let now = clock.now();
+    let s = session("alice", "web", now, 60, 60, 30);
+    let id = session_ref("alice");
+    let p = policy(5, OnQuotaExhaustion::DenyLogin);
+    let created = f.store.create(&id, &s, &p, now).await.expect("create");
+    assert!(created.closed.is_empty());
+    assert_eq!(f.store.get(&id, now).await.expect("get"), Some(s.clone()));
+    let touched = f
+        .store
+        .get_and_touch(&id, now, Touch::Yes)
+        .await
+        .expect("touch");
+    assert_eq!(touched.as_ref().map(|t| t.version), Some(1));
+    assert_eq!(f.store.delete(&id, now).await.expect("delete"), Some(s));
+    assert_eq!(f.store.get(&id, now).await.expect("get after delete"), None);
+    assert_eq!(f.store.delete(&id, now).await.expect("second delete"), None);
+    assert_eq!(
+        f.store
+            .get_and_touch(&id, now, Touch::Yes)
+            .await
+            .expect("touch"),
+        None
+    );
+}
+
+/// A second create under the same key fails and changes nothing.
+pub async fn create_is_create_if_absent(f: Fixture) {
+    let now = clock().now();
+    let id = session_ref("alice");
+    let p = policy(5, OnQuotaExhaustion::DenyLogin);
+    let first = session("alice", "web", now, 60, 60, 30);
+    f.store.create(&id, &first, &p, now).await.expect("create");
+    let second = session("alice", "other", now, 5, 5, 5);
+    let err = f
+        .store
+        .create(&id, &second, &p, now)
+        .await
+        .expect_err("duplicate");
+    assert!(matches!(err, StoreError::AlreadyExists), "{err:?}");
+    assert_eq!(f.store.get(&id, now).await.expect("get"), Some(first));
+}
+
+async fn visible(store: &Arc<dyn SessionStore>, id: &crate::SessionRef, now: Timestamp) -> bool {
+    store.get(id, now).await.expect("get").is_some()
+}
+
+/// `max_life` ends the session at creation + max_life, touches or not.
+pub async fn max_life_ends_the_session(f: Fixture) {
+    let clock = clock();
+    let id = session_ref("alice");
+    let s = session("alice", "web", clock.now(), 10, -1, -1);
+    let p = policy(5, OnQuotaExhaustion::DenyLogin);
+    f.store
+        .create(&id, &s, &p, clock.now())
+        .await
+        .expect("create");
+    clock.advance_minutes(9);
+    assert!(
+        f.store
+            .get_and_touch(&id, clock.now(), Touch::Yes)
+            .await
+            .expect("touch")
+            .is_some()
+    );
+    clock.advance_millis(MIN - 1);
+    assert!(
+        visible(&f.store, &id, clock.now()).await,
+        "alive 1 ms before max_life"
+    );
+    clock.advance_millis(1);
+    assert!(
+        !visible(&f.store, &id, clock.now()).await,
+        "ended at max_life"
+    );
+    assert!(
+        f.store
+            .get_and_touch(&id, clock.now(), Touch::Yes)
+            .await
+            .expect("touch")
+            .is_none()
+    );
+}
+
+/// `auth_life` ends the session at auth_time + auth_life.
+pub async fn auth_life_ends_the_session(f: Fixture) {
+    let clock = clock();
+    let id = session_ref("alice");
+    let mut s = session("alice", "web", clock.now(), -1, 10, -1);
+    s.auth_time = Timestamp::from_millis(clock.now().as_millis() - 4 * MIN);
+    let p = policy(5, OnQuotaExhaustion::DenyLogin);
+    f.store
+        .create(&id, &s, &p, clock.now())
+        .await
+        .expect("create");
+    clock.advance_minutes(5);
+    assert!(visible(&f.store, &id, clock.now()).await);
+    clock.advance_minutes(1);
+    assert!(
+        !visible(&f.store, &id, clock.now()).await,
+        "ended at auth_time + auth_life"
+    );
+}
+
+/// `max_idle` ends an unused session at last_used + max_idle.
+pub async fn idle_time_ends_the_session(f: Fixture) {
+    let clock = clock();
+    let id = session_ref("alice");
+    let s = session("alice", "web", clock.now(), -1, -1, 10);
+    let p = policy(5, OnQuotaExhaustion::DenyLogin);
+    f.store
+        .create(&id, &s, &p, clock.now())
+        .await
+        .expect("create");
+    clock.advance_millis(10 * MIN - 1);
+    assert!(visible(&f.store, &id, clock.now()).await);
+    clock.advance_millis(1);
+    assert!(
+        !visible(&f.store, &id, clock.now()).await,
+        "ended after max_idle unused"
+    );
+}
+
+/// A touch moves the idle expiry to now + max_idle.
+pub async fn touch_moves_idle_expiry(f: Fixture) {
+    let clock = clock();
+    let id = session_ref("alice");
+    let s = session("alice", "web", clock.now(), -1, -1, 10);
+    let p = policy(5, OnQuotaExhaustion::DenyLogin);
+    f.store
+        .create(&id, &s, &p, clock.now())
+        .await
+        .expect("create");
+    for _ in 0..3 {
+        clock.advance_minutes(9);
+        let t = f
+            .store
+            .get_and_touch(&id, clock.now(), Touch::Yes)
+            .await
+            .expect("touch");
+        let t = t.expect("still alive after 9 idle minutes");
+        assert_eq!(
+            t.last_used,
+            clock.now(),
+            "touch returns the touched session"
+        );
+        assert_eq!(t.version, 1, "touching does not change the version");
+    }
+    clock.advance_minutes(9);
+    assert!(
+        visible(&f.store, &id, clock.now()).await,
+        "27 minutes in, idle 9"
+    );
+    clock.advance_minutes(1);
+    assert!(
+        !visible(&f.store, &id, clock.now()).await,
+        "idle 10 after the last touch"
+    );
+}
+
+/// A read with [`Touch::Skip`] does not count as use.
+pub async fn skip_touch_leaves_idle_expiry(f: Fixture) {
+    let clock = clock();
+    let id = session_ref("alice");
+    let s = session("alice", "web", clock.now(), -1, -1, 10);
+    let p = policy(5, OnQuotaExhaustion::DenyLogin);
+    f.store
+        .create(&id, &s, &p, clock.now())
+        .await
+        .expect("create");
+    clock.advance_minutes(9);
+    let read = f
+        .store
+        .get_and_touch(&id, clock.now(), Touch::Skip)
+        .await
+        .expect("read");
+    assert_eq!(read.expect("alive").last_used, s.last_used);
+    clock.advance_minutes(1);
+    assert!(
+        !visible(&f.store, &id, clock.now()).await,
+        "skip-touch did not extend"
+    );
+}
+
+/// Update is compare-and-set on the version.
+pub async fn update_is_compare_and_set(f: Fixture) {
+    let clock = clock();
+    let now = clock.now();
+    let id = session_ref("alice");
+    let s = session("alice", "web", now, 10, -1, -1);
+    let p = policy(5, OnQuotaExhaustion::DenyLogin);
+    f.store.create(&id, &s, &p, now).await.expect("create");
+
+    let mut changed = s.clone();
+    changed.data.insert("k".into(), serde_json::Value::from(1));
+    let v2 = f.store.update(&id, &changed, now).await.expect("update");
+    assert_eq!(v2.version, 2);
+    assert_eq!(v2.data["k"], 1);
+    assert_eq!(f.store.get(&id, now).await.expect("get"), Some(v2.clone()));
+
+    let err = f.store.update(&id, &changed, now).await.expect_err("stale");
+    assert!(
+        matches!(
+            err,
+            StoreError::Conflict {
+                expected: 1,
+                actual: 2
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(f.store.get(&id, now).await.expect("get"), Some(v2.clone()));
+
+    let missing = session_ref("alice");
+    let err = f
+        .store
+        .update(&missing, &changed, now)
+        .await
+        .expect_err("missing");
+    assert!(matches!(err, StoreError::NotFound), "{err:?}");
+
+    clock.advance_minutes(10);
+    let err = f
+        .store
+        .update(&id, &v2, clock.now())
+        .await
+        .expect_err("expired");
+    assert!(
+        matches!(err, StoreError::Expired | StoreError::NotFound),
+        "{err:?}"
+    );
+    assert!(
+        !visible(&f.store, &id, clock.now()).await,
+        "update did not revive it"
+    );
+}
+
+/// DENY_LOGIN refuses the login beyond the quota, across contexts.
+pub async fn quota_deny_login(f: Fixture) {
+    let now = clock().now();
+    let p = policy(2, OnQuotaExhaustion::DenyLogin);
+    let a = session_ref("alice");
+    let b = session_ref("alice");
+    f.store
+        .create(&a, &session("alice", "web", now, 60, 60, 60), &p, now)
+        .await
+        .expect("1st");
+    f.store
+        .create(&b, &session("alice", "mobile", now, 60, 60, 60), &p, now)
+        .await
+        .expect("2nd");
+    let c = session_ref("alice");
+    let err = f
+        .store
+        .create(&c, &session("alice", "web", now, 60, 60, 60), &p, now)
+        .await
+        .expect_err("3rd is over the quota");
+    assert!(
+        matches!(err, StoreError::QuotaExhausted { quota: 2 }),
+        "{err:?}"
+    );
+    assert!(visible(&f.store, &a, now).await && visible(&f.store, &b, now).await);
+    assert!(
+        !visible(&f.store, &c, now).await,
+        "a denied login stores nothing"
+    );
+    // Another subject is not affected.
+    let bob = session_ref("bob");
+    f.store
+        .create(&bob, &session("bob", "web", now, 60, 60, 60), &p, now)
+        .await
+        .expect("bob");
+    // Room again after a logout.
+    f.store.delete(&a, now).await.expect("delete");
+    f.store
+        .create(&c, &session("alice", "web", now, 60, 60, 60), &p, now)
+        .await
+        .expect("fits");
+}
+
+/// CLOSE_OLD_SESSION closes exactly the next-expiring session, idle expiry
+/// included.
+pub async fn quota_close_old_session_closes_next_expiring(f: Fixture) {
+    let clock = clock();
+    let p = policy(3, OnQuotaExhaustion::CloseOldSession);
+    let (a, b, c) = (
+        session_ref("alice"),
+        session_ref("alice"),
+        session_ref("alice"),
+    );
+    let t0 = clock.now();
+    // Expiries: a at +60 (idle), b at +30 (idle), c at +90 (idle).
+    f.store
+        .create(&a, &session("alice", "web", t0, -1, -1, 60), &p, t0)
+        .await
+        .expect("a");
+    f.store
+        .create(&b, &session("alice", "web", t0, -1, -1, 30), &p, t0)
+        .await
+        .expect("b");
+    f.store
+        .create(&c, &session("alice", "m", t0, -1, -1, 90), &p, t0)
+        .await
+        .expect("c");
+    clock.advance_minutes(20);
+    // b used now: its expiry moves to +50, still the next to expire.
+    f.store
+        .get_and_touch(&b, clock.now(), Touch::Yes)
+        .await
+        .expect("touch")
+        .expect("b");
+    let now = clock.now();
+    let d = session_ref("alice");
+    let created = f
+        .store
+        .create(&d, &session("alice", "web", now, -1, -1, 120), &p, now)
+        .await
+        .expect("d");
+    assert_eq!(
+        created.closed,
+        vec![b],
+        "b (expiring at +50) is the next to expire"
+    );
+    assert!(!visible(&f.store, &b, now).await);
+    // Now a (+60) is next; touching it at +20 moved nothing since it was
+    // not touched. Touch a now: it moves to +80, so c (+90)... no, a is
+    // then +80 and c +90, d +140: a is still next.
+    let e = session_ref("alice");
+    let created = f
+        .store
+        .create(&e, &session("alice", "web", now, -1, -1, 120), &p, now)
+        .await
+        .expect("e");
+    assert_eq!(created.closed, vec![a]);
+    for (id, alive) in [(a, false), (b, false), (c, true), (d, true), (e, true)] {
+        assert_eq!(visible(&f.store, &id, now).await, alive);
+    }
+    let listed = f
+        .store
+        .list_by_subject(&subject("alice"), None, now)
+        .await
+        .expect("list");
+    assert_eq!(listed.len(), 3);
+}
+
+/// Expired sessions never count toward the quota.
+pub async fn expired_sessions_do_not_count_toward_quota(f: Fixture) {
+    let clock = clock();
+    let t0 = clock.now();
+    for rule in [
+        OnQuotaExhaustion::DenyLogin,
+        OnQuotaExhaustion::CloseOldSession,
+    ] {
+        let who = format!("carol-{}", rule.as_str());
+        let p = policy(2, rule);
+        let short = session_ref(&who);
+        let long = session_ref(&who);
+        let start = clock.now();
+        f.store
+            .create(&short, &session(&who, "web", start, 5, -1, -1), &p, start)
+            .await
+            .expect("1");
+        f.store
+            .create(&long, &session(&who, "web", start, 600, -1, -1), &p, start)
+            .await
+            .expect("2");
+        clock.advance_minutes(5);
+        let now = clock.now();
+        let new = session_ref(&who);
+        let created = f
+            .store
+            .create(&new, &session(&who, "web", now, 60, -1, -1), &p, now)
+            .await
+            .expect("the expired session leaves room");
+        assert!(
+            created.closed.is_empty(),
+            "nothing live had to be closed: {:?}",
+            created.closed
+        );
+        assert!(visible(&f.store, &long, now).await);
+    }
+    assert!(clock.now() > t0);
+}
+
+async fn concurrent_creates(f: Fixture, rule: OnQuotaExhaustion) {
+    const TASKS: usize = 32;
+    const QUOTA: usize = 5;
+    let now = clock().now();
+    let p = policy(i64::try_from(QUOTA).expect("small"), rule);
+    let mut tasks = Vec::new();
+    for i in 0..TASKS {
+        let store = Arc::clone(&f.store);
+        tasks.push(tokio::spawn(async move {
+            let s = session(
+                "dave",
+                if i % 2 == 0 { "web" } else { "app" },
+                now,
+                60,
+                60,
+                60,
+            );
+            store.create(&session_ref("dave"), &s, &p, now).await
+        }));
+    }
+    let (mut ok, mut denied) = (0, 0);
+    for t in tasks {
+        match t.await.expect("task") {
+            Ok(_) => ok += 1,
+            Err(StoreError::QuotaExhausted { .. }) => denied += 1,
+            Err(e) => panic!("unexpected error under contention: {e:?}"),
+        }
+    }
+    let live = f
+        .store
+        .list_by_subject(&subject("dave"), None, now)
+        .await
+        .expect("list");
+    assert!(
+        live.len() <= QUOTA,
+        "{} sessions alive, quota {QUOTA}",
+        live.len()
+    );
+    match rule {
+        OnQuotaExhaustion::DenyLogin => {
+            assert_eq!((ok, denied), (QUOTA, TASKS - QUOTA));
+            assert_eq!(live.len(), QUOTA);
+        }
+        OnQuotaExhaustion::CloseOldSession => {
+            assert_eq!((ok, denied), (TASKS, 0));
+            assert_eq!(live.len(), QUOTA);
+        }
+    }
+    assert_eq!(f.store.count(now).await.expect("count"), QUOTA as u64);
+}
+
+/// 32 concurrent logins under DENY_LOGIN: exactly the quota gets in.
+pub async fn concurrent_creates_never_exceed_quota_deny(f: Fixture) {
+    concurrent_creates(f, OnQuotaExhaustion::DenyLogin).await;
+}
+
+/// 32 concurrent logins under CLOSE_OLD_SESSION: all get in, the quota
+/// stays alive.
+pub async fn concurrent_creates_never_exceed_quota_close(f: Fixture) {
+    concurrent_creates(f, OnQuotaExhaustion::CloseOldSession).await;
+}
+
+/// Concurrent updates with the same version: exactly one wins.
+pub async fn concurrent_updates_exactly_one_wins(f: Fixture) {
+    let now = clock().now();
+    let id = session_ref("erin");
+    let s = session("erin", "web", now, 60, 60, 60);
+    f.store
+        .create(&id, &s, &policy(5, OnQuotaExhaustion::DenyLogin), now)
+        .await
+        .expect("create");
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let store = Arc::clone(&f.store);
+        let mut next = s.clone();
+        next.data
+            .insert("writer".into(), serde_json::Value::from(i));
+        tasks.push(tokio::spawn(
+            async move { store.update(&id, &next, now).await },
+        ));
+    }
+    let mut winners = Vec::new();
+    for t in tasks {
+        match t.await.expect("task") {
+            Ok(s) => winners.push(s),
+            Err(StoreError::Conflict { expected: 1, .. }) => {}
+            Err(e) => panic!("unexpected error: {e:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one update wins");
+    let stored = f.store.get(&id, now).await.expect("get").expect("alive");
+    assert_eq!(stored.version, 2);
+    assert_eq!(stored.data["writer"], winners[0].data["writer"]);
+}
+
+/// The subject index lists and deletes by subject and context.
+pub async fn list_and_delete_by_subject_and_context(f: Fixture) {
+    let clock = clock();
+    let p = policy(5, OnQuotaExhaustion::DenyLogin);
+    let mut alice_web = Vec::new();
+    for _ in 0..2 {
+        let id = session_ref("alice");
+        let now = clock.now();
+        f.store
+            .create(&id, &session("alice", "web", now, 60, 60, 60), &p, now)
+            .await
+            .expect("web");
+        alice_web.push(id);
+        clock.advance_millis(1_000);
+    }
+    let now = clock.now();
+    let mobile = session_ref("alice");
+    f.store
+        .create(
+            &mobile,
+            &session("alice", "mobile", now, 60, 60, 60),
+            &p,
+            now,
+        )
+        .await
+        .expect("m");
+    let bob = session_ref("bob");
+    f.store
+        .create(&bob, &session("bob", "web", now, 60, 60, 60), &p, now)
+        .await
+        .expect("bob");
+
+    let all = f
+        .store
+        .list_by_subject(&subject("alice"), None, now)
+        .await
+        .expect("list");
+    let ids: Vec<_> = all.iter().map(|s| s.id).collect();
+    assert_eq!(
+        ids,
+        vec![alice_web[0], alice_web[1], mobile],
+        "ordered by creation"
+    );
+    assert!(all.iter().all(|s| s.session.subject.as_str() == "alice"));
+    let ctx = Context::new("mobile").expect("ctx");
+    let only = f
+        .store
+        .list_by_subject(&subject("alice"), Some(&ctx), now)
+        .await
+        .expect("list");
+    assert_eq!(only.iter().map(|s| s.id).collect::<Vec<_>>(), vec![mobile]);
+    let nobody = f
+        .store
+        .list_by_subject(&subject("nobody"), None, now)
+        .await
+        .expect("list");
+    assert!(nobody.is_empty());
+
+    let web = Context::default();
+    let deleted = f
+        .store
+        .delete_by_subject(&subject("alice"), Some(&web), now)
+        .await
+        .expect("del");
+    assert_eq!(
+        deleted.into_iter().collect::<BTreeSet<_>>(),
+        alice_web.iter().copied().collect()
+    );
+    for id in &alice_web {
+        assert!(!visible(&f.store, id, now).await);
+    }
+    assert!(visible(&f.store, &mobile, now).await);
+    let deleted = f
+        .store
+        .delete_by_subject(&subject("alice"), None, now)
+        .await
+        .expect("del");
+    assert_eq!(deleted, vec![mobile]);
+    assert!(
+        f.store
+            .list_by_subject(&subject("alice"), None, now)
+            .await
+            .expect("l")
+            .is_empty()
+    );
+    assert!(
+        visible(&f.store, &bob, now).await,
+        "other subjects are untouched"
+    );
+}
+
+/// Delete removes the index entry too.
+pub async fn delete_really_deletes(f: Fixture) {
+    let now = clock().now();
+    let p = policy(1, OnQuotaExhaustion::DenyLogin);
+    let id = session_ref("frank");
+    f.store
+        .create(&id, &session("frank", "web", now, 60, 60, 60), &p, now)
+        .await
+        .expect("c");
+    f.store
+        .delete(&id, now)
+        .await
+        .expect("delete")
+        .expect("was live");
+    assert!(
+        f.store
+            .list_by_subject(&subject("frank"), None, now)
+            .await
+            .expect("l")
+            .is_empty()
+    );
+    let report = f.store.purge(now).await.expect("purge");
+    assert_eq!(report.index_entries, 0, "delete left an index entry behind");
+    // The quota of 1 is free again.
+    let again = session_ref("frank");
+    f.store
+        .create(&again, &session("frank", "web", now, 60, 60, 60), &p, now)
+        .await
+        .expect("c");
+}
+
+/// Purge removes expired sessions and their index entries, and counts them.
+pub async fn purge_counts(f: Fixture) {
+    let clock = clock();
+    let now = clock.now();
+    let p = policy(5, OnQuotaExhaustion::DenyLogin);
+    for who in ["gina", "gina", "hank"] {
+        let s = session(who, "web", now, 5, -1, -1);
+        f.store
+            .create(&session_ref(who), &s, &p, now)
+            .await
+            .expect("short");
+    }
+    let keep = session_ref("gina");
+    f.store
+        .create(&keep, &session("gina", "web", now, 60, -1, -1), &p, now)
+        .await
+        .expect("long");
+    clock.advance_minutes(5);
+    let report = f.store.purge(clock.now()).await.expect("purge");
+    assert_eq!(
+        (report.sessions, report.index_entries),
+        (3, 3),
+        "{report:?}"
+    );
+    assert_eq!(
+        f.store.purge(clock.now()).await.expect("purge"),
+        crate::PurgeReport::default()
+    );
+    assert!(visible(&f.store, &keep, clock.now()).await);
+    assert_eq!(f.store.count(clock.now()).await.expect("count"), 1);
+}
+
+/// Count sees only live sessions.
+pub async fn count_live_sessions(f: Fixture) {
+    let clock = clock();
+    let now = clock.now();
+    let p = policy(5, OnQuotaExhaustion::DenyLogin);
+    assert_eq!(f.store.count(now).await.expect("count"), 0);
+    for (who, life) in [("ian", 5), ("jane", 60), ("ken", 60)] {
+        let s = session(who, "web", now, life, -1, -1);
+        f.store
+            .create(&session_ref(who), &s, &p, now)
+            .await
+            .expect("create");
+    }
+    assert_eq!(f.store.count(now).await.expect("count"), 3);
+    clock.advance_minutes(5);
+    assert_eq!(f.store.count(clock.now()).await.expect("count"), 2);
+}
+
+/// A damaged record is a typed error, not a panic, not "not found", and
+/// other sessions are unaffected.
+pub async fn corrupt_record_is_a_typed_error(f: Fixture) {
+    let now = clock().now();
+    let p = policy(5, OnQuotaExhaustion::DenyLogin);
+    let bad = session_ref("lena");
+    let good = session_ref("mike");
+    f.store
+        .create(&bad, &session("lena", "web", now, 60, 60, 60), &p, now)
+        .await
+        .expect("c");
+    f.store
+        .create(&good, &session("mike", "web", now, 60, 60, 60), &p, now)
+        .await
+        .expect("c");
+    (f.corrupt)(bad).await;
+    for result in [
+        f.store.get(&bad, now).await,
+        f.store.get_and_touch(&bad, now, Touch::Yes).await,
+    ] {
+        let err = result.expect_err("a corrupt record must not read as a session or as absent");
+        assert!(
+            matches!(
+                err,
+                StoreError::Corrupt { .. } | StoreError::UnsupportedFormat { .. }
+            ),
+            "{err:?}"
+        );
+    }
+    let again = f.store.get(&bad, now).await;
+    assert!(
+        again.is_err(),
+        "the damaged record is left in place, not dropped"
+    );
+    assert!(
+        visible(&f.store, &good, now).await,
+        "other sessions are unaffected"
+    );
+}

@@ -1,0 +1,120 @@
+//! The conformance suite every [`SessionStore`] runs (feature `testkit`,
+//! test-only).
+//!
+//! A backend's test file calls [`conformance_tests!`](crate::conformance_tests)
+//! with an async function returning a fresh, isolated [`Fixture`]; the macro
+//! writes one `#[tokio::test]` per behaviour in [`conformance`]. All
+//! behaviours are driven by a [`MockClock`](crate::MockClock), never by
+//! sleeping. A new backend is done when the whole suite passes.
+//!
+//! ```text
+//! async fn fixture() -> tessera_store::testkit::Fixture { /* a fresh store */ }
+//! tessera_store::conformance_tests!(fixture);
+//! ```
+
+pub mod conformance;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tessera_core::{
+    Context, Lifetime, OnQuotaExhaustion, Policy, Quota, Session, SessionParams, Subject, Timestamp,
+};
+use tessera_crypto::{StorageKey, SubjectTag};
+
+use crate::{SessionRef, SessionStore};
+
+/// A future returned by [`Fixture::corrupt`].
+pub type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A fresh store, isolated from every other fixture, and a way to damage
+/// one of its records.
+pub struct Fixture {
+    /// The store under test, empty.
+    pub store: Arc<dyn SessionStore>,
+    /// Overwrites the stored record of a session with bytes that do not
+    /// decode, bypassing the store's API.
+    pub corrupt: Box<dyn Fn(SessionRef) -> BoxFuture + Send + Sync>,
+}
+
+/// A unique session reference for `subject` (same subject tag as a real
+/// SID of that subject would carry).
+pub fn session_ref(subject: &str) -> SessionRef {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let tag = SubjectTag::of(subject);
+    let mut key16 = [0u8; 16];
+    key16[..2].copy_from_slice(tag.as_bytes());
+    key16[2..10].copy_from_slice(&n.to_be_bytes());
+    key16[10..14].copy_from_slice(&std::process::id().to_be_bytes());
+    SessionRef::new(tag, StorageKey::from_sid_key_bytes(&key16))
+}
+
+/// A session of `subject` in `context` started at `now`, with the three
+/// lifetimes in minutes (negative: unlimited).
+pub fn session(
+    subject: &str,
+    context: &str,
+    now: Timestamp,
+    max_life: i64,
+    auth_life: i64,
+    max_idle: i64,
+) -> Session {
+    let mut p = SessionParams::new(Subject::new(subject).expect("valid subject"));
+    p.context = Context::new(context).expect("valid context");
+    p.max_life = Some(Lifetime::from_minutes("max_life", max_life).expect("valid"));
+    p.auth_life = Some(Lifetime::from_minutes("auth_life", auth_life).expect("valid"));
+    p.max_idle = Some(Lifetime::from_minutes("max_idle", max_idle).expect("valid"));
+    p.data
+        .insert("note".into(), serde_json::Value::from("conformance"));
+    Session::start(p, &Policy::default(), now).expect("valid session")
+}
+
+/// A policy with the given quota and exhaustion rule.
+pub fn policy(quota: i64, on_exhaustion: OnQuotaExhaustion) -> Policy {
+    Policy {
+        quota_per_subject: Quota::new("quotaPerSubject", quota).expect("valid quota"),
+        on_quota_exhaustion: on_exhaustion,
+        ..Policy::default()
+    }
+}
+
+/// Writes one `#[tokio::test]` per conformance behaviour, each calling
+/// `$fixture().await` for a fresh store. The calling crate needs `tokio`
+/// (with `macros` and `rt-multi-thread`) as a dev-dependency.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($fixture:path) => {
+        $crate::conformance_tests!(@each $fixture;
+            create_get_delete_round_trip,
+            create_is_create_if_absent,
+            max_life_ends_the_session,
+            auth_life_ends_the_session,
+            idle_time_ends_the_session,
+            touch_moves_idle_expiry,
+            skip_touch_leaves_idle_expiry,
+            update_is_compare_and_set,
+            quota_deny_login,
+            quota_close_old_session_closes_next_expiring,
+            expired_sessions_do_not_count_toward_quota,
+            concurrent_creates_never_exceed_quota_deny,
+            concurrent_creates_never_exceed_quota_close,
+            concurrent_updates_exactly_one_wins,
+            list_and_delete_by_subject_and_context,
+            delete_really_deletes,
+            purge_counts,
+            count_live_sessions,
+            corrupt_record_is_a_typed_error,
+        );
+    };
+    (@each $fixture:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                $crate::testkit::conformance::$name($fixture().await).await;
+            }
+        )*
+    };
+}

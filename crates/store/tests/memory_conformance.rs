@@ -1,0 +1,20 @@
+//! The memory store passes the conformance suite.
+
+use std::sync::Arc;
+
+use tessera_store::MemoryStore;
+use tessera_store::testkit::Fixture;
+
+async fn fixture() -> Fixture {
+    let store = Arc::new(MemoryStore::new());
+    let raw = Arc::clone(&store);
+    Fixture {
+        store,
+        corrupt: Box::new(move |id| {
+            raw.write_raw(&id, b"{\"format\":1,\"sub\":".to_vec());
+            Box::pin(async {})
+        }),
+    }
+}
+
+tessera_store::conformance_tests!(fixture);
