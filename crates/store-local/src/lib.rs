@@ -1,4 +1,25 @@
-//! The local folder backend for Tessera's session store.
+//! The local folder backend: Tessera's embedded default.
 //!
-//! **Not implemented yet.** This crate exists so the workspace layout matches
-//! the architecture; it exports nothing and no configuration selects it.
+//! One JSON file per session under `<path>/sessions/<shard>/<ref>`, one index
+//! file per subject under `<path>/subjects/<shard>/<subject hash>`, and 256
+//! lock files under `<path>/locks/` that serialise changes to a subject's
+//! sessions across threads *and* processes sharing the folder. Every write
+//! is a temporary file, `fsync`, `rename` and a directory `fsync`, so a crash
+//! leaves either the old or the new file, never a torn one.
+//!
+//! What it guarantees, what it does not, and when to move to Redis or
+//! DynamoDB: `docs/backends/local.md`.
+//!
+//! This crate never reads the clock for session decisions (every operation
+//! takes `now`); only the optional sweeper task asks the injected clock.
+
+mod files;
+mod index;
+mod layout;
+mod locks;
+mod options;
+mod store;
+mod sweeper;
+
+pub use options::LocalOptions;
+pub use store::LocalStore;

@@ -1,0 +1,584 @@
+//! The local folder store.
+
+use std::fs;
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tessera_core::{Context, Policy, Session, Subject, Timestamp};
+use tessera_crypto::SessionRef;
+use tessera_store::{
+    Created, PurgeReport, SessionStore, StoreError, StoredSession, Touch, quota_plan, record,
+};
+
+use crate::files::{
+    check_folder_is_safe, create_private_dir, io_error, read_optional, remove_optional, sync_dir,
+    write_atomic,
+};
+use crate::layout::{FORMAT, Layout, SubjectKey, TEMP_PREFIX};
+
+/// Temporary files older than this are leftovers of a crash; purge removes them.
+const STALE_TEMP_MILLIS: i64 = 10 * 60_000;
+use crate::locks::Stripes;
+use crate::{LocalOptions, index};
+
+/// Sessions in a local folder; see the crate docs for the layout.
+///
+/// Cheap to clone; clones share the same lock table. Several processes may
+/// open the same folder: quota decisions and compare-and-set updates hold
+/// the subject's file lock.
+#[derive(Clone)]
+pub struct LocalStore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for LocalStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalStore")
+            .field("path", &self.inner.layout.root())
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct Inner {
+    layout: Layout,
+    stripes: Stripes,
+    touch_window_ms: i64,
+    pub(crate) options: LocalOptions,
+}
+
+impl LocalStore {
+    /// Opens (creating if needed) the store folder.
+    ///
+    /// Creates the folder and its subfolders with mode 0700, refuses a
+    /// world-writable folder owned by another user, and refuses a folder
+    /// written by a newer, incompatible version of the store.
+    pub async fn open(options: LocalOptions) -> Result<Self, StoreError> {
+        tokio::task::spawn_blocking(move || Self::open_blocking(options))
+            .await
+            .map_err(|e| StoreError::backend("opening the local store", e))?
+    }
+
+    fn open_blocking(options: LocalOptions) -> Result<Self, StoreError> {
+        let layout = Layout::new(&options.path);
+        let root = layout.root().to_path_buf();
+        if root.exists() {
+            check_folder_is_safe(&root)?;
+        }
+        create_private_dir(&root)
+            .map_err(|e| io_error(&format!("creating {}", root.display()), e))?;
+        check_folder_is_safe(&root)?;
+        match read_optional(&layout.marker())
+            .map_err(|e| io_error("reading the store's format marker", e))?
+        {
+            Some(bytes) => check_marker(&bytes)?,
+            None => write_atomic(
+                &layout.marker(),
+                format!("{{\"format\":{FORMAT}}}\n").as_bytes(),
+            )
+            .map_err(|e| io_error("writing the store's format marker", e))?,
+        }
+        for dir in [
+            layout.sessions_dir(),
+            layout.subjects_dir(),
+            layout.locks_dir(),
+        ] {
+            create_private_dir(&dir)
+                .map_err(|e| io_error(&format!("creating {}", dir.display()), e))?;
+        }
+        let touch_window_ms = i64::try_from(options.touch_window.as_millis()).unwrap_or(i64::MAX);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                layout,
+                stripes: Stripes::new(),
+                touch_window_ms,
+                options,
+            }),
+        })
+    }
+
+    /// The folder this store lives in.
+    pub fn path(&self) -> &Path {
+        self.inner.layout.root()
+    }
+
+    pub(crate) fn inner(&self) -> &Arc<Inner> {
+        &self.inner
+    }
+
+    async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Inner) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || f(&inner))
+            .await
+            .map_err(|e| StoreError::backend("local store task failed", e))?
+    }
+}
+
+fn check_marker(bytes: &[u8]) -> Result<(), StoreError> {
+    #[derive(serde::Deserialize)]
+    struct Marker {
+        format: u64,
+    }
+    let marker: Marker = serde_json::from_slice(bytes)
+        .map_err(|e| StoreError::corrupt("the store's format marker does not decode", e))?;
+    if marker.format > FORMAT {
+        return Err(StoreError::UnsupportedFormat {
+            found: marker.format,
+            supported: FORMAT,
+        });
+    }
+    Ok(())
+}
+
+impl Inner {
+    fn read_session(&self, id: &SessionRef) -> Result<Option<Session>, StoreError> {
+        read_optional(&self.layout.session(id))
+            .map_err(|e| io_error("reading a session file", e))?
+            .map(|bytes| record::decode(&bytes))
+            .transpose()
+    }
+
+    fn write_session(&self, id: &SessionRef, session: &Session) -> Result<(), StoreError> {
+        write_atomic(&self.layout.session(id), &record::encode(session))
+            .map_err(|e| io_error("writing a session file", e))
+    }
+
+    fn remove_session(&self, id: &SessionRef) -> Result<bool, StoreError> {
+        remove_optional(&self.layout.session(id))
+            .map_err(|e| io_error("removing a session file", e))
+    }
+
+    fn read_index(&self, key: &SubjectKey) -> Result<Vec<SessionRef>, StoreError> {
+        match read_optional(&self.layout.index(key))
+            .map_err(|e| io_error("reading a subject index", e))?
+        {
+            Some(bytes) => index::decode(&bytes).map(|(_, refs)| refs),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    fn write_index(
+        &self,
+        subject: &Subject,
+        key: &SubjectKey,
+        refs: &[SessionRef],
+    ) -> Result<(), StoreError> {
+        let path = self.layout.index(key);
+        if refs.is_empty() {
+            if remove_optional(&path).map_err(|e| io_error("removing a subject index", e))?
+                && let Some(dir) = path.parent()
+            {
+                sync_dir(dir).map_err(|e| io_error("syncing a subject index folder", e))?;
+            }
+            return Ok(());
+        }
+        write_atomic(&path, &index::encode(subject, refs))
+            .map_err(|e| io_error("writing a subject index", e))
+    }
+
+    /// The subject's sessions per its index: `(live, expired or missing)`.
+    fn sessions_of(
+        &self,
+        key: &SubjectKey,
+        now: Timestamp,
+    ) -> Result<(Vec<StoredSession>, Vec<SessionRef>), StoreError> {
+        let mut live = Vec::new();
+        let mut dead = Vec::new();
+        for id in self.read_index(key)? {
+            match self.read_session(&id)? {
+                Some(session) if !session.is_expired(now) => {
+                    live.push(StoredSession { id, session });
+                }
+                _ => dead.push(id),
+            }
+        }
+        Ok((live, dead))
+    }
+
+    fn create(
+        &self,
+        id: &SessionRef,
+        session: &Session,
+        policy: &Policy,
+        now: Timestamp,
+    ) -> Result<Created, StoreError> {
+        let key = SubjectKey::of(&session.subject);
+        let _lock = self.stripes.lock(&self.layout, key.stripe())?;
+        if let Some(existing) = self.read_session(id)? {
+            if !existing.is_expired(now) {
+                return Err(StoreError::AlreadyExists);
+            }
+            self.remove_session(id)?;
+        }
+        let (live, dead) = self.sessions_of(&key, now)?;
+        let closed = quota_plan(&live, policy, now)?;
+        // Order matters for crash safety: closed and expired files go first,
+        // then the index (which already lists the new session), then the new
+        // file. A crash at any point leaves only index entries without files,
+        // which readers skip and purge removes; never a live session missing
+        // from its index, which would escape the quota.
+        for gone in closed.iter().chain(&dead) {
+            self.remove_session(gone)?;
+        }
+        let mut refs: Vec<SessionRef> = live
+            .iter()
+            .map(|s| s.id)
+            .filter(|r| !closed.contains(r))
+            .collect();
+        refs.push(*id);
+        self.write_index(&session.subject, &key, &refs)?;
+        self.write_session(id, session)?;
+        Ok(Created { closed })
+    }
+
+    fn get_and_touch(
+        &self,
+        id: &SessionRef,
+        now: Timestamp,
+        touch: Touch,
+    ) -> Result<Option<Session>, StoreError> {
+        let Some(mut session) = self.read_session(id)? else {
+            return Ok(None);
+        };
+        if session.is_expired(now) {
+            // Lazy deletion; the index entry goes at the next purge or create.
+            self.remove_session(id)?;
+            return Ok(None);
+        }
+        if touch == Touch::Skip || now <= session.last_used {
+            return Ok(Some(session));
+        }
+        if now.as_millis() - session.last_used.as_millis() >= self.touch_window_ms {
+            self.persist_touch(id, &session.subject, now)?;
+        }
+        session.touch(now);
+        Ok(Some(session))
+    }
+
+    /// Writes a touch under the subject lock, re-reading first so that a
+    /// concurrent update is never overwritten with an older body.
+    fn persist_touch(
+        &self,
+        id: &SessionRef,
+        subject: &Subject,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let key = SubjectKey::of(subject);
+        let _lock = self.stripes.lock(&self.layout, key.stripe())?;
+        if let Some(mut fresh) = self.read_session(id)?
+            && !fresh.is_expired(now)
+            && fresh.last_used < now
+        {
+            fresh.touch(now);
+            self.write_session(id, &fresh)?;
+        }
+        Ok(())
+    }
+
+    fn update(
+        &self,
+        id: &SessionRef,
+        session: &Session,
+        now: Timestamp,
+    ) -> Result<Session, StoreError> {
+        let subject = self.read_session(id)?.ok_or(StoreError::NotFound)?.subject;
+        let key = SubjectKey::of(&subject);
+        let _lock = self.stripes.lock(&self.layout, key.stripe())?;
+        let stored = self.read_session(id)?.ok_or(StoreError::NotFound)?;
+        if stored.is_expired(now) {
+            return Err(StoreError::Expired);
+        }
+        if stored.version != session.version {
+            return Err(StoreError::Conflict {
+                expected: session.version,
+                actual: stored.version,
+            });
+        }
+        let mut next = session.clone();
+        next.version = stored.version + 1;
+        next.last_used = next.last_used.max(stored.last_used);
+        // The index is keyed by subject: a record never changes owner.
+        next.subject = stored.subject;
+        next.context = stored.context;
+        self.write_session(id, &next)?;
+        Ok(next)
+    }
+
+    fn delete(&self, id: &SessionRef, now: Timestamp) -> Result<Option<Session>, StoreError> {
+        let session = match self.read_session(id) {
+            Ok(Some(s)) => s,
+            Ok(None) => return Ok(None),
+            // Ending a session whose file is damaged removes the file: the
+            // caller wants it gone, and there is nothing to return.
+            Err(StoreError::Corrupt { .. } | StoreError::UnsupportedFormat { .. }) => {
+                self.remove_session(id)?;
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
+        let key = SubjectKey::of(&session.subject);
+        let _lock = self.stripes.lock(&self.layout, key.stripe())?;
+        self.remove_session(id)?;
+        let refs: Vec<SessionRef> = self
+            .read_index(&key)?
+            .into_iter()
+            .filter(|r| r != id)
+            .collect();
+        self.write_index(&session.subject, &key, &refs)?;
+        Ok((!session.is_expired(now)).then_some(session))
+    }
+
+    fn list(
+        &self,
+        subject: &Subject,
+        context: Option<&Context>,
+        now: Timestamp,
+    ) -> Result<Vec<StoredSession>, StoreError> {
+        let (mut live, _) = self.sessions_of(&SubjectKey::of(subject), now)?;
+        live.retain(|s| {
+            &s.session.subject == subject && context.is_none_or(|c| &s.session.context == c)
+        });
+        live.sort_by_key(|s| (s.session.creation_time, s.id));
+        Ok(live)
+    }
+
+    fn delete_by_subject(
+        &self,
+        subject: &Subject,
+        context: Option<&Context>,
+        now: Timestamp,
+    ) -> Result<Vec<SessionRef>, StoreError> {
+        let key = SubjectKey::of(subject);
+        let _lock = self.stripes.lock(&self.layout, key.stripe())?;
+        let (live, dead) = self.sessions_of(&key, now)?;
+        let mut deleted = Vec::new();
+        let mut kept = Vec::new();
+        for s in live {
+            if context.is_none_or(|c| &s.session.context == c) {
+                self.remove_session(&s.id)?;
+                deleted.push(s.id);
+            } else {
+                kept.push(s.id);
+            }
+        }
+        for id in &dead {
+            self.remove_session(id)?;
+        }
+        self.write_index(subject, &key, &kept)?;
+        Ok(deleted)
+    }
+
+    /// Calls `f` with every session file (skipping temporary files).
+    fn each_session_file(
+        &self,
+        mut f: impl FnMut(&Path, Option<SessionRef>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        for shard in read_dir(&self.layout.sessions_dir())? {
+            for file in read_dir(&shard)? {
+                let name = file
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or_default();
+                if name.starts_with('.') {
+                    continue;
+                }
+                f(&file, name.parse().ok())?;
+            }
+        }
+        Ok(())
+    }
+
+    fn count(&self, now: Timestamp) -> Result<u64, StoreError> {
+        let mut live = 0;
+        self.each_session_file(|path, _| {
+            let bytes = read_optional(path).map_err(|e| io_error("reading a session file", e))?;
+            if bytes
+                .and_then(|b| record::decode(&b).ok())
+                .is_some_and(|session| !session.is_expired(now))
+            {
+                live += 1;
+            }
+            Ok(())
+        })?;
+        Ok(live)
+    }
+
+    /// Removes temporary files left behind by a crash mid-write.
+    fn remove_stale_temp_files(&self, now: Timestamp) -> Result<(), StoreError> {
+        for top in [self.layout.sessions_dir(), self.layout.subjects_dir()] {
+            for shard in read_dir(&top)? {
+                for file in read_dir(&shard)? {
+                    let is_temp = file
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with(TEMP_PREFIX));
+                    let modified_ms = fs::metadata(&file)
+                        .and_then(|m| m.modified())
+                        .ok()
+                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                        .and_then(|d| i64::try_from(d.as_millis()).ok());
+                    if is_temp
+                        && modified_ms.is_some_and(|m| now.as_millis() - m > STALE_TEMP_MILLIS)
+                    {
+                        remove_optional(&file)
+                            .map_err(|e| io_error("removing a stale temporary file", e))?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn purge(&self, now: Timestamp) -> Result<PurgeReport, StoreError> {
+        self.remove_stale_temp_files(now)?;
+        let mut report = PurgeReport::default();
+        self.each_session_file(|path, id| {
+            let bytes = read_optional(path).map_err(|e| io_error("reading a session file", e))?;
+            // Damaged records are left for an operator; see the docs.
+            let Some(session) = bytes.and_then(|b| record::decode(&b).ok()) else {
+                return Ok(());
+            };
+            if session.is_expired(now)
+                && id.is_some()
+                && remove_optional(path).map_err(|e| io_error("removing a session file", e))?
+            {
+                report.sessions += 1;
+            }
+            Ok(())
+        })?;
+        for shard in read_dir(&self.layout.subjects_dir())? {
+            for file in read_dir(&shard)? {
+                if file
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with('.'))
+                {
+                    continue;
+                }
+                let Some(bytes) =
+                    read_optional(&file).map_err(|e| io_error("reading a subject index", e))?
+                else {
+                    continue;
+                };
+                let Ok((subject, _)) = index::decode(&bytes) else {
+                    continue;
+                };
+                let key = SubjectKey::of(&subject);
+                let _lock = self.stripes.lock(&self.layout, key.stripe())?;
+                let (live, dead) = self.sessions_of(&key, now)?;
+                if dead.is_empty() {
+                    continue;
+                }
+                for id in &dead {
+                    if self.remove_session(id)? {
+                        report.sessions += 1;
+                    }
+                }
+                let refs: Vec<SessionRef> = live.iter().map(|s| s.id).collect();
+                self.write_index(&subject, &key, &refs)?;
+                report.index_entries += dead.len() as u64;
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// The entries of a directory; empty if it does not exist.
+fn read_dir(dir: &Path) -> Result<Vec<std::path::PathBuf>, StoreError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_error(&format!("listing {}", dir.display()), e)),
+    };
+    entries
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| io_error(&format!("listing {}", dir.display()), e))
+}
+
+#[async_trait]
+impl SessionStore for LocalStore {
+    async fn create(
+        &self,
+        id: &SessionRef,
+        session: &Session,
+        policy: &Policy,
+        now: Timestamp,
+    ) -> Result<Created, StoreError> {
+        let (id, session, policy) = (*id, session.clone(), *policy);
+        self.run(move |s| s.create(&id, &session, &policy, now))
+            .await
+    }
+
+    async fn get(&self, id: &SessionRef, now: Timestamp) -> Result<Option<Session>, StoreError> {
+        self.get_and_touch(id, now, Touch::Skip).await
+    }
+
+    async fn get_and_touch(
+        &self,
+        id: &SessionRef,
+        now: Timestamp,
+        touch: Touch,
+    ) -> Result<Option<Session>, StoreError> {
+        let id = *id;
+        self.run(move |s| s.get_and_touch(&id, now, touch)).await
+    }
+
+    async fn update(
+        &self,
+        id: &SessionRef,
+        session: &Session,
+        now: Timestamp,
+    ) -> Result<Session, StoreError> {
+        let (id, session) = (*id, session.clone());
+        self.run(move |s| s.update(&id, &session, now)).await
+    }
+
+    async fn delete(&self, id: &SessionRef, now: Timestamp) -> Result<Option<Session>, StoreError> {
+        let id = *id;
+        self.run(move |s| s.delete(&id, now)).await
+    }
+
+    async fn list_by_subject(
+        &self,
+        subject: &Subject,
+        context: Option<&Context>,
+        now: Timestamp,
+    ) -> Result<Vec<StoredSession>, StoreError> {
+        let (subject, context) = (subject.clone(), context.cloned());
+        self.run(move |s| s.list(&subject, context.as_ref(), now))
+            .await
+    }
+
+    async fn delete_by_subject(
+        &self,
+        subject: &Subject,
+        context: Option<&Context>,
+        now: Timestamp,
+    ) -> Result<Vec<SessionRef>, StoreError> {
+        let (subject, context) = (subject.clone(), context.cloned());
+        self.run(move |s| s.delete_by_subject(&subject, context.as_ref(), now))
+            .await
+    }
+
+    async fn count(&self, now: Timestamp) -> Result<u64, StoreError> {
+        self.run(move |s| s.count(now)).await
+    }
+
+    async fn purge(&self, now: Timestamp) -> Result<PurgeReport, StoreError> {
+        self.run(move |s| s.purge(now)).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.run(|s| {
+            fs::metadata(s.layout.sessions_dir())
+                .map(|_| ())
+                .map_err(|e| io_error("checking the store folder", e))
+        })
+        .await
+    }
+}

@@ -1,0 +1,40 @@
+//! The local folder store passes the conformance suite, on real files.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tessera_store::testkit::Fixture;
+use tessera_store_local::{LocalOptions, LocalStore};
+
+/// Finds the file holding a session by its reference (the file name).
+fn session_file(root: &Path, name: &str) -> PathBuf {
+    for shard in std::fs::read_dir(root.join("sessions")).expect("sessions dir") {
+        let candidate = shard.expect("entry").path().join(name);
+        if candidate.exists() {
+            return candidate;
+        }
+    }
+    panic!("no session file named {name}");
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().expect("temp dir").keep();
+    let store = LocalStore::open(LocalOptions::new(dir.join("store")))
+        .await
+        .expect("open");
+    let root = store.path().to_path_buf();
+    Fixture {
+        store: Arc::new(store),
+        corrupt: Box::new(move |id| {
+            // The closure owns the temporary folder, so it lives as long as
+            // the fixture and is removed afterwards.
+            let _owner = &dir;
+            let path = session_file(&root, &id.to_string());
+            Box::pin(async move {
+                std::fs::write(path, b"{\"format\":1,\"sub\":\"half a rec").expect("write garbage");
+            })
+        }),
+    }
+}
+
+tessera_store::conformance_tests!(fixture);
