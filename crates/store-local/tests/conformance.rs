@@ -22,14 +22,12 @@ async fn fixture() -> Fixture {
     let store = LocalStore::open(LocalOptions::new(dir.join("store")))
         .await
         .expect("open");
-    let root = store.path().to_path_buf();
     Fixture {
         store: Arc::new(store),
         corrupt: Box::new(move |id| {
             // The closure owns the temporary folder, so it lives as long as
             // the fixture and is removed afterwards.
-            let _owner = &dir;
-            let path = session_file(&root, &id.to_string());
+            let path = session_file(&dir.path().join("store"), &id.to_string());
             Box::pin(async move {
                 std::fs::write(path, b"{\"format\":1,\"sub\":\"half a rec").expect("write garbage");
             })
