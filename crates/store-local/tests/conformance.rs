@@ -18,8 +18,8 @@ fn session_file(root: &Path, name: &str) -> PathBuf {
 }
 
 async fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().expect("temp dir").keep();
-    let store = LocalStore::open(LocalOptions::new(dir.join("store")))
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = LocalStore::open(LocalOptions::new(dir.path().join("store")))
         .await
         .expect("open");
     Fixture {
