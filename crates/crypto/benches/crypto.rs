@@ -26,16 +26,16 @@ fn sids(c: &mut Criterion) {
         b.iter(|| keys.mint(black_box(tag), &rng).expect("mint"));
     });
     // Verification returns the SessionRef, so this includes the storage key.
-    group.bench_function("verify + storage key", |b| {
+    group.bench_function("verify_and_storage_key", |b| {
         b.iter(|| {
             keys.verify(black_box(sid.expose_secret()), LegacySids::Reject)
                 .expect("verify")
         });
     });
-    group.bench_function("reject malformed", |b| {
+    group.bench_function("reject_malformed", |b| {
         b.iter(|| keys.verify(black_box("not a sid"), LegacySids::Reject));
     });
-    group.bench_function("storage key", |b| {
+    group.bench_function("storage_key", |b| {
         let key16 = [0x5a; 16];
         b.iter(|| StorageKey::from_sid_key_bytes(black_box(&key16)));
     });
@@ -49,7 +49,7 @@ fn sealing(c: &mut Criterion) {
     let credentials = [0x42u8; 256];
     let blob = sealer.seal(&credentials, &binding, &rng).expect("seal");
 
-    let mut group = c.benchmark_group("credentials 256 B");
+    let mut group = c.benchmark_group("credentials_256B");
     group.bench_function("seal", |b| {
         b.iter(|| {
             sealer
@@ -71,8 +71,8 @@ fn api_tokens(c: &mut Criterion) {
     ]);
     let presented = "ci-token-5c7d2c80a3f14e7b9";
 
-    let mut group = c.benchmark_group("api token");
-    group.bench_function("verify against 3 hashes", |b| {
+    let mut group = c.benchmark_group("api_token");
+    group.bench_function("verify_3_hashes", |b| {
         b.iter(|| verifier.verify(black_box(presented)).expect("match"));
     });
     group.finish();
