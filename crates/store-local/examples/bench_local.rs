@@ -10,7 +10,14 @@
 //! subject, create and delete; and as baselines a raw `std::fs::read` of a
 //! session file and a raw temp-file + fsync + rename + dir-fsync write.
 //! Prints a markdown table.
-#![allow(clippy::print_stdout, missing_docs)]
+// Printing is the job; statistics convert counts to and from f64 on purpose.
+#![allow(
+    clippy::print_stdout,
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    missing_docs
+)]
 
 use std::io::Write as _;
 use std::path::Path;
