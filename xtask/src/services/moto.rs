@@ -1,0 +1,72 @@
+//! The DynamoDB emulator: `moto_server` from a pinned venv.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+
+use super::install;
+use super::supervisor::{ProcId, Supervisor};
+
+/// Pinned so every machine tests against the same emulator; changing a pin
+/// rebuilds the venv on the next run.
+const REQUIREMENTS: [&str; 3] = ["moto[dynamodb]==5.2.5", "flask==3.1.3", "flask-cors==6.0.5"];
+/// The first start after an install also compiles Python bytecode.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+const IO_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The absolute path of `moto_server`, installing it into
+/// `target/xtask/moto-venv` first when that venv is missing or stale.
+pub(crate) fn ensure_installed(xtask_dir: &Path) -> Result<PathBuf> {
+    let venv = xtask_dir.join("moto-venv");
+    if !install::venv_has(&venv, &REQUIREMENTS) {
+        println!(
+            "xtask: installing the DynamoDB emulator ({}) into {}",
+            REQUIREMENTS.join(" "),
+            venv.display()
+        );
+        install::ensure_venv(&venv, &REQUIREMENTS)?;
+    }
+    let server = venv.join("bin/moto_server");
+    if !server.is_file() {
+        bail!(
+            "{} is missing after installing {}",
+            server.display(),
+            REQUIREMENTS.join(" ")
+        );
+    }
+    Ok(std::path::absolute(server)?)
+}
+
+/// Starts `moto_server` on `port`; [`wait_ready`] waits for it.
+pub(crate) fn spawn(sup: &mut Supervisor, server: &Path, port: u16) -> Result<ProcId> {
+    let mut cmd = Command::new(server);
+    cmd.args(["-H", "127.0.0.1", "-p"]).arg(port.to_string());
+    sup.spawn(&format!("moto-{port}"), &mut cmd)
+}
+
+/// Waits until `moto_server` on `port` answers an HTTP request (any status).
+pub(crate) fn wait_ready(sup: &mut Supervisor, id: ProcId, port: u16) -> Result<()> {
+    sup.wait_until(
+        id,
+        &format!("answer HTTP on port {port}"),
+        STARTUP_TIMEOUT,
+        || answers_http(port),
+    )
+}
+
+fn answers_http(port: u16) -> bool {
+    let attempt = || -> std::io::Result<bool> {
+        let mut stream =
+            TcpStream::connect_timeout(&(Ipv4Addr::LOCALHOST, port).into(), IO_TIMEOUT)?;
+        stream.set_read_timeout(Some(IO_TIMEOUT))?;
+        stream.write_all(b"GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+        let mut head = [0; 5];
+        stream.read_exact(&mut head)?;
+        Ok(&head == b"HTTP/")
+    };
+    attempt().unwrap_or(false)
+}

@@ -1,0 +1,201 @@
+//! Tidy checks, run as ordinary tests so `cargo test --workspace` enforces
+//! them: every crate says what it is, no debugging leftovers, no silent
+//! `#[ignore]`, every crate takes the workspace lints, the lock file is
+//! committed.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+
+use crate::{files, project_root, rust_source};
+
+/// Every package folder: `crates/*` and `xtask`.
+fn package_dirs(root: &Path) -> Result<Vec<PathBuf>> {
+    let mut dirs = files::crate_dirs(root)?;
+    dirs.push(root.join("xtask"));
+    Ok(dirs)
+}
+
+/// Every `.rs` file under `crates/` and `xtask/`.
+fn workspace_rust_files(root: &Path) -> Result<Vec<PathBuf>> {
+    let mut all = files::rust_files(&root.join("crates"))?;
+    all.extend(files::rust_files(&root.join("xtask"))?);
+    Ok(all)
+}
+
+fn fail_on(problems: &[String], what: &str) -> Result<()> {
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        bail!("{what}:\n  {}", problems.join("\n  "))
+    }
+}
+
+#[test]
+fn every_crate_root_opens_with_a_doc_comment() -> Result<()> {
+    let root = project_root();
+    let mut problems = Vec::new();
+    for dir in package_dirs(&root)? {
+        let roots: Vec<PathBuf> = ["src/lib.rs", "src/main.rs"]
+            .iter()
+            .map(|file| dir.join(file))
+            .filter(|path| path.is_file())
+            .collect();
+        if roots.is_empty() {
+            problems.push(format!(
+                "{} has neither src/lib.rs nor src/main.rs",
+                files::shown(&dir, &root)
+            ));
+        }
+        for path in roots {
+            let text = files::read(&path)?;
+            let first = text
+                .lines()
+                .find(|line| !line.trim().is_empty())
+                .unwrap_or_default();
+            if !first.starts_with("//!") {
+                problems.push(format!(
+                    "{} does not open with a `//!` comment saying what the crate does",
+                    files::shown(&path, &root)
+                ));
+            }
+        }
+    }
+    fail_on(&problems, "crate roots without a header")
+}
+
+#[test]
+fn no_dbg_macro() -> Result<()> {
+    let root = project_root();
+    let mut problems = Vec::new();
+    for path in workspace_rust_files(&root)? {
+        let code = rust_source::code_only(&files::read(&path)?);
+        for (index, line) in code.lines().enumerate() {
+            if is_dbg_call(line) {
+                problems.push(format!(
+                    "{}:{}: {}",
+                    files::shown(&path, &root),
+                    index + 1,
+                    line.trim()
+                ));
+            }
+        }
+    }
+    fail_on(&problems, "debugging leftovers")
+}
+
+/// Whether code `line` calls the `dbg` macro (`std::dbg!` included).
+fn is_dbg_call(line: &str) -> bool {
+    line.match_indices("dbg!").any(|(at, _)| {
+        !line[..at]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_')
+    })
+}
+
+#[test]
+fn every_ignore_says_why() -> Result<()> {
+    let root = project_root();
+    let mut problems = Vec::new();
+    for path in workspace_rust_files(&root)? {
+        let code = rust_source::code_only(&files::read(&path)?);
+        for (index, line) in code.lines().enumerate() {
+            if is_bare_ignore(line) {
+                problems.push(format!(
+                    "{}:{}: write `#[ignore = \"why\"]`",
+                    files::shown(&path, &root),
+                    index + 1
+                ));
+            }
+        }
+    }
+    fail_on(&problems, "`#[ignore]` without a reason")
+}
+
+/// Whether code `line` holds an ignore attribute with no reason string.
+fn is_bare_ignore(line: &str) -> bool {
+    let squeezed: String = line.chars().filter(|c| !c.is_whitespace()).collect();
+    let attribute = "#[ignore";
+    squeezed
+        .match_indices(attribute)
+        .any(|(at, found)| squeezed[at + found.len()..].starts_with(']'))
+}
+
+#[test]
+fn every_crate_takes_the_workspace_lints() -> Result<()> {
+    let root = project_root();
+    let mut problems = Vec::new();
+    for dir in package_dirs(&root)? {
+        let manifest = dir.join("Cargo.toml");
+        if !uses_workspace_lints(&files::read(&manifest)?) {
+            problems.push(format!(
+                "{} lacks `[lints] workspace = true`",
+                files::shown(&manifest, &root)
+            ));
+        }
+    }
+    fail_on(&problems, "crates outside the workspace lints")
+}
+
+/// Whether a manifest has `workspace = true` in its `[lints]` table (or the
+/// dotted `lints.workspace = true`).
+fn uses_workspace_lints(manifest: &str) -> bool {
+    let mut in_lints = false;
+    for line in manifest.lines() {
+        let line: String = line
+            .split('#')
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        if line.starts_with('[') {
+            in_lints = line == "[lints]";
+        } else if (in_lints && line == "workspace=true") || line == "lints.workspace=true" {
+            return true;
+        }
+    }
+    false
+}
+
+#[test]
+fn cargo_lock_is_present() {
+    let lock = project_root().join("Cargo.lock");
+    assert!(
+        lock.is_file(),
+        "{} is missing: commit it, the workspace builds binaries",
+        lock.display()
+    );
+}
+
+#[test]
+fn bare_ignore_is_told_from_one_with_a_reason() {
+    assert!(is_bare_ignore("#[ignore]"));
+    assert!(is_bare_ignore("    #[ ignore ]  "));
+    assert!(!is_bare_ignore(
+        r#"#[ignore = "needs a live DynamoDB table"]"#
+    ));
+    // What the checks see of that line: the reason string blanked out.
+    assert!(!is_bare_ignore("#[ignore =                            ]"));
+}
+
+#[test]
+fn dbg_calls_are_found_but_not_lookalikes() {
+    assert!(is_dbg_call("    dbg!(x);"));
+    assert!(is_dbg_call("let y = std::dbg!(x);"));
+    assert!(!is_dbg_call("let my_dbg = 1;"));
+    assert!(!is_dbg_call("undbg!(x);"));
+}
+
+#[test]
+fn workspace_lints_are_found_in_both_spellings() {
+    assert!(uses_workspace_lints(
+        "[package]\nname = \"a\"\n\n[lints]\nworkspace = true\n"
+    ));
+    assert!(uses_workspace_lints("lints.workspace = true\n"));
+    assert!(!uses_workspace_lints(
+        "[lints]\n[dependencies]\nworkspace = true\n"
+    ));
+    assert!(!uses_workspace_lints("[lints.rust]\nworkspace = true\n"));
+}
