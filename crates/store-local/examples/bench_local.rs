@@ -13,6 +13,8 @@
 // Printing is the job; statistics convert counts to and from f64 on purpose.
 #![allow(
     clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::too_many_lines,
     clippy::cast_precision_loss,
     clippy::cast_possible_truncation,
     clippy::cast_sign_loss,
