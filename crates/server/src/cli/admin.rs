@@ -1,0 +1,194 @@
+//! Administrative commands that work on the configured backend directly:
+//! `sessions list|revoke`, `purge`, `dynamodb create-table`.
+
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use clap::{ArgGroup, Subcommand};
+use tessera_core::{Context, Subject, Timestamp};
+use tessera_server::ServerError;
+use tessera_server::config::{Backend, Config};
+use tessera_server::wiring::{self, Mode};
+use tessera_store::SessionRef;
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SessionsCommand {
+    /// Lists the live sessions of a subject: each one's id (an opaque
+    /// reference, not a SID, safe to show and to pass to `revoke --id`),
+    /// context and times.
+    List {
+        /// The subject (user) whose sessions to list.
+        #[arg(long)]
+        subject: String,
+        /// Only sessions in this context.
+        #[arg(long)]
+        ctx: Option<String>,
+        /// Prints JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Ends sessions: all of a subject's (optionally in one context), or one
+    /// by the id that `list` shows.
+    #[command(group(ArgGroup::new("which").required(true).args(["subject", "id"])))]
+    Revoke {
+        /// Ends every session of this subject.
+        #[arg(long)]
+        subject: Option<String>,
+        /// With --subject: only the sessions in this context.
+        #[arg(long, requires = "subject")]
+        ctx: Option<String>,
+        /// Ends the one session with this id.
+        #[arg(long, value_name = "SESSION_ID")]
+        id: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DynamoDbCommand {
+    /// Creates the table in the tokenizer's shape (one String partition key
+    /// named `username`) with TTL on the `ttl` attribute.
+    CreateTable {
+        /// The table name. Default: tokenizer.table.
+        #[arg(long)]
+        table: Option<String>,
+    },
+}
+
+pub(crate) fn sessions(config: &Config, command: SessionsCommand) -> anyhow::Result<ExitCode> {
+    let runtime = super::runtime()?;
+    runtime.block_on(async {
+        let service = wiring::open(config, Mode::Admin).await?;
+        let sessions = &service.sessions;
+        match command {
+            SessionsCommand::List { subject, ctx, json } => {
+                let subject = Subject::new(subject).context("invalid --subject")?;
+                let ctx = ctx.map(Context::new).transpose().context("invalid --ctx")?;
+                let list = sessions.list(&subject, ctx.as_ref()).await?;
+                if json {
+                    let items: Vec<serde_json::Value> = list
+                        .iter()
+                        .map(|s| {
+                            serde_json::json!({
+                                "id": s.id.to_string(),
+                                "sub": s.session.subject.as_str(),
+                                "ctx": s.session.context.as_str(),
+                                "creation_time": s.session.creation_time.as_millis(),
+                                "auth_time": s.session.auth_time.as_millis(),
+                                "last_used": s.session.last_used.as_millis(),
+                                "expires": s.session.expiry().at().map(Timestamp::as_millis),
+                            })
+                        })
+                        .collect();
+                    println!("{}", serde_json::to_string_pretty(&items)?);
+                } else if list.is_empty() {
+                    println!("no live sessions");
+                } else {
+                    println!("{:<69}  {:<12}  {:<20}  {:<20}  EXPIRES", "ID", "CTX", "CREATED", "LAST USED");
+                    for s in &list {
+                        println!(
+                            "{:<69}  {:<12}  {:<20}  {:<20}  {}",
+                            s.id.to_string(),
+                            s.session.context.as_str(),
+                            iso(s.session.creation_time),
+                            iso(s.session.last_used),
+                            s.session.expiry().at().map_or_else(|| "never".to_owned(), iso),
+                        );
+                    }
+                }
+            }
+            SessionsCommand::Revoke { subject, ctx, id } => {
+                if let Some(id) = id {
+                    let id: SessionRef = id.parse().context("invalid --id")?;
+                    match sessions.end_by_id(&id).await? {
+                        Some(_) => println!("ended session {id}"),
+                        None => println!("no live session {id}"),
+                    }
+                } else if let Some(subject) = subject {
+                    let subject = Subject::new(subject).context("invalid --subject")?;
+                    let ctx = ctx.map(Context::new).transpose().context("invalid --ctx")?;
+                    let ended = sessions.end_all(&subject, ctx.as_ref()).await?;
+                    println!("ended {} session(s)", ended.len());
+                    for id in ended {
+                        println!("  {id}");
+                    }
+                } else {
+                    bail!("give --subject or --id");
+                }
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub(crate) fn purge(config: &Config) -> anyhow::Result<ExitCode> {
+    let runtime = super::runtime()?;
+    runtime.block_on(async {
+        let service = wiring::open(config, Mode::Admin).await?;
+        let report = service.sessions.purge().await?;
+        println!(
+            "purged {} expired session(s) and {} orphaned index entr{}",
+            report.sessions,
+            report.index_entries,
+            if report.index_entries == 1 { "y" } else { "ies" }
+        );
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub(crate) fn dynamodb(config: &Config, command: DynamoDbCommand) -> anyhow::Result<ExitCode> {
+    let DynamoDbCommand::CreateTable { table: _ } = command;
+    let Backend::DynamoDb(_) = &config.backend else {
+        bail!(
+            "tokenizer.type is {}, not dynamodb: set tokenizer.type, tokenizer.table and the AWS \
+             settings first",
+            config.backend.store_type()
+        );
+    };
+    Err(ServerError::BackendNotBuilt {
+        backend: "dynamodb",
+    }
+    .into())
+}
+
+/// A timestamp as `YYYY-MM-DDTHH:MM:SSZ` (UTC).
+fn iso(t: Timestamp) -> String {
+    let secs = t.as_millis().div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard
+/// Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_print_as_utc() {
+        assert_eq!(iso(Timestamp::from_millis(0)), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            iso(Timestamp::from_millis(1_700_000_000_000)),
+            "2023-11-14T22:13:20Z"
+        );
+        assert_eq!(iso(Timestamp::from_millis(951_782_400_000)), "2000-02-29T00:00:00Z");
+    }
+}

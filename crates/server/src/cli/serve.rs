@@ -1,0 +1,82 @@
+//! `tessera serve`.
+
+use std::io::Write as _;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::process::ExitCode;
+
+use tessera_server::api::BASE_PATH;
+use tessera_server::config::{Config, LogFormat};
+use tessera_server::embedded::TOKEN_HASH_FILE;
+use tessera_server::wiring::{self, Welcome};
+
+pub(crate) fn run(config: &Config) -> anyhow::Result<ExitCode> {
+    init_logging(config);
+    let runtime = super::runtime()?;
+    runtime.block_on(async {
+        let (server, welcome) = wiring::prepare(config).await?;
+        print_welcome(&welcome);
+        server.run().await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Logs go to stderr, as text or JSON lines, filtered by `server.log_level`.
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::builder()
+        .parse(&config.server.log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match config.server.log_format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Tells the operator where the server listens and how to call it; on the
+/// embedded default's first start, shows the generated token, once.
+fn print_welcome(welcome: &Welcome) {
+    let url = format!("http://{}", reachable(welcome.addr));
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "tessera: listening on {url} ({} store)", welcome.store_type);
+    if let Some(dir) = &welcome.data_dir {
+        let _ = writeln!(out, "tessera: data directory {}", dir.display());
+    }
+    let bearer = match &welcome.new_token {
+        Some(token) => {
+            let _ = writeln!(
+                out,
+                "tessera: first start: generated an API token. It is shown only now; only its \
+                 hash is kept ({TOKEN_HASH_FILE}). Keep it somewhere safe:"
+            );
+            let _ = writeln!(out, "API token: {}", token.expose_secret());
+            token.expose_secret().to_owned()
+        }
+        None if welcome.embedded => {
+            let _ = writeln!(
+                out,
+                "tessera: using the API token generated on the first start \
+                 (lost it? delete {TOKEN_HASH_FILE} in the data directory and restart)"
+            );
+            "$TESSERA_TOKEN".to_owned()
+        }
+        None => "$TESSERA_TOKEN".to_owned(),
+    };
+    let _ = writeln!(out, "Try it:");
+    let _ = writeln!(
+        out,
+        "  curl -i -X POST {url}{BASE_PATH}/sessions -H \"Authorization: Bearer {bearer}\" \
+         -H 'Content-Type: application/json' -d '{{\"sub\":\"alice\"}}'"
+    );
+    let _ = out.flush();
+}
+
+/// The address a local client should use: loopback instead of "any".
+fn reachable(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port()),
+        IpAddr::V6(ip) if ip.is_unspecified() => SocketAddr::new(Ipv6Addr::LOCALHOST.into(), addr.port()),
+        _ => addr,
+    }
+}

@@ -1,0 +1,151 @@
+//! Configuration: `settings.yml` (or TOML) layered with environment
+//! variables and `-Dkey=value` arguments, checked in full before anything
+//! starts.
+//!
+//! The file holds up to three blocks:
+//!
+//! * `tokenizer:` — the tokenizer's block, verbatim: `type` (`local`,
+//!   `dynamodb`, `redis`), `timeout` (sliding minutes), `safe_password`,
+//!   and the backend's settings;
+//! * `sessionStore:` — the reference session store's properties
+//!   (`apiAccessTokenSHA256`, `maxLifetime`, `quotaPerSubject`, ...);
+//! * `server:` — listen address, request limits, data directory, logs.
+//!
+//! Layers, later winning: built-in defaults < the file < the tokenizer's
+//! variables (`TOKENIZER_TYPE`, ..., `AWS_REGION_NAME`) < `TESSERA_*`
+//! variables (`TESSERA_SESSIONSTORE__MAXLIFETIME`) < `-D` arguments
+//! (`-DsessionStore.maxLifetime=-1`). `docs/configuration.md` is the
+//! reference.
+//!
+//! [`load`] reports *every* problem at once, each naming its key and where
+//! the value came from; no error quotes a secret.
+//!
+//! ```
+//! use tessera_server::config::{self, ConfigSources};
+//!
+//! let sources = ConfigSources {
+//!     env: vec![("TESSERA_DATA_DIR".into(), "/var/lib/tessera".into())],
+//!     defines: vec!["sessionStore.quotaPerSubject=0".into()],
+//!     ..ConfigSources::default()
+//! };
+//! let errors = config::load(&sources).unwrap_err();
+//! let error = &errors.errors()[0];
+//! assert_eq!(error.key(), "sessionStore.quotaPerSubject");
+//! assert_eq!(
+//!     error.to_string(),
+//!     "sessionStore.quotaPerSubject (command-line argument -DsessionStore.quotaPerSubject): \
+//!      0 is outside the allowed range 1..=25"
+//! );
+//! ```
+
+mod origin;
+mod raw;
+mod schema;
+mod secret;
+mod server;
+mod session_store;
+mod show;
+mod sources;
+mod tokenizer;
+mod validate;
+
+use std::path::PathBuf;
+
+pub use origin::{ConfigError, ConfigErrors, Origin};
+pub use secret::Secret;
+pub use server::{
+    DATA_DIR_ENV, DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_HEADER_BYTES,
+    DEFAULT_REQUEST_TIMEOUT, LogFormat, ServerSettings,
+};
+pub use session_store::{PRIMARY_LABEL, PurgeSchedule, SECONDARY_LABEL, SessionStoreSettings};
+pub use sources::{CONFIG_ENV, ConfigSources};
+pub use tokenizer::{
+    Backend, DynamoDbSettings, LocalSettings, Passwords, RedisSettings, StoreType,
+};
+
+use raw::Raw;
+use validate::Validator;
+
+/// The folder of the local store inside the data directory.
+pub const SESSIONS_DIR: &str = "sessions-store";
+
+/// A checked configuration.
+#[derive(Debug)]
+pub struct Config {
+    /// The backend and its settings.
+    pub backend: Backend,
+    /// The configured passwords; `None` in the embedded default, where the
+    /// password lives in the data directory.
+    pub passwords: Option<Passwords>,
+    /// The `sessionStore:` block.
+    pub session_store: SessionStoreSettings,
+    /// The `server:` block.
+    pub server: ServerSettings,
+    /// Whether this is the embedded default: no configuration file, and
+    /// neither `tokenizer.type` nor `tokenizer.safe_password` set. Then
+    /// the store is the local folder in the data directory, and the
+    /// `safe_password` and (unless token hashes are configured) the API
+    /// token are generated there on the first start.
+    pub embedded: bool,
+    /// The configuration file, if one was read.
+    pub file: Option<PathBuf>,
+}
+
+impl Config {
+    /// The effective configuration as YAML, secrets replaced by
+    /// `<redacted>`, defaults filled in.
+    pub fn to_redacted_yaml(&self) -> String {
+        show::redacted_yaml(self)
+    }
+}
+
+/// Reads and checks the configuration from `sources`.
+///
+/// # Errors
+///
+/// Every problem found: an unreadable file, an unknown key (anywhere), a
+/// value of the wrong type or out of range, conflicting keys, a refused
+/// password or a malformed token hash. Each error names its key and origin.
+pub fn load(sources: &ConfigSources) -> Result<Config, ConfigErrors> {
+    let mut errors = Vec::new();
+    let figment = sources::figment(sources, &mut errors);
+    if sources.file.is_some() && !errors.is_empty() {
+        // Without the file, everything else would be misleading.
+        return Err(ConfigErrors::new(errors));
+    }
+    let Some(raw) = Raw::read(&figment, &mut errors) else {
+        return Err(ConfigErrors::new(errors));
+    };
+
+    let mut v = Validator::new(&raw, sources.file.as_deref(), errors);
+    let embedded = tokenizer::is_embedded(&v, sources.file.is_some());
+    let tokenizer = tokenizer::check(&mut v, embedded);
+    let session_store = session_store::check(&mut v, tokenizer.timeout.clone());
+    let server = server::check(&mut v, sources);
+    let default_local_path = server.data_dir.as_ref().map(|d| d.join(SESSIONS_DIR));
+    let backend = if embedded && server.data_dir.is_none() {
+        v.missing(
+            "server.data_dir",
+            "no data directory for the embedded default: set server.data_dir or \
+             TESSERA_DATA_DIR (neither XDG_DATA_HOME nor HOME is set)",
+        );
+        None
+    } else {
+        tokenizer
+            .store_type
+            .and_then(|t| tokenizer::backend(&mut v, t, default_local_path))
+    };
+
+    let errors = v.errors;
+    match backend {
+        Some(backend) if errors.is_empty() => Ok(Config {
+            backend,
+            passwords: tokenizer.passwords,
+            session_store,
+            server,
+            embedded,
+            file: sources.file.clone(),
+        }),
+        _ => Err(ConfigErrors::new(errors)),
+    }
+}

@@ -1,0 +1,130 @@
+//! The `server:` block: where to listen, request limits, the data
+//! directory and logging.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::sources::ConfigSources;
+use super::validate::Validator;
+
+/// The default listen address: loopback only.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// The default request body limit: 64 KiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+/// The default limit on the request line and headers together: 16 KiB.
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 16 * 1024;
+/// The default time a request may take: 30 s.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// The environment variable that names the data directory.
+pub const DATA_DIR_ENV: &str = "TESSERA_DATA_DIR";
+
+/// The log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines (`text`, the default).
+    Text,
+    /// One JSON object per line (`json`).
+    Json,
+}
+
+impl LogFormat {
+    /// The configuration value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Text => "text",
+            Self::Json => "json",
+        }
+    }
+}
+
+/// The checked `server:` block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerSettings {
+    /// `listen`: the address and port to serve on.
+    pub listen: SocketAddr,
+    /// `max_body_bytes`.
+    pub max_body_bytes: usize,
+    /// `max_header_bytes`.
+    pub max_header_bytes: usize,
+    /// `request_timeout_ms`.
+    pub request_timeout: Duration,
+    /// The data directory: `data_dir`, else `$TESSERA_DATA_DIR`, else
+    /// `$XDG_DATA_HOME/tessera`, else `$HOME/.local/share/tessera`; `None`
+    /// when none of these is set.
+    pub data_dir: Option<PathBuf>,
+    /// `log_format`.
+    pub log_format: LogFormat,
+    /// `log_level`: a tracing filter such as `info` or
+    /// `info,tessera_server=debug`.
+    pub log_level: String,
+}
+
+pub(crate) fn check(v: &mut Validator<'_>, sources: &ConfigSources) -> ServerSettings {
+    let listen = match v.text("server.listen") {
+        None => DEFAULT_LISTEN.parse().expect("the default listen address parses"),
+        Some((text, _)) => text.parse().unwrap_or_else(|_| {
+            v.refuse(
+                "server.listen",
+                "expected an IP address and port, like 127.0.0.1:8080 or [::1]:8080",
+            );
+            DEFAULT_LISTEN.parse().expect("the default listen address parses")
+        }),
+    };
+    let bytes = |v: &mut Validator<'_>, key: &str, range, default: usize| {
+        v.integer_in(key, range, "bytes")
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(default)
+    };
+    let max_body_bytes = bytes(v, "server.max_body_bytes", 1..=64 * 1024 * 1024, DEFAULT_MAX_BODY_BYTES);
+    let max_header_bytes = bytes(v, "server.max_header_bytes", 1024..=1024 * 1024, DEFAULT_MAX_HEADER_BYTES);
+    let request_timeout = v
+        .integer_in("server.request_timeout_ms", 1..=3_600_000, "milliseconds")
+        .map_or(DEFAULT_REQUEST_TIMEOUT, |ms| Duration::from_millis(ms.unsigned_abs()));
+    let log_format = match v.text("server.log_format") {
+        None | Some(("text", _)) => LogFormat::Text,
+        Some(("json", _)) => LogFormat::Json,
+        Some((other, _)) => {
+            let message = format!("`{other}` is not one of text, json");
+            v.refuse("server.log_format", message);
+            LogFormat::Text
+        }
+    };
+    let log_level = match v.text("server.log_level") {
+        None => "info".to_owned(),
+        Some((text, _)) => {
+            if tracing_subscriber::EnvFilter::builder().parse(text).is_err() {
+                v.refuse(
+                    "server.log_level",
+                    "expected a log filter such as info, debug or info,tessera_server=debug",
+                );
+            }
+            text.to_owned()
+        }
+    };
+    ServerSettings {
+        listen,
+        max_body_bytes,
+        max_header_bytes,
+        request_timeout,
+        data_dir: v.path("server.data_dir").or_else(|| default_data_dir(sources)),
+        log_format,
+        log_level,
+    }
+}
+
+/// `$TESSERA_DATA_DIR`, else `$XDG_DATA_HOME/tessera` (when absolute, as
+/// the XDG specification requires), else `$HOME/.local/share/tessera`.
+fn default_data_dir(sources: &ConfigSources) -> Option<PathBuf> {
+    if let Some(dir) = sources.env_var(DATA_DIR_ENV) {
+        return Some(PathBuf::from(dir));
+    }
+    if let Some(xdg) = sources.env_var("XDG_DATA_HOME").map(PathBuf::from)
+        && xdg.is_absolute()
+    {
+        return Some(xdg.join("tessera"));
+    }
+    sources
+        .env_var("HOME")
+        .map(|home| PathBuf::from(home).join(".local/share/tessera"))
+}

@@ -1,0 +1,206 @@
+//! The `sessionStore:` block, with the reference session store's property
+//! names: API token hashes, default lifetimes, the quota, legacy SIDs and
+//! the background tasks.
+
+use std::time::Duration;
+
+use tessera_core::{Lifetime, OnQuotaExhaustion, Policy, Quota};
+use tessera_crypto::{LegacySids, TokenHash};
+
+use super::origin::Origin;
+use super::schema::{LABELLED_TOKEN_PREFIX, SESSION_STORE};
+use super::validate::Validator;
+
+/// The label of `apiAccessTokenSHA256`.
+pub const PRIMARY_LABEL: &str = "primary";
+/// The label of `secondaryAPIAccessTokenSHA256`.
+pub const SECONDARY_LABEL: &str = "secondary";
+
+/// How often orphaned subject index entries (and expired sessions) are
+/// purged: `sessionStore.internal.subjectIndexPurgeInterval`, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PurgeSchedule {
+    /// `-1`: never in the background (`tessera purge` or `POST /purge` still
+    /// work).
+    Off,
+    /// `0` (the default): every hour for the local and Redis stores, every
+    /// 24 hours for DynamoDB, where a purge is a paid table scan.
+    Automatic,
+    /// A positive number of seconds.
+    Every(Duration),
+}
+
+impl PurgeSchedule {
+    /// The configuration value.
+    pub fn as_seconds(self) -> i64 {
+        match self {
+            Self::Off => -1,
+            Self::Automatic => 0,
+            Self::Every(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        }
+    }
+}
+
+/// The checked `sessionStore:` block.
+#[derive(Debug, Clone)]
+pub struct SessionStoreSettings {
+    /// Default lifetimes and the quota.
+    pub policy: Policy,
+    /// `acceptLegacySIDs`.
+    pub legacy_sids: LegacySids,
+    /// The API token hashes with their labels: `primary`, `secondary`, then
+    /// the labelled ones in label order.
+    pub tokens: Vec<(String, TokenHash)>,
+    /// `internal.subjectIndexPurgeInterval`.
+    pub subject_index_purge: PurgeSchedule,
+    /// `sessionMap.expirationInterval` in milliseconds; `None` when not
+    /// set (each backend then has its own default) and `Some(ZERO)` when
+    /// turned off.
+    pub expiration_interval: Option<Duration>,
+}
+
+/// Checks the block. `tokenizer_timeout` is `tokenizer.timeout`, which sets
+/// the default `maxIdleTime` unless `maxIdleTime` is set too.
+pub(crate) fn check(
+    v: &mut Validator<'_>,
+    tokenizer_timeout: Option<(Lifetime, Origin)>,
+) -> SessionStoreSettings {
+    let defaults = Policy::default();
+    let lifetime = |v: &mut Validator<'_>, key: &'static str, default: Lifetime| match v
+        .integer(key)
+    {
+        None => default,
+        Some((minutes, _)) => Lifetime::from_minutes(key, minutes).unwrap_or_else(|e| {
+            v.core(key, &e);
+            default
+        }),
+    };
+    let max_lifetime = lifetime(v, "sessionStore.maxLifetime", defaults.max_lifetime);
+    let auth_lifetime = lifetime(v, "sessionStore.authLifetime", defaults.auth_lifetime);
+    let idle_set = v.is_set("sessionStore.maxIdleTime");
+    let mut max_idle_time = lifetime(v, "sessionStore.maxIdleTime", defaults.max_idle_time);
+    match tokenizer_timeout {
+        Some((timeout, _)) if !idle_set => max_idle_time = timeout,
+        Some((timeout, _)) if timeout != max_idle_time => {
+            v.refuse(
+                "sessionStore.maxIdleTime",
+                format!(
+                    "is {} minutes but tokenizer.timeout is {} minutes; both set the idle \
+                     timeout, so give one of them (or the same value in both)",
+                    max_idle_time.as_minutes(),
+                    timeout.as_minutes()
+                ),
+            );
+        }
+        _ => {}
+    }
+
+    let quota_per_subject = match v.integer("sessionStore.quotaPerSubject") {
+        None => defaults.quota_per_subject,
+        Some((n, _)) => Quota::new("sessionStore.quotaPerSubject", n).unwrap_or_else(|e| {
+            v.core("sessionStore.quotaPerSubject", &e);
+            defaults.quota_per_subject
+        }),
+    };
+    let on_quota_exhaustion = match v.text("sessionStore.onQuotaExhaustion") {
+        None => defaults.on_quota_exhaustion,
+        Some((text, _)) => OnQuotaExhaustion::parse("sessionStore.onQuotaExhaustion", text)
+            .unwrap_or_else(|e| {
+                v.core("sessionStore.onQuotaExhaustion", &e);
+                defaults.on_quota_exhaustion
+            }),
+    };
+
+    let legacy_sids = match v.boolean("sessionStore.acceptLegacySIDs") {
+        Some((true, _)) => LegacySids::Accept,
+        _ => LegacySids::Reject,
+    };
+
+    let subject_index_purge = match v.integer_in(
+        "sessionStore.internal.subjectIndexPurgeInterval",
+        -1..=31_536_000,
+        "seconds (-1 off, 0 automatic)",
+    ) {
+        None | Some(0) => PurgeSchedule::Automatic,
+        Some(-1) => PurgeSchedule::Off,
+        Some(secs) => PurgeSchedule::Every(Duration::from_secs(secs.unsigned_abs())),
+    };
+
+    let expiration_interval = match v.integer("sessionStore.sessionMap.expirationInterval") {
+        None => None,
+        Some((0, _)) => Some(Duration::ZERO),
+        Some((ms, _)) if (1000..=86_400_000).contains(&ms) => {
+            Some(Duration::from_millis(ms.unsigned_abs()))
+        }
+        Some((ms, _)) => {
+            v.refuse(
+                "sessionStore.sessionMap.expirationInterval",
+                format!("{ms} is outside the allowed range: 0 (off) or 1000..=86400000 milliseconds"),
+            );
+            None
+        }
+    };
+
+    SessionStoreSettings {
+        policy: Policy {
+            max_lifetime,
+            auth_lifetime,
+            max_idle_time,
+            quota_per_subject,
+            on_quota_exhaustion,
+        },
+        legacy_sids,
+        tokens: tokens(v),
+        subject_index_purge,
+        expiration_interval,
+    }
+}
+
+fn tokens(v: &mut Validator<'_>) -> Vec<(String, TokenHash)> {
+    let mut keys = vec![
+        (
+            format!("{SESSION_STORE}.apiAccessTokenSHA256"),
+            PRIMARY_LABEL.to_owned(),
+        ),
+        (
+            format!("{SESSION_STORE}.secondaryAPIAccessTokenSHA256"),
+            SECONDARY_LABEL.to_owned(),
+        ),
+    ];
+    let labelled_prefix = format!("{SESSION_STORE}.{LABELLED_TOKEN_PREFIX}");
+    let labelled: Vec<String> = v
+        .raw()
+        .with_prefix(&labelled_prefix)
+        .map(|(k, _)| k.to_owned())
+        .collect();
+    for key in labelled {
+        let label = key[labelled_prefix.len()..].to_owned();
+        if label == PRIMARY_LABEL || label == SECONDARY_LABEL {
+            v.refuse(
+                &key,
+                "the labels primary and secondary are taken by apiAccessTokenSHA256 and \
+                 secondaryAPIAccessTokenSHA256; choose another",
+            );
+            continue;
+        }
+        keys.push((key, label));
+    }
+
+    let mut tokens = Vec::new();
+    for (key, label) in keys {
+        let Some((text, _)) = v.text(&key) else {
+            continue;
+        };
+        match text.parse::<TokenHash>() {
+            Ok(hash) => tokens.push((label, hash)),
+            Err(e) => v.refuse(
+                &key,
+                format!(
+                    "{e}: expected the SHA-256 of the token as 64 hex characters \
+                     (`tessera token new` prints a token and its hash)"
+                ),
+            ),
+        }
+    }
+    tokens
+}

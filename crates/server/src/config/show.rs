@@ -1,0 +1,171 @@
+//! `tessera config show`: the effective configuration, secrets redacted.
+
+use serde_yaml::{Mapping, Value};
+
+use super::secret::redact_url;
+use super::tokenizer::Backend;
+use super::Config;
+
+const REDACTED: &str = "<redacted>";
+
+/// A YAML mapping built in insertion order.
+#[derive(Default)]
+struct Block(Mapping);
+
+impl Block {
+    fn set(&mut self, key: &str, value: impl Into<Value>) -> &mut Self {
+        self.0.insert(Value::from(key), value.into());
+        self
+    }
+
+    fn set_some(&mut self, key: &str, value: Option<impl Into<Value>>) -> &mut Self {
+        if let Some(value) = value {
+            self.set(key, value);
+        }
+        self
+    }
+
+    fn into_value(self) -> Value {
+        Value::Mapping(self.0)
+    }
+}
+
+fn millis(d: std::time::Duration) -> Value {
+    Value::from(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+pub(crate) fn redacted_yaml(config: &Config) -> String {
+    let data_dir = config
+        .server
+        .data_dir
+        .as_ref()
+        .map(|d| d.display().to_string());
+
+    let mut tokenizer = Block::default();
+    tokenizer
+        .set("type", config.backend.store_type().as_str())
+        .set("timeout", config.session_store.policy.max_idle_time.as_minutes());
+    match &config.passwords {
+        Some(passwords) => {
+            tokenizer.set("safe_password", REDACTED);
+            if !passwords.previous.is_empty() {
+                tokenizer.set(
+                    "previous_safe_passwords",
+                    Value::Sequence(vec![Value::from(REDACTED); passwords.previous.len()]),
+                );
+            }
+        }
+        None => {
+            let place = data_dir.as_deref().unwrap_or("<data_dir>");
+            tokenizer.set(
+                "safe_password",
+                format!("<generated, kept in {place}/safe_password>"),
+            );
+        }
+    }
+    match &config.backend {
+        Backend::Local(local) => {
+            tokenizer
+                .set("path", local.path.display().to_string())
+                .set_some("touch_window_ms", local.touch_window.map(millis));
+        }
+        Backend::Redis(redis) => {
+            if let Some(url) = &redis.url {
+                tokenizer.set("url", redact_url(url.expose_secret()));
+            }
+            tokenizer.set_some("host", redis.host.clone());
+            if redis.url.is_none() {
+                tokenizer.set("port", u64::from(redis.port));
+                let mut options = Block::default();
+                options.set("ssl", redis.ssl);
+                tokenizer.set("options", options.into_value());
+            }
+            tokenizer
+                .set_some("username", redis.username.clone())
+                .set_some("password", redis.password.as_ref().map(|_| REDACTED))
+                .set_some("db", redis.db.map(u64::from));
+            if redis.tls_insecure_skip_verify {
+                tokenizer.set("tls_insecure_skip_verify", true);
+            }
+            tokenizer
+                .set("cluster", redis.cluster)
+                .set_some("pool_size", redis.pool_size.map(|p| p as u64))
+                .set_some("connect_timeout_ms", redis.connect_timeout.map(millis))
+                .set_some("command_timeout_ms", redis.command_timeout.map(millis))
+                .set_some("key_prefix", redis.key_prefix.clone());
+        }
+        Backend::DynamoDb(dynamo) => {
+            tokenizer
+                .set("table", dynamo.table.clone())
+                .set_some("aws_region_name", dynamo.region.clone())
+                .set_some("profile_name", dynamo.profile.clone())
+                .set_some("aws_access_key", dynamo.access_key.clone())
+                .set_some("aws_secret_key", dynamo.secret_key.as_ref().map(|_| REDACTED))
+                .set_some(
+                    "aws_session_token",
+                    dynamo.session_token.as_ref().map(|_| REDACTED),
+                )
+                .set_some("endpoint_url", dynamo.endpoint_url.clone());
+        }
+    }
+
+    let settings = &config.session_store;
+    let policy = &settings.policy;
+    let mut store = Block::default();
+    for (label, hash) in &settings.tokens {
+        let key = match label.as_str() {
+            super::PRIMARY_LABEL => "apiAccessTokenSHA256".to_owned(),
+            super::SECONDARY_LABEL => "secondaryAPIAccessTokenSHA256".to_owned(),
+            other => format!("apiAccessTokenSHA256.{other}"),
+        };
+        store.set(&key, hash.to_hex());
+    }
+    if settings.tokens.is_empty() && config.embedded {
+        let place = data_dir.as_deref().unwrap_or("<data_dir>");
+        store.set(
+            "apiAccessTokenSHA256",
+            format!("<generated, kept in {place}/api_token.sha256>"),
+        );
+    }
+    let mut internal = Block::default();
+    internal.set(
+        "subjectIndexPurgeInterval",
+        settings.subject_index_purge.as_seconds(),
+    );
+    let mut session_map = Block::default();
+    session_map.set(
+        "expirationInterval",
+        settings
+            .expiration_interval
+            .map_or(Value::from("<backend default>"), millis),
+    );
+    store
+        .set("maxLifetime", policy.max_lifetime.as_minutes())
+        .set("authLifetime", policy.auth_lifetime.as_minutes())
+        .set("maxIdleTime", policy.max_idle_time.as_minutes())
+        .set("quotaPerSubject", policy.quota_per_subject.get() as u64)
+        .set("onQuotaExhaustion", policy.on_quota_exhaustion.as_str())
+        .set(
+            "acceptLegacySIDs",
+            settings.legacy_sids == tessera_crypto::LegacySids::Accept,
+        )
+        .set("internal", internal.into_value())
+        .set("sessionMap", session_map.into_value());
+
+    let server = &config.server;
+    let mut server_block = Block::default();
+    server_block
+        .set("listen", server.listen.to_string())
+        .set("max_body_bytes", server.max_body_bytes as u64)
+        .set("max_header_bytes", server.max_header_bytes as u64)
+        .set("request_timeout_ms", millis(server.request_timeout))
+        .set_some("data_dir", data_dir)
+        .set("log_format", server.log_format.as_str())
+        .set("log_level", server.log_level.clone());
+
+    let mut root = Block::default();
+    root.set("tokenizer", tokenizer.into_value())
+        .set("sessionStore", store.into_value())
+        .set("server", server_block.into_value());
+    serde_yaml::to_string(&root.into_value()).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
+}

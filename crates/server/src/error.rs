@@ -1,0 +1,86 @@
+//! The crate's one error type.
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use tessera_crypto::CryptoError;
+use tessera_store::StoreError;
+
+use crate::config::ConfigErrors;
+
+/// Everything that can stop the server or an administrative command.
+///
+/// No variant carries a secret: the configuration errors name keys, never
+/// values.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The configuration is invalid; every problem is listed.
+    #[error(transparent)]
+    Config(#[from] ConfigErrors),
+
+    /// No API token hash is configured outside the embedded default, so the
+    /// API would refuse every request.
+    #[error(
+        "the API is disabled: no API token is configured. Run `tessera token new`, then set \
+         sessionStore.apiAccessTokenSHA256 (and optionally secondaryAPIAccessTokenSHA256 or \
+         apiAccessTokenSHA256.<label>) to the hash it prints"
+    )]
+    NoApiToken,
+
+    /// The configured backend is not part of this build yet.
+    #[error(
+        "tokenizer.type is {backend}, but the {backend} backend is not built into this version \
+         of tessera yet; use type local"
+    )]
+    BackendNotBuilt {
+        /// The backend's configuration name.
+        backend: &'static str,
+    },
+
+    /// The data directory (or a file in it) cannot be used.
+    #[error("data directory {}: {what}", path.display())]
+    DataDir {
+        /// The directory or file.
+        path: PathBuf,
+        /// What was being done, or what is wrong.
+        what: String,
+        /// The I/O error, if any.
+        #[source]
+        source: Option<io::Error>,
+    },
+
+    /// The embedded default has not been started yet, so an administrative
+    /// command has no store to work on.
+    #[error(
+        "no embedded store in {}: start `tessera serve` once first, or point --config at a \
+         configuration", path.display()
+    )]
+    NotInitialised {
+        /// The data directory.
+        path: PathBuf,
+    },
+
+    /// The listen address cannot be bound.
+    #[error("cannot listen on {addr}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+
+    /// The HTTP server failed while serving.
+    #[error("the HTTP server failed")]
+    Serve(#[source] io::Error),
+
+    /// The backend failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+
+    /// Generating a password or token failed.
+    #[error("cryptography failed")]
+    Crypto(#[from] CryptoError),
+}

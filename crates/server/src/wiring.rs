@@ -1,0 +1,304 @@
+//! Start-up: from a checked [`Config`] to a running service.
+//!
+//! The order matters and fails fast: the API token check first (no point
+//! deriving keys for a server that would refuse to start), then the
+//! passwords, the key derivation (once, off the async threads), the
+//! backend, the [`Sessions`] service, the background tasks, and last the
+//! listener and the router.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tessera_crypto::{ApiToken, MasterKeys, SafePassword, TokenVerifier};
+use tessera_store::{Clock, SessionStore, Sessions, SessionsConfig, SystemClock, SystemRandom};
+use tessera_store_local::{LocalOptions, LocalStore};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::ServerError;
+use crate::api::{self, ApiLimits, ApiState};
+use crate::config::{Backend, Config, PRIMARY_LABEL, PurgeSchedule, StoreType};
+use crate::embedded::{DataDir, EmbeddedToken};
+
+/// The automatic purge interval of the local and Redis stores.
+pub const AUTOMATIC_PURGE: Duration = Duration::from_secs(60 * 60);
+/// The automatic purge interval of DynamoDB, where a purge scans the table
+/// and costs read capacity.
+pub const AUTOMATIC_PURGE_DYNAMODB: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Whether start-up may create what is missing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `tessera serve`: the embedded default creates its data directory,
+    /// password and token on the first start.
+    Serve,
+    /// Administrative commands: nothing is generated; the embedded store
+    /// must have been started once.
+    Admin,
+}
+
+/// The service over the configured backend, with its background tasks.
+#[derive(Debug)]
+pub struct Service {
+    /// The session service.
+    pub sessions: Arc<Sessions>,
+    /// The embedded data directory, when the configuration uses one.
+    pub data_dir: Option<DataDir>,
+    /// Tasks to stop when the service stops (sweeper, purge).
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Opens the backend and builds the [`Sessions`] service. In
+/// [`Mode::Serve`], also starts the background tasks the configuration
+/// asks for (the local store's sweeper, the periodic purge).
+pub async fn open(config: &Config, mode: Mode) -> Result<Service, ServerError> {
+    let rng = Arc::new(SystemRandom::new());
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let data_dir = data_dir(config, mode)?;
+
+    let (current, previous) = match (&config.passwords, &data_dir) {
+        (Some(passwords), _) => (
+            SafePassword::new(passwords.current.expose_secret())?,
+            passwords
+                .previous
+                .iter()
+                .map(|p| SafePassword::new(p.expose_secret()))
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        (None, Some(dir)) => {
+            let password = match mode {
+                Mode::Serve => dir.safe_password(rng.as_ref())?.0,
+                Mode::Admin => dir
+                    .read_safe_password()?
+                    .ok_or_else(|| ServerError::NotInitialised {
+                        path: dir.path().to_path_buf(),
+                    })?,
+            };
+            (password, Vec::new())
+        }
+        (None, None) => unreachable!("the embedded default always has a data directory"),
+    };
+    // PBKDF2 with 600k rounds per password: a fraction of a second of CPU
+    // that must not stall the async threads.
+    let keys = tokio::task::spawn_blocking(move || MasterKeys::derive(&current, &previous))
+        .await
+        .expect("key derivation does not panic");
+
+    let (store, mut tasks) = open_store(config, &clock, mode).await?;
+    let sessions = Arc::new(Sessions::new(
+        store,
+        SessionsConfig {
+            policy: config.session_store.policy,
+            legacy_sids: config.session_store.legacy_sids,
+        },
+        &keys,
+        clock,
+        rng,
+    ));
+    if mode == Mode::Serve {
+        tasks.extend(purge_tasks(config, &sessions));
+    }
+    Ok(Service {
+        sessions,
+        data_dir,
+        tasks,
+    })
+}
+
+/// The data directory, if the configuration uses one: the embedded default,
+/// or a local store whose path lies inside it.
+fn data_dir(config: &Config, mode: Mode) -> Result<Option<DataDir>, ServerError> {
+    let Some(path) = &config.server.data_dir else {
+        return Ok(None);
+    };
+    let uses_it = config.embedded
+        || matches!(&config.backend, Backend::Local(local) if local.path.starts_with(path));
+    if !uses_it {
+        return Ok(None);
+    }
+    let dir = match mode {
+        Mode::Serve => DataDir::open(path)?,
+        Mode::Admin => DataDir::existing(path)?,
+    };
+    Ok(Some(dir))
+}
+
+async fn open_store(
+    config: &Config,
+    clock: &Arc<dyn Clock>,
+    mode: Mode,
+) -> Result<(Arc<dyn SessionStore>, Vec<JoinHandle<()>>), ServerError> {
+    match &config.backend {
+        Backend::Local(local) => {
+            let mut options = LocalOptions::new(&local.path);
+            if let Some(window) = local.touch_window {
+                options.touch_window = window;
+            }
+            if let Some(interval) = config.session_store.expiration_interval {
+                options.sweep_interval = interval;
+            }
+            let store = Arc::new(LocalStore::open(options).await?);
+            let sweeper = match mode {
+                Mode::Serve => store.spawn_sweeper(Arc::clone(clock)),
+                Mode::Admin => None,
+            };
+            Ok((store, sweeper.into_iter().collect()))
+        }
+        Backend::Redis(_) => Err(ServerError::BackendNotBuilt { backend: "redis" }),
+        Backend::DynamoDb(_) => Err(ServerError::BackendNotBuilt {
+            backend: "dynamodb",
+        }),
+    }
+}
+
+/// The periodic purges: `internal.subjectIndexPurgeInterval` for every
+/// backend, and `sessionMap.expirationInterval` for the backends without a
+/// sweeper of their own (the local store's sweeper takes that one).
+fn purge_tasks(config: &Config, sessions: &Arc<Sessions>) -> Vec<JoinHandle<()>> {
+    let store_type = config.backend.store_type();
+    let index = match config.session_store.subject_index_purge {
+        PurgeSchedule::Off => None,
+        PurgeSchedule::Automatic if store_type == StoreType::DynamoDb => {
+            Some(AUTOMATIC_PURGE_DYNAMODB)
+        }
+        PurgeSchedule::Automatic => Some(AUTOMATIC_PURGE),
+        PurgeSchedule::Every(interval) => Some(interval),
+    };
+    let expiry = match (store_type, config.session_store.expiration_interval) {
+        (StoreType::Local, _) | (_, None) => None,
+        (_, Some(interval)) => Some(interval).filter(|i| !i.is_zero()),
+    };
+    [index, expiry]
+        .into_iter()
+        .flatten()
+        .map(|interval| {
+            let sessions = Arc::clone(sessions);
+            tokio::spawn(async move {
+                let mut ticks = tokio::time::interval(interval);
+                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                // The first tick is immediate; the first purge waits one period.
+                ticks.tick().await;
+                loop {
+                    ticks.tick().await;
+                    match sessions.purge().await {
+                        Ok(report) => tracing::debug!(
+                            sessions = report.sessions,
+                            index_entries = report.index_entries,
+                            "purged expired sessions and index entries"
+                        ),
+                        Err(e) => tracing::warn!(error = %e, "background purge failed"),
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+/// What the operator should be told once the server listens.
+#[derive(Debug)]
+pub struct Welcome {
+    /// The address actually bound (the port is known even for port 0).
+    pub addr: SocketAddr,
+    /// The API token generated on this first start of the embedded default:
+    /// shown once, never stored.
+    pub new_token: Option<ApiToken>,
+    /// Whether this is the embedded default.
+    pub embedded: bool,
+    /// The embedded data directory, if any.
+    pub data_dir: Option<PathBuf>,
+    /// The backend.
+    pub store_type: StoreType,
+}
+
+/// A server ready to run: bound, with its router built.
+#[derive(Debug)]
+pub struct Server {
+    listener: TcpListener,
+    router: axum::Router,
+    service: Service,
+}
+
+/// Checks the token configuration, opens everything and binds the listener.
+///
+/// # Errors
+///
+/// [`ServerError::NoApiToken`] when no token hash is configured outside the
+/// embedded default; otherwise whatever the data directory, the backend or
+/// the listener report.
+pub async fn prepare(config: &Config) -> Result<(Server, Welcome), ServerError> {
+    if config.session_store.tokens.is_empty() && !config.embedded {
+        return Err(ServerError::NoApiToken);
+    }
+    let service = open(config, Mode::Serve).await?;
+    let mut tokens = config.session_store.tokens.clone();
+    let mut new_token = None;
+    if tokens.is_empty() {
+        let dir = service
+            .data_dir
+            .as_ref()
+            .expect("the embedded default has a data directory");
+        let token = dir.api_token(&SystemRandom::new())?;
+        tokens.push((PRIMARY_LABEL.to_owned(), token.hash()));
+        if let EmbeddedToken::New(token) = token {
+            new_token = Some(token);
+        }
+    }
+
+    let addr = config.server.listen;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Listen { addr, source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| ServerError::Listen { addr, source })?;
+
+    let router = api::router(ApiState {
+        sessions: Arc::clone(&service.sessions),
+        tokens: Arc::new(TokenVerifier::new(tokens)),
+        limits: ApiLimits {
+            max_body_bytes: config.server.max_body_bytes,
+            request_timeout: config.server.request_timeout,
+            max_header_bytes: config.server.max_header_bytes,
+        },
+    });
+    let welcome = Welcome {
+        addr,
+        new_token,
+        embedded: config.embedded,
+        data_dir: service.data_dir.as_ref().map(|d| d.path().to_path_buf()),
+        store_type: config.backend.store_type(),
+    };
+    Ok((
+        Server {
+            listener,
+            router,
+            service,
+        },
+        welcome,
+    ))
+}
+
+impl Server {
+    /// Serves until SIGTERM or SIGINT, then shuts down gracefully (requests
+    /// in flight finish) and stops the background tasks.
+    pub async fn run(self) -> Result<(), ServerError> {
+        let Self {
+            listener,
+            router,
+            service,
+        } = self;
+        let result = api::serve(listener, router).await;
+        drop(service);
+        result.map_err(ServerError::Serve)
+    }
+}
