@@ -1,0 +1,340 @@
+//! The API's error responses: `{"error": "<code>", "error_description":
+//! "<text>"}` with the status that fits, and the mapping from store errors.
+//!
+//! Descriptions are fixed texts or built from values the server controls
+//! (field names, limits, versions): never from a SID, a token or a request
+//! body, so an error response can be logged and shown anywhere.
+
+use std::borrow::Cow;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use tessera_store::StoreError;
+
+use super::metrics;
+
+/// One error response.
+#[derive(Debug, Clone)]
+pub(crate) struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    description: Cow<'static, str>,
+}
+
+/// The error code of a response, kept in its extensions for the access log.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ErrorCode(pub(crate) &'static str);
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: &'a str,
+    error_description: &'a str,
+}
+
+impl ApiError {
+    pub(crate) fn new(
+        status: StatusCode,
+        code: &'static str,
+        description: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Self {
+            status,
+            code,
+            description: description.into(),
+        }
+    }
+
+    /// `400 invalid_request`: the request is well-formed JSON (or has no
+    /// body) but does not fit the operation.
+    pub(crate) fn invalid_request(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
+    }
+
+    /// `400 invalid_json`: the body is not JSON.
+    pub(crate) fn invalid_json(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_json", description)
+    }
+
+    /// `400 missing_sid`.
+    pub(crate) fn missing_sid() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "missing_sid",
+            "this operation needs the session ID in a `SID` request header",
+        )
+    }
+
+    /// `400 invalid_sid`: one answer for a malformed, forged, retired or
+    /// refused legacy SID, so a caller learns nothing about which check
+    /// failed.
+    pub(crate) fn invalid_sid() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_sid",
+            "the SID is not a valid session ID",
+        )
+    }
+
+    /// `401 invalid_token`: the same body for a missing, malformed or wrong
+    /// token.
+    pub(crate) fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "a valid API bearer token is required",
+        )
+    }
+
+    /// `404 not_found` for a session.
+    pub(crate) fn session_not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no live session matches",
+        )
+    }
+
+    /// `415 unsupported_media_type`.
+    pub(crate) fn unsupported_media_type() -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "the body must be JSON, sent with `Content-Type: application/json`",
+        )
+    }
+
+    /// `413 body_too_large`.
+    pub(crate) fn body_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the request body is larger than the limit of {limit} bytes"),
+        )
+    }
+
+    /// `500 internal_error` with a generic description; the cause goes to
+    /// the log, not to the caller.
+    pub(crate) fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "the server could not complete the request",
+        )
+    }
+
+    /// `503 backend_unavailable`, sent with `Retry-After`.
+    pub(crate) fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "backend_unavailable",
+            "the session backend is not answering; try again shortly",
+        )
+    }
+
+    /// The error code.
+    #[cfg(test)]
+    pub(crate) fn code(&self) -> &'static str {
+        self.code
+    }
+
+    /// A generic error of the given status, for responses produced outside
+    /// the handlers (e.g. `405` from the router).
+    pub(crate) fn for_status(status: StatusCode) -> Self {
+        match status {
+            StatusCode::NOT_FOUND => Self::new(status, "not_found", "no such endpoint"),
+            StatusCode::METHOD_NOT_ALLOWED => Self::new(
+                status,
+                "method_not_allowed",
+                "this endpoint does not accept that method",
+            ),
+            StatusCode::UNAUTHORIZED => Self::unauthorized(),
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                Self::new(status, "body_too_large", "the request body is too large")
+            }
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::unsupported_media_type(),
+            StatusCode::SERVICE_UNAVAILABLE => Self::unavailable(),
+            s if s.is_client_error() => {
+                Self::new(status, "invalid_request", "the request was refused")
+            }
+            _ => Self::internal(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Body {
+            error: self.code,
+            error_description: &self.description,
+        };
+        let mut response = (self.status, axum::Json(body)).into_response();
+        let headers = response.headers_mut();
+        if self.status == StatusCode::UNAUTHORIZED {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"tessera\""),
+            );
+        }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response.extensions_mut().insert(ErrorCode(self.code));
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    /// Maps a store error to its response. Outages stay outages (`503`),
+    /// never "not found"; internal failures are logged and answered with a
+    /// generic description.
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound | StoreError::Expired | StoreError::WrongContext => {
+                Self::session_not_found()
+            }
+            StoreError::InvalidSid(_) => Self::invalid_sid(),
+            StoreError::QuotaExhausted { quota } => {
+                metrics::quota_denied();
+                Self::new(
+                    StatusCode::CONFLICT,
+                    "quota_exhausted",
+                    format!(
+                        "the subject already has the maximum of {quota} live sessions \
+                         and the policy is DENY_LOGIN"
+                    ),
+                )
+            }
+            StoreError::Conflict { .. } => Self::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                "the session was changed by another request; read it again and retry",
+            ),
+            // Core errors name the field and the rule, never the value.
+            StoreError::Invalid(e) => Self::invalid_request(e.to_string()),
+            StoreError::TooLarge { size, limit } => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "session_too_large",
+                format!("the session would take {size} bytes; the backend stores at most {limit}"),
+            ),
+            StoreError::Unavailable { .. } => {
+                metrics::backend_error("unavailable");
+                tracing::warn!(error = %Chain(&error), "session backend unavailable");
+                Self::unavailable()
+            }
+            StoreError::Backend { .. } => {
+                metrics::backend_error("backend");
+                tracing::error!(error = %Chain(&error), "session backend error");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "backend_error",
+                    "the session backend failed to complete the request",
+                )
+            }
+            StoreError::Corrupt { .. } | StoreError::UnsupportedFormat { .. } => {
+                metrics::backend_error("corrupt");
+                // The top-level message only: a decoder's error may quote
+                // stored claims or data.
+                tracing::error!(error = %error, "unreadable session record");
+                Self::internal()
+            }
+            other => {
+                metrics::backend_error("other");
+                tracing::error!(error = %other, "request failed");
+                Self::internal()
+            }
+        }
+    }
+}
+
+/// Displays an error with its chain of sources, `: `-separated.
+pub(crate) struct Chain<'a>(pub(crate) &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(s) = source {
+            write!(f, ": {s}")?;
+            source = s.source();
+        }
+        Ok(())
+    }
+}
+
+/// Describes a JSON decoding error without quoting the input.
+///
+/// serde_json's messages for type and value errors quote the offending
+/// value (`invalid type: string "…"`), which may be a credential or a SID
+/// pasted in the wrong place; only the expected type and the position are
+/// kept. Unknown, missing and duplicate field messages name a field and are
+/// kept as they are.
+pub(crate) fn describe_json_error(error: &serde_json::Error) -> ApiError {
+    use serde_json::error::Category;
+    let position = format!("at line {} column {}", error.line(), error.column());
+    match error.classify() {
+        Category::Syntax | Category::Eof | Category::Io => {
+            ApiError::invalid_json(format!("the body is not valid JSON ({position})"))
+        }
+        Category::Data => {
+            let message = error.to_string();
+            let keep = ["unknown field", "missing field", "duplicate field"]
+                .iter()
+                .any(|p| message.starts_with(p));
+            if keep {
+                ApiError::invalid_request(message)
+            } else if let Some(expected) = message
+                .split_once(", expected ")
+                .map(|(_, rest)| rest.rsplit_once(" at line ").map_or(rest, |(e, _)| e))
+            {
+                ApiError::invalid_request(format!(
+                    "wrong type or value, expected {expected} ({position})"
+                ))
+            } else {
+                ApiError::invalid_request(format!(
+                    "a field has the wrong type or value ({position})"
+                ))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[expect(dead_code, reason = "only deserialized")]
+    struct Sample {
+        name: String,
+        #[serde(default)]
+        data: serde_json::Map<String, serde_json::Value>,
+    }
+
+    fn describe(json: &str) -> ApiError {
+        describe_json_error(&serde_json::from_str::<Sample>(json).unwrap_err())
+    }
+
+    #[test]
+    fn type_errors_do_not_quote_the_value() {
+        let e = describe(r#"{"name": "n", "data": "s3cr3t-value"}"#);
+        assert_eq!(e.code, "invalid_request");
+        assert!(!e.description.contains("s3cr3t"), "{}", e.description);
+        assert!(
+            e.description.contains("expected a map"),
+            "{}",
+            e.description
+        );
+    }
+
+    #[test]
+    fn syntax_unknown_and_missing_fields() {
+        assert_eq!(describe("{").code, "invalid_json");
+        assert_eq!(describe("").code, "invalid_json");
+        let unknown = describe(r#"{"name": "n", "sid": 1}"#);
+        assert!(unknown.description.starts_with("unknown field `sid`"));
+        let missing = describe("{}");
+        assert!(missing.description.starts_with("missing field `name`"));
+    }
+}

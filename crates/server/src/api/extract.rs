@@ -1,0 +1,340 @@
+//! Reading requests: JSON bodies, the `SID` header, query parameters and
+//! `If-Match`, each refusal in the API's JSON error shape.
+//!
+//! axum's own extractors answer with plain-text rejections; these replace
+//! them so that every error a caller sees has the same form.
+
+use axum::body::Body;
+use axum::extract::{FromRequest, Query, Request};
+use axum::http::{HeaderMap, Uri, header};
+use futures::StreamExt as _;
+use serde::de::DeserializeOwned;
+use zeroize::Zeroizing;
+
+use super::Shared;
+use super::error::{ApiError, describe_json_error};
+
+/// A JSON request body of type `T`: `Content-Type: application/json` (or
+/// another `+json` type), at most `max_body_bytes`, decoded strictly.
+#[derive(Debug)]
+pub(crate) struct JsonBody<T>(pub(crate) T);
+
+impl<T: DeserializeOwned> FromRequest<Shared> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &Shared) -> Result<Self, ApiError> {
+        if !is_json(request.headers()) {
+            return Err(ApiError::unsupported_media_type());
+        }
+        let limit = state.limits.max_body_bytes;
+        check_content_length(request.headers(), limit)?;
+        // The body may hold credentials: wipe the buffer once decoded.
+        let bytes = Zeroizing::new(read_limited(request.into_body(), limit).await?);
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| describe_json_error(&e))
+    }
+}
+
+/// Whether the request says its body is JSON.
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or("").trim();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    kind.eq_ignore_ascii_case("application")
+        && (subtype.eq_ignore_ascii_case("json")
+            || subtype.len() > 5 && subtype[subtype.len() - 5..].eq_ignore_ascii_case("+json"))
+}
+
+/// Reads a body of at most `limit` bytes. A declared `Content-Length` above
+/// the limit is refused before reading anything; a chunked body is cut off
+/// as soon as it passes the limit.
+async fn read_limited(body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
+    let mut out = Vec::new();
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|_| ApiError::invalid_request("the request body could not be read"))?;
+        if out.len() + chunk.len() > limit {
+            return Err(ApiError::body_too_large(limit));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+/// Refuses a request whose declared `Content-Length` is above the limit,
+/// before its body is read.
+pub(crate) fn check_content_length(headers: &HeaderMap, limit: usize) -> Result<(), ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(n) if n > limit as u64 => Err(ApiError::body_too_large(limit)),
+        _ => Ok(()),
+    }
+}
+
+/// The SID of the one `SID` header. The header is secret: nothing here or
+/// in the callers logs it or puts it in an error.
+pub(crate) fn sid(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let mut values = headers.get_all("sid").iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(ApiError::invalid_request("send exactly one `SID` header"));
+    }
+    match value.to_str() {
+        Ok("") => Err(ApiError::missing_sid()),
+        Ok(text) => Ok(Some(text)),
+        Err(_) => Err(ApiError::invalid_sid()),
+    }
+}
+
+/// The query parameters the API knows. Each operation says which it
+/// accepts; any other parameter is refused, so a misspelt
+/// `skip_last_used_update` cannot silently touch a session.
+#[derive(Debug, Default)]
+pub(crate) struct Params {
+    pub(crate) subject: Option<String>,
+    pub(crate) ctx: Option<String>,
+    pub(crate) id: Option<String>,
+    pub(crate) skip_last_used_update: bool,
+    pub(crate) credentials: bool,
+}
+
+/// A query parameter name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Param {
+    Subject,
+    Ctx,
+    Id,
+    SkipLastUsedUpdate,
+    Credentials,
+}
+
+impl Param {
+    const ALL: [Self; 5] = [
+        Self::Subject,
+        Self::Ctx,
+        Self::Id,
+        Self::SkipLastUsedUpdate,
+        Self::Credentials,
+    ];
+
+    pub(crate) const fn name(self) -> &'static str {
+        match self {
+            Self::Subject => "subject",
+            Self::Ctx => "ctx",
+            Self::Id => "id",
+            Self::SkipLastUsedUpdate => "skip_last_used_update",
+            Self::Credentials => "credentials",
+        }
+    }
+}
+
+impl Params {
+    /// Parses the query string of `uri`, refusing unknown and repeated
+    /// parameters.
+    pub(crate) fn parse(uri: &Uri) -> Result<Self, ApiError> {
+        let mut params = Self::default();
+        if uri.query().is_none() {
+            return Ok(params);
+        }
+        let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(uri)
+            .map_err(|_| ApiError::invalid_request("the query string is not URL-encoded"))?;
+        let mut seen = Vec::with_capacity(pairs.len());
+        for (name, value) in pairs {
+            let Some(param) = Param::ALL.into_iter().find(|p| p.name() == name) else {
+                return Err(ApiError::invalid_request(format!(
+                    "unknown query parameter `{name}`"
+                )));
+            };
+            if seen.contains(&param) {
+                return Err(ApiError::invalid_request(format!(
+                    "query parameter `{name}` is repeated"
+                )));
+            }
+            seen.push(param);
+            match param {
+                Param::Subject => params.subject = Some(value),
+                Param::Ctx => params.ctx = Some(value),
+                Param::Id => params.id = Some(value),
+                Param::SkipLastUsedUpdate => params.skip_last_used_update = flag(param, &value)?,
+                Param::Credentials => params.credentials = flag(param, &value)?,
+            }
+        }
+        Ok(params)
+    }
+
+    /// Refuses any parameter given that `allowed` does not list.
+    pub(crate) fn only(&self, allowed: &[Param], operation: &str) -> Result<(), ApiError> {
+        let given = [
+            (Param::Subject, self.subject.is_some()),
+            (Param::Ctx, self.ctx.is_some()),
+            (Param::Id, self.id.is_some()),
+            (Param::SkipLastUsedUpdate, self.skip_last_used_update),
+            (Param::Credentials, self.credentials),
+        ];
+        match given
+            .into_iter()
+            .find(|(p, present)| *present && !allowed.contains(p))
+        {
+            Some((p, _)) => Err(ApiError::invalid_request(format!(
+                "query parameter `{}` does not apply to {operation}",
+                p.name()
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
+fn flag(param: Param, value: &str) -> Result<bool, ApiError> {
+    match value {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(ApiError::invalid_request(format!(
+            "query parameter `{}` must be `true` or `false`",
+            param.name()
+        ))),
+    }
+}
+
+/// The version an `If-Match` header asks for: `None` without the header or
+/// with `*`; the number inside a strong entity tag `"<version>"`.
+///
+/// Weak tags (`W/"3"`) never match under `If-Match`'s strong comparison, so
+/// they are `412` like any stale tag; lists of several tags are refused
+/// (this API only ever hands out one).
+pub(crate) fn if_match(headers: &HeaderMap) -> Result<Option<IfMatch>, ApiError> {
+    let mut values = headers.get_all(header::IF_MATCH).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    let malformed =
+        || ApiError::invalid_request("`If-Match` must be `*` or one entity tag as sent in `ETag`");
+    if values.next().is_some() {
+        return Err(malformed());
+    }
+    let text = value.to_str().map_err(|_| malformed())?.trim();
+    if text == "*" {
+        return Ok(None);
+    }
+    if text.contains(',') {
+        return Err(malformed());
+    }
+    if text.starts_with("W/") {
+        return Ok(Some(IfMatch::NeverMatches));
+    }
+    text.strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .map(|inner| {
+            inner
+                .parse::<u64>()
+                .map_or(IfMatch::NeverMatches, IfMatch::Version)
+        })
+        .map(Some)
+        .ok_or_else(malformed)
+}
+
+/// A parsed `If-Match`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IfMatch {
+    /// A strong tag carrying a version.
+    Version(u64),
+    /// A tag this server never issued (weak, or not a version): it matches
+    /// no session.
+    NeverMatches,
+}
+
+/// The `ETag` value of a session version.
+pub(crate) fn etag(version: u64) -> axum::http::HeaderValue {
+    axum::http::HeaderValue::from_str(&format!("\"{version}\""))
+        .unwrap_or_else(|_| axum::http::HeaderValue::from_static("\"0\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn headers(name: &'static str, values: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(name, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn json_content_types() {
+        for ok in [
+            "application/json",
+            "application/json; charset=utf-8",
+            "Application/JSON",
+            "application/merge-patch+json",
+        ] {
+            assert!(is_json(&headers("content-type", &[ok])), "{ok}");
+        }
+        for bad in [
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "json",
+            "application/",
+        ] {
+            assert!(!is_json(&headers("content-type", &[bad])), "{bad}");
+        }
+        assert!(!is_json(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn if_match_forms() {
+        let parse = |v: &[&str]| if_match(&headers("if-match", v));
+        assert_eq!(parse(&[]).unwrap(), None);
+        assert_eq!(parse(&["*"]).unwrap(), None);
+        assert_eq!(parse(&["\"7\""]).unwrap(), Some(IfMatch::Version(7)));
+        assert_eq!(parse(&["W/\"7\""]).unwrap(), Some(IfMatch::NeverMatches));
+        assert_eq!(parse(&["\"abc\""]).unwrap(), Some(IfMatch::NeverMatches));
+        assert!(parse(&["7"]).is_err());
+        assert!(parse(&["\"1\", \"2\""]).is_err());
+        assert!(parse(&["\"1\"", "\"2\""]).is_err());
+    }
+
+    #[test]
+    fn query_parameters_are_strict() {
+        let parse = |q: &str| Params::parse(&format!("/x?{q}").parse::<Uri>().unwrap());
+        let p = parse("subject=a%40b&ctx=web").unwrap();
+        assert_eq!(p.subject.as_deref(), Some("a@b"));
+        assert!(
+            parse("skip_last_used_update=true")
+                .unwrap()
+                .skip_last_used_update
+        );
+        assert!(parse("skip_last_used_update=yes").is_err());
+        assert!(parse("skip_last_update=true").is_err());
+        assert!(parse("subject=a&subject=b").is_err());
+        assert!(p.only(&[Param::Subject], "x").is_err());
+        assert!(p.only(&[Param::Subject, Param::Ctx], "x").is_ok());
+    }
+
+    #[test]
+    fn sid_header() {
+        assert_eq!(sid(&HeaderMap::new()).unwrap(), None);
+        assert_eq!(sid(&headers("sid", &["abc"])).unwrap(), Some("abc"));
+        assert_eq!(
+            sid(&headers("sid", &[""])).unwrap_err().code(),
+            "missing_sid"
+        );
+        assert!(sid(&headers("sid", &["a", "b"])).is_err());
+    }
+}

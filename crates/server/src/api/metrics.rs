@@ -1,0 +1,150 @@
+//! Prometheus metrics: the process-wide recorder, the metric names, and the
+//! `/metrics` page.
+//!
+//! The recorder is installed once per process, the first time a router is
+//! built, and every router shares it; that is what lets tests and embedders
+//! build many routers. Labels are bounded: the route *template*, the method,
+//! the status, a fixed set of reasons. No label or value carries a SID, a
+//! subject or a token.
+
+use std::sync::OnceLock;
+
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Requests answered, by `method`, `route` and `status`.
+pub(crate) const REQUESTS: &str = "tessera_http_requests_total";
+/// Request latency in seconds, by `method` and `route`.
+pub(crate) const DURATION: &str = "tessera_http_request_duration_seconds";
+/// Sessions created.
+const CREATED: &str = "tessera_sessions_created_total";
+/// Sessions ended, by `reason`: `logout` (DELETE with a SID), `admin` (by
+/// id), `subject` (all of a subject).
+const ENDED: &str = "tessera_sessions_ended_total";
+/// Sessions closed to make room under the quota (`CLOSE_OLD_SESSION`).
+const EVICTED: &str = "tessera_sessions_evicted_total";
+/// Expired sessions removed by a purge.
+const EXPIRED: &str = "tessera_sessions_expired_total";
+/// Logins refused by the quota (`DENY_LOGIN`).
+const QUOTA_DENIALS: &str = "tessera_quota_denials_total";
+/// Backend failures, by `kind`: `unavailable`, `backend`, `corrupt`, `other`.
+const BACKEND_ERRORS: &str = "tessera_backend_errors_total";
+/// Requests refused for want of a valid bearer token.
+const AUTH_FAILURES: &str = "tessera_auth_failures_total";
+
+/// Latency buckets, in seconds: 100 µs to 10 s.
+const BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+
+/// The handle of the process-wide recorder, installing it on first use.
+///
+/// If another recorder was installed first (by an embedding application),
+/// the API's metrics go to that one and `/metrics` renders an empty page
+/// from a recorder of its own.
+pub(crate) fn handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new();
+            let builder = match builder.set_buckets_for_metric(Matcher::Full(DURATION.into()), BUCKETS)
+            {
+                Ok(b) => b,
+                // Only an empty bucket list fails, and BUCKETS is not empty.
+                Err(_) => PrometheusBuilder::new(),
+            };
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!(
+                    "a metrics recorder was already installed; /metrics will not show the API's metrics"
+                );
+            }
+            describe();
+            handle
+        })
+        .clone()
+}
+
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_histogram};
+    describe_counter!(
+        REQUESTS,
+        "HTTP requests answered, by method, route and status."
+    );
+    describe_histogram!(
+        DURATION,
+        Unit::Seconds,
+        "HTTP request latency, by method and route."
+    );
+    describe_counter!(CREATED, "Sessions created.");
+    describe_counter!(
+        ENDED,
+        "Sessions ended by a request, by reason (logout, admin, subject)."
+    );
+    describe_counter!(
+        EVICTED,
+        "Sessions closed to make room under the per-subject quota."
+    );
+    describe_counter!(EXPIRED, "Expired sessions removed by a purge.");
+    describe_counter!(
+        QUOTA_DENIALS,
+        "Logins refused because the subject's quota was exhausted."
+    );
+    describe_counter!(BACKEND_ERRORS, "Session backend failures, by kind.");
+    describe_counter!(
+        AUTH_FAILURES,
+        "Requests refused for want of a valid API token."
+    );
+}
+
+/// Counts one answered request.
+pub(crate) fn request(method: &str, route: &'static str, status: u16, seconds: f64) {
+    let method = method.to_owned();
+    metrics::counter!(REQUESTS, "method" => method.clone(), "route" => route, "status" => status.to_string())
+        .increment(1);
+    metrics::histogram!(DURATION, "method" => method, "route" => route).record(seconds);
+}
+
+pub(crate) fn created(evicted: usize) {
+    metrics::counter!(CREATED).increment(1);
+    if evicted > 0 {
+        metrics::counter!(EVICTED).increment(evicted as u64);
+    }
+}
+
+pub(crate) fn ended(reason: &'static str, count: usize) {
+    if count > 0 {
+        metrics::counter!(ENDED, "reason" => reason).increment(count as u64);
+    }
+}
+
+pub(crate) fn expired(count: u64) {
+    metrics::counter!(EXPIRED).increment(count);
+}
+
+pub(crate) fn quota_denied() {
+    metrics::counter!(QUOTA_DENIALS).increment(1);
+}
+
+pub(crate) fn backend_error(kind: &'static str) {
+    metrics::counter!(BACKEND_ERRORS, "kind" => kind).increment(1);
+}
+
+pub(crate) fn auth_failure() {
+    metrics::counter!(AUTH_FAILURES).increment(1);
+}
+
+/// `GET /metrics`: the Prometheus text exposition.
+pub(crate) async fn page() -> Response {
+    let handle = handle();
+    handle.run_upkeep();
+    let mut response = handle.render().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}

@@ -1,0 +1,272 @@
+//! `/sessions`: create, look up, update and end sessions.
+//!
+//! `GET` and `DELETE` serve two audiences on one path, as in the reference
+//! API: with a `SID` header they act on the caller's own session; with
+//! `?subject=` (or `?id=` for `DELETE`) they are administrative and handled
+//! in [`super::subjects`]. A request giving both is refused rather than
+//! guessed at.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Deserializer};
+use serde_json::{Map, Value};
+use tessera_core::{Context, Lifetime, SessionParams, Subject, Timestamp};
+use tessera_store::{SessionChanges, StoreError, Touch};
+
+use super::Shared;
+use super::error::ApiError;
+use super::extract::{self, IfMatch, JsonBody, Param, Params};
+use super::{metrics, subjects, view};
+
+/// The body of `POST /sessions`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreateBody {
+    sub: String,
+    ctx: Option<String>,
+    /// Seconds since the epoch.
+    auth_time: Option<i64>,
+    /// Minutes; negative is unlimited.
+    max_life: Option<i64>,
+    auth_life: Option<i64>,
+    max_idle: Option<i64>,
+    acr: Option<String>,
+    #[serde(default)]
+    amr: Vec<String>,
+    #[serde(default)]
+    claims: Map<String, Value>,
+    #[serde(default)]
+    data: Map<String, Value>,
+    /// Any JSON value; sealed before it reaches the store.
+    credentials: Option<Value>,
+}
+
+impl CreateBody {
+    fn into_params(self) -> Result<(SessionParams, Option<Value>), ApiError> {
+        let invalid = |e: tessera_core::CoreError| ApiError::invalid_request(e.to_string());
+        let lifetime = |field, minutes: Option<i64>| {
+            minutes
+                .map(|m| Lifetime::from_minutes(field, m))
+                .transpose()
+                .map_err(invalid)
+        };
+        let params = SessionParams {
+            subject: Subject::new(self.sub).map_err(invalid)?,
+            context: self
+                .ctx
+                .map(Context::new)
+                .transpose()
+                .map_err(invalid)?
+                .unwrap_or_default(),
+            auth_time: self.auth_time.map(Timestamp::from_secs),
+            max_life: lifetime("max_life", self.max_life)?,
+            auth_life: lifetime("auth_life", self.auth_life)?,
+            max_idle: lifetime("max_idle", self.max_idle)?,
+            acr: self.acr,
+            amr: self.amr,
+            claims: self.claims,
+            data: self.data,
+        };
+        Ok((params, self.credentials.filter(|c| !c.is_null())))
+    }
+}
+
+/// `POST /sessions`: starts a session and returns its SID (the only time it
+/// is ever sent), its admin `id`, the session, and the sessions closed to
+/// make room under the quota.
+pub(crate) async fn create(
+    State(state): State<Shared>,
+    uri: Uri,
+    JsonBody(body): JsonBody<CreateBody>,
+) -> Result<Response, ApiError> {
+    Params::parse(&uri)?.only(&[], "POST /sessions")?;
+    let (params, credentials) = body.into_params()?;
+    let sealed = credentials.as_ref().map(view::seal_form).transpose()?;
+    drop(credentials);
+    let new = state
+        .sessions
+        .create(params, sealed.as_ref().map(|c| c.as_slice()))
+        .await?;
+    metrics::created(new.closed.len());
+    let body = serde_json::json!({
+        "sid": new.sid.expose_secret(),
+        "id": new.id.to_string(),
+        "session": new.session,
+        "closed": new.closed.iter().map(ToString::to_string).collect::<Vec<_>>(),
+    });
+    Ok((
+        StatusCode::CREATED,
+        [(header::ETAG, extract::etag(new.session.version))],
+        axum::Json(body),
+    )
+        .into_response())
+}
+
+/// `GET /sessions`: the session behind the `SID` header (touched unless
+/// `skip_last_used_update=true`, its credentials only with
+/// `credentials=true`), or with `?subject=` the subject's sessions.
+pub(crate) async fn get(
+    State(state): State<Shared>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let params = Params::parse(&uri)?;
+    let sid = extract::sid(&headers)?;
+    if params.subject.is_some() {
+        if sid.is_some() {
+            return Err(both());
+        }
+        params.only(&[Param::Subject, Param::Ctx], "a listing by subject")?;
+        return subjects::list(&state, &params).await;
+    }
+    params.only(
+        &[Param::Ctx, Param::SkipLastUsedUpdate, Param::Credentials],
+        "a lookup by SID",
+    )?;
+    let sid = sid.ok_or_else(ApiError::missing_sid)?;
+    let context = params
+        .ctx
+        .map(Context::new)
+        .transpose()
+        .map_err(|e| ApiError::invalid_request(e.to_string()))?;
+    let touch = if params.skip_last_used_update {
+        Touch::Skip
+    } else {
+        Touch::Yes
+    };
+    let stored = state.sessions.get(sid, context.as_ref(), touch).await?;
+    let credentials = if params.credentials {
+        Some(match state.sessions.open_credentials(&stored) {
+            Ok(Some(c)) => view::opened_form(c.expose_secret())?,
+            Ok(None) => Value::Null,
+            Err(e) => {
+                tracing::error!(error = %e, "stored credentials could not be opened");
+                return Err(ApiError::internal());
+            }
+        })
+    } else {
+        None
+    };
+    let body = view::session(&stored.id, &stored.session, credentials)?;
+    Ok((
+        [(header::ETAG, extract::etag(stored.session.version))],
+        axum::Json(body),
+    )
+        .into_response())
+}
+
+/// The body of `PUT /sessions`. `sub` and `ctx` are recognised only to be
+/// refused with a clear message.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UpdateBody {
+    data: Option<Map<String, Value>>,
+    claims: Option<Map<String, Value>>,
+    /// `null` removes the `acr`; the outer `Option` is "given or not", as
+    /// in [`SessionChanges::acr`].
+    #[serde(default, deserialize_with = "present")]
+    #[expect(
+        clippy::option_option,
+        reason = "absent, null and a value are three different requests"
+    )]
+    acr: Option<Option<String>>,
+    amr: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    sub: Option<serde::de::IgnoredAny>,
+    #[serde(default, deserialize_with = "present")]
+    ctx: Option<serde::de::IgnoredAny>,
+}
+
+/// Marks a field as present, even when its value is `null`.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+/// `PUT /sessions`: replaces `data`, `claims`, `acr` and `amr` of the session
+/// behind the `SID` header; compare-and-set with `If-Match`.
+pub(crate) async fn update(
+    State(state): State<Shared>,
+    uri: Uri,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<UpdateBody>,
+) -> Result<Response, ApiError> {
+    Params::parse(&uri)?.only(&[], "PUT /sessions")?;
+    let sid = extract::sid(&headers)?.ok_or_else(ApiError::missing_sid)?;
+    let id = state.sessions.resolve(sid)?;
+    if body.sub.is_some() || body.ctx.is_some() {
+        return Err(ApiError::invalid_request(
+            "`sub` and `ctx` cannot be changed; start a new session instead",
+        ));
+    }
+    let expected = match extract::if_match(&headers)? {
+        None => None,
+        Some(IfMatch::Version(v)) => Some(v),
+        Some(IfMatch::NeverMatches) => return Err(precondition_failed()),
+    };
+    let changes = SessionChanges {
+        data: body.data,
+        claims: body.claims,
+        acr: body.acr,
+        amr: body.amr,
+    };
+    let session = match state.sessions.update(sid, expected, changes).await {
+        Ok(s) => s,
+        Err(StoreError::Conflict { .. }) if expected.is_some() => {
+            return Err(precondition_failed());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let body = view::session(&id, &session, None)?;
+    Ok((
+        [(header::ETAG, extract::etag(session.version))],
+        axum::Json(body),
+    )
+        .into_response())
+}
+
+/// `DELETE /sessions`: ends the session behind the `SID` header (a logout),
+/// or with `?id=` one session by its admin id, or with `?subject=` all of a
+/// subject's sessions.
+pub(crate) async fn delete(
+    State(state): State<Shared>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let params = Params::parse(&uri)?;
+    let sid = extract::sid(&headers)?;
+    let modes = [params.subject.is_some(), params.id.is_some(), sid.is_some()];
+    if modes.iter().filter(|m| **m).count() > 1 {
+        return Err(both());
+    }
+    if params.subject.is_some() {
+        params.only(&[Param::Subject, Param::Ctx], "ending a subject's sessions")?;
+        return subjects::end_all(&state, &params).await;
+    }
+    if let Some(id) = &params.id {
+        params.only(&[Param::Id], "ending a session by id")?;
+        return subjects::end_one(&state, id).await;
+    }
+    params.only(&[], "a logout by SID")?;
+    let sid = sid.ok_or_else(ApiError::missing_sid)?;
+    let id = state.sessions.resolve(sid)?;
+    let Some(session) = state.sessions.end_by_id(&id).await? else {
+        return Err(ApiError::session_not_found());
+    };
+    metrics::ended("logout", 1);
+    Ok(axum::Json(view::session(&id, &session, None)?).into_response())
+}
+
+fn both() -> ApiError {
+    ApiError::invalid_request(
+        "give one of a `SID` header, `subject` or `id`: they select different operations",
+    )
+}
+
+fn precondition_failed() -> ApiError {
+    ApiError::new(
+        StatusCode::PRECONDITION_FAILED,
+        "precondition_failed",
+        "the session has changed since the version in `If-Match`; read it again and retry",
+    )
+}

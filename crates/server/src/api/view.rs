@@ -1,0 +1,91 @@
+//! The JSON shapes of the API's answers, and the wire form of credentials.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use tessera_core::Session;
+use tessera_store::{SessionRef, StoredSession};
+use zeroize::Zeroizing;
+
+use super::error::ApiError;
+
+/// A session as `GET`, `PUT` and `DELETE /sessions` return it: the session's
+/// JSON (`sub`, `ctx`, times in seconds, lifetimes in minutes, ...) with its
+/// admin-visible `id` added, and `credentials` when they were asked for.
+pub(crate) fn session(
+    id: &SessionRef,
+    session: &Session,
+    credentials: Option<Value>,
+) -> Result<Map<String, Value>, ApiError> {
+    let Value::Object(mut object) = serde_json::to_value(session).map_err(|e| {
+        tracing::error!(error = %e, "a session could not be encoded");
+        ApiError::internal()
+    })?
+    else {
+        return Err(ApiError::internal());
+    };
+    object.insert("id".to_owned(), Value::String(id.to_string()));
+    if let Some(c) = credentials {
+        object.insert("credentials".to_owned(), c);
+    }
+    Ok(object)
+}
+
+/// A session in a listing: its `id` and the session, never its SID.
+#[derive(Serialize)]
+pub(crate) struct Listed<'a> {
+    pub(crate) id: String,
+    pub(crate) session: &'a Session,
+}
+
+impl<'a> From<&'a StoredSession> for Listed<'a> {
+    fn from(s: &'a StoredSession) -> Self {
+        Self {
+            id: s.id.to_string(),
+            session: &s.session,
+        }
+    }
+}
+
+/// The bytes sealed for credentials given as a JSON value: its JSON text,
+/// so that any value (a string, an object) comes back exactly as given.
+pub(crate) fn seal_form(credentials: &Value) -> Result<Zeroizing<Vec<u8>>, ApiError> {
+    serde_json::to_vec(credentials)
+        .map(Zeroizing::new)
+        .map_err(|_| ApiError::internal())
+}
+
+/// Credentials opened from a session, as JSON: the value stored by
+/// [`seal_form`]; credentials sealed by another producer come back as a
+/// string if they are UTF-8 text.
+pub(crate) fn opened_form(plain: &[u8]) -> Result<Value, ApiError> {
+    if let Ok(value) = serde_json::from_slice::<Value>(plain) {
+        return Ok(value);
+    }
+    if let Ok(text) = std::str::from_utf8(plain) {
+        return Ok(Value::String(text.to_owned()));
+    }
+    tracing::error!("stored credentials are neither JSON nor text");
+    Err(ApiError::internal())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_round_trip_as_given() {
+        for value in [
+            Value::String("p@ss \"word\"".into()),
+            serde_json::json!({"user": "u", "password": "p"}),
+            serde_json::json!([1, 2]),
+        ] {
+            let sealed = seal_form(&value).unwrap();
+            assert_eq!(opened_form(&sealed).unwrap(), value);
+        }
+        assert_eq!(
+            opened_form(b"plain text").unwrap(),
+            Value::String("plain text".into())
+        );
+        assert!(opened_form(&[0xff, 0xfe]).is_err());
+    }
+}
