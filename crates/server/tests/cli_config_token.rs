@@ -1,0 +1,225 @@
+//! The real `tessera` binary: `config check|show`, `token new|hash`, exit
+//! codes and `--help`.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const STRONG: &str = "hT4k-9qZ_mW2xVbR-long";
+
+fn tessera(home: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
+    command.env_clear().env("HOME", home);
+    command
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn config_check_on_each_tokenizer_example() {
+    let home = tempfile::tempdir().unwrap();
+    for name in [
+        "tokenizer-local.yml",
+        "tokenizer-dynamodb-profile.yml",
+        "tokenizer-dynamodb-keys.yml",
+        "tokenizer-redis.yml",
+    ] {
+        let file = fixture(name);
+        let out = tessera(home.path())
+            .args(["config", "check", "--config"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(3), "{name}");
+        let stderr = text(&out.stderr);
+        assert_eq!(
+            stderr.lines().count(),
+            1,
+            "{name}: one error expected:\n{stderr}"
+        );
+        assert!(stderr.contains("tokenizer.safe_password"), "{stderr}");
+        assert!(stderr.contains(&file.display().to_string()), "{stderr}");
+        assert!(!stderr.contains("abc123456abcdef"), "{stderr}");
+        assert!(out.stdout.is_empty());
+
+        // The same file through TESSERA_CONFIG, with a strong password in
+        // its place.
+        let strong = home.path().join(name);
+        std::fs::write(
+            &strong,
+            std::fs::read_to_string(&file)
+                .unwrap()
+                .replace("abc123456abcdef", STRONG),
+        )
+        .unwrap();
+        let out = tessera(home.path())
+            .args(["config", "check"])
+            .env("TESSERA_CONFIG", &strong)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{name}: {}", text(&out.stderr));
+        assert!(text(&out.stdout).starts_with("configuration OK"));
+    }
+}
+
+#[test]
+fn config_show_redacts_and_applies_every_layer() {
+    let home = tempfile::tempdir().unwrap();
+    let out = tessera(home.path())
+        .args(["config", "show", "--config"])
+        .arg(fixture("tokenizer-dynamodb-keys.yml"))
+        .arg("-DsessionStore.maxLifetime=-1")
+        .env("TOKENIZER_SAFE_PASSWORD", STRONG)
+        .env("TESSERA_SERVER__LISTEN", "127.0.0.1:9999")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(!shown.contains(STRONG), "{shown}");
+    assert!(shown.contains("safe_password: <redacted>"), "{shown}");
+    assert!(shown.contains("aws_secret_key: <redacted>"), "{shown}");
+    assert!(shown.contains("maxLifetime: -1"), "{shown}");
+    assert!(shown.contains("listen: 127.0.0.1:9999"), "{shown}");
+    assert!(shown.contains("maxIdleTime: 60"), "{shown}");
+}
+
+#[test]
+fn serve_refuses_to_start_without_a_token_outside_the_embedded_default() {
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join("settings.yml");
+    std::fs::write(
+        &file,
+        format!(
+            "tokenizer:\n  type: local\n  safe_password: {STRONG}\n  path: {}\n",
+            home.path().join("store").display()
+        ),
+    )
+    .unwrap();
+    let out = tessera(home.path())
+        .args(["serve", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("API is disabled"), "{stderr}");
+    assert!(stderr.contains("sessionStore.apiAccessTokenSHA256"), "{stderr}");
+    assert!(stderr.contains("tessera token new"), "{stderr}");
+    assert!(!home.path().join("store").exists(), "nothing is created");
+}
+
+#[test]
+fn token_new_prints_a_token_its_hash_and_the_line_to_paste() {
+    let home = tempfile::tempdir().unwrap();
+    let out = tessera(home.path()).args(["token", "new"]).output().unwrap();
+    assert!(out.status.success());
+    let stdout = text(&out.stdout);
+    let field = |prefix: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} in {stdout}"))
+            .trim()
+            .to_owned()
+    };
+    let token = field("token:");
+    let hash = field("sha256:");
+    assert_eq!(token.len(), 43);
+    assert_eq!(hash.len(), 64);
+    assert!(stdout.contains(&format!("  apiAccessTokenSHA256: {hash}")), "{stdout}");
+
+    // `token hash` agrees, reading the token from stdin.
+    let mut child = tessera(home.path())
+        .args(["token", "hash"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{token}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(text(&out.stdout).trim(), hash);
+
+    // A labelled token's line.
+    let out = tessera(home.path())
+        .args(["token", "new", "--label", "ops"])
+        .output()
+        .unwrap();
+    assert!(text(&out.stdout).contains("apiAccessTokenSHA256.ops: "));
+    let out = tessera(home.path())
+        .args(["token", "new", "--label", "no spaces"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn token_hash_matches_sha256_and_refuses_empty_input() {
+    let home = tempfile::tempdir().unwrap();
+    let run = |input: &str| -> Output {
+        let mut child = tessera(home.path())
+            .args(["token", "hash"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = run("abc\r\n");
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    let out = run("");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("no token on standard input"));
+}
+
+#[test]
+fn help_describes_every_command_and_usage_errors_exit_2() {
+    let home = tempfile::tempdir().unwrap();
+    let help = |args: &[&str]| {
+        let out = tessera(home.path()).args(args).arg("--help").output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        text(&out.stdout)
+    };
+    let top = help(&[]);
+    for command in ["serve", "token", "config", "sessions", "purge", "dynamodb"] {
+        assert!(top.contains(command), "{command} missing from\n{top}");
+    }
+    assert!(top.contains("-D <KEY=VALUE>"), "{top}");
+    assert!(top.contains("Exit codes"), "{top}");
+    for args in [
+        &["serve"][..],
+        &["token", "new"],
+        &["token", "hash"],
+        &["config", "check"],
+        &["config", "show"],
+        &["sessions", "list"],
+        &["sessions", "revoke"],
+        &["purge"],
+        &["dynamodb", "create-table"],
+    ] {
+        let text = help(args);
+        assert!(text.lines().count() > 4, "{args:?}: {text}");
+    }
+    let out = tessera(home.path()).args(["frobnicate"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = tessera(home.path()).args(["sessions", "revoke"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "--subject or --id is required");
+}
