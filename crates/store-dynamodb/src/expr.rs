@@ -1,0 +1,50 @@
+//! Expression plumbing: attribute-name placeholders for every name an
+//! expression uses (`ttl` and many short names are reserved words).
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+/// `#name` placeholders found in `exprs`, mapped to `name`. DynamoDB
+/// rejects unused placeholders, so the map is derived from the text.
+pub(crate) fn names(exprs: &[&str]) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    for expr in exprs {
+        let mut rest = *expr;
+        while let Some(at) = rest.find('#') {
+            let tail = &rest[at + 1..];
+            let len = tail
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(tail.len());
+            let name = &tail[..len];
+            if !name.is_empty() {
+                out.insert(format!("#{name}"), name.to_owned());
+            }
+            rest = &tail[len..];
+        }
+    }
+    out
+}
+
+/// A values map, or `None` when empty (DynamoDB rejects an empty map).
+pub(crate) fn values<const N: usize>(
+    pairs: [(&str, AttributeValue); N],
+) -> Option<HashMap<String, AttributeValue>> {
+    let map: HashMap<String, AttributeValue> =
+        pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    (!map.is_empty()).then_some(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_come_from_the_text() {
+        let m = names(&["SET #lu = :now, #ttl = #tb", "attribute_exists(#username)"]);
+        assert_eq!(m.len(), 4);
+        assert_eq!(m["#ttl"], "ttl");
+        assert_eq!(m["#username"], "username");
+        assert!(values([]).is_none());
+    }
+}

@@ -1,0 +1,180 @@
+//! Creating the table in the documented shape, and refusing a table of
+//! another shape.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TableStatus,
+    TimeToLiveSpecification, TimeToLiveStatus,
+};
+
+use crate::DynamoDbError;
+use crate::errors::{self, GaveUp};
+use crate::item::{KEY, TTL};
+use tessera_store::StoreError;
+
+/// How long [`create_table`] waits for a new table to become active.
+const ACTIVE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Creates `table` in the shape the tokenizer documents (one String
+/// partition key `username`, on-demand capacity) and enables TTL on its
+/// `ttl` attribute.
+///
+/// Idempotent: an existing table of the right shape is kept, and TTL is
+/// enabled on it if it is not yet; an existing table of another shape is
+/// [`DynamoDbError::WrongTableShape`]. Needs `dynamodb:CreateTable`,
+/// `DescribeTable`, `UpdateTimeToLive` and `DescribeTimeToLive`.
+pub async fn create_table(client: &Client, table: &str) -> Result<(), DynamoDbError> {
+    let created = client
+        .create_table()
+        .table_name(table)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(KEY)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("name and type are set"),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(KEY)
+                .key_type(KeyType::Hash)
+                .build()
+                .expect("name and type are set"),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await;
+    match created {
+        Ok(_) => {}
+        Err(e) if errors::code(&e) == Some("ResourceInUseException") => {}
+        Err(e) => return Err(errors::sdk("creating the table", e).into()),
+    }
+    wait_active(client, table).await?;
+    verify_table(client, table).await?;
+    enable_ttl(client, table).await
+}
+
+async fn wait_active(client: &Client, table: &str) -> Result<(), DynamoDbError> {
+    let deadline = tokio::time::Instant::now() + ACTIVE_TIMEOUT;
+    loop {
+        let described = client
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+            .map_err(|e| errors::sdk("describing the table", e))?;
+        let status = described.table().and_then(|t| t.table_status());
+        if matches!(status, Some(TableStatus::Active) | None) {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(StoreError::unavailable(
+                "waiting for the new table to become active",
+                GaveUp(format!("table `{table}` is still {status:?}")),
+            )
+            .into());
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+async fn enable_ttl(client: &Client, table: &str) -> Result<(), DynamoDbError> {
+    let current = client
+        .describe_time_to_live()
+        .table_name(table)
+        .send()
+        .await
+        .map_err(|e| errors::sdk("reading the table's TTL setting", e))?;
+    let description = current.time_to_live_description();
+    let status = description.and_then(|d| d.time_to_live_status());
+    let attribute = description.and_then(|d| d.attribute_name());
+    if matches!(
+        status,
+        Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
+    ) {
+        if attribute == Some(TTL) {
+            return Ok(());
+        }
+        // TTL on another attribute: leave the operator's choice alone but
+        // say that Tessera's items will not expire natively.
+        tracing::warn!(
+            table,
+            attribute,
+            "TTL is enabled on another attribute than `ttl`; rely on purge to remove expired sessions"
+        );
+        return Ok(());
+    }
+    client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .enabled(true)
+                .attribute_name(TTL)
+                .build()
+                .expect("enabled and attribute are set"),
+        )
+        .send()
+        .await
+        .map_err(|e| errors::sdk("enabling TTL on `ttl`", e))?;
+    Ok(())
+}
+
+/// Checks that `table` exists and has exactly one key, a HASH key
+/// `username` of type S.
+pub async fn verify_table(client: &Client, table: &str) -> Result<(), DynamoDbError> {
+    let described = match client.describe_table().table_name(table).send().await {
+        Ok(d) => d,
+        Err(e) if errors::code(&e) == Some("ResourceNotFoundException") => {
+            return Err(DynamoDbError::TableMissing {
+                table: table.to_owned(),
+                source: errors::sdk("describing the table", e),
+            });
+        }
+        Err(e) => return Err(errors::sdk("describing the table", e).into()),
+    };
+    let Some(t) = described.table() else {
+        return Err(shape(table, "no table description".into()));
+    };
+    let type_of = |name: &str| {
+        t.attribute_definitions()
+            .iter()
+            .find(|d| d.attribute_name() == name)
+            .map_or_else(
+                || "?".to_owned(),
+                |d| d.attribute_type().as_str().to_owned(),
+            )
+    };
+    let keys = t.key_schema();
+    let ok = matches!(keys, [only] if only.attribute_name() == KEY
+        && *only.key_type() == KeyType::Hash
+        && type_of(KEY) == "S");
+    if ok {
+        return Ok(());
+    }
+    let found = if keys.is_empty() {
+        "no key schema".to_owned()
+    } else {
+        keys.iter()
+            .map(|k| {
+                format!(
+                    "{} key `{}` of type {}",
+                    k.key_type().as_str(),
+                    k.attribute_name(),
+                    type_of(k.attribute_name())
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Err(shape(table, found))
+}
+
+fn shape(table: &str, found: String) -> DynamoDbError {
+    DynamoDbError::WrongTableShape {
+        table: table.to_owned(),
+        found,
+    }
+}
