@@ -1,4 +1,39 @@
-//! The Redis backend for Tessera's session store.
+//! The Redis backend of Tessera's session store.
 //!
-//! **Not implemented yet.** This crate exists so the workspace layout matches
-//! the architecture; it exports nothing and no configuration selects it.
+//! [`RedisStore`] implements [`tessera_store::SessionStore`] on Redis —
+//! standalone, Sentinel or Cluster — with [`fred`]:
+//!
+//! * a session is a hash (record, last use, limits, version) whose key
+//!   expiry (`PEXPIREAT`) is the session's current expiry; a subject's
+//!   sessions are listed in a sorted set scored by hard expiry;
+//! * every operation is one Lua script, one round trip: create applies the
+//!   quota decision atomically, get-and-touch reads and records the use,
+//!   update is compare-and-set on the version;
+//! * a session's key and its subject's index share one Cluster hash tag,
+//!   the subject tag the SID itself carries, so every script is single-slot
+//!   and a lookup by SID knows its slot.
+//!
+//! The key layout, the scripts, TLS, sizing and failure behaviour are
+//! described in `docs/backends/redis.md`.
+//!
+//! What it never does: it never sees a SID (only storage keys); it never
+//! reads Redis' clock for a decision (time is the caller's `now`); it never
+//! relies on keyspace notifications (the scripts and `purge` prune the
+//! index); it never scans the keyspace on a request path (only `count` and
+//! `purge` scan); it never logs keys or session contents; and an
+//! unreachable Redis is always [`tessera_store::StoreError::Unavailable`],
+//! never "not found".
+
+mod config;
+mod errors;
+mod hash;
+mod keys;
+pub mod scripts;
+mod store;
+mod tls;
+
+pub use config::{
+    ConnectionOptions, DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_KEY_PREFIX,
+    DEFAULT_POOL_SIZE, RedisConfig, RedisConfigError, SentinelConfig,
+};
+pub use store::RedisStore;

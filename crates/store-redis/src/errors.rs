@@ -1,0 +1,100 @@
+//! Turning client errors into [`StoreError`]s.
+//!
+//! The line that matters: anything that means "Redis did not answer" —
+//! connection refused or lost, timeouts, a Cluster without a majority, a
+//! server still loading its data — is [`StoreError::Unavailable`], so the
+//! caller answers "try again" and never "logged out". Everything else (bad
+//! credentials, a key of the wrong type, a script error) is
+//! [`StoreError::Backend`]. The driver's error is always kept as the source.
+
+use fred::error::{Error, ErrorKind};
+use tessera_store::StoreError;
+
+/// Server replies that mean "not now" rather than "never".
+const TRANSIENT_REPLIES: &[&str] = &[
+    "LOADING",
+    "BUSY",
+    "TRYAGAIN",
+    "CLUSTERDOWN",
+    "MASTERDOWN",
+    "READONLY",
+    "NOREPLICAS",
+];
+
+/// Maps a client error met while doing `what`.
+pub(crate) fn store_error(what: &'static str, error: Error) -> StoreError {
+    if is_unavailable(&error) {
+        StoreError::unavailable(what, error)
+    } else {
+        StoreError::backend(what, error)
+    }
+}
+
+/// Whether the error means Redis could not be reached or could not answer
+/// now.
+pub(crate) fn is_unavailable(error: &Error) -> bool {
+    match error.kind() {
+        ErrorKind::IO
+        | ErrorKind::Timeout
+        | ErrorKind::Canceled
+        | ErrorKind::Backpressure
+        | ErrorKind::Cluster
+        | ErrorKind::Routing
+        | ErrorKind::Sentinel => true,
+        ErrorKind::Unknown => {
+            let details = error.details();
+            TRANSIENT_REPLIES.iter().any(|code| details.starts_with(code))
+                // The client's own words for a connection it lost.
+                || details.contains("Connection closed")
+                || details.contains("Too many failed write attempts")
+                || details.contains("not initialized")
+        }
+        _ => false,
+    }
+}
+
+/// A reply that does not have the shape the script returns: a script and
+/// a server that disagree, never a user's fault.
+pub(crate) fn unexpected_reply(what: &'static str) -> StoreError {
+    StoreError::backend(
+        what,
+        Error::new(
+            ErrorKind::Protocol,
+            "unexpected reply shape from a Tessera script",
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outages_are_unavailable_and_the_rest_is_backend() {
+        for e in [
+            Error::new(ErrorKind::IO, "Connection refused"),
+            Error::new(ErrorKind::Timeout, "Request timed out."),
+            Error::new(ErrorKind::Canceled, "Connection closed unexpectedly."),
+            Error::new(ErrorKind::Cluster, "CLUSTERDOWN The cluster is down"),
+            Error::new(ErrorKind::Unknown, "LOADING Redis is loading the dataset"),
+            Error::new(ErrorKind::Unknown, "BUSY Redis is busy running a script"),
+        ] {
+            assert!(store_error("x", e).is_unavailable());
+        }
+        for e in [
+            Error::new(ErrorKind::Auth, "WRONGPASS"),
+            Error::new(ErrorKind::InvalidArgument, "WRONGTYPE Operation"),
+            Error::new(ErrorKind::Unknown, "ERR Error running script"),
+        ] {
+            let mapped = store_error("x", e);
+            assert!(matches!(mapped, StoreError::Backend { .. }), "{mapped:?}");
+        }
+    }
+
+    #[test]
+    fn the_source_is_kept() {
+        let mapped = store_error("reading a session", Error::new(ErrorKind::IO, "refused"));
+        let source = std::error::Error::source(&mapped).expect("source");
+        assert!(source.to_string().contains("refused"));
+    }
+}

@@ -1,0 +1,173 @@
+//! The key layout: where a session and a subject index live in Redis.
+//!
+//! ```text
+//! <prefix>{<tag>}:s:<storage key>   hash: one session
+//! <prefix>{<tag>}:u:<subject hash>  sorted set: a subject's storage keys
+//! ```
+//!
+//! `<tag>` is the 4 hex digits of the [`SubjectTag`], in braces so that Redis
+//! Cluster hashes only it: a subject's sessions and its index share one slot
+//! and every script stays single-slot. The SID carries the same tag in its
+//! first two key bytes, so a lookup by SID knows the slot without asking.
+//! `<subject hash>` is a hash of the subject, so user names never appear in
+//! key names (`SCAN`, `MONITOR`, slow logs).
+
+use ring::digest;
+use tessera_core::Subject;
+use tessera_crypto::{SessionRef, StorageKey, SubjectTag};
+
+/// Domain label of the subject hash in index key names.
+const SUBJECT_HASH_LABEL: &[u8] = b"tessera/redis-subject-index/v1\0";
+/// Bytes of the SHA-256 kept for the index key name: 128 bits, so two
+/// subjects that share a tag never share an index in practice.
+const SUBJECT_HASH_LEN: usize = 16;
+
+/// Builds key names under one prefix.
+#[derive(Debug, Clone)]
+pub(crate) struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    /// Keys under `prefix`, which the configuration has checked holds no
+    /// brace (a brace would move the Cluster hash tag).
+    pub(crate) fn new(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    /// The hash holding the session `id`.
+    pub(crate) fn session(&self, id: &SessionRef) -> String {
+        format!("{}{}", self.session_prefix(id.tag()), id.storage_key())
+    }
+
+    /// The start of every session key of `tag`; a storage key's hex
+    /// completes it. Scripts build the keys of index members with it.
+    pub(crate) fn session_prefix(&self, tag: SubjectTag) -> String {
+        format!("{}{{{}}}:s:", self.prefix, tag)
+    }
+
+    /// The subject index of `subject`.
+    pub(crate) fn index(&self, subject: &Subject) -> String {
+        let tag = SubjectTag::of(subject.as_str());
+        format!("{}{}", self.index_prefix(tag), subject_hash(subject))
+    }
+
+    /// The start of every index key of `tag`; a subject hash completes it.
+    pub(crate) fn index_prefix(&self, tag: SubjectTag) -> String {
+        format!("{}{{{}}}:u:", self.prefix, tag)
+    }
+
+    /// The `SCAN` pattern matching every session key under the prefix.
+    pub(crate) fn session_pattern(&self) -> String {
+        format!("{}{{*}}:s:*", glob_escape(&self.prefix))
+    }
+
+    /// The `SCAN` pattern matching every index key under the prefix.
+    pub(crate) fn index_pattern(&self) -> String {
+        format!("{}{{*}}:u:*", glob_escape(&self.prefix))
+    }
+
+    /// The session a session key names, if it is one of ours.
+    pub(crate) fn parse_session(&self, key: &str) -> Option<SessionRef> {
+        let rest = key.strip_prefix(&self.prefix)?.strip_prefix('{')?;
+        let (tag, rest) = rest.split_once('}')?;
+        let storage_key = rest.strip_prefix(":s:")?;
+        Some(SessionRef::new(
+            tag.parse().ok()?,
+            storage_key.parse().ok()?,
+        ))
+    }
+
+    /// The tag of an index key, if it is one of ours.
+    pub(crate) fn parse_index_tag(&self, key: &str) -> Option<SubjectTag> {
+        let rest = key.strip_prefix(&self.prefix)?.strip_prefix('{')?;
+        let (tag, rest) = rest.split_once('}')?;
+        rest.strip_prefix(":u:")?;
+        tag.parse().ok()
+    }
+}
+
+/// The subject's part of its index key name (lowercase hex), also stored in
+/// each session hash (`sh`) so a delete by storage key finds the index.
+pub(crate) fn subject_hash(subject: &Subject) -> String {
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    ctx.update(SUBJECT_HASH_LABEL);
+    ctx.update(subject.as_str().as_bytes());
+    let d = ctx.finish();
+    hex(&d.as_ref()[..SUBJECT_HASH_LEN])
+}
+
+/// A storage key as an index member (lowercase hex).
+pub(crate) fn member(key: &StorageKey) -> String {
+    key.to_hex()
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// Escapes Redis glob metacharacters so a prefix matches only itself.
+fn glob_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(subject: &str) -> SessionRef {
+        let tag = SubjectTag::of(subject);
+        let mut key16 = [9u8; 16];
+        key16[..2].copy_from_slice(tag.as_bytes());
+        SessionRef::new(tag, StorageKey::from_sid_key_bytes(&key16))
+    }
+
+    #[test]
+    fn session_and_index_share_the_hash_tag() {
+        let keys = Keys::new("tessera:");
+        let alice = Subject::new("alice").unwrap();
+        let id = id("alice");
+        let tag = SubjectTag::of("alice").to_hex();
+        let session = keys.session(&id);
+        let index = keys.index(&alice);
+        assert_eq!(
+            session,
+            format!("tessera:{{{tag}}}:s:{}", id.storage_key().to_hex())
+        );
+        assert_eq!(
+            index,
+            format!("tessera:{{{tag}}}:u:{}", subject_hash(&alice))
+        );
+        assert_eq!(subject_hash(&alice).len(), 32);
+        assert!(!index.contains("alice"), "no user name in key names");
+        assert_eq!(keys.parse_session(&session), Some(id));
+        assert_eq!(keys.parse_session(&index), None);
+        assert_eq!(keys.parse_index_tag(&index), Some(SubjectTag::of("alice")));
+        assert_eq!(keys.parse_index_tag(&session), None);
+        assert_eq!(
+            fred::util::redis_keyslot(session.as_bytes()),
+            fred::util::redis_keyslot(index.as_bytes()),
+            "one Cluster slot"
+        );
+    }
+
+    #[test]
+    fn scan_patterns_escape_the_prefix() {
+        let keys = Keys::new("a*b?[x]\\:");
+        assert_eq!(keys.session_pattern(), "a\\*b\\?\\[x\\]\\\\:{*}:s:*");
+        assert_eq!(keys.index_pattern(), "a\\*b\\?\\[x\\]\\\\:{*}:u:*");
+    }
+}

@@ -1,0 +1,144 @@
+//! The Lua scripts, one per operation, and how they are called.
+//!
+//! Each script is `scripts/prelude.lua` (shared helpers) followed by its own
+//! file. Scripts are called with `EVALSHA`; a `NOSCRIPT` reply (a restarted
+//! or flushed server, a new Cluster node) is answered with one `EVAL` of the
+//! full text, which also caches it again on that node.
+
+use fred::bytes_utils::Str;
+use fred::interfaces::LuaInterface;
+use fred::types::{Key, Value};
+use ring::digest;
+
+/// The helpers every script starts with.
+const PRELUDE: &str = include_str!("scripts/prelude.lua");
+
+macro_rules! script {
+    ($name:literal) => {
+        Script::new(
+            $name,
+            concat!(
+                include_str!("scripts/prelude.lua"),
+                include_str!(concat!("scripts/", $name, ".lua"))
+            ),
+        )
+    };
+}
+
+/// One script: its text and SHA-1.
+#[derive(Debug, Clone)]
+pub struct Script {
+    name: &'static str,
+    source: Str,
+    sha: Str,
+}
+
+impl Script {
+    fn new(name: &'static str, source: &'static str) -> Self {
+        debug_assert!(source.starts_with(PRELUDE));
+        let sha = digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, source.as_bytes());
+        let sha = crate::keys::hex(sha.as_ref());
+        Self {
+            name,
+            source: Str::from_static(source),
+            sha: sha.into(),
+        }
+    }
+
+    /// The script's name (its file name without `.lua`).
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The SHA-1 `EVALSHA` calls it by.
+    pub fn sha(&self) -> &str {
+        &self.sha
+    }
+
+    /// The full Lua text.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Runs the script: `EVALSHA`, and on `NOSCRIPT` one `EVAL`.
+    pub(crate) async fn run<C>(
+        &self,
+        client: &C,
+        keys: Vec<Key>,
+        args: Vec<Value>,
+    ) -> Result<Value, fred::error::Error>
+    where
+        C: LuaInterface + Send + Sync,
+    {
+        match client
+            .evalsha::<Value, _, _, _>(self.sha.clone(), keys.clone(), args.clone())
+            .await
+        {
+            Err(e) if e.details().starts_with("NOSCRIPT") => {
+                tracing::debug!(
+                    script = self.name,
+                    "script not cached on the server; sending it again"
+                );
+                client.eval(self.source.clone(), keys, args).await
+            }
+            other => other,
+        }
+    }
+}
+
+/// Every script of the store.
+#[derive(Debug, Clone)]
+pub struct Scripts {
+    /// Create with the quota decision.
+    pub create: Script,
+    /// Get, and get-and-touch.
+    pub touch: Script,
+    /// Compare-and-set update.
+    pub update: Script,
+    /// Delete one session.
+    pub delete: Script,
+    /// List a subject's sessions.
+    pub list: Script,
+    /// Delete a subject's sessions.
+    pub delete_subject: Script,
+    /// Purge one expired session.
+    pub purge_session: Script,
+    /// Purge one subject index.
+    pub purge_index: Script,
+}
+
+impl Scripts {
+    /// The scripts, hashed.
+    pub fn new() -> Self {
+        Self {
+            create: script!("create"),
+            touch: script!("touch"),
+            update: script!("update"),
+            delete: script!("delete"),
+            list: script!("list"),
+            delete_subject: script!("delete_subject"),
+            purge_session: script!("purge_session"),
+            purge_index: script!("purge_index"),
+        }
+    }
+
+    /// All scripts, for loading.
+    pub fn all(&self) -> [&Script; 8] {
+        [
+            &self.create,
+            &self.touch,
+            &self.update,
+            &self.delete,
+            &self.list,
+            &self.delete_subject,
+            &self.purge_session,
+            &self.purge_index,
+        ]
+    }
+}
+
+impl Default for Scripts {
+    fn default() -> Self {
+        Self::new()
+    }
+}

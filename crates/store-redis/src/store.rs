@@ -1,0 +1,694 @@
+//! [`RedisStore`]: the [`SessionStore`] contract on Redis.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use fred::clients::{Client, Pool};
+use fred::interfaces::{ClientLike, HashesInterface, LuaInterface};
+use fred::types::config::ReconnectPolicy;
+use fred::types::{Builder, Key, Value};
+use futures::{StreamExt as _, TryStreamExt as _};
+use tessera_core::{CoreError, OnQuotaExhaustion, Policy, Session, Subject, Timestamp};
+use tessera_crypto::{SessionRef, StorageKey, SubjectTag};
+use tessera_store::{Created, PurgeReport, SessionStore, StoreError, StoredSession, Touch, record};
+
+use crate::config::RedisConfig;
+use crate::errors::{is_unavailable, store_error, unexpected_reply};
+use crate::hash::{self, Limits, Reply};
+use crate::keys::{self, Keys};
+use crate::scripts::{Script, Scripts};
+
+/// Pause between connection attempts in [`RedisStore::connect`].
+const CONNECT_RETRY_PAUSE: Duration = Duration::from_millis(200);
+/// Reconnection back-off after a lost connection: from 50 ms, doubling, up
+/// to 1 s, forever. Commands meanwhile fail fast as unavailable.
+const RECONNECT_MIN_MS: u32 = 50;
+const RECONNECT_MAX_MS: u32 = 1_000;
+/// Keys per `SCAN` page, and scripts in flight, for `count` and `purge`.
+const SCAN_PAGE: u32 = 500;
+const HOUSEKEEPING_CONCURRENCY: usize = 32;
+
+/// Sessions in Redis (standalone, Sentinel or Cluster).
+///
+/// Every operation is one Lua script, one round trip (delete, list and
+/// delete by subject included); `count` and `purge` scan the store's own
+/// keys (on every Cluster primary). Every decision uses the `now` the
+/// caller passes, never Redis' clock. While Redis is unreachable every
+/// operation fails within the command timeout with
+/// [`StoreError::Unavailable`], and the store reconnects by itself.
+///
+/// Created with [`RedisStore::connect`]. Cloning is cheap and shares the
+/// connections.
+#[derive(Clone)]
+pub struct RedisStore {
+    pool: Pool,
+    keys: Keys,
+    scripts: Scripts,
+    clustered: bool,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("pool_size", &self.pool.size())
+            .field("clustered", &self.clustered)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// Connects to Redis and loads the scripts.
+    ///
+    /// Retries for up to `connect_timeout_ms` while Redis does not answer,
+    /// then fails with [`StoreError::Unavailable`]. A configuration that
+    /// cannot work (or a refused password) fails at once with
+    /// [`StoreError::Backend`].
+    pub async fn connect(config: &RedisConfig) -> Result<Self, StoreError> {
+        let fred_config = config
+            .fred_config()
+            .map_err(|e| StoreError::backend("invalid Redis configuration", e))?;
+        let clustered = fred_config.server.is_clustered();
+        let command_timeout = config.command_timeout();
+        let connect_timeout = config.connect_timeout();
+        let mut builder = Builder::from_config(fred_config);
+        builder
+            .with_connection_config(|c| {
+                c.connection_timeout = connect_timeout;
+                c.internal_command_timeout = command_timeout.max(connect_timeout);
+                // A script is never sent twice: a create retried after a lost
+                // reply would report "already exists" for its own session.
+                c.max_command_attempts = 1;
+                c.tcp.nodelay = Some(true);
+            })
+            .with_performance_config(|p| {
+                p.default_command_timeout = command_timeout;
+            })
+            .set_policy(ReconnectPolicy::new_exponential(
+                0,
+                RECONNECT_MIN_MS,
+                RECONNECT_MAX_MS,
+                2,
+            ));
+
+        let deadline = tokio::time::Instant::now() + connect_timeout;
+        let pool = loop {
+            let pool = builder
+                .build_pool(config.pool_size)
+                .map_err(|e| StoreError::backend("invalid Redis configuration", e))?;
+            let attempt = tokio::time::timeout_at(deadline, pool.init()).await;
+            match attempt {
+                Ok(Ok(_connection_task)) => break pool,
+                Ok(Err(e)) if is_unavailable(&e) && tokio::time::Instant::now() < deadline => {
+                    tracing::debug!(error = %e, "Redis not reachable yet; retrying");
+                    let _ = pool.quit().await;
+                    tokio::time::sleep(CONNECT_RETRY_PAUSE).await;
+                }
+                Ok(Err(e)) => {
+                    let _ = pool.quit().await;
+                    return Err(store_error("connecting to Redis", e));
+                }
+                Err(_elapsed) => {
+                    let _ = pool.quit().await;
+                    return Err(StoreError::unavailable(
+                        "connecting to Redis",
+                        format!("no connection within {} ms", connect_timeout.as_millis()),
+                    ));
+                }
+            }
+        };
+        pool.prefer_connected(true);
+
+        let store = Self {
+            pool,
+            keys: Keys::new(&config.key_prefix),
+            scripts: Scripts::new(),
+            clustered,
+        };
+        store.load_scripts().await?;
+        Ok(store)
+    }
+
+    /// Loads every script into the server's script cache (every primary
+    /// under Cluster). Not needed for correctness — a `NOSCRIPT` reply is
+    /// answered by sending the script — but it keeps the first calls at one
+    /// round trip.
+    async fn load_scripts(&self) -> Result<(), StoreError> {
+        let client = self.client("loading the session scripts")?;
+        for script in self.scripts.all() {
+            let loaded = if self.clustered {
+                client
+                    .script_load_cluster::<Value, _>(script.source().to_owned())
+                    .await
+            } else {
+                client
+                    .script_load::<Value, _>(script.source().to_owned())
+                    .await
+            };
+            loaded.map_err(|e| store_error("loading the session scripts", e))?;
+        }
+        Ok(())
+    }
+
+    /// The Redis key of a session's hash, for operators and tests.
+    pub fn session_key(&self, id: &SessionRef) -> String {
+        self.keys.session(id)
+    }
+
+    /// The Redis key of a subject's index, for operators and tests.
+    pub fn index_key(&self, subject: &Subject) -> String {
+        self.keys.index(subject)
+    }
+
+    /// The store's Lua scripts (names, SHA-1s and text), e.g. to replay one
+    /// with `redis-benchmark`.
+    pub fn scripts(&self) -> &Scripts {
+        &self.scripts
+    }
+
+    /// Arguments the get-and-touch script receives, after its one key.
+    pub fn touch_args(now: Timestamp, touch: Touch) -> [String; 2] {
+        [
+            now.as_millis().to_string(),
+            if touch == Touch::Yes { "1" } else { "0" }.to_owned(),
+        ]
+    }
+
+    /// A connected client, or — while every connection is down and being
+    /// re-established — [`StoreError::Unavailable`] at once, rather than
+    /// queueing the command until the timeout.
+    fn client(&self, what: &'static str) -> Result<&Client, StoreError> {
+        let client = self.pool.next_connected();
+        if client.is_connected() {
+            Ok(client)
+        } else {
+            Err(StoreError::unavailable(
+                what,
+                fred::error::Error::new(
+                    fred::error::ErrorKind::IO,
+                    "no connection to Redis (reconnecting)",
+                ),
+            ))
+        }
+    }
+
+    async fn run(
+        &self,
+        script: &Script,
+        what: &'static str,
+        keys: Vec<Key>,
+        args: Vec<Value>,
+    ) -> Result<Value, StoreError> {
+        script
+            .run(self.client(what)?, keys, args)
+            .await
+            .map_err(|e| store_error(what, e))
+    }
+
+    /// Streams the keys matching `pattern` (on every primary under Cluster).
+    fn scan(
+        &self,
+        pattern: String,
+    ) -> futures::stream::BoxStream<'static, Result<Key, fred::error::Error>> {
+        let client = self.pool.next_connected().clone();
+        if self.clustered {
+            client
+                .scan_cluster_buffered(pattern, Some(SCAN_PAGE), None)
+                .boxed()
+        } else {
+            client.scan_buffered(pattern, Some(SCAN_PAGE), None).boxed()
+        }
+    }
+
+    fn session_ref(
+        tag: SubjectTag,
+        member: Value,
+        what: &'static str,
+    ) -> Result<SessionRef, StoreError> {
+        let member = hash::text(member, what)?;
+        let key: StorageKey = member
+            .parse()
+            .map_err(|e| StoreError::corrupt("a subject index entry is not a storage key", e))?;
+        Ok(SessionRef::new(tag, key))
+    }
+}
+
+/// The subject's tag must be the one in the session reference: that is
+/// what keeps a session and its subject's index in one Cluster slot.
+fn check_tag(id: &SessionRef, subject: &Subject) -> Result<(), StoreError> {
+    if SubjectTag::of(subject.as_str()) == id.tag() {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(CoreError::Invalid {
+            field: "sub",
+            reason: "the session reference does not carry this subject's tag \
+                     (the subject cannot change, and new SIDs carry their subject's tag)"
+                .into(),
+        }))
+    }
+}
+
+fn arg(text: impl Into<String>) -> Value {
+    Value::from(text.into())
+}
+
+fn key(text: String) -> Key {
+    Key::from(text)
+}
+
+#[async_trait]
+impl SessionStore for RedisStore {
+    async fn create(
+        &self,
+        id: &SessionRef,
+        session: &Session,
+        policy: &Policy,
+        now: Timestamp,
+    ) -> Result<Created, StoreError> {
+        const WHAT: &str = "creating a session";
+        check_tag(id, &session.subject)?;
+        let limits = Limits::of(session);
+        let rule = match policy.on_quota_exhaustion {
+            OnQuotaExhaustion::DenyLogin => "deny",
+            OnQuotaExhaustion::CloseOldSession => "close",
+        };
+        let keys = vec![
+            key(self.keys.session(id)),
+            key(self.keys.index(&session.subject)),
+        ];
+        let args = vec![
+            arg(now.as_millis().to_string()),
+            arg(policy.quota_per_subject.get().to_string()),
+            arg(rule),
+            Value::Bytes(record::encode(session).into()),
+            arg(limits.last_used),
+            arg(limits.max_idle),
+            arg(limits.hard_expiry),
+            arg(session.version.to_string()),
+            arg(keys::subject_hash(&session.subject)),
+            arg(session.context.as_str()),
+            arg(self.keys.session_prefix(id.tag())),
+            arg(keys::member(&id.storage_key())),
+            arg(self.keys.index_prefix(id.tag())),
+        ];
+        let reply = Reply::parse(
+            self.run(&self.scripts.create, WHAT, keys, args).await?,
+            WHAT,
+        )?;
+        match reply.status() {
+            "ok" => {
+                let closed = reply
+                    .into_values()
+                    .into_iter()
+                    .map(|m| Self::session_ref(id.tag(), m, WHAT))
+                    .collect::<Result<_, _>>()?;
+                Ok(Created { closed })
+            }
+            "exists" => Err(StoreError::AlreadyExists),
+            "quota" => Err(StoreError::QuotaExhausted {
+                quota: policy.quota_per_subject.get(),
+            }),
+            "corrupt" => Err(StoreError::Corrupt {
+                reason: "a session of this subject has damaged expiry fields; \
+                         the quota cannot be decided"
+                    .into(),
+                source: None,
+            }),
+            _ => Err(unexpected_reply(WHAT)),
+        }
+    }
+
+    async fn get(&self, id: &SessionRef, now: Timestamp) -> Result<Option<Session>, StoreError> {
+        self.get_and_touch(id, now, Touch::Skip).await
+    }
+
+    async fn get_and_touch(
+        &self,
+        id: &SessionRef,
+        now: Timestamp,
+        touch: Touch,
+    ) -> Result<Option<Session>, StoreError> {
+        const WHAT: &str = "reading a session";
+        let [now_arg, touch_arg] = Self::touch_args(now, touch);
+        let value = self
+            .run(
+                &self.scripts.touch,
+                WHAT,
+                vec![key(self.keys.session(id))],
+                vec![arg(now_arg), arg(touch_arg)],
+            )
+            .await?;
+        let reply = Reply::parse(value, WHAT)?;
+        match reply.status() {
+            "ok" => {
+                let [rec, lu, v] = three(reply.into_values(), WHAT)?;
+                let session = hash::session(
+                    &hash::bytes(rec, WHAT)?,
+                    &hash::text(lu, WHAT)?,
+                    &hash::text(v, WHAT)?,
+                )?;
+                Ok(Some(session))
+            }
+            "none" => Ok(None),
+            "corrupt" => Err(hash::damaged()),
+            _ => Err(unexpected_reply(WHAT)),
+        }
+    }
+
+    async fn update(
+        &self,
+        id: &SessionRef,
+        session: &Session,
+        now: Timestamp,
+    ) -> Result<Session, StoreError> {
+        const WHAT: &str = "updating a session";
+        check_tag(id, &session.subject)?;
+        let mut next = session.clone();
+        next.version = session.version.checked_add(1).ok_or_else(|| {
+            StoreError::Invalid(CoreError::Invalid {
+                field: "version",
+                reason: "is at its maximum".into(),
+            })
+        })?;
+        let limits = Limits::of(&next);
+        let keys = vec![
+            key(self.keys.session(id)),
+            key(self.keys.index(&session.subject)),
+        ];
+        let args = vec![
+            arg(now.as_millis().to_string()),
+            arg(session.version.to_string()),
+            arg(next.version.to_string()),
+            Value::Bytes(record::encode(&next).into()),
+            arg(limits.last_used),
+            arg(limits.max_idle),
+            arg(limits.hard_expiry),
+            arg(keys::subject_hash(&session.subject)),
+            arg(session.context.as_str()),
+            arg(keys::member(&id.storage_key())),
+        ];
+        let reply = Reply::parse(
+            self.run(&self.scripts.update, WHAT, keys, args).await?,
+            WHAT,
+        )?;
+        match reply.status() {
+            "ok" => {
+                let [lu] = one(reply.into_values(), WHAT)?;
+                let lu: i64 = hash::text(lu, WHAT)?
+                    .parse()
+                    .map_err(|_| unexpected_reply(WHAT))?;
+                next.last_used = Timestamp::from_millis(lu);
+                Ok(next)
+            }
+            "none" => Err(StoreError::NotFound),
+            "expired" => Err(StoreError::Expired),
+            "conflict" => {
+                let [actual] = one(reply.into_values(), WHAT)?;
+                let actual = hash::text(actual, WHAT)?.parse().map_err(|e| {
+                    StoreError::corrupt("the session hash's version is not a number", e)
+                })?;
+                Err(StoreError::Conflict {
+                    expected: session.version,
+                    actual,
+                })
+            }
+            "subject" => Err(StoreError::Invalid(CoreError::Invalid {
+                field: "sub",
+                reason: "the subject of a session cannot change".into(),
+            })),
+            "corrupt" => Err(hash::damaged()),
+            _ => Err(unexpected_reply(WHAT)),
+        }
+    }
+
+    async fn delete(&self, id: &SessionRef, now: Timestamp) -> Result<Option<Session>, StoreError> {
+        const WHAT: &str = "deleting a session";
+        let args = vec![
+            arg(now.as_millis().to_string()),
+            arg(self.keys.index_prefix(id.tag())),
+            arg(keys::member(&id.storage_key())),
+        ];
+        let value = self
+            .run(
+                &self.scripts.delete,
+                WHAT,
+                vec![key(self.keys.session(id))],
+                args,
+            )
+            .await?;
+        let reply = Reply::parse(value, WHAT)?;
+        match reply.status() {
+            "ok" => {
+                let [rec, lu, v] = three(reply.into_values(), WHAT)?;
+                let decoded = hash::session(
+                    &hash::bytes(rec, WHAT)?,
+                    &hash::text(lu, WHAT)?,
+                    &hash::text(v, WHAT)?,
+                );
+                match decoded {
+                    Ok(session) => Ok(Some(session)),
+                    // The delete happened: a logout must never be blocked by
+                    // a damaged record, and nothing else can be returned.
+                    Err(e) => {
+                        tracing::warn!(error = %e, "deleted a session whose record did not decode");
+                        Ok(None)
+                    }
+                }
+            }
+            "none" => Ok(None),
+            _ => Err(unexpected_reply(WHAT)),
+        }
+    }
+
+    async fn list_by_subject(
+        &self,
+        subject: &Subject,
+        context: Option<&tessera_core::Context>,
+        now: Timestamp,
+    ) -> Result<Vec<StoredSession>, StoreError> {
+        const WHAT: &str = "listing a subject's sessions";
+        let tag = SubjectTag::of(subject.as_str());
+        let value = self
+            .run(
+                &self.scripts.list,
+                WHAT,
+                vec![key(self.keys.index(subject))],
+                vec![
+                    arg(now.as_millis().to_string()),
+                    arg(self.keys.session_prefix(tag)),
+                ],
+            )
+            .await?;
+        let Value::Array(values) = value else {
+            return Err(unexpected_reply(WHAT));
+        };
+        if values.len() % 4 != 0 {
+            return Err(unexpected_reply(WHAT));
+        }
+        let mut out = Vec::with_capacity(values.len() / 4);
+        let mut values = values.into_iter();
+        while let (Some(m), Some(rec), Some(lu), Some(v)) =
+            (values.next(), values.next(), values.next(), values.next())
+        {
+            let id = Self::session_ref(tag, m, WHAT)?;
+            let session = hash::session(
+                &hash::bytes(rec, WHAT)?,
+                &hash::text(lu, WHAT)?,
+                &hash::text(v, WHAT)?,
+            )?;
+            if &session.subject == subject && context.is_none_or(|c| &session.context == c) {
+                out.push(StoredSession { id, session });
+            }
+        }
+        out.sort_by_key(|s| (s.session.creation_time, s.id));
+        Ok(out)
+    }
+
+    async fn delete_by_subject(
+        &self,
+        subject: &Subject,
+        context: Option<&tessera_core::Context>,
+        now: Timestamp,
+    ) -> Result<Vec<SessionRef>, StoreError> {
+        const WHAT: &str = "deleting a subject's sessions";
+        let tag = SubjectTag::of(subject.as_str());
+        let value = self
+            .run(
+                &self.scripts.delete_subject,
+                WHAT,
+                vec![key(self.keys.index(subject))],
+                vec![
+                    arg(now.as_millis().to_string()),
+                    arg(self.keys.session_prefix(tag)),
+                    arg(context.map_or("", |c| c.as_str())),
+                ],
+            )
+            .await?;
+        let Value::Array(members) = value else {
+            return Err(unexpected_reply(WHAT));
+        };
+        members
+            .into_iter()
+            .map(|m| Self::session_ref(tag, m, WHAT))
+            .collect()
+    }
+
+    async fn count(&self, now: Timestamp) -> Result<u64, StoreError> {
+        const WHAT: &str = "counting sessions";
+        let now = now.as_millis();
+        self.scan(self.keys.session_pattern())
+            .map_err(|e| store_error(WHAT, e))
+            .map_ok(|key| async move {
+                let fields: Vec<Option<String>> = self
+                    .client(WHAT)?
+                    .hmget(key, vec!["lu", "mi", "hx"])
+                    .await
+                    .map_err(|e| store_error(WHAT, e))?;
+                Ok(u64::from(is_live(&fields, now)))
+            })
+            .try_buffer_unordered(HOUSEKEEPING_CONCURRENCY)
+            .try_fold(0, |total, live| async move { Ok(total + live) })
+            .await
+    }
+
+    async fn purge(&self, now: Timestamp) -> Result<PurgeReport, StoreError> {
+        const WHAT: &str = "purging sessions";
+        let now_arg = now.as_millis().to_string();
+        // Expired sessions first, each with its own index entry.
+        let sessions = self
+            .scan(self.keys.session_pattern())
+            .map_err(|e| store_error(WHAT, e))
+            .try_filter_map(|k| {
+                futures::future::ready(Ok(k.as_str().and_then(|s| self.keys.parse_session(s))))
+            })
+            .map_ok(|id| {
+                let args = vec![
+                    arg(now_arg.clone()),
+                    arg(self.keys.index_prefix(id.tag())),
+                    arg(keys::member(&id.storage_key())),
+                ];
+                let keys = vec![key(self.keys.session(&id))];
+                async move {
+                    let reply = self
+                        .run(&self.scripts.purge_session, WHAT, keys, args)
+                        .await?;
+                    counts(&reply, WHAT)
+                }
+            })
+            .try_buffer_unordered(HOUSEKEEPING_CONCURRENCY)
+            .try_fold(PurgeReport::default(), |a, b| async move { Ok(add(a, b)) })
+            .await?;
+        // Then index entries whose session is gone (Redis expired it, or a
+        // crash between writes) or expired since.
+        let indexes = self
+            .scan(self.keys.index_pattern())
+            .map_err(|e| store_error(WHAT, e))
+            .try_filter_map(|k| {
+                futures::future::ready(Ok(k
+                    .as_str()
+                    .and_then(|s| Some((s.to_owned(), self.keys.parse_index_tag(s)?)))))
+            })
+            .map_ok(|(index, tag)| {
+                let args = vec![arg(now_arg.clone()), arg(self.keys.session_prefix(tag))];
+                async move {
+                    let reply = self
+                        .run(&self.scripts.purge_index, WHAT, vec![key(index)], args)
+                        .await?;
+                    counts(&reply, WHAT)
+                }
+            })
+            .try_buffer_unordered(HOUSEKEEPING_CONCURRENCY)
+            .try_fold(PurgeReport::default(), |a, b| async move { Ok(add(a, b)) })
+            .await?;
+        let report = add(sessions, indexes);
+        if report != PurgeReport::default() {
+            tracing::debug!(
+                sessions = report.sessions,
+                index_entries = report.index_entries,
+                "purged expired sessions and stale index entries"
+            );
+        }
+        Ok(report)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.client("pinging Redis")?
+            .ping::<Value>(None)
+            .await
+            .map(drop)
+            .map_err(|e| store_error("pinging Redis", e))
+    }
+}
+
+/// Whether `lu`, `mi`, `hx` describe a session alive at `now` (damaged or
+/// absent fields: not counted).
+fn is_live(fields: &[Option<String>], now: i64) -> bool {
+    let number = |i: usize| fields.get(i)?.as_deref()?.parse::<i64>().ok();
+    let (Some(lu), Some(mi), Some(hx)) = (number(0), number(1), number(2)) else {
+        return false;
+    };
+    let hard = (hx >= 0).then_some(hx);
+    let idle = (mi >= 0).then(|| lu.saturating_add(mi));
+    match (hard, idle) {
+        (None, None) => true,
+        (Some(a), None) | (None, Some(a)) => now < a,
+        (Some(a), Some(b)) => now < a.min(b),
+    }
+}
+
+fn counts(reply: &Value, what: &'static str) -> Result<PurgeReport, StoreError> {
+    let Value::Array(values) = reply else {
+        return Err(unexpected_reply(what));
+    };
+    let [sessions, entries] = values.as_slice() else {
+        return Err(unexpected_reply(what));
+    };
+    let count = |v: &Value| {
+        hash::integer(v, what).and_then(|n| u64::try_from(n).map_err(|_| unexpected_reply(what)))
+    };
+    Ok(PurgeReport {
+        sessions: count(sessions)?,
+        index_entries: count(entries)?,
+    })
+}
+
+fn add(a: PurgeReport, b: PurgeReport) -> PurgeReport {
+    PurgeReport {
+        sessions: a.sessions + b.sessions,
+        index_entries: a.index_entries + b.index_entries,
+    }
+}
+
+fn one(values: Vec<Value>, what: &'static str) -> Result<[Value; 1], StoreError> {
+    values.try_into().map_err(|_| unexpected_reply(what))
+}
+
+fn three(values: Vec<Value>, what: &'static str) -> Result<[Value; 3], StoreError> {
+    values.try_into().map_err(|_| unexpected_reply(what))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn liveness_matches_the_scripts() {
+        let f = |lu: i64, mi: i64, hx: i64| {
+            vec![
+                Some(lu.to_string()),
+                Some(mi.to_string()),
+                Some(hx.to_string()),
+            ]
+        };
+        assert!(is_live(&f(0, -1, -1), i64::MAX));
+        assert!(is_live(&f(100, 10, -1), 109));
+        assert!(!is_live(&f(100, 10, -1), 110));
+        assert!(is_live(&f(100, -1, 200), 199));
+        assert!(!is_live(&f(100, -1, 200), 200));
+        assert!(!is_live(&f(100, 500, 200), 200));
+        assert!(!is_live(&[None, None, None], 0));
+        assert!(!is_live(
+            &[Some("x".into()), Some("1".into()), Some("1".into())],
+            0
+        ));
+    }
+}

@@ -1,0 +1,170 @@
+//! Shared test helpers: the test services' addresses, isolated stores, a
+//! raw client, and private `redis-server` processes for fault tests.
+
+#![allow(dead_code, unreachable_pub)] // each test binary uses a different subset
+
+use std::io::{Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fred::clients::Client;
+use fred::interfaces::{ClientLike, HashesInterface};
+use fred::types::Builder;
+use ring::rand::SecureRandom as _;
+use tessera_store::testkit::Fixture;
+use tessera_store_redis::{RedisConfig, RedisStore};
+
+/// A variable `cargo xtask test` sets; a clear failure when it is missing,
+/// never a silent skip.
+pub fn service_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!(
+            "{name} is not set. The Redis store's tests need the real Redis services: \
+             run them with `cargo xtask test` (or `cargo xtask services` and export what it prints)"
+        )
+    })
+}
+
+/// A key prefix no other test uses: `t-<16 random hex>:`.
+pub fn unique_prefix() -> String {
+    let mut bytes = [0u8; 8];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .expect("random bytes");
+    format!("t-{:016x}:", u64::from_be_bytes(bytes))
+}
+
+/// The standalone test server, under a fresh prefix.
+pub fn standalone_config() -> RedisConfig {
+    let mut config = RedisConfig::from_url(service_env("TESSERA_TEST_REDIS_URL"));
+    config.key_prefix = unique_prefix();
+    config
+}
+
+/// The test Cluster, under a fresh prefix.
+pub fn cluster_config() -> RedisConfig {
+    let urls = service_env("TESSERA_TEST_REDIS_CLUSTER_URLS");
+    let mut config = RedisConfig::from_cluster_nodes(urls.split(',').map(str::trim));
+    config.key_prefix = unique_prefix();
+    config
+}
+
+/// A client of its own on the same server(s), to look at or damage what
+/// the store wrote.
+pub async fn raw_client(config: &RedisConfig) -> Client {
+    let client = Builder::from_config(config.fred_config().expect("valid config"))
+        .build()
+        .expect("client");
+    client.init().await.expect("raw client connects");
+    client
+}
+
+/// A conformance fixture on `config`.
+pub async fn fixture(config: RedisConfig) -> Fixture {
+    let store = RedisStore::connect(&config).await.expect("store connects");
+    let raw = raw_client(&config).await;
+    let keys = store.clone();
+    Fixture {
+        store: Arc::new(store),
+        corrupt: Box::new(move |id| {
+            let raw = raw.clone();
+            let key = keys.session_key(&id);
+            Box::pin(async move {
+                let () = raw
+                    .hset(key, ("rec", "{\"format\":1,\"sub\":"))
+                    .await
+                    .expect("damage the record");
+            })
+        }),
+    }
+}
+
+/// A free loopback port (free when asked; good enough for tests).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// A `redis-server` of the test's own, persisting every write (AOF,
+/// fsync always) in `dir` so a restart keeps the data. Killed on drop.
+pub struct PrivateRedis {
+    pub port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl PrivateRedis {
+    pub fn start(dir: &Path) -> Self {
+        let mut redis = Self {
+            port: free_port(),
+            dir: dir.to_owned(),
+            child: None,
+        };
+        redis.restart();
+        redis
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the server (again) on the same port and folder, and waits
+    /// until it answers.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let bin = service_env("TESSERA_TEST_REDIS_SERVER_BIN");
+        let child = Command::new(bin)
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args([
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+            ])
+            .arg("--dir")
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.answers() {
+            assert!(Instant::now() < deadline, "redis-server did not answer");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the server (SIGKILL: no goodbye to the clients) and waits for
+    /// it to exit.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn answers(&self) -> bool {
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+        let mut reply = [0u8; 5];
+        stream.write_all(b"PING\r\n").is_ok()
+            && stream.read_exact(&mut reply).is_ok()
+            && &reply == b"+PONG"
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
