@@ -200,6 +200,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn old_finished_runs_are_pruned_and_live_ones_kept() -> Result<()> {
+        let runs = crate::xtask_dir().join(format!("prune-test-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&runs);
+        for n in 0..12 {
+            fs::create_dir_all(runs.join(format!("20000101-0000{n:02}-1")))?;
+        }
+        let live = runs.join("19990101-000000-1");
+        fs::create_dir_all(&live)?;
+        fs::write(live.join("pids"), "1")?;
+
+        let new = new_run_dir(&runs)?;
+        let mut left: Vec<PathBuf> = fs::read_dir(&runs)?
+            .map(|entry| Ok(entry?.path()))
+            .collect::<Result<_>>()?;
+        left.sort();
+        fs::remove_dir_all(&runs)?;
+
+        assert_eq!(left.len(), KEPT_RUNS + 1, "{left:?}");
+        assert_eq!(left.first(), Some(&live));
+        assert_eq!(left.last(), Some(&new));
+        assert!(left.contains(&runs.join("20000101-000011-1")));
+        assert!(!left.contains(&runs.join("20000101-000002-1")));
+        Ok(())
+    }
+
+    #[test]
     fn stamps_are_utc_calendar_times() {
         assert_eq!(utc_stamp(0), "19700101-000000");
         assert_eq!(utc_stamp(951_782_400), "20000229-000000");
