@@ -113,7 +113,10 @@ impl DataDir {
 
     /// The stored `safe_password`, generated and stored (mode 0600) if this
     /// is the first start. The flag says whether it was generated now.
-    pub fn safe_password(&self, rng: &dyn SecureRandom) -> Result<(SafePassword, bool), ServerError> {
+    pub fn safe_password(
+        &self,
+        rng: &dyn SecureRandom,
+    ) -> Result<(SafePassword, bool), ServerError> {
         if let Some(password) = self.read_safe_password()? {
             return Ok((password, false));
         }

@@ -78,11 +78,12 @@ pub async fn open(config: &Config, mode: Mode) -> Result<Service, ServerError> {
         (None, Some(dir)) => {
             let password = match mode {
                 Mode::Serve => dir.safe_password(rng.as_ref())?.0,
-                Mode::Admin => dir
-                    .read_safe_password()?
-                    .ok_or_else(|| ServerError::NotInitialised {
-                        path: dir.path().to_path_buf(),
-                    })?,
+                Mode::Admin => {
+                    dir.read_safe_password()?
+                        .ok_or_else(|| ServerError::NotInitialised {
+                            path: dir.path().to_path_buf(),
+                        })?
+                }
             };
             (password, Vec::new())
         }

@@ -111,7 +111,10 @@ fn serve_refuses_to_start_without_a_token_outside_the_embedded_default() {
     assert_eq!(out.status.code(), Some(3));
     let stderr = text(&out.stderr);
     assert!(stderr.contains("API is disabled"), "{stderr}");
-    assert!(stderr.contains("sessionStore.apiAccessTokenSHA256"), "{stderr}");
+    assert!(
+        stderr.contains("sessionStore.apiAccessTokenSHA256"),
+        "{stderr}"
+    );
     assert!(stderr.contains("tessera token new"), "{stderr}");
     assert!(!home.path().join("store").exists(), "nothing is created");
 }
@@ -119,7 +122,10 @@ fn serve_refuses_to_start_without_a_token_outside_the_embedded_default() {
 #[test]
 fn token_new_prints_a_token_its_hash_and_the_line_to_paste() {
     let home = tempfile::tempdir().unwrap();
-    let out = tessera(home.path()).args(["token", "new"]).output().unwrap();
+    let out = tessera(home.path())
+        .args(["token", "new"])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let stdout = text(&out.stdout);
     let field = |prefix: &str| {
@@ -134,7 +140,10 @@ fn token_new_prints_a_token_its_hash_and_the_line_to_paste() {
     let hash = field("sha256:");
     assert_eq!(token.len(), 43);
     assert_eq!(hash.len(), 64);
-    assert!(stdout.contains(&format!("  apiAccessTokenSHA256: {hash}")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("  apiAccessTokenSHA256: {hash}")),
+        "{stdout}"
+    );
 
     // `token hash` agrees, reading the token from stdin.
     let mut child = tessera(home.path())
@@ -194,7 +203,11 @@ fn token_hash_matches_sha256_and_refuses_empty_input() {
 fn help_describes_every_command_and_usage_errors_exit_2() {
     let home = tempfile::tempdir().unwrap();
     let help = |args: &[&str]| {
-        let out = tessera(home.path()).args(args).arg("--help").output().unwrap();
+        let out = tessera(home.path())
+            .args(args)
+            .arg("--help")
+            .output()
+            .unwrap();
         assert!(out.status.success(), "{args:?}");
         text(&out.stdout)
     };
@@ -220,6 +233,9 @@ fn help_describes_every_command_and_usage_errors_exit_2() {
     }
     let out = tessera(home.path()).args(["frobnicate"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let out = tessera(home.path()).args(["sessions", "revoke"]).output().unwrap();
+    let out = tessera(home.path())
+        .args(["sessions", "revoke"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2), "--subject or --id is required");
 }

@@ -2,6 +2,7 @@
 //! same token, file modes, and the administrative commands on the same
 //! data directory.
 
+use std::fmt::Write as _;
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt as _;
@@ -71,17 +72,24 @@ fn serve(data_dir: &Path) -> Server {
 }
 
 /// A minimal HTTP/1.1 exchange: returns the status and the body.
-fn request(addr: &str, method: &str, target: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+fn request(
+    addr: &str,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).unwrap();
     let mut head = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
+        let _ = write!(head, "{name}: {value}\r\n");
     }
     if !body.is_empty() {
-        head.push_str(&format!(
+        let _ = write!(
+            head,
             "Content-Type: application/json\r\nContent-Length: {}\r\n",
             body.len()
-        ));
+        );
     }
     head.push_str("\r\n");
     stream.write_all(head.as_bytes()).unwrap();
@@ -101,7 +109,8 @@ fn request(addr: &str, method: &str, target: &str, headers: &[(&str, &str)], bod
 }
 
 fn json_field(body: &str, field: &str) -> String {
-    let value: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|_| panic!("not JSON: {body}"));
+    let value: serde_json::Value =
+        serde_json::from_str(body).unwrap_or_else(|_| panic!("not JSON: {body}"));
     value[field]
         .as_str()
         .unwrap_or_else(|| panic!("no {field} in {body}"))
@@ -124,9 +133,10 @@ fn first_start_generates_once_and_restarts_reuse_the_token() {
         .unwrap_or_else(|| panic!("no token on first start:\n{}", first.banner));
     assert_eq!(token.len(), 43);
     assert!(
-        first
-            .banner
-            .contains(&format!("curl -i -X POST http://{}{BASE}/sessions", first.addr)),
+        first.banner.contains(&format!(
+            "curl -i -X POST http://{}{BASE}/sessions",
+            first.addr
+        )),
         "{}",
         first.banner
     );
@@ -160,7 +170,11 @@ fn first_start_generates_once_and_restarts_reuse_the_token() {
     let second = serve(&data_dir);
     assert_eq!(second.token, None, "{}", second.banner);
     assert!(!second.banner.contains(&token));
-    assert!(second.banner.contains("Bearer $TESSERA_TOKEN"), "{}", second.banner);
+    assert!(
+        second.banner.contains("Bearer $TESSERA_TOKEN"),
+        "{}",
+        second.banner
+    );
     assert_eq!(
         std::fs::read_to_string(data_dir.join("safe_password")).unwrap(),
         password
@@ -204,7 +218,11 @@ fn admin_commands_work_on_the_embedded_store() {
         .args(["sessions", "list", "--subject", "bob", "--json"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let listed: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(listed.len(), 3);
     let out = tessera(&data_dir)
@@ -214,7 +232,14 @@ fn admin_commands_work_on_the_embedded_store() {
     let table = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(table.lines().count(), 2, "{table}");
     assert!(!table.contains(&sids[2]), "a SID is never listed");
-    let app_id = table.lines().nth(1).unwrap().split_whitespace().next().unwrap().to_owned();
+    let app_id = table
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
 
     // Revoke one by id: its SID stops working.
     let out = tessera(&data_dir)
@@ -223,7 +248,10 @@ fn admin_commands_work_on_the_embedded_store() {
         .unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("ended session"));
-    let with_sid = [("Authorization", bearer.as_str()), ("SID", sids[2].as_str())];
+    let with_sid = [
+        ("Authorization", bearer.as_str()),
+        ("SID", sids[2].as_str()),
+    ];
     let (status, _) = request(&server.addr, "GET", &sessions, &with_sid, "");
     assert_eq!(status, 404);
 
@@ -236,7 +264,11 @@ fn admin_commands_work_on_the_embedded_store() {
 
     // Purge runs and reports.
     let out = tessera(&data_dir).arg("purge").output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("purged "));
 
     // create-table needs a DynamoDB configuration.

@@ -8,7 +8,13 @@ use tessera_server::config::{self, ConfigError, ConfigErrors, ConfigSources, Ori
 const STRONG: &str = "hT4k-9qZ_mW2xVbR-long";
 const HASH: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
 
-fn load_yaml(contents: &str) -> (PathBuf, Result<config::Config, ConfigErrors>, tempfile::TempDir) {
+fn load_yaml(
+    contents: &str,
+) -> (
+    PathBuf,
+    Result<config::Config, ConfigErrors>,
+    tempfile::TempDir,
+) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("settings.yml");
     std::fs::write(&file, contents).unwrap();
@@ -23,7 +29,8 @@ fn load_yaml(contents: &str) -> (PathBuf, Result<config::Config, ConfigErrors>, 
 /// Loads `extra` appended to a valid local configuration and returns the
 /// one error it causes.
 fn one_error(extra: &str) -> (PathBuf, ConfigError) {
-    let contents = format!("tokenizer:\n  type: local\n  safe_password: {STRONG}\n  path: /tmp/t\n{extra}");
+    let contents =
+        format!("tokenizer:\n  type: local\n  safe_password: {STRONG}\n  path: /tmp/t\n{extra}");
     let (file, result, _dir) = load_yaml(&contents);
     let errors = result.expect_err(extra);
     let [error] = errors.errors() else {
@@ -35,14 +42,46 @@ fn one_error(extra: &str) -> (PathBuf, ConfigError) {
 #[test]
 fn each_bad_value_names_its_key_and_file() {
     let cases: &[(&str, &str, &str)] = &[
-        ("sessionStore:\n  maxLifetime: 0\n", "sessionStore.maxLifetime", "must not be 0"),
-        ("sessionStore:\n  authLifetime: 0\n", "sessionStore.authLifetime", "must not be 0"),
-        ("sessionStore:\n  maxIdleTime: 0\n", "sessionStore.maxIdleTime", "must not be 0"),
-        ("sessionStore:\n  maxLifetime: 99999999999\n", "sessionStore.maxLifetime", "maximum"),
-        ("sessionStore:\n  quotaPerSubject: 0\n", "sessionStore.quotaPerSubject", "1..=25"),
-        ("sessionStore:\n  quotaPerSubject: 26\n", "sessionStore.quotaPerSubject", "1..=25"),
-        ("sessionStore:\n  onQuotaExhaustion: deny\n", "sessionStore.onQuotaExhaustion", "DENY_LOGIN"),
-        ("sessionStore:\n  apiAccessTokenSHA256: abc\n", "sessionStore.apiAccessTokenSHA256", "64 hex"),
+        (
+            "sessionStore:\n  maxLifetime: 0\n",
+            "sessionStore.maxLifetime",
+            "must not be 0",
+        ),
+        (
+            "sessionStore:\n  authLifetime: 0\n",
+            "sessionStore.authLifetime",
+            "must not be 0",
+        ),
+        (
+            "sessionStore:\n  maxIdleTime: 0\n",
+            "sessionStore.maxIdleTime",
+            "must not be 0",
+        ),
+        (
+            "sessionStore:\n  maxLifetime: 99999999999\n",
+            "sessionStore.maxLifetime",
+            "maximum",
+        ),
+        (
+            "sessionStore:\n  quotaPerSubject: 0\n",
+            "sessionStore.quotaPerSubject",
+            "1..=25",
+        ),
+        (
+            "sessionStore:\n  quotaPerSubject: 26\n",
+            "sessionStore.quotaPerSubject",
+            "1..=25",
+        ),
+        (
+            "sessionStore:\n  onQuotaExhaustion: deny\n",
+            "sessionStore.onQuotaExhaustion",
+            "DENY_LOGIN",
+        ),
+        (
+            "sessionStore:\n  apiAccessTokenSHA256: abc\n",
+            "sessionStore.apiAccessTokenSHA256",
+            "64 hex",
+        ),
         (
             "sessionStore:\n  secondaryAPIAccessTokenSHA256: nothex\n",
             "sessionStore.secondaryAPIAccessTokenSHA256",
@@ -63,7 +102,11 @@ fn each_bad_value_names_its_key_and_file() {
             "sessionStore.apiAccessTokenSHA256.bad label",
             "label",
         ),
-        ("sessionStore:\n  acceptLegacySIDs: maybe\n", "sessionStore.acceptLegacySIDs", "true or false"),
+        (
+            "sessionStore:\n  acceptLegacySIDs: maybe\n",
+            "sessionStore.acceptLegacySIDs",
+            "true or false",
+        ),
         (
             "sessionStore:\n  internal:\n    subjectIndexPurgeInterval: -2\n",
             "sessionStore.internal.subjectIndexPurgeInterval",
@@ -74,20 +117,64 @@ fn each_bad_value_names_its_key_and_file() {
             "sessionStore.sessionMap.expirationInterval",
             "0 (off)",
         ),
-        ("sessionStore:\n  maxLifetime: sixty\n", "sessionStore.maxLifetime", "whole number"),
-        ("sessionStore:\n  maxLifetime: 1.5\n", "sessionStore.maxLifetime", "fraction"),
+        (
+            "sessionStore:\n  maxLifetime: sixty\n",
+            "sessionStore.maxLifetime",
+            "whole number",
+        ),
+        (
+            "sessionStore:\n  maxLifetime: 1.5\n",
+            "sessionStore.maxLifetime",
+            "fraction",
+        ),
         // Unknown keys, at every depth.
-        ("sessionStore:\n  maxLifeTime: 5\n", "sessionStore.maxLifeTime", "did you mean `sessionStore.maxLifetime`"),
-        ("sessionStore:\n  internal:\n    nope: 1\n", "sessionStore.internal.nope", "unknown key"),
+        (
+            "sessionStore:\n  maxLifeTime: 5\n",
+            "sessionStore.maxLifeTime",
+            "did you mean `sessionStore.maxLifetime`",
+        ),
+        (
+            "sessionStore:\n  internal:\n    nope: 1\n",
+            "sessionStore.internal.nope",
+            "unknown key",
+        ),
         ("server:\n  port: 80\n", "server.port", "unknown key"),
         ("colour: blue\n", "colour", "unknown key"),
-        ("sessionstore:\n  maxLifetime: 5\n", "sessionstore", "did you mean `sessionStore`"),
-        ("server:\n  listen: localhost\n", "server.listen", "IP address and port"),
-        ("server:\n  max_body_bytes: 0\n", "server.max_body_bytes", "allowed range"),
-        ("server:\n  max_header_bytes: 10\n", "server.max_header_bytes", "allowed range"),
-        ("server:\n  request_timeout_ms: 0\n", "server.request_timeout_ms", "allowed range"),
-        ("server:\n  log_format: xml\n", "server.log_format", "text, json"),
-        ("server:\n  log_level: '[[['\n", "server.log_level", "log filter"),
+        (
+            "sessionstore:\n  maxLifetime: 5\n",
+            "sessionstore",
+            "did you mean `sessionStore`",
+        ),
+        (
+            "server:\n  listen: localhost\n",
+            "server.listen",
+            "IP address and port",
+        ),
+        (
+            "server:\n  max_body_bytes: 0\n",
+            "server.max_body_bytes",
+            "allowed range",
+        ),
+        (
+            "server:\n  max_header_bytes: 10\n",
+            "server.max_header_bytes",
+            "allowed range",
+        ),
+        (
+            "server:\n  request_timeout_ms: 0\n",
+            "server.request_timeout_ms",
+            "allowed range",
+        ),
+        (
+            "server:\n  log_format: xml\n",
+            "server.log_format",
+            "text, json",
+        ),
+        (
+            "server:\n  log_level: '[[['\n",
+            "server.log_level",
+            "log filter",
+        ),
         ("server: 5\n", "server", "table"),
     ];
     for (extra, key, fragment) in cases {
@@ -104,29 +191,82 @@ fn each_bad_value_names_its_key_and_file() {
 #[test]
 fn tokenizer_mistakes_name_their_key() {
     let cases: &[(&str, &str, &str)] = &[
-        ("  type: memcached\n", "tokenizer.type", "not one of local, dynamodb, redis"),
-        ("  type: local\n  timeout: 0\n", "tokenizer.timeout", "must not be 0"),
-        ("  type: local\n  options:\n    ssl: true\n", "tokenizer.options.ssl", "only to type redis"),
-        ("  type: local\n  table: t\n", "tokenizer.table", "only to type dynamodb"),
-        ("  type: local\n  colour: 1\n", "tokenizer.colour", "unknown key"),
-        ("  type: redis\n  host: h\n  options:\n    tls: true\n", "tokenizer.options.tls", "unknown key"),
-        ("  type: redis\n  host: h\n  port: 70000\n", "tokenizer.port", "1..=65535"),
-        ("  type: redis\n  host: h\n  url: redis://h\n", "tokenizer.url", "not both"),
+        (
+            "  type: memcached\n",
+            "tokenizer.type",
+            "not one of local, dynamodb, redis",
+        ),
+        (
+            "  type: local\n  timeout: 0\n",
+            "tokenizer.timeout",
+            "must not be 0",
+        ),
+        (
+            "  type: local\n  options:\n    ssl: true\n",
+            "tokenizer.options.ssl",
+            "only to type redis",
+        ),
+        (
+            "  type: local\n  table: t\n",
+            "tokenizer.table",
+            "only to type dynamodb",
+        ),
+        (
+            "  type: local\n  colour: 1\n",
+            "tokenizer.colour",
+            "unknown key",
+        ),
+        (
+            "  type: redis\n  host: h\n  options:\n    tls: true\n",
+            "tokenizer.options.tls",
+            "unknown key",
+        ),
+        (
+            "  type: redis\n  host: h\n  port: 70000\n",
+            "tokenizer.port",
+            "1..=65535",
+        ),
+        (
+            "  type: redis\n  host: h\n  url: redis://h\n",
+            "tokenizer.url",
+            "not both",
+        ),
         ("  type: redis\n", "tokenizer.host", "tokenizer.url"),
-        ("  type: redis\n  url: http://h\n", "tokenizer.url", "redis://"),
-        ("  type: redis\n  host: h\n  tls_insecure_skip_verify: true\n", "tokenizer.tls_insecure_skip_verify", "without TLS"),
+        (
+            "  type: redis\n  url: http://h\n",
+            "tokenizer.url",
+            "redis://",
+        ),
+        (
+            "  type: redis\n  host: h\n  tls_insecure_skip_verify: true\n",
+            "tokenizer.tls_insecure_skip_verify",
+            "without TLS",
+        ),
         ("  type: dynamodb\n", "tokenizer.table", "required"),
-        ("  type: dynamodb\n  table: t\n  aws_access_key: AKIA\n", "tokenizer.aws_access_key", "aws_secret_key"),
+        (
+            "  type: dynamodb\n  table: t\n  aws_access_key: AKIA\n",
+            "tokenizer.aws_access_key",
+            "aws_secret_key",
+        ),
         (
             "  type: dynamodb\n  table: t\n  profile_name: a\n  aws_profile_name: b\n",
             "tokenizer.aws_profile_name",
             "profile_name",
         ),
-        ("  type: dynamodb\n  table: t\n  endpoint_url: localhost:8000\n", "tokenizer.endpoint_url", "http://"),
-        ("  type: local\n  previous_safe_passwords: [changeme]\n", "tokenizer.previous_safe_passwords.0", "password rule"),
+        (
+            "  type: dynamodb\n  table: t\n  endpoint_url: localhost:8000\n",
+            "tokenizer.endpoint_url",
+            "http://",
+        ),
+        (
+            "  type: local\n  previous_safe_passwords: [changeme]\n",
+            "tokenizer.previous_safe_passwords.0",
+            "password rule",
+        ),
     ];
     for (block, key, fragment) in cases {
-        let (file, result, _dir) = load_yaml(&format!("tokenizer:\n  safe_password: {STRONG}\n{block}"));
+        let (file, result, _dir) =
+            load_yaml(&format!("tokenizer:\n  safe_password: {STRONG}\n{block}"));
         let errors = result.expect_err(block);
         let [error] = errors.errors() else {
             panic!("{block}: expected one error, got {errors}");
@@ -139,8 +279,9 @@ fn tokenizer_mistakes_name_their_key() {
 
 #[test]
 fn a_missing_password_and_all_other_errors_are_reported_together() {
-    let (file, result, _dir) =
-        load_yaml("tokenizer:\n  type: local\nsessionStore:\n  quotaPerSubject: 0\n  maxLifetime: 0\nserver:\n  nope: 1\n");
+    let (file, result, _dir) = load_yaml(
+        "tokenizer:\n  type: local\nsessionStore:\n  quotaPerSubject: 0\n  maxLifetime: 0\nserver:\n  nope: 1\n",
+    );
     let errors = result.unwrap_err();
     let keys: Vec<&str> = errors.errors().iter().map(ConfigError::key).collect();
     assert_eq!(
@@ -152,8 +293,17 @@ fn a_missing_password_and_all_other_errors_are_reported_together() {
             "sessionStore.quotaPerSubject"
         ]
     );
-    assert!(errors.errors().iter().all(|e| e.origin() == Some(&Origin::File(file.clone()))));
-    assert!(errors.to_string().starts_with("invalid configuration (4 errors):"));
+    assert!(
+        errors
+            .errors()
+            .iter()
+            .all(|e| e.origin() == Some(&Origin::File(file.clone())))
+    );
+    assert!(
+        errors
+            .to_string()
+            .starts_with("invalid configuration (4 errors):")
+    );
 }
 
 #[test]
@@ -163,7 +313,10 @@ fn a_file_that_cannot_be_read_is_the_only_error() {
     assert_eq!(errors.errors().len(), 1, "{errors}");
     assert_eq!(errors.errors()[0].origin(), Some(&Origin::File(file)));
 
-    for (name, fragment) in [("missing.yml", "no such file"), ("settings.ini", ".yml, .yaml or .toml")] {
+    for (name, fragment) in [
+        ("missing.yml", "no such file"),
+        ("settings.ini", ".yml, .yaml or .toml"),
+    ] {
         let errors = config::load(&ConfigSources {
             file: Some(PathBuf::from(name)),
             ..ConfigSources::default()
@@ -185,18 +338,29 @@ fn unknown_variables_and_malformed_arguments_are_named() {
             // Not a configuration key (no double underscore): ignored.
             ("TESSERA_TEST_REDIS_URL".into(), "redis://x".into()),
         ],
-        defines: vec!["sessionStore.maxLifetime".into(), "sessionStore.nope=1".into()],
+        defines: vec![
+            "sessionStore.maxLifetime".into(),
+            "sessionStore.nope=1".into(),
+        ],
     })
     .unwrap_err();
     let described: Vec<String> = errors.errors().iter().map(ToString::to_string).collect();
     assert_eq!(described.len(), 4, "{errors}");
-    assert!(described[0].starts_with("environment variable TOKENIZER_COLOUR"), "{}", described[0]);
+    assert!(
+        described[0].starts_with("environment variable TOKENIZER_COLOUR"),
+        "{}",
+        described[0]
+    );
     assert!(
         described[1].starts_with("environment variable TESSERA_SESSIONSTORE__MAXLIFETIM"),
         "{}",
         described[1]
     );
-    assert!(described[2].contains("-DsessionStore.maxLifetime: expected -Dkey=value"), "{}", described[2]);
+    assert!(
+        described[2].contains("-DsessionStore.maxLifetime: expected -Dkey=value"),
+        "{}",
+        described[2]
+    );
     assert_eq!(
         described[3],
         "sessionStore.nope (command-line argument -DsessionStore.nope): unknown key"

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 
 use tessera_core::{Lifetime, OnQuotaExhaustion};
 use tessera_crypto::{LegacySids, TokenHash};
-use tessera_server::config::{self, Backend, Config, ConfigErrors, ConfigSources, Origin, PurgeSchedule};
+use tessera_server::config::{
+    self, Backend, Config, ConfigErrors, ConfigSources, Origin, PurgeSchedule,
+};
 
 const STRONG: &str = "hT4k-9qZ_mW2xVbR-long";
 const HASH_A: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
@@ -28,8 +30,15 @@ fn file_named(name: &str, contents: &str) -> Setup {
     Setup { _dir: dir, file }
 }
 
-fn load(setup: Option<&Setup>, env: &[(&str, &str)], defines: &[&str]) -> Result<Config, ConfigErrors> {
-    let mut env: Vec<(String, String)> = env.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+fn load(
+    setup: Option<&Setup>,
+    env: &[(&str, &str)],
+    defines: &[&str],
+) -> Result<Config, ConfigErrors> {
+    let mut env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| ((*k).into(), (*v).into()))
+        .collect();
     env.push(("HOME".into(), "/home/tessera".into()));
     config::load(&ConfigSources {
         file: setup.map(|s| s.file.clone()),
@@ -39,7 +48,9 @@ fn load(setup: Option<&Setup>, env: &[(&str, &str)], defines: &[&str]) -> Result
 }
 
 fn base() -> String {
-    format!("tokenizer:\n  type: local\n  safe_password: {STRONG}\n  path: /tmp/tessera-test\n  timeout: 10\n")
+    format!(
+        "tokenizer:\n  type: local\n  safe_password: {STRONG}\n  path: /tmp/tessera-test\n  timeout: 10\n"
+    )
 }
 
 fn idle(config: &Config) -> i64 {
@@ -49,12 +60,27 @@ fn idle(config: &Config) -> i64 {
 #[test]
 fn each_layer_overrides_the_ones_before() {
     let setup = file(&base());
-    assert_eq!(idle(&load(None, &[("TESSERA_DATA_DIR", "/d")], &[]).unwrap()), 4320, "default");
+    assert_eq!(
+        idle(&load(None, &[("TESSERA_DATA_DIR", "/d")], &[]).unwrap()),
+        4320,
+        "default"
+    );
     assert_eq!(idle(&load(Some(&setup), &[], &[]).unwrap()), 10, "file");
     let tokenizer = [("TOKENIZER_TIMEOUT", "20")];
-    assert_eq!(idle(&load(Some(&setup), &tokenizer, &[]).unwrap()), 20, "TOKENIZER_*");
-    let both = [("TOKENIZER_TIMEOUT", "20"), ("TESSERA_TOKENIZER__TIMEOUT", "30")];
-    assert_eq!(idle(&load(Some(&setup), &both, &[]).unwrap()), 30, "TESSERA_*");
+    assert_eq!(
+        idle(&load(Some(&setup), &tokenizer, &[]).unwrap()),
+        20,
+        "TOKENIZER_*"
+    );
+    let both = [
+        ("TOKENIZER_TIMEOUT", "20"),
+        ("TESSERA_TOKENIZER__TIMEOUT", "30"),
+    ];
+    assert_eq!(
+        idle(&load(Some(&setup), &both, &[]).unwrap()),
+        30,
+        "TESSERA_*"
+    );
     assert_eq!(
         idle(&load(Some(&setup), &both, &["tokenizer.timeout=40"]).unwrap()),
         40,
@@ -62,7 +88,14 @@ fn each_layer_overrides_the_ones_before() {
     );
     // The last -D wins.
     assert_eq!(
-        idle(&load(Some(&setup), &both, &["tokenizer.timeout=40", "tokenizer.timeout=50"]).unwrap()),
+        idle(
+            &load(
+                Some(&setup),
+                &both,
+                &["tokenizer.timeout=40", "tokenizer.timeout=50"]
+            )
+            .unwrap()
+        ),
         50
     );
 }
@@ -130,11 +163,18 @@ fn the_tokenizer_variables_set_their_keys() {
     let Backend::DynamoDb(d) = &config.backend else {
         panic!();
     };
-    assert_eq!((d.table.as_str(), d.region.as_deref()), ("sessions", Some("eu-west-1")));
+    assert_eq!(
+        (d.table.as_str(), d.region.as_deref()),
+        ("sessions", Some("eu-west-1"))
+    );
 
     let config = load(
         None,
-        &[("TOKENIZER_TYPE", "local"), ("TOKENIZER_SAFE_PASSWORD", STRONG), ("TOKENIZER_PATH", "/srv/t")],
+        &[
+            ("TOKENIZER_TYPE", "local"),
+            ("TOKENIZER_SAFE_PASSWORD", STRONG),
+            ("TOKENIZER_PATH", "/srv/t"),
+        ],
         &[],
     )
     .unwrap();
@@ -165,7 +205,10 @@ fn defines_reach_every_block_and_switch_the_backend() {
     let store = &config.session_store;
     assert_eq!(store.policy.max_lifetime, Lifetime::Unlimited);
     assert_eq!(store.policy.auth_lifetime.as_minutes(), 120);
-    assert_eq!(store.policy.on_quota_exhaustion, OnQuotaExhaustion::DenyLogin);
+    assert_eq!(
+        store.policy.on_quota_exhaustion,
+        OnQuotaExhaustion::DenyLogin
+    );
     assert_eq!(store.legacy_sids, LegacySids::Accept);
     assert_eq!(store.subject_index_purge, PurgeSchedule::Off);
     assert_eq!(store.expiration_interval, Some(std::time::Duration::ZERO));
@@ -173,14 +216,24 @@ fn defines_reach_every_block_and_switch_the_backend() {
 
     // -Dtokenizer.type=redis needs the Redis keys; the local path from the
     // file is then an error, because the file says it.
-    let errors = load(Some(&setup), &[], &["tokenizer.type=redis", "tokenizer.host=h"]).unwrap_err();
+    let errors = load(
+        Some(&setup),
+        &[],
+        &["tokenizer.type=redis", "tokenizer.host=h"],
+    )
+    .unwrap_err();
     let [error] = errors.errors() else {
         panic!("{errors}");
     };
     assert_eq!(error.key(), "tokenizer.path");
-    assert!(error.message().contains("applies only to type local"), "{error}");
+    assert!(
+        error.message().contains("applies only to type local"),
+        "{error}"
+    );
     let ok = load(
-        Some(&file(&format!("tokenizer:\n  type: local\n  safe_password: {STRONG}\n"))),
+        Some(&file(&format!(
+            "tokenizer:\n  type: local\n  safe_password: {STRONG}\n"
+        ))),
         &[],
         &["tokenizer.type=redis", "tokenizer.host=h"],
     )
@@ -194,7 +247,9 @@ fn timeout_sets_the_idle_time_unless_max_idle_time_disagrees() {
     let config = load(Some(&file(&base())), &[], &[]).unwrap();
     assert_eq!(idle(&config), 10);
     // maxIdleTime alone.
-    let alone = format!("tokenizer:\n  type: local\n  safe_password: {STRONG}\nsessionStore:\n  maxIdleTime: 25\n");
+    let alone = format!(
+        "tokenizer:\n  type: local\n  safe_password: {STRONG}\nsessionStore:\n  maxIdleTime: 25\n"
+    );
     assert_eq!(idle(&load(Some(&file(&alone)), &[], &[]).unwrap()), 25);
     // Both, equal: fine.
     let equal = format!("{}sessionStore:\n  maxIdleTime: 10\n", base());
@@ -234,7 +289,12 @@ fn labelled_tokens_in_every_spelling() {
     let config = load(Some(&yaml), &[], &[]).unwrap();
     expect(
         &config,
-        &[("primary", HASH_A), ("secondary", HASH_B), ("ci-2", HASH_A), ("ops", HASH_B)],
+        &[
+            ("primary", HASH_A),
+            ("secondary", HASH_B),
+            ("ci-2", HASH_A),
+            ("ops", HASH_B),
+        ],
     );
     // TOML: quoted, or unquoted (a nested table), both work.
     let toml = file_named(
@@ -243,7 +303,10 @@ fn labelled_tokens_in_every_spelling() {
             "[tokenizer]\ntype = \"local\"\nsafe_password = \"{STRONG}\"\n\n[sessionStore]\napiAccessTokenSHA256 = \"{HASH_A}\"\n\"apiAccessTokenSHA256.ops\" = \"{HASH_B}\"\n"
         ),
     );
-    expect(&load(Some(&toml), &[], &[]).unwrap(), &[("primary", HASH_A), ("ops", HASH_B)]);
+    expect(
+        &load(Some(&toml), &[], &[]).unwrap(),
+        &[("primary", HASH_A), ("ops", HASH_B)],
+    );
     let nested = file_named(
         "settings.toml",
         &format!(
@@ -284,7 +347,12 @@ fn labelled_tokens_in_every_spelling() {
 
 #[test]
 fn the_embedded_default_applies_only_without_file_type_or_password() {
-    let config = load(None, &[("TESSERA_DATA_DIR", "/var/lib/t")], &["server.listen=127.0.0.1:0"]).unwrap();
+    let config = load(
+        None,
+        &[("TESSERA_DATA_DIR", "/var/lib/t")],
+        &["server.listen=127.0.0.1:0"],
+    )
+    .unwrap();
     assert!(config.embedded);
     assert!(config.passwords.is_none());
     let Backend::Local(local) = &config.backend else {
@@ -296,7 +364,10 @@ fn the_embedded_default_applies_only_without_file_type_or_password() {
     let xdg = load(None, &[("XDG_DATA_HOME", "/x")], &[]).unwrap();
     assert_eq!(xdg.server.data_dir, Some(PathBuf::from("/x/tessera")));
     let home = load(None, &[], &[]).unwrap();
-    assert_eq!(home.server.data_dir, Some(PathBuf::from("/home/tessera/.local/share/tessera")));
+    assert_eq!(
+        home.server.data_dir,
+        Some(PathBuf::from("/home/tessera/.local/share/tessera"))
+    );
     let explicit = load(None, &[("TESSERA_DATA_DIR", "/d")], &["server.data_dir=/e"]).unwrap();
     assert_eq!(explicit.server.data_dir, Some(PathBuf::from("/e")));
 

@@ -42,7 +42,10 @@ fn secrets_are_redacted_and_everything_else_is_shown() {
         "listen: 127.0.0.1:8080",
         "max_body_bytes: 65536",
     ] {
-        assert!(shown.contains(expected), "{expected} missing from:\n{shown}");
+        assert!(
+            shown.contains(expected),
+            "{expected} missing from:\n{shown}"
+        );
     }
     // The output is itself YAML with the three blocks.
     let parsed: serde_yaml::Value = serde_yaml::from_str(&shown).unwrap();

@@ -44,7 +44,10 @@ fn the_only_error_in_each_example_is_the_documented_password() {
         let shown = error.to_string();
         assert!(shown.contains("password rule"), "{shown}");
         assert!(shown.contains(&file.display().to_string()), "{shown}");
-        assert!(!shown.contains("abc123456abcdef"), "the password is quoted: {shown}");
+        assert!(
+            !shown.contains("abc123456abcdef"),
+            "the password is quoted: {shown}"
+        );
     }
 }
 
@@ -55,11 +58,7 @@ fn with_strong_password(name: &str) -> (tempfile::TempDir, PathBuf) {
     assert!(text.contains("safe_password: abc123456abcdef"));
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("settings.yml");
-    std::fs::write(
-        &path,
-        text.replace("abc123456abcdef", STRONG),
-    )
-    .unwrap();
+    std::fs::write(&path, text.replace("abc123456abcdef", STRONG)).unwrap();
     (dir, path)
 }
 
@@ -96,7 +95,12 @@ fn with_a_strong_password_every_example_passes_and_means_what_it_says() {
                 assert_eq!(d.region.as_deref(), Some("us-east-1"));
                 assert_eq!(d.profile, None);
                 assert_eq!(d.access_key.as_deref(), Some("AKIA..."));
-                assert_eq!(d.secret_key.as_ref().map(|s| s.expose_secret()), Some("..."));
+                assert_eq!(
+                    d.secret_key
+                        .as_ref()
+                        .map(tessera_server::config::Secret::expose_secret),
+                    Some("...")
+                );
             }
             ("tokenizer-redis.yml", Backend::Redis(r)) => {
                 assert_eq!(r.host.as_deref(), Some("localhost"));
@@ -163,7 +167,10 @@ fn previous_passwords_and_the_other_backend_keys_are_accepted() {
     let Backend::Redis(r) = &config.backend else {
         panic!();
     };
-    assert_eq!(r.url.as_ref().unwrap().expose_secret(), "rediss://app:pw@cache:6380/2");
+    assert_eq!(
+        r.url.as_ref().unwrap().expose_secret(),
+        "rediss://app:pw@cache:6380/2"
+    );
     assert_eq!(r.key_prefix.as_deref(), Some("tessera-"));
     assert_eq!(r.pool_size, Some(8));
     assert_eq!(r.command_timeout, Some(Duration::from_millis(500)));

@@ -83,7 +83,10 @@ pub(crate) fn sessions(config: &Config, command: SessionsCommand) -> anyhow::Res
                 } else if list.is_empty() {
                     println!("no live sessions");
                 } else {
-                    println!("{:<69}  {:<12}  {:<20}  {:<20}  EXPIRES", "ID", "CTX", "CREATED", "LAST USED");
+                    println!(
+                        "{:<69}  {:<12}  {:<20}  {:<20}  EXPIRES",
+                        "ID", "CTX", "CREATED", "LAST USED"
+                    );
                     for s in &list {
                         println!(
                             "{:<69}  {:<12}  {:<20}  {:<20}  {}",
@@ -91,7 +94,10 @@ pub(crate) fn sessions(config: &Config, command: SessionsCommand) -> anyhow::Res
                             s.session.context.as_str(),
                             iso(s.session.creation_time),
                             iso(s.session.last_used),
-                            s.session.expiry().at().map_or_else(|| "never".to_owned(), iso),
+                            s.session
+                                .expiry()
+                                .at()
+                                .map_or_else(|| "never".to_owned(), iso),
                         );
                     }
                 }
@@ -129,13 +135,17 @@ pub(crate) fn purge(config: &Config) -> anyhow::Result<ExitCode> {
             "purged {} expired session(s) and {} orphaned index entr{}",
             report.sessions,
             report.index_entries,
-            if report.index_entries == 1 { "y" } else { "ies" }
+            if report.index_entries == 1 {
+                "y"
+            } else {
+                "ies"
+            }
         );
         Ok(ExitCode::SUCCESS)
     })
 }
 
-pub(crate) fn dynamodb(config: &Config, command: DynamoDbCommand) -> anyhow::Result<ExitCode> {
+pub(crate) fn dynamodb(config: &Config, command: &DynamoDbCommand) -> anyhow::Result<ExitCode> {
     let DynamoDbCommand::CreateTable { table: _ } = command;
     let Backend::DynamoDb(_) = &config.backend else {
         bail!(
@@ -189,6 +199,9 @@ mod tests {
             iso(Timestamp::from_millis(1_700_000_000_000)),
             "2023-11-14T22:13:20Z"
         );
-        assert_eq!(iso(Timestamp::from_millis(951_782_400_000)), "2000-02-29T00:00:00Z");
+        assert_eq!(
+            iso(Timestamp::from_millis(951_782_400_000)),
+            "2000-02-29T00:00:00Z"
+        );
     }
 }

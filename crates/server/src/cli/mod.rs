@@ -22,9 +22,16 @@ const EXIT_CONFIG: u8 = 3;
 /// the local folder store in a data directory, with a generated
 /// safe_password and API token.
 #[derive(Debug, Parser)]
-#[command(name = "tessera", version, propagate_version = true, max_term_width = 100)]
-#[command(after_help = "Exit codes: 0 success, 1 failure while running, 2 usage error, \
-                        3 invalid configuration.\nConfiguration reference: docs/configuration.md")]
+#[command(
+    name = "tessera",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+#[command(
+    after_help = "Exit codes: 0 success, 1 failure while running, 2 usage error, \
+                        3 invalid configuration.\nConfiguration reference: docs/configuration.md"
+)]
 pub(crate) struct Cli {
     /// The configuration file (.yml, .yaml or .toml). Default: the file
     /// named by $TESSERA_CONFIG; with neither, the built-in defaults.
@@ -97,9 +104,14 @@ fn run(command: Command, sources: &ConfigSources) -> anyhow::Result<ExitCode> {
                 Some(file) => format!("{} and the environment", file.display()),
                 None => "built-in defaults and the environment".to_owned(),
             };
-            println!("configuration OK ({origin}; backend {})", config.backend.store_type());
+            println!(
+                "configuration OK ({origin}; backend {})",
+                config.backend.store_type()
+            );
             if config.embedded {
-                println!("embedded default: safe_password and API token live in the data directory");
+                println!(
+                    "embedded default: safe_password and API token live in the data directory"
+                );
             } else if config.session_store.tokens.is_empty() {
                 println!(
                     "note: no API token hash is configured, so `tessera serve` will refuse to start"
@@ -126,7 +138,7 @@ fn run(command: Command, sources: &ConfigSources) -> anyhow::Result<ExitCode> {
         }
         Command::Dynamodb(command) => {
             let config = load(sources)?;
-            admin::dynamodb(&config, command)
+            admin::dynamodb(&config, &command)
         }
     }
 }
@@ -145,9 +157,9 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// Prints the error and its causes to stderr and picks the exit code.
 fn report(error: &anyhow::Error) -> ExitCode {
     let code = match error.downcast_ref::<ServerError>() {
-        Some(ServerError::Config(_) | ServerError::NoApiToken | ServerError::BackendNotBuilt { .. }) => {
-            EXIT_CONFIG
-        }
+        Some(
+            ServerError::Config(_) | ServerError::NoApiToken | ServerError::BackendNotBuilt { .. },
+        ) => EXIT_CONFIG,
         _ => EXIT_FAILURE,
     };
     eprintln!("tessera: error: {error:#}");

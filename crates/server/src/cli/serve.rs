@@ -40,7 +40,11 @@ fn init_logging(config: &Config) {
 fn print_welcome(welcome: &Welcome) {
     let url = format!("http://{}", reachable(welcome.addr));
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "tessera: listening on {url} ({} store)", welcome.store_type);
+    let _ = writeln!(
+        out,
+        "tessera: listening on {url} ({} store)",
+        welcome.store_type
+    );
     if let Some(dir) = &welcome.data_dir {
         let _ = writeln!(out, "tessera: data directory {}", dir.display());
     }
@@ -76,8 +80,12 @@ fn print_welcome(welcome: &Welcome) {
 /// The address a local client should use: loopback instead of "any".
 fn reachable(addr: SocketAddr) -> SocketAddr {
     match addr.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port()),
-        IpAddr::V6(ip) if ip.is_unspecified() => SocketAddr::new(Ipv6Addr::LOCALHOST.into(), addr.port()),
+        IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port())
+        }
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv6Addr::LOCALHOST.into(), addr.port())
+        }
         _ => addr,
     }
 }

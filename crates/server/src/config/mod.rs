@@ -120,7 +120,7 @@ pub fn load(sources: &ConfigSources) -> Result<Config, ConfigErrors> {
     let mut v = Validator::new(&raw, sources.file.as_deref(), errors);
     let embedded = tokenizer::is_embedded(&v, sources.file.is_some());
     let tokenizer = tokenizer::check(&mut v, embedded);
-    let session_store = session_store::check(&mut v, tokenizer.timeout.clone());
+    let session_store = session_store::check(&mut v, tokenizer.timeout);
     let server = server::check(&mut v, sources);
     let default_local_path = server.data_dir.as_ref().map(|d| d.join(SESSIONS_DIR));
     let backend = if embedded && server.data_dir.is_none() {

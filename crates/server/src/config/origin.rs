@@ -62,7 +62,11 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    pub(crate) fn new(key: impl Into<String>, origin: Option<Origin>, message: impl Into<String>) -> Self {
+    pub(crate) fn new(
+        key: impl Into<String>,
+        origin: Option<Origin>,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             key: key.into(),
             origin,

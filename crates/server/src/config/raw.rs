@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use figment::value::{Dict, Value};
 use figment::Figment;
+use figment::value::{Dict, Value};
 
 use super::origin::{ConfigError, Origin};
 use super::schema::{self, Kind};
@@ -58,7 +58,13 @@ impl Raw {
         Some(raw)
     }
 
-    fn walk(&mut self, figment: &Figment, dict: &Dict, prefix: &str, errors: &mut Vec<ConfigError>) {
+    fn walk(
+        &mut self,
+        figment: &Figment,
+        dict: &Dict,
+        prefix: &str,
+        errors: &mut Vec<ConfigError>,
+    ) {
         for (key, value) in dict {
             let path = if prefix.is_empty() {
                 key.clone()
@@ -101,10 +107,18 @@ impl Raw {
         }
     }
 
-    fn convert(&mut self, path: &str, kind: Kind, value: &Value, origin: Origin, errors: &mut Vec<ConfigError>) {
+    fn convert(
+        &mut self,
+        path: &str,
+        kind: Kind,
+        value: &Value,
+        origin: Origin,
+        errors: &mut Vec<ConfigError>,
+    ) {
         match typed(kind, value) {
             Ok(Some(value)) => {
-                self.entries.insert(path.to_owned(), Entry { value, origin });
+                self.entries
+                    .insert(path.to_owned(), Entry { value, origin });
             }
             Ok(None) => {}
             Err(message) => errors.push(ConfigError::new(path, Some(origin), message)),
@@ -117,7 +131,10 @@ impl Raw {
     }
 
     /// Every entry whose path starts with `prefix`.
-    pub(crate) fn with_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a str, &'a Entry)> + 'a {
+    pub(crate) fn with_prefix<'a>(
+        &'a self,
+        prefix: &'a str,
+    ) -> impl Iterator<Item = (&'a str, &'a Entry)> + 'a {
         self.entries
             .range(prefix.to_owned()..)
             .take_while(move |(k, _)| k.starts_with(prefix))
@@ -134,7 +151,10 @@ fn origin_of(figment: &Figment, value: &Value) -> Origin {
 pub(crate) fn from_figment(error: &figment::Error) -> ConfigError {
     ConfigError::new(
         error.path.join("."),
-        error.metadata.as_ref().map(|m| Origin::from_metadata(Some(m))),
+        error
+            .metadata
+            .as_ref()
+            .map(|m| Origin::from_metadata(Some(m))),
         error.kind.to_string(),
     )
 }
@@ -172,7 +192,10 @@ fn integer(value: &Value) -> Result<i64, String> {
             .trim()
             .parse::<i64>()
             .map_err(|_| "expected a whole number, found text".to_owned()),
-        other => Err(format!("expected a whole number, found {}", describe(other))),
+        other => Err(format!(
+            "expected a whole number, found {}",
+            describe(other)
+        )),
     }
 }
 
@@ -240,7 +263,10 @@ mod tests {
         assert_eq!(boolean(&Value::from("TRUE")), Ok(true));
         assert_eq!(boolean(&Value::from("0")), Ok(false));
         assert!(boolean(&Value::from("maybe")).is_err());
-        assert_eq!(list(&Value::from("[a, b]")), Ok(vec!["a".into(), "b".into()]));
+        assert_eq!(
+            list(&Value::from("[a, b]")),
+            Ok(vec!["a".into(), "b".into()])
+        );
         assert_eq!(list(&Value::from("a,b")), Ok(vec!["a,b".into()]));
     }
 

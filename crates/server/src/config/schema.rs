@@ -64,7 +64,11 @@ pub(crate) const KEYS: &[KeySpec] = &[
     key("tokenizer.type", Kind::Text, Scope::Any),
     key("tokenizer.timeout", Kind::Integer, Scope::Any),
     key("tokenizer.safe_password", Kind::Secret, Scope::Any),
-    key("tokenizer.previous_safe_passwords", Kind::SecretList, Scope::Any),
+    key(
+        "tokenizer.previous_safe_passwords",
+        Kind::SecretList,
+        Scope::Any,
+    ),
     key("tokenizer.path", Kind::Text, Scope::Local),
     key("tokenizer.touch_window_ms", Kind::Integer, Scope::Local),
     key("tokenizer.table", Kind::Text, Scope::DynamoDb),
@@ -82,7 +86,11 @@ pub(crate) const KEYS: &[KeySpec] = &[
     key("tokenizer.username", Kind::Text, Scope::Redis),
     key("tokenizer.password", Kind::Secret, Scope::Redis),
     key("tokenizer.db", Kind::Integer, Scope::Redis),
-    key("tokenizer.tls_insecure_skip_verify", Kind::Boolean, Scope::Redis),
+    key(
+        "tokenizer.tls_insecure_skip_verify",
+        Kind::Boolean,
+        Scope::Redis,
+    ),
     key("tokenizer.cluster", Kind::Boolean, Scope::Redis),
     key("tokenizer.pool_size", Kind::Integer, Scope::Redis),
     key("tokenizer.connect_timeout_ms", Kind::Integer, Scope::Redis),
@@ -160,8 +168,7 @@ pub(crate) fn is_valid_label(label: &str) -> bool {
 pub(crate) fn split_path(parents: &[String], key: &str) -> Vec<String> {
     let mut segments: Vec<String> = parents.to_vec();
     segments.extend(key.split('.').map(str::to_owned));
-    if segments.len() > 2 && segments[0] == SESSION_STORE && segments[1] == "apiAccessTokenSHA256"
-    {
+    if segments.len() > 2 && segments[0] == SESSION_STORE && segments[1] == "apiAccessTokenSHA256" {
         let label = segments[2..].join(".");
         segments.truncate(1);
         segments.push(format!("{LABELLED_TOKEN_PREFIX}{label}"));
@@ -218,7 +225,10 @@ mod tests {
             ["sessionStore", "apiAccessTokenSHA256.ops"]
         );
         assert_eq!(
-            split_path(&["sessionStore".into()], "internal.subjectIndexPurgeInterval"),
+            split_path(
+                &["sessionStore".into()],
+                "internal.subjectIndexPurgeInterval"
+            ),
             ["sessionStore", "internal", "subjectIndexPurgeInterval"]
         );
         assert_eq!(
@@ -237,7 +247,10 @@ mod tests {
             suggestion("sessionstore.maxlifetime"),
             Some("sessionStore.maxLifetime")
         );
-        assert_eq!(suggestion("tokenizer.safepassword"), Some("tokenizer.safe_password"));
+        assert_eq!(
+            suggestion("tokenizer.safepassword"),
+            Some("tokenizer.safe_password")
+        );
         assert_eq!(suggestion("sessionstore"), Some("sessionStore"));
         assert_eq!(suggestion("tokenizer.nope"), None);
     }

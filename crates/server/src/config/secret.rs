@@ -54,9 +54,15 @@ mod tests {
             redact_url("rediss://app:s3cret@cache:6380/2"),
             "rediss://app:<redacted>@cache:6380/2"
         );
-        assert_eq!(redact_url("redis://s3cret@cache"), "redis://<redacted>@cache");
+        assert_eq!(
+            redact_url("redis://s3cret@cache"),
+            "redis://<redacted>@cache"
+        );
         assert_eq!(redact_url("redis://cache:6379"), "redis://cache:6379");
-        assert_eq!(redact_url("redis://:p@ss@cache/0"), "redis://:<redacted>@cache/0");
+        assert_eq!(
+            redact_url("redis://:p@ss@cache/0"),
+            "redis://:<redacted>@cache/0"
+        );
         assert_eq!(format!("{:?}", Secret::new("x")), "Secret(<redacted>)");
     }
 }

@@ -62,13 +62,17 @@ pub struct ServerSettings {
 
 pub(crate) fn check(v: &mut Validator<'_>, sources: &ConfigSources) -> ServerSettings {
     let listen = match v.text("server.listen") {
-        None => DEFAULT_LISTEN.parse().expect("the default listen address parses"),
+        None => DEFAULT_LISTEN
+            .parse()
+            .expect("the default listen address parses"),
         Some((text, _)) => text.parse().unwrap_or_else(|_| {
             v.refuse(
                 "server.listen",
                 "expected an IP address and port, like 127.0.0.1:8080 or [::1]:8080",
             );
-            DEFAULT_LISTEN.parse().expect("the default listen address parses")
+            DEFAULT_LISTEN
+                .parse()
+                .expect("the default listen address parses")
         }),
     };
     let bytes = |v: &mut Validator<'_>, key: &str, range, default: usize| {
@@ -76,11 +80,23 @@ pub(crate) fn check(v: &mut Validator<'_>, sources: &ConfigSources) -> ServerSet
             .and_then(|n| usize::try_from(n).ok())
             .unwrap_or(default)
     };
-    let max_body_bytes = bytes(v, "server.max_body_bytes", 1..=64 * 1024 * 1024, DEFAULT_MAX_BODY_BYTES);
-    let max_header_bytes = bytes(v, "server.max_header_bytes", 1024..=1024 * 1024, DEFAULT_MAX_HEADER_BYTES);
+    let max_body_bytes = bytes(
+        v,
+        "server.max_body_bytes",
+        1..=64 * 1024 * 1024,
+        DEFAULT_MAX_BODY_BYTES,
+    );
+    let max_header_bytes = bytes(
+        v,
+        "server.max_header_bytes",
+        1024..=1024 * 1024,
+        DEFAULT_MAX_HEADER_BYTES,
+    );
     let request_timeout = v
         .integer_in("server.request_timeout_ms", 1..=3_600_000, "milliseconds")
-        .map_or(DEFAULT_REQUEST_TIMEOUT, |ms| Duration::from_millis(ms.unsigned_abs()));
+        .map_or(DEFAULT_REQUEST_TIMEOUT, |ms| {
+            Duration::from_millis(ms.unsigned_abs())
+        });
     let log_format = match v.text("server.log_format") {
         None | Some(("text", _)) => LogFormat::Text,
         Some(("json", _)) => LogFormat::Json,
@@ -93,7 +109,10 @@ pub(crate) fn check(v: &mut Validator<'_>, sources: &ConfigSources) -> ServerSet
     let log_level = match v.text("server.log_level") {
         None => "info".to_owned(),
         Some((text, _)) => {
-            if tracing_subscriber::EnvFilter::builder().parse(text).is_err() {
+            if tracing_subscriber::EnvFilter::builder()
+                .parse(text)
+                .is_err()
+            {
                 v.refuse(
                     "server.log_level",
                     "expected a log filter such as info, debug or info,tessera_server=debug",
@@ -107,7 +126,9 @@ pub(crate) fn check(v: &mut Validator<'_>, sources: &ConfigSources) -> ServerSet
         max_body_bytes,
         max_header_bytes,
         request_timeout,
-        data_dir: v.path("server.data_dir").or_else(|| default_data_dir(sources)),
+        data_dir: v
+            .path("server.data_dir")
+            .or_else(|| default_data_dir(sources)),
         log_format,
         log_level,
     }

@@ -7,7 +7,6 @@ use std::time::Duration;
 use tessera_core::{Lifetime, OnQuotaExhaustion, Policy, Quota};
 use tessera_crypto::{LegacySids, TokenHash};
 
-use super::origin::Origin;
 use super::schema::{LABELLED_TOKEN_PREFIX, SESSION_STORE};
 use super::validate::Validator;
 
@@ -63,25 +62,24 @@ pub struct SessionStoreSettings {
 /// the default `maxIdleTime` unless `maxIdleTime` is set too.
 pub(crate) fn check(
     v: &mut Validator<'_>,
-    tokenizer_timeout: Option<(Lifetime, Origin)>,
+    tokenizer_timeout: Option<Lifetime>,
 ) -> SessionStoreSettings {
     let defaults = Policy::default();
-    let lifetime = |v: &mut Validator<'_>, key: &'static str, default: Lifetime| match v
-        .integer(key)
-    {
-        None => default,
-        Some((minutes, _)) => Lifetime::from_minutes(key, minutes).unwrap_or_else(|e| {
-            v.core(key, &e);
-            default
-        }),
-    };
+    let lifetime =
+        |v: &mut Validator<'_>, key: &'static str, default: Lifetime| match v.integer(key) {
+            None => default,
+            Some((minutes, _)) => Lifetime::from_minutes(key, minutes).unwrap_or_else(|e| {
+                v.core(key, &e);
+                default
+            }),
+        };
     let max_lifetime = lifetime(v, "sessionStore.maxLifetime", defaults.max_lifetime);
     let auth_lifetime = lifetime(v, "sessionStore.authLifetime", defaults.auth_lifetime);
     let idle_set = v.is_set("sessionStore.maxIdleTime");
     let mut max_idle_time = lifetime(v, "sessionStore.maxIdleTime", defaults.max_idle_time);
     match tokenizer_timeout {
-        Some((timeout, _)) if !idle_set => max_idle_time = timeout,
-        Some((timeout, _)) if timeout != max_idle_time => {
+        Some(timeout) if !idle_set => max_idle_time = timeout,
+        Some(timeout) if timeout != max_idle_time => {
             v.refuse(
                 "sessionStore.maxIdleTime",
                 format!(
@@ -135,7 +133,9 @@ pub(crate) fn check(
         Some((ms, _)) => {
             v.refuse(
                 "sessionStore.sessionMap.expirationInterval",
-                format!("{ms} is outside the allowed range: 0 (off) or 1000..=86400000 milliseconds"),
+                format!(
+                    "{ms} is outside the allowed range: 0 (off) or 1000..=86400000 milliseconds"
+                ),
             );
             None
         }

@@ -2,9 +2,9 @@
 
 use serde_yaml::{Mapping, Value};
 
+use super::Config;
 use super::secret::redact_url;
 use super::tokenizer::Backend;
-use super::Config;
 
 const REDACTED: &str = "<redacted>";
 
@@ -40,28 +40,38 @@ pub(crate) fn redacted_yaml(config: &Config) -> String {
         .data_dir
         .as_ref()
         .map(|d| d.display().to_string());
+    let mut root = Block::default();
+    root.set("tokenizer", tokenizer_block(config, data_dir.as_deref()))
+        .set(
+            "sessionStore",
+            session_store_block(config, data_dir.as_deref()),
+        )
+        .set("server", server_block(config, data_dir));
+    serde_yaml::to_string(&root.into_value()).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
+}
 
+fn tokenizer_block(config: &Config, data_dir: Option<&str>) -> Value {
     let mut tokenizer = Block::default();
     tokenizer
         .set("type", config.backend.store_type().as_str())
-        .set("timeout", config.session_store.policy.max_idle_time.as_minutes());
-    match &config.passwords {
-        Some(passwords) => {
-            tokenizer.set("safe_password", REDACTED);
-            if !passwords.previous.is_empty() {
-                tokenizer.set(
-                    "previous_safe_passwords",
-                    Value::Sequence(vec![Value::from(REDACTED); passwords.previous.len()]),
-                );
-            }
-        }
-        None => {
-            let place = data_dir.as_deref().unwrap_or("<data_dir>");
+        .set(
+            "timeout",
+            config.session_store.policy.max_idle_time.as_minutes(),
+        );
+    if let Some(passwords) = &config.passwords {
+        tokenizer.set("safe_password", REDACTED);
+        if !passwords.previous.is_empty() {
             tokenizer.set(
-                "safe_password",
-                format!("<generated, kept in {place}/safe_password>"),
+                "previous_safe_passwords",
+                Value::Sequence(vec![Value::from(REDACTED); passwords.previous.len()]),
             );
         }
+    } else {
+        let place = data_dir.unwrap_or("<data_dir>");
+        tokenizer.set(
+            "safe_password",
+            format!("<generated, kept in {place}/safe_password>"),
+        );
     }
     match &config.backend {
         Backend::Local(local) => {
@@ -100,7 +110,10 @@ pub(crate) fn redacted_yaml(config: &Config) -> String {
                 .set_some("aws_region_name", dynamo.region.clone())
                 .set_some("profile_name", dynamo.profile.clone())
                 .set_some("aws_access_key", dynamo.access_key.clone())
-                .set_some("aws_secret_key", dynamo.secret_key.as_ref().map(|_| REDACTED))
+                .set_some(
+                    "aws_secret_key",
+                    dynamo.secret_key.as_ref().map(|_| REDACTED),
+                )
                 .set_some(
                     "aws_session_token",
                     dynamo.session_token.as_ref().map(|_| REDACTED),
@@ -108,7 +121,10 @@ pub(crate) fn redacted_yaml(config: &Config) -> String {
                 .set_some("endpoint_url", dynamo.endpoint_url.clone());
         }
     }
+    tokenizer.into_value()
+}
 
+fn session_store_block(config: &Config, data_dir: Option<&str>) -> Value {
     let settings = &config.session_store;
     let policy = &settings.policy;
     let mut store = Block::default();
@@ -121,7 +137,7 @@ pub(crate) fn redacted_yaml(config: &Config) -> String {
         store.set(&key, hash.to_hex());
     }
     if settings.tokens.is_empty() && config.embedded {
-        let place = data_dir.as_deref().unwrap_or("<data_dir>");
+        let place = data_dir.unwrap_or("<data_dir>");
         store.set(
             "apiAccessTokenSHA256",
             format!("<generated, kept in {place}/api_token.sha256>"),
@@ -151,7 +167,10 @@ pub(crate) fn redacted_yaml(config: &Config) -> String {
         )
         .set("internal", internal.into_value())
         .set("sessionMap", session_map.into_value());
+    store.into_value()
+}
 
+fn server_block(config: &Config, data_dir: Option<String>) -> Value {
     let server = &config.server;
     let mut server_block = Block::default();
     server_block
@@ -162,10 +181,5 @@ pub(crate) fn redacted_yaml(config: &Config) -> String {
         .set_some("data_dir", data_dir)
         .set("log_format", server.log_format.as_str())
         .set("log_level", server.log_level.clone());
-
-    let mut root = Block::default();
-    root.set("tokenizer", tokenizer.into_value())
-        .set("sessionStore", store.into_value())
-        .set("server", server_block.into_value());
-    serde_yaml::to_string(&root.into_value()).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
+    server_block.into_value()
 }

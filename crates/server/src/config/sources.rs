@@ -126,7 +126,9 @@ pub(crate) fn figment(sources: &ConfigSources, errors: &mut Vec<ConfigError>) ->
     let mut tokenizer_env: Vec<&(String, String)> = sources
         .env
         .iter()
-        .filter(|(k, v)| !v.is_empty() && (k.starts_with(TOKENIZER_PREFIX) || k == "AWS_REGION_NAME"))
+        .filter(|(k, v)| {
+            !v.is_empty() && (k.starts_with(TOKENIZER_PREFIX) || k == "AWS_REGION_NAME")
+        })
         .collect();
     tokenizer_env.sort();
     for (name, value) in tokenizer_env {
@@ -176,7 +178,9 @@ pub(crate) fn figment(sources: &ConfigSources, errors: &mut Vec<ConfigError>) ->
             }
             _ => errors.push(ConfigError::new(
                 "",
-                Some(Origin::Arg(define.split('=').next().unwrap_or_default().to_owned())),
+                Some(Origin::Arg(
+                    define.split('=').next().unwrap_or_default().to_owned(),
+                )),
                 "expected -Dkey=value, e.g. -DsessionStore.maxLifetime=-1",
             )),
         }
@@ -194,7 +198,8 @@ pub(crate) fn figment(sources: &ConfigSources, errors: &mut Vec<ConfigError>) ->
 /// label lowercased.
 fn tessera_env_path(name: &str) -> Option<Vec<String>> {
     let segments: Vec<String> = name.split(NESTING).map(schema::fold).collect();
-    if segments.len() == 3 && segments[0] == "sessionstore" && segments[1] == "apiaccesstokensha256" {
+    if segments.len() == 3 && segments[0] == "sessionstore" && segments[1] == "apiaccesstokensha256"
+    {
         let label = name.split(NESTING).nth(2)?.to_ascii_lowercase();
         return Some(vec![
             SESSION_STORE.to_owned(),
@@ -295,11 +300,7 @@ fn normalize(dict: Dict, parents: &[String]) -> Result<Dict, String> {
                 unreachable!("checked above")
             };
             for (label, hash) in labels {
-                insert(
-                    &mut out,
-                    &[format!("{LABELLED_TOKEN_PREFIX}{label}")],
-                    hash,
-                )?;
+                insert(&mut out, &[format!("{LABELLED_TOKEN_PREFIX}{label}")], hash)?;
             }
             continue;
         }
@@ -381,7 +382,11 @@ mod tests {
         top.insert("server.listen".into(), Value::from("x"));
         let out = normalize(top, &[]).unwrap();
         let value = Value::from(out);
-        assert!(value.find_ref("sessionStore.internal.subjectIndexPurgeInterval").is_some());
+        assert!(
+            value
+                .find_ref("sessionStore.internal.subjectIndexPurgeInterval")
+                .is_some()
+        );
         assert!(value.find_ref("server.listen").is_some());
         let Some(Value::Dict(_, store)) = value.find_ref(SESSION_STORE) else {
             panic!("no sessionStore table");

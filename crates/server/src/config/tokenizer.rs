@@ -155,8 +155,8 @@ pub(crate) struct Tokenizer {
     /// `None` in the embedded default (the password lives in the data
     /// directory) or when a password was refused.
     pub(crate) passwords: Option<Passwords>,
-    /// `tokenizer.timeout` with its origin.
-    pub(crate) timeout: Option<(Lifetime, Origin)>,
+    /// `tokenizer.timeout`.
+    pub(crate) timeout: Option<Lifetime>,
 }
 
 /// Whether the embedded default applies: no configuration file, and neither
@@ -188,9 +188,9 @@ pub(crate) fn check(v: &mut Validator<'_>, embedded: bool) -> Tokenizer {
         check_scopes(v, store_type);
     }
 
-    let timeout = v.integer("tokenizer.timeout").and_then(|(minutes, origin)| {
+    let timeout = v.integer("tokenizer.timeout").and_then(|(minutes, _)| {
         match Lifetime::from_minutes("tokenizer.timeout", minutes) {
-            Ok(lifetime) => Some((lifetime, origin.clone())),
+            Ok(lifetime) => Some(lifetime),
             Err(e) => {
                 v.core("tokenizer.timeout", &e);
                 None
@@ -198,11 +198,7 @@ pub(crate) fn check(v: &mut Validator<'_>, embedded: bool) -> Tokenizer {
         }
     });
 
-    let passwords = if embedded {
-        None
-    } else {
-        passwords(v)
-    };
+    let passwords = if embedded { None } else { passwords(v) };
 
     Tokenizer {
         store_type,
@@ -404,7 +400,9 @@ fn dynamodb(v: &mut Validator<'_>) -> Option<DynamoDbSettings> {
         ok = false;
     }
     let profile = v.text("tokenizer.profile_name").map(|(s, _)| s.to_owned());
-    let aws_profile = v.text("tokenizer.aws_profile_name").map(|(s, _)| s.to_owned());
+    let aws_profile = v
+        .text("tokenizer.aws_profile_name")
+        .map(|(s, _)| s.to_owned());
     let profile = match (profile, aws_profile) {
         (Some(a), Some(b)) if a != b => {
             v.refuse(
@@ -416,8 +414,12 @@ fn dynamodb(v: &mut Validator<'_>) -> Option<DynamoDbSettings> {
         }
         (a, b) => a.or(b),
     };
-    let access_key = v.text("tokenizer.aws_access_key").map(|(s, _)| s.to_owned());
-    let secret_key = v.text("tokenizer.aws_secret_key").map(|(s, _)| Secret::new(s));
+    let access_key = v
+        .text("tokenizer.aws_access_key")
+        .map(|(s, _)| s.to_owned());
+    let secret_key = v
+        .text("tokenizer.aws_secret_key")
+        .map(|(s, _)| Secret::new(s));
     match (&access_key, &secret_key) {
         (Some(_), None) => {
             v.refuse(
@@ -446,12 +448,17 @@ fn dynamodb(v: &mut Validator<'_>) -> Option<DynamoDbSettings> {
     if let Some(url) = &endpoint_url
         && !(url.starts_with("http://") || url.starts_with("https://"))
     {
-        v.refuse("tokenizer.endpoint_url", "must start with http:// or https://");
+        v.refuse(
+            "tokenizer.endpoint_url",
+            "must start with http:// or https://",
+        );
         ok = false;
     }
     let settings = DynamoDbSettings {
         table: table.unwrap_or_default(),
-        region: v.text("tokenizer.aws_region_name").map(|(s, _)| s.to_owned()),
+        region: v
+            .text("tokenizer.aws_region_name")
+            .map(|(s, _)| s.to_owned()),
         profile,
         access_key,
         secret_key,
