@@ -27,7 +27,7 @@ pub(crate) async fn require_token(
         metrics::auth_failure();
         return ApiError::unauthorized().into_response();
     };
-    tracing::Span::current().record("token", label);
+    tracing::Span::current().record("token", tracing::field::display(label));
     next.run(request).await
 }
 

@@ -31,7 +31,7 @@ pub(crate) async fn edge(
     let route = matched
         .as_ref()
         .map_or(routes::UNMATCHED, |m| routes::label(m.as_str()));
-    let span = tracing::info_span!("request", method = %method, route, token = Empty);
+    let span = tracing::info_span!("request", method = %method, route = %route, token = Empty);
 
     let mut response = async {
         if let Err(e) = check_headers(request.headers(), state.limits.max_header_bytes) {
@@ -70,12 +70,12 @@ pub(crate) async fn edge(
     let status = response.status().as_u16();
     let seconds = started.elapsed().as_secs_f64();
     let error = response.extensions().get::<ErrorCode>().map(|c| c.0);
-    let latency_ms = seconds * 1000.0;
+    let latency_ms = format_args!("{:.3}", seconds * 1000.0);
     span.in_scope(|| {
         if routes::is_api(route) {
-            tracing::info!(status, error, latency_ms, "request");
+            tracing::info!(status, error, %latency_ms, "request");
         } else {
-            tracing::debug!(status, error, latency_ms, "request");
+            tracing::debug!(status, error, %latency_ms, "request");
         }
     });
     metrics::request(method.as_str(), route, status, seconds);

@@ -278,7 +278,10 @@ pub(crate) fn describe_json_error(error: &serde_json::Error) -> ApiError {
         }
         Category::Data => {
             let message = error.to_string();
-            let keep = ["unknown field", "missing field", "duplicate field"]
+            if let Some(rest) = message.strip_prefix("unknown field `") {
+                return unknown_field(rest, &position);
+            }
+            let keep = ["missing field", "duplicate field"]
                 .iter()
                 .any(|p| message.starts_with(p));
             if keep {
@@ -297,6 +300,42 @@ pub(crate) fn describe_json_error(error: &serde_json::Error) -> ApiError {
             }
         }
     }
+}
+
+/// Describes an unknown field, given serde's message after
+/// "unknown field `". The name is repeated only if it looks like a field
+/// name: a client that sent a secret as a key does not get it echoed.
+fn unknown_field(rest: &str, position: &str) -> ApiError {
+    let (name, expected) = rest
+        .split_once("`, expected ")
+        .or_else(|| rest.split_once("`, there are no fields"))
+        .map_or((None, None), |(name, expected)| {
+            (Some(name), Some(expected))
+        });
+    let expected = expected
+        .map(|e| e.rsplit_once(" at line ").map_or(e, |(e, _)| e))
+        .filter(|e| !e.is_empty())
+        .map_or_else(
+            || "no fields are accepted".to_owned(),
+            |e| format!("expected {e}"),
+        );
+    match name.filter(|n| is_field_name(n)) {
+        Some(name) => {
+            ApiError::invalid_request(format!("unknown field `{name}`, {expected} ({position})"))
+        }
+        None => ApiError::invalid_request(format!("unknown field, {expected} ({position})")),
+    }
+}
+
+/// Whether `name` looks like a field or parameter name of this API (and so
+/// can be repeated in an error without echoing anything secret): at most 32
+/// characters of `a-z`, `0-9` and `_`.
+pub(crate) fn is_field_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 32
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 #[cfg(test)]
@@ -333,7 +372,20 @@ mod tests {
         assert_eq!(describe("{").code, "invalid_json");
         assert_eq!(describe("").code, "invalid_json");
         let unknown = describe(r#"{"name": "n", "sid": 1}"#);
-        assert!(unknown.description.starts_with("unknown field `sid`"));
+        assert!(
+            unknown
+                .description
+                .starts_with("unknown field `sid`, expected `name` or `data`"),
+            "{}",
+            unknown.description
+        );
+        let secret_key = describe(r#"{"name": "n", "AbC.dEf-123": 1}"#);
+        assert!(
+            !secret_key.description.contains("AbC"),
+            "{}",
+            secret_key.description
+        );
+        assert!(secret_key.description.contains("expected `name` or `data`"));
         let missing = describe("{}");
         assert!(missing.description.starts_with("missing field `name`"));
     }

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;
 
 use super::Shared;
-use super::error::{ApiError, describe_json_error};
+use super::error::{ApiError, describe_json_error, is_field_name};
 
 /// A JSON request body of type `T`: `Content-Type: application/json` (or
 /// another `+json` type), at most `max_body_bytes`, decoded strictly.
@@ -155,9 +155,11 @@ impl Params {
         let mut seen = Vec::with_capacity(pairs.len());
         for (name, value) in pairs {
             let Some(param) = Param::ALL.into_iter().find(|p| p.name() == name) else {
-                return Err(ApiError::invalid_request(format!(
-                    "unknown query parameter `{name}`"
-                )));
+                return Err(ApiError::invalid_request(if is_field_name(&name) {
+                    format!("unknown query parameter `{name}`")
+                } else {
+                    "unknown query parameter".to_owned()
+                }));
             };
             if seen.contains(&param) {
                 return Err(ApiError::invalid_request(format!(
