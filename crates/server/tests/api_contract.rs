@@ -244,3 +244,39 @@ async fn graceful_shutdown_finishes_requests_in_flight() {
     assert_eq!(body["sub"], "alice");
     stopped.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn shutdown_waits_for_the_operation_of_a_timed_out_request() {
+    let store = Arc::new(Gated::default());
+    let server = TestServer::with(Options {
+        store: store.clone(),
+        limits: tessera_server::api::ApiLimits {
+            request_timeout: std::time::Duration::from_millis(100),
+            ..tessera_server::api::ApiLimits::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let (sid, _, _) = server.create(login("alice")).await;
+    server.clock.advance_millis(60_000);
+    let response = server.get_by_sid(&sid, "").await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let sessions = server.sessions.clone();
+
+    // The connection is done; only the detached operation is left.
+    let stopped = server.begin_stop();
+    for _ in 0..20 {
+        tokio::task::yield_now().await;
+    }
+    assert!(!stopped.is_finished(), "shutdown waits for the operation");
+    store.release.notify_one();
+    stopped.await.unwrap().unwrap();
+
+    let alice = tessera_core::Subject::new("alice").unwrap();
+    let listed = sessions.list(&alice, None).await.unwrap();
+    assert_eq!(
+        listed[0].session.last_used,
+        api_support::START.plus_millis(60_000),
+        "the touch landed before the server stopped"
+    );
+}

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use tracing::Instrument as _;
 use tracing::field::Empty;
 
+use super::drain::InFlight;
 use super::error::{ApiError, ErrorCode};
 use super::{Shared, metrics, routes};
 
@@ -38,8 +39,17 @@ pub(crate) async fn edge(
             return e.into_response();
         }
         // The handler runs in its own task so that neither the timeout nor
-        // a client hanging up cancels a store operation half-way.
-        let handler = tokio::spawn(next.run(request).in_current_span());
+        // a client hanging up cancels a store operation half-way; shutdown
+        // waits for it through the guard.
+        let running = request.extensions().get::<InFlight>().map(InFlight::enter);
+        let handler = tokio::spawn(
+            async move {
+                let response = next.run(request).await;
+                drop(running);
+                response
+            }
+            .in_current_span(),
+        );
         match tokio::time::timeout(state.limits.request_timeout, handler).await {
             Ok(Ok(response)) => response,
             Ok(Err(_)) => {

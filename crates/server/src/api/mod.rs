@@ -7,7 +7,7 @@
 //! description, served at [`OPENAPI_PATH`].
 //!
 //! This module only translates between HTTP and the
-//! [`Sessions`](tessera_store::Sessions) service: it holds no session logic.
+//! [`Sessions`] service: it holds no session logic.
 //! It never logs or echoes a SID, an API token, a password or credentials:
 //! log lines carry the method, the route template, the status and the
 //! latency, never headers, query strings or bodies.
@@ -28,6 +28,7 @@ use tessera_crypto::TokenVerifier;
 use tessera_store::Sessions;
 
 mod auth;
+mod drain;
 mod edge;
 mod error;
 mod extract;

@@ -3,19 +3,26 @@
 use std::future::Future;
 use std::time::Duration;
 
+use axum::Extension;
 use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
 
+use super::drain::InFlight;
 use super::metrics;
 
 /// How often histogram samples are folded into the exported buckets
 /// between scrapes, so that memory stays bounded on a busy server.
 const METRICS_UPKEEP: Duration = Duration::from_secs(5);
 
+/// How long shutdown waits for handlers that outlived their request (timed
+/// out, or whose client hung up) to finish their store operation.
+const DRAIN_LIMIT: Duration = Duration::from_secs(30);
+
 /// Serves `router` on `listener` until SIGTERM or SIGINT (Ctrl-C), then
 /// shuts down gracefully: stops accepting connections, lets requests in
-/// flight finish (their store operations complete), closes idle
-/// keep-alive connections, and returns.
+/// flight finish, closes idle keep-alive connections, waits (up to 30 s)
+/// for the store operations of requests that timed out or were abandoned
+/// by their client, and returns.
 pub async fn serve(listener: TcpListener, router: axum::Router) -> std::io::Result<()> {
     serve_with_shutdown(listener, router, shutdown_signal()).await
 }
@@ -45,12 +52,18 @@ where
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
     });
+    let in_flight = InFlight::default();
+    let router = router.layer(Extension(in_flight.clone()));
     let result = axum::serve(listener, router)
         .with_graceful_shutdown(async move {
             signal.await;
             tracing::info!("shutting down: no new connections, finishing requests in flight");
         })
         .await;
+    let unfinished = in_flight.drained(DRAIN_LIMIT).await;
+    if unfinished > 0 {
+        tracing::warn!(unfinished, "store operations still running at shutdown");
+    }
     upkeep.abort();
     tracing::info!("server stopped");
     result
