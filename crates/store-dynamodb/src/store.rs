@@ -547,31 +547,50 @@ impl DynamoDbStore {
         Ok((stored, gone))
     }
 
-    async fn purge_index(
+    /// Removes the stale entries of the index items found on one scan
+    /// page: entries whose bound has passed, and (checked with one batch
+    /// read for the whole page) entries whose session is gone or expired.
+    async fn purge_indexes(
         &self,
-        index_key: String,
-        index: &Index,
+        indexes: Vec<(String, Index)>,
         now: Timestamp,
     ) -> Result<u64, StoreError> {
-        let mut dead = Vec::new();
-        let mut uncertain = Vec::new();
-        for (id, bound) in &index.entries {
-            if *bound <= now.as_millis() {
-                dead.push(*id);
-            } else {
-                uncertain.push(*id);
-            }
-        }
+        let uncertain: Vec<SessionRef> = indexes
+            .iter()
+            .flat_map(|(_, index)| index.entries.iter())
+            .filter(|(_, bound)| **bound > now.as_millis())
+            .map(|(id, _)| *id)
+            .collect();
         let items = self
             .batch_get(&uncertain, Some("#username, #hx, #ix"))
             .await?;
-        for id in uncertain {
-            match items.get(&id) {
-                None => dead.push(id),
-                Some(it) if item::helpers_expired(it, now)? => dead.push(id),
-                Some(_) => {}
+        let mut removed = 0;
+        for (key, index) in indexes {
+            let mut dead = Vec::new();
+            for (id, bound) in &index.entries {
+                let gone = *bound <= now.as_millis()
+                    || match items.get(id) {
+                        None => true,
+                        Some(it) => item::helpers_expired(it, now)?,
+                    };
+                if gone {
+                    dead.push(*id);
+                }
             }
+            removed += self.drop_index_entries(key, &index, &dead).await?;
         }
+        Ok(removed)
+    }
+
+    /// Removes `dead` from an index item if it is unchanged since read
+    /// (deleting the item when nothing would be left); how many entries
+    /// were removed.
+    async fn drop_index_entries(
+        &self,
+        index_key: String,
+        index: &Index,
+        dead: &[SessionRef],
+    ) -> Result<u64, StoreError> {
         if dead.is_empty() {
             return Ok(0);
         }
@@ -603,7 +622,7 @@ impl DynamoDbStore {
                 Err(e) => return Err(errors::sdk("deleting an empty subject index", e)),
             }
         } else {
-            self.remove_index_entries(index_key, &dead, Some(version))
+            self.remove_index_entries(index_key, dead, Some(version))
                 .await?
         };
         // A lost race leaves the entries for the next purge.
@@ -1016,9 +1035,7 @@ impl SessionStore for DynamoDbStore {
             }
             report.sessions += expired.len() as u64;
             self.batch_delete(expired).await?;
-            for (key, index) in indexes {
-                report.index_entries += self.purge_index(key, &index, now).await?;
-            }
+            report.index_entries += self.purge_indexes(indexes, now).await?;
             start = out.last_evaluated_key;
             if start.is_none() {
                 return Ok(report);
