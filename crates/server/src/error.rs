@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use tessera_crypto::CryptoError;
 use tessera_store::StoreError;
+use tessera_store_dynamodb::DynamoDbError;
 
 use crate::config::ConfigErrors;
 
@@ -29,15 +30,10 @@ pub enum ServerError {
     )]
     NoApiToken,
 
-    /// The configured backend is not part of this build yet.
-    #[error(
-        "tokenizer.type is {backend}, but the {backend} backend is not built into this version \
-         of tessera yet; use type local"
-    )]
-    BackendNotBuilt {
-        /// The backend's configuration name.
-        backend: &'static str,
-    },
+    /// The DynamoDB table is missing or has the wrong shape, or DynamoDB
+    /// cannot be reached.
+    #[error(transparent)]
+    DynamoDb(#[from] DynamoDbError),
 
     /// The data directory (or a file in it) cannot be used.
     #[error("data directory {}: {what}", path.display())]

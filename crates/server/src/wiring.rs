@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use tessera_crypto::{ApiToken, MasterKeys, SafePassword, TokenVerifier};
 use tessera_store::{Clock, SessionStore, Sessions, SessionsConfig, SystemClock, SystemRandom};
+use tessera_store_dynamodb::DynamoDbStore;
 use tessera_store_local::{LocalOptions, LocalStore};
+use tessera_store_redis::RedisStore;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -155,10 +157,10 @@ async fn open_store(
             };
             Ok((store, sweeper.into_iter().collect()))
         }
-        Backend::Redis(_) => Err(ServerError::BackendNotBuilt { backend: "redis" }),
-        Backend::DynamoDb(_) => Err(ServerError::BackendNotBuilt {
-            backend: "dynamodb",
-        }),
+        Backend::Redis(redis) => Ok((Arc::new(RedisStore::connect(redis).await?), Vec::new())),
+        Backend::DynamoDb(dynamo) => {
+            Ok((Arc::new(DynamoDbStore::connect(dynamo).await?), Vec::new()))
+        }
     }
 }
 

@@ -40,6 +40,7 @@ fn one_error(extra: &str) -> (PathBuf, ConfigError) {
 }
 
 #[test]
+#[expect(clippy::too_many_lines, reason = "one table of cases, one per line")]
 fn each_bad_value_names_its_key_and_file() {
     let cases: &[(&str, &str, &str)] = &[
         (
@@ -189,6 +190,7 @@ fn each_bad_value_names_its_key_and_file() {
 }
 
 #[test]
+#[expect(clippy::too_many_lines, reason = "one table of cases, one per line")]
 fn tokenizer_mistakes_name_their_key() {
     let cases: &[(&str, &str, &str)] = &[
         (
@@ -207,7 +209,7 @@ fn tokenizer_mistakes_name_their_key() {
             "only to type redis",
         ),
         (
-            "  type: local\n  table: t\n",
+            "  type: local\n  table: tab\n",
             "tokenizer.table",
             "only to type dynamodb",
         ),
@@ -229,32 +231,62 @@ fn tokenizer_mistakes_name_their_key() {
         (
             "  type: redis\n  host: h\n  url: redis://h\n",
             "tokenizer.url",
-            "not both",
+            "exactly one",
         ),
         ("  type: redis\n", "tokenizer.host", "tokenizer.url"),
         (
             "  type: redis\n  url: http://h\n",
             "tokenizer.url",
-            "redis://",
+            "rediss://",
+        ),
+        (
+            "  type: redis\n  url: redis://h:notaport\n",
+            "tokenizer.url",
+            "invalid Redis URL",
+        ),
+        (
+            "  type: redis\n  host: h\n  options:\n    db: 300\n",
+            "tokenizer.options.db",
+            "0..=255",
+        ),
+        (
+            "  type: redis\n  host: h\n  key_prefix: a{b}\n",
+            "tokenizer.key_prefix",
+            "hash tag",
+        ),
+        (
+            "  type: redis\n  sentinel:\n    service_name: m\n",
+            "tokenizer.sentinel.nodes",
+            "required",
+        ),
+        (
+            "  type: dynamodb\n  table: t\n",
+            "tokenizer.table",
+            "3 to 255",
+        ),
+        (
+            "  type: dynamodb\n  table: tab\n  max_read_units_per_second: -1\n",
+            "tokenizer.max_read_units_per_second",
+            "0 or more",
         ),
         (
             "  type: redis\n  host: h\n  tls_insecure_skip_verify: true\n",
             "tokenizer.tls_insecure_skip_verify",
-            "without TLS",
+            "TLS is off",
         ),
         ("  type: dynamodb\n", "tokenizer.table", "required"),
         (
-            "  type: dynamodb\n  table: t\n  aws_access_key: AKIA\n",
-            "tokenizer.aws_access_key",
-            "aws_secret_key",
+            "  type: dynamodb\n  table: tab\n  aws_access_key: AKIA\n",
+            "tokenizer.aws_secret_key",
+            "aws_access_key",
         ),
         (
-            "  type: dynamodb\n  table: t\n  profile_name: a\n  aws_profile_name: b\n",
+            "  type: dynamodb\n  table: tab\n  profile_name: a\n  aws_profile_name: b\n",
             "tokenizer.aws_profile_name",
             "profile_name",
         ),
         (
-            "  type: dynamodb\n  table: t\n  endpoint_url: localhost:8000\n",
+            "  type: dynamodb\n  table: tab\n  endpoint_url: localhost:8000\n",
             "tokenizer.endpoint_url",
             "http://",
         ),

@@ -145,8 +145,8 @@ fn the_tokenizer_variables_set_their_keys() {
         panic!("{:?}", config.backend);
     };
     assert_eq!(redis.host.as_deref(), Some("cache.internal"));
-    assert_eq!(redis.port, 6380);
-    assert!(redis.ssl);
+    assert_eq!(redis.port, Some(6380));
+    assert!(redis.options.ssl);
     assert_eq!(idle(&config), 15);
 
     let config = load(
@@ -164,7 +164,7 @@ fn the_tokenizer_variables_set_their_keys() {
         panic!();
     };
     assert_eq!(
-        (d.table.as_str(), d.region.as_deref()),
+        (d.table.as_str(), d.aws_region_name.as_deref()),
         ("sessions", Some("eu-west-1"))
     );
 

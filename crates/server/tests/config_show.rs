@@ -23,18 +23,17 @@ fn show(contents: &str, defines: &[&str]) -> String {
 fn secrets_are_redacted_and_everything_else_is_shown() {
     let shown = show(
         &format!(
-            "tokenizer:\n  type: redis\n  safe_password: {STRONG}\n  previous_safe_passwords: [Older-pass-9qZ_mW2x]\n  url: rediss://app:redis-pass-123@cache:6380/1\n  password: other-redis-secret\nsessionStore:\n  apiAccessTokenSHA256: {HASH}\n  apiAccessTokenSHA256.ops: {HASH}\n"
+            "tokenizer:\n  type: redis\n  safe_password: {STRONG}\n  previous_safe_passwords: [Older-pass-9qZ_mW2x]\n  url: rediss://app:redis-pass-123@cache:6380/1\nsessionStore:\n  apiAccessTokenSHA256: {HASH}\n  apiAccessTokenSHA256.ops: {HASH}\n"
         ),
         &["sessionStore.maxLifetime=-1"],
     );
-    for secret in [STRONG, "Older-pass", "redis-pass-123", "other-redis-secret"] {
+    for secret in [STRONG, "Older-pass", "redis-pass-123"] {
         assert!(!shown.contains(secret), "{secret} shown in:\n{shown}");
     }
     for expected in [
         "safe_password: <redacted>",
         "- <redacted>",
         "url: rediss://app:<redacted>@cache:6380/1",
-        "password: <redacted>",
         &format!("apiAccessTokenSHA256: {HASH}"),
         &format!("apiAccessTokenSHA256.ops: {HASH}"),
         "maxLifetime: -1",
@@ -58,11 +57,40 @@ fn secrets_are_redacted_and_everything_else_is_shown() {
 fn aws_secret_keys_are_redacted() {
     let shown = show(
         &format!(
-            "tokenizer:\n  type: dynamodb\n  safe_password: {STRONG}\n  table: t\n  aws_access_key: AKIAEXAMPLE\n  aws_secret_key: wJalrXUtnFEMI\n"
+            "tokenizer:\n  type: dynamodb\n  safe_password: {STRONG}\n  table: tab\n  aws_access_key: AKIAEXAMPLE\n  aws_secret_key: wJalrXUtnFEMI\n"
         ),
         &[],
     );
     assert!(shown.contains("aws_access_key: AKIAEXAMPLE"), "{shown}");
     assert!(shown.contains("aws_secret_key: <redacted>"), "{shown}");
     assert!(!shown.contains("wJalr"), "{shown}");
+}
+
+#[test]
+fn redis_option_and_sentinel_passwords_are_redacted() {
+    let shown = show(
+        &format!(
+            "tokenizer:\n  type: redis\n  safe_password: {STRONG}\n  host: cache\n  options:\n    ssl: true\n    username: app\n    password: other-redis-secret\n"
+        ),
+        &[],
+    );
+    assert!(!shown.contains("other-redis-secret"), "{shown}");
+    assert!(shown.contains("password: <redacted>"), "{shown}");
+    assert!(shown.contains("username: app"), "{shown}");
+    let shown = show(
+        &format!(
+            "tokenizer:\n  type: redis\n  safe_password: {STRONG}\n  sentinel:\n    service_name: main\n    nodes: [s1:26379]\n    password: sentinel-secret\n"
+        ),
+        &[],
+    );
+    assert!(!shown.contains("sentinel-secret"), "{shown}");
+    assert!(shown.contains("service_name: main"), "{shown}");
+    let shown = show(
+        &format!(
+            "tokenizer:\n  type: redis\n  safe_password: {STRONG}\n  cluster_nodes: [\"redis://:node-secret@n1:7000\"]\n"
+        ),
+        &[],
+    );
+    assert!(!shown.contains("node-secret"), "{shown}");
+    assert!(shown.contains("redis://:<redacted>@n1:7000"), "{shown}");
 }

@@ -85,27 +85,22 @@ fn with_a_strong_password_every_example_passes_and_means_what_it_says() {
             }
             ("tokenizer-dynamodb-profile.yml", Backend::DynamoDb(d)) => {
                 assert_eq!(d.table, "tokenizer");
-                assert_eq!(d.region.as_deref(), Some("us-east-1"));
-                assert_eq!(d.profile.as_deref(), Some("default"));
-                assert_eq!(d.access_key, None);
-                assert_eq!(d.secret_key, None);
+                assert_eq!(d.aws_region_name.as_deref(), Some("us-east-1"));
+                assert_eq!(d.profile().unwrap(), Some("default"));
+                assert_eq!(d.aws_access_key, None);
+                assert_eq!(d.aws_secret_key, None);
             }
             ("tokenizer-dynamodb-keys.yml", Backend::DynamoDb(d)) => {
                 assert_eq!(d.table, "tokenizer");
-                assert_eq!(d.region.as_deref(), Some("us-east-1"));
-                assert_eq!(d.profile, None);
-                assert_eq!(d.access_key.as_deref(), Some("AKIA..."));
-                assert_eq!(
-                    d.secret_key
-                        .as_ref()
-                        .map(tessera_server::config::Secret::expose_secret),
-                    Some("...")
-                );
+                assert_eq!(d.aws_region_name.as_deref(), Some("us-east-1"));
+                assert_eq!(d.profile().unwrap(), None);
+                assert_eq!(d.aws_access_key.as_deref(), Some("AKIA..."));
+                assert_eq!(d.aws_secret_key.as_deref(), Some("..."));
             }
             ("tokenizer-redis.yml", Backend::Redis(r)) => {
                 assert_eq!(r.host.as_deref(), Some("localhost"));
-                assert_eq!(r.port, 6379);
-                assert!(r.ssl);
+                assert_eq!(r.port, Some(6379));
+                assert!(r.options.ssl);
                 assert!(!r.tls_insecure_skip_verify);
                 assert_eq!(r.url, None);
             }
@@ -132,8 +127,8 @@ fn the_same_examples_in_toml_pass_too() {
     let Backend::Redis(redis) = &config.backend else {
         panic!("{:?}", config.backend);
     };
-    assert!(redis.ssl);
-    assert_eq!(redis.port, 6379);
+    assert!(redis.options.ssl);
+    assert_eq!(redis.port, Some(6379));
 }
 
 #[test]
@@ -152,7 +147,7 @@ fn previous_passwords_and_the_other_backend_keys_are_accepted() {
     let Backend::DynamoDb(d) = &config.backend else {
         panic!();
     };
-    assert_eq!(d.profile.as_deref(), Some("prod"));
+    assert_eq!(d.profile().unwrap(), Some("prod"));
     assert_eq!(d.endpoint_url.as_deref(), Some("http://127.0.0.1:8000"));
 
     let path = dir.path().join("redis.yml");
@@ -167,11 +162,8 @@ fn previous_passwords_and_the_other_backend_keys_are_accepted() {
     let Backend::Redis(r) = &config.backend else {
         panic!();
     };
-    assert_eq!(
-        r.url.as_ref().unwrap().expose_secret(),
-        "rediss://app:pw@cache:6380/2"
-    );
-    assert_eq!(r.key_prefix.as_deref(), Some("tessera-"));
-    assert_eq!(r.pool_size, Some(8));
-    assert_eq!(r.command_timeout, Some(Duration::from_millis(500)));
+    assert_eq!(r.url.as_deref(), Some("rediss://app:pw@cache:6380/2"));
+    assert_eq!(r.key_prefix, "tessera-");
+    assert_eq!(r.pool_size, 8);
+    assert_eq!(r.command_timeout(), Duration::from_millis(500));
 }

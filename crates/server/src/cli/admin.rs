@@ -146,18 +146,24 @@ pub(crate) fn purge(config: &Config) -> anyhow::Result<ExitCode> {
 }
 
 pub(crate) fn dynamodb(config: &Config, command: &DynamoDbCommand) -> anyhow::Result<ExitCode> {
-    let DynamoDbCommand::CreateTable { table: _ } = command;
-    let Backend::DynamoDb(_) = &config.backend else {
+    let DynamoDbCommand::CreateTable { table } = command;
+    let Backend::DynamoDb(dynamo) = &config.backend else {
         bail!(
             "tokenizer.type is {}, not dynamodb: set tokenizer.type, tokenizer.table and the AWS \
              settings first",
             config.backend.store_type()
         );
     };
-    Err(ServerError::BackendNotBuilt {
-        backend: "dynamodb",
-    }
-    .into())
+    let table = table.clone().unwrap_or_else(|| dynamo.table.clone());
+    let runtime = super::runtime()?;
+    runtime.block_on(async {
+        let client = dynamo.client().await.map_err(ServerError::from)?;
+        tessera_store_dynamodb::create_table(&client, &table)
+            .await
+            .map_err(ServerError::from)?;
+        println!("created table {table} (partition key `username`, TTL on `ttl`)");
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 /// A timestamp as `YYYY-MM-DDTHH:MM:SSZ` (UTC).

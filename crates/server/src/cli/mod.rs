@@ -157,9 +157,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// Prints the error and its causes to stderr and picks the exit code.
 fn report(error: &anyhow::Error) -> ExitCode {
     let code = match error.downcast_ref::<ServerError>() {
-        Some(
-            ServerError::Config(_) | ServerError::NoApiToken | ServerError::BackendNotBuilt { .. },
-        ) => EXIT_CONFIG,
+        Some(ServerError::Config(_) | ServerError::NoApiToken) => EXIT_CONFIG,
         _ => EXIT_FAILURE,
     };
     eprintln!("tessera: error: {error:#}");

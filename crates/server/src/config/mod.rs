@@ -40,8 +40,8 @@
 
 mod origin;
 mod raw;
+mod redact;
 mod schema;
-mod secret;
 mod server;
 mod session_store;
 mod show;
@@ -52,16 +52,13 @@ mod validate;
 use std::path::PathBuf;
 
 pub use origin::{ConfigError, ConfigErrors, Origin};
-pub use secret::Secret;
 pub use server::{
     DATA_DIR_ENV, DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_HEADER_BYTES,
     DEFAULT_REQUEST_TIMEOUT, LogFormat, ServerSettings,
 };
 pub use session_store::{PRIMARY_LABEL, PurgeSchedule, SECONDARY_LABEL, SessionStoreSettings};
 pub use sources::{CONFIG_ENV, ConfigSources};
-pub use tokenizer::{
-    Backend, DynamoDbSettings, LocalSettings, Passwords, RedisSettings, StoreType,
-};
+pub use tokenizer::{Backend, LocalSettings, Passwords, StoreType};
 
 use raw::Raw;
 use validate::Validator;

@@ -11,10 +11,11 @@ use super::origin::{ConfigError, Origin};
 use super::schema::{self, Kind};
 
 /// A value of the type its key expects.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum RawValue {
     Text(String),
     Integer(i64),
+    Number(f64),
     Boolean(bool),
     List(Vec<String>),
 }
@@ -175,8 +176,11 @@ fn typed(kind: Kind, value: &Value) -> Result<Option<RawValue>, String> {
             )),
         },
         Kind::Integer => integer(value).map(|i| Some(RawValue::Integer(i))),
+        Kind::Number => number(value).map(|n| Some(RawValue::Number(n))),
         Kind::Boolean => boolean(value).map(|b| Some(RawValue::Boolean(b))),
-        Kind::SecretList => list(value).map(|l| Some(RawValue::List(l))),
+        Kind::TextList | Kind::UrlList | Kind::SecretList => {
+            list(value).map(|l| Some(RawValue::List(l)))
+        }
     }
 }
 
@@ -196,6 +200,30 @@ fn integer(value: &Value) -> Result<i64, String> {
             "expected a whole number, found {}",
             describe(other)
         )),
+    }
+}
+
+fn number(value: &Value) -> Result<f64, String> {
+    let parsed = match value {
+        Value::Num(_, n) => match n.to_f64() {
+            Some(f) => f,
+            // Whole numbers; rates beyond i32 are not meaningful.
+            None => integer(value)
+                .ok()
+                .and_then(|i| i32::try_from(i).ok())
+                .map(f64::from)
+                .ok_or_else(|| "is out of range".to_owned())?,
+        },
+        Value::String(_, s) => s
+            .trim()
+            .parse::<f64>()
+            .map_err(|_| "expected a number, found text".to_owned())?,
+        other => return Err(format!("expected a number, found {}", describe(other))),
+    };
+    if parsed.is_finite() {
+        Ok(parsed)
+    } else {
+        Err("expected a finite number".to_owned())
     }
 }
 

@@ -19,6 +19,12 @@ pub(crate) enum Kind {
     Integer,
     /// `true` or `false`.
     Boolean,
+    /// A number, possibly with a fraction.
+    Number,
+    /// A list of strings.
+    TextList,
+    /// A list of URLs that may carry passwords.
+    UrlList,
     /// A list of secret strings.
     SecretList,
 }
@@ -34,6 +40,8 @@ pub(crate) enum Scope {
     Redis,
     /// `type: dynamodb` only.
     DynamoDb,
+    /// `type: redis` or `type: dynamodb`.
+    Remote,
 }
 
 /// One configuration key.
@@ -71,29 +79,50 @@ pub(crate) const KEYS: &[KeySpec] = &[
     ),
     key("tokenizer.path", Kind::Text, Scope::Local),
     key("tokenizer.touch_window_ms", Kind::Integer, Scope::Local),
+    key("tokenizer.connect_timeout_ms", Kind::Integer, Scope::Remote),
+    // DynamoDB, as the tokenizer documents it, plus the store's own tuning.
     key("tokenizer.table", Kind::Text, Scope::DynamoDb),
     key("tokenizer.aws_region_name", Kind::Text, Scope::DynamoDb),
     key("tokenizer.profile_name", Kind::Text, Scope::DynamoDb),
     key("tokenizer.aws_profile_name", Kind::Text, Scope::DynamoDb),
     key("tokenizer.aws_access_key", Kind::Text, Scope::DynamoDb),
     key("tokenizer.aws_secret_key", Kind::Secret, Scope::DynamoDb),
-    key("tokenizer.aws_session_token", Kind::Secret, Scope::DynamoDb),
     key("tokenizer.endpoint_url", Kind::Text, Scope::DynamoDb),
+    key("tokenizer.max_attempts", Kind::Integer, Scope::DynamoDb),
+    key(
+        "tokenizer.attempt_timeout_ms",
+        Kind::Integer,
+        Scope::DynamoDb,
+    ),
+    key("tokenizer.create_attempts", Kind::Integer, Scope::DynamoDb),
+    key("tokenizer.scan_page_size", Kind::Integer, Scope::DynamoDb),
+    key(
+        "tokenizer.max_read_units_per_second",
+        Kind::Number,
+        Scope::DynamoDb,
+    ),
+    // Redis: the tokenizer's host/port/options, or a URL, Cluster nodes or
+    // Sentinel.
     key("tokenizer.url", Kind::Url, Scope::Redis),
     key("tokenizer.host", Kind::Text, Scope::Redis),
     key("tokenizer.port", Kind::Integer, Scope::Redis),
     key("tokenizer.options.ssl", Kind::Boolean, Scope::Redis),
-    key("tokenizer.username", Kind::Text, Scope::Redis),
-    key("tokenizer.password", Kind::Secret, Scope::Redis),
-    key("tokenizer.db", Kind::Integer, Scope::Redis),
+    key("tokenizer.options.username", Kind::Text, Scope::Redis),
+    key("tokenizer.options.password", Kind::Secret, Scope::Redis),
+    key("tokenizer.options.db", Kind::Integer, Scope::Redis),
+    key("tokenizer.cluster", Kind::Boolean, Scope::Redis),
+    key("tokenizer.cluster_nodes", Kind::UrlList, Scope::Redis),
+    key("tokenizer.sentinel.service_name", Kind::Text, Scope::Redis),
+    key("tokenizer.sentinel.nodes", Kind::TextList, Scope::Redis),
+    key("tokenizer.sentinel.username", Kind::Text, Scope::Redis),
+    key("tokenizer.sentinel.password", Kind::Secret, Scope::Redis),
+    key("tokenizer.tls_ca_file", Kind::Text, Scope::Redis),
     key(
         "tokenizer.tls_insecure_skip_verify",
         Kind::Boolean,
         Scope::Redis,
     ),
-    key("tokenizer.cluster", Kind::Boolean, Scope::Redis),
     key("tokenizer.pool_size", Kind::Integer, Scope::Redis),
-    key("tokenizer.connect_timeout_ms", Kind::Integer, Scope::Redis),
     key("tokenizer.command_timeout_ms", Kind::Integer, Scope::Redis),
     key("tokenizer.key_prefix", Kind::Text, Scope::Redis),
     // The session store block, with the reference session store's names.

@@ -1,9 +1,10 @@
 //! `tessera config show`: the effective configuration, secrets redacted.
 
 use serde_yaml::{Mapping, Value};
+use tessera_store_redis::RedisConfig;
 
 use super::Config;
-use super::secret::redact_url;
+use super::redact::redact_url;
 use super::tokenizer::Backend;
 
 const REDACTED: &str = "<redacted>";
@@ -79,49 +80,85 @@ fn tokenizer_block(config: &Config, data_dir: Option<&str>) -> Value {
                 .set("path", local.path.display().to_string())
                 .set_some("touch_window_ms", local.touch_window.map(millis));
         }
-        Backend::Redis(redis) => {
-            if let Some(url) = &redis.url {
-                tokenizer.set("url", redact_url(url.expose_secret()));
-            }
-            tokenizer.set_some("host", redis.host.clone());
-            if redis.url.is_none() {
-                tokenizer.set("port", u64::from(redis.port));
-                let mut options = Block::default();
-                options.set("ssl", redis.ssl);
-                tokenizer.set("options", options.into_value());
-            }
-            tokenizer
-                .set_some("username", redis.username.clone())
-                .set_some("password", redis.password.as_ref().map(|_| REDACTED))
-                .set_some("db", redis.db.map(u64::from));
-            if redis.tls_insecure_skip_verify {
-                tokenizer.set("tls_insecure_skip_verify", true);
-            }
-            tokenizer
-                .set("cluster", redis.cluster)
-                .set_some("pool_size", redis.pool_size.map(|p| p as u64))
-                .set_some("connect_timeout_ms", redis.connect_timeout.map(millis))
-                .set_some("command_timeout_ms", redis.command_timeout.map(millis))
-                .set_some("key_prefix", redis.key_prefix.clone());
-        }
+        Backend::Redis(redis) => redis_keys(&mut tokenizer, redis),
         Backend::DynamoDb(dynamo) => {
             tokenizer
                 .set("table", dynamo.table.clone())
-                .set_some("aws_region_name", dynamo.region.clone())
-                .set_some("profile_name", dynamo.profile.clone())
-                .set_some("aws_access_key", dynamo.access_key.clone())
+                .set_some("aws_region_name", dynamo.aws_region_name.clone())
+                .set_some("profile_name", dynamo.profile_name.clone())
+                .set_some("aws_profile_name", dynamo.aws_profile_name.clone())
+                .set_some("aws_access_key", dynamo.aws_access_key.clone())
                 .set_some(
                     "aws_secret_key",
-                    dynamo.secret_key.as_ref().map(|_| REDACTED),
+                    dynamo.aws_secret_key.as_ref().map(|_| REDACTED),
                 )
-                .set_some(
-                    "aws_session_token",
-                    dynamo.session_token.as_ref().map(|_| REDACTED),
-                )
-                .set_some("endpoint_url", dynamo.endpoint_url.clone());
+                .set_some("endpoint_url", dynamo.endpoint_url.clone())
+                .set("max_attempts", u64::from(dynamo.max_attempts))
+                .set("connect_timeout_ms", dynamo.connect_timeout_ms)
+                .set("attempt_timeout_ms", dynamo.attempt_timeout_ms)
+                .set("create_attempts", u64::from(dynamo.create_attempts))
+                .set("scan_page_size", u64::from(dynamo.scan_page_size))
+                .set(
+                    "max_read_units_per_second",
+                    dynamo.max_read_units_per_second,
+                );
         }
     }
     tokenizer.into_value()
+}
+
+fn redis_keys(tokenizer: &mut Block, redis: &RedisConfig) {
+    if let Some(url) = &redis.url {
+        tokenizer.set("url", redact_url(url));
+    }
+    tokenizer
+        .set_some("host", redis.host.clone())
+        .set_some("port", redis.port.map(u64::from));
+    let mut options = Block::default();
+    options
+        .set("ssl", redis.options.ssl)
+        .set_some("username", redis.options.username.clone())
+        .set_some(
+            "password",
+            redis.options.password.as_ref().map(|_| REDACTED),
+        )
+        .set_some("db", redis.options.db.map(u64::from));
+    tokenizer.set("options", options.into_value());
+    tokenizer.set("cluster", redis.cluster);
+    if !redis.cluster_nodes.is_empty() {
+        tokenizer.set(
+            "cluster_nodes",
+            Value::Sequence(
+                redis
+                    .cluster_nodes
+                    .iter()
+                    .map(|n| Value::from(redact_url(n)))
+                    .collect(),
+            ),
+        );
+    }
+    if let Some(sentinel) = &redis.sentinel {
+        let mut block = Block::default();
+        block
+            .set("service_name", sentinel.service_name.clone())
+            .set(
+                "nodes",
+                Value::Sequence(sentinel.nodes.iter().cloned().map(Value::from).collect()),
+            )
+            .set_some("username", sentinel.username.clone())
+            .set_some("password", sentinel.password.as_ref().map(|_| REDACTED));
+        tokenizer.set("sentinel", block.into_value());
+    }
+    tokenizer
+        .set_some(
+            "tls_ca_file",
+            redis.tls_ca_file.as_ref().map(|p| p.display().to_string()),
+        )
+        .set("tls_insecure_skip_verify", redis.tls_insecure_skip_verify)
+        .set("pool_size", redis.pool_size as u64)
+        .set("connect_timeout_ms", redis.connect_timeout_ms)
+        .set("command_timeout_ms", redis.command_timeout_ms)
+        .set("key_prefix", redis.key_prefix.clone());
 }
 
 fn session_store_block(config: &Config, data_dir: Option<&str>) -> Value {

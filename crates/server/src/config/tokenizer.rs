@@ -8,9 +8,11 @@ use std::time::Duration;
 use tessera_core::Lifetime;
 use tessera_crypto::{CryptoError, SafePassword};
 
+use tessera_store_dynamodb::{DynamoDbConfig, DynamoDbError};
+use tessera_store_redis::{ConnectionOptions, RedisConfig, RedisConfigError, SentinelConfig};
+
 use super::origin::Origin;
 use super::schema::{self, Scope};
-use super::secret::Secret;
 use super::validate::Validator;
 
 /// The backend named by `tokenizer.type`.
@@ -41,6 +43,12 @@ impl StoreType {
             Self::DynamoDb => Scope::DynamoDb,
         }
     }
+
+    fn uses(self, scope: Scope) -> bool {
+        scope == Scope::Any
+            || scope == self.scope()
+            || (scope == Scope::Remote && self != Self::Local)
+    }
 }
 
 impl fmt::Display for StoreType {
@@ -58,66 +66,18 @@ pub struct LocalSettings {
     pub touch_window: Option<Duration>,
 }
 
-/// Settings of the Redis store.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RedisSettings {
-    /// `tokenizer.url` (`redis://` or `rediss://`). It may carry a password.
-    pub url: Option<Secret>,
-    /// `tokenizer.host`.
-    pub host: Option<String>,
-    /// `tokenizer.port` (default 6379).
-    pub port: u16,
-    /// `tokenizer.options.ssl`: TLS, with the server's certificate verified.
-    pub ssl: bool,
-    /// `tokenizer.username`.
-    pub username: Option<String>,
-    /// `tokenizer.password`.
-    pub password: Option<Secret>,
-    /// `tokenizer.db`.
-    pub db: Option<u32>,
-    /// `tokenizer.tls_insecure_skip_verify`: accept any certificate (test
-    /// setups with self-signed certificates only).
-    pub tls_insecure_skip_verify: bool,
-    /// `tokenizer.cluster`: the server is a Redis Cluster.
-    pub cluster: bool,
-    /// `tokenizer.pool_size`.
-    pub pool_size: Option<usize>,
-    /// `tokenizer.connect_timeout_ms`.
-    pub connect_timeout: Option<Duration>,
-    /// `tokenizer.command_timeout_ms`.
-    pub command_timeout: Option<Duration>,
-    /// `tokenizer.key_prefix`.
-    pub key_prefix: Option<String>,
-}
-
-/// Settings of the DynamoDB store.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DynamoDbSettings {
-    /// `tokenizer.table`.
-    pub table: String,
-    /// `tokenizer.aws_region_name`.
-    pub region: Option<String>,
-    /// `tokenizer.profile_name` or `tokenizer.aws_profile_name`.
-    pub profile: Option<String>,
-    /// `tokenizer.aws_access_key`.
-    pub access_key: Option<String>,
-    /// `tokenizer.aws_secret_key`.
-    pub secret_key: Option<Secret>,
-    /// `tokenizer.aws_session_token`.
-    pub session_token: Option<Secret>,
-    /// `tokenizer.endpoint_url` (a local emulator).
-    pub endpoint_url: Option<String>,
-}
-
 /// The backend and its settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// The Redis and DynamoDB settings are those backends' own configuration
+/// types, filled from the `tokenizer:` block's keys of the same names.
+#[derive(Debug, Clone)]
 pub enum Backend {
     /// `type: local`.
     Local(LocalSettings),
     /// `type: redis`.
-    Redis(RedisSettings),
+    Redis(RedisConfig),
     /// `type: dynamodb`.
-    DynamoDb(DynamoDbSettings),
+    DynamoDb(DynamoDbConfig),
 }
 
 impl Backend {
@@ -217,13 +177,11 @@ fn check_scopes(v: &mut Validator<'_>, store_type: StoreType) {
         let Some(spec) = schema::find(path) else {
             continue;
         };
-        if spec.scope != Scope::Any
-            && spec.scope != store_type.scope()
-            && !matches!(entry.origin, Origin::Env(_))
-        {
+        if !store_type.uses(spec.scope) && !matches!(entry.origin, Origin::Env(_)) {
             let owner = match spec.scope {
                 Scope::Local => "local",
                 Scope::Redis => "redis",
+                Scope::Remote => "redis and dynamodb",
                 Scope::DynamoDb | Scope::Any => "dynamodb",
             };
             refused.push((
@@ -296,9 +254,13 @@ pub(crate) fn backend(
     }
 }
 
-fn millis(v: &mut Validator<'_>, key: &str, max: i64) -> Option<Duration> {
-    v.integer_in(key, 1..=max, "milliseconds")
-        .map(|ms| Duration::from_millis(ms.unsigned_abs()))
+fn millis(v: &mut Validator<'_>, key: &str, default: u64) -> u64 {
+    v.integer_in(key, 1..=600_000, "milliseconds")
+        .map_or(default, i64::unsigned_abs)
+}
+
+fn text(v: &Validator<'_>, key: &str) -> Option<String> {
+    v.text(key).map(|(s, _)| s.to_owned())
 }
 
 fn local(v: &mut Validator<'_>, default_path: Option<PathBuf>) -> Option<LocalSettings> {
@@ -317,155 +279,191 @@ fn local(v: &mut Validator<'_>, default_path: Option<PathBuf>) -> Option<LocalSe
     Some(LocalSettings { path, touch_window })
 }
 
-fn redis(v: &mut Validator<'_>) -> Option<RedisSettings> {
-    let url = v.text("tokenizer.url").map(|(s, _)| s);
-    let host = v.text("tokenizer.host").map(|(s, _)| s.to_owned());
-    let mut ok = true;
-    match (url, &host) {
-        (Some(_), Some(_)) => {
-            v.refuse(
-                "tokenizer.url",
-                "give either tokenizer.url or tokenizer.host (with port and options.ssl), not both",
-            );
-            ok = false;
-        }
-        (None, None) => {
-            v.missing(
-                "tokenizer.host",
-                "type redis needs tokenizer.host (and port) or tokenizer.url",
-            );
-            ok = false;
-        }
-        (Some(url), None) => {
-            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
-                v.refuse(
-                    "tokenizer.url",
-                    "must start with redis:// or rediss:// (TLS)",
-                );
-                ok = false;
-            }
-        }
-        (None, Some(_)) => {}
-    }
-    let port = match v.integer_in("tokenizer.port", 1..=65_535, "") {
-        Some(p) => u16::try_from(p).unwrap_or(6379),
-        None if v.is_set("tokenizer.port") => {
-            ok = false;
-            6379
-        }
-        None => 6379,
-    };
-    let ssl = v.boolean("tokenizer.options.ssl").is_some_and(|(b, _)| b);
-    let tls = ssl || url.is_some_and(|u| u.starts_with("rediss://"));
-    let tls_insecure_skip_verify = v
-        .boolean("tokenizer.tls_insecure_skip_verify")
-        .is_some_and(|(b, _)| b);
-    if tls_insecure_skip_verify && !tls {
-        v.refuse(
-            "tokenizer.tls_insecure_skip_verify",
-            "has no effect without TLS (options.ssl: true or a rediss:// URL)",
-        );
-        ok = false;
-    }
+/// The Redis store's configuration, checked by the store's own rules
+/// without connecting.
+fn redis(v: &mut Validator<'_>) -> Option<RedisConfig> {
+    let before = v.errors.len();
+    let defaults = RedisConfig::default();
+    let port = v
+        .integer_in("tokenizer.port", 1..=65_535, "")
+        .and_then(|p| u16::try_from(p).ok());
     let db = v
-        .integer_in("tokenizer.db", 0..=1_000_000, "")
-        .and_then(|d| u32::try_from(d).ok());
+        .integer_in("tokenizer.options.db", 0..=255, "")
+        .and_then(|d| u8::try_from(d).ok());
     let pool_size = v
-        .integer_in("tokenizer.pool_size", 1..=1024, "connections")
-        .and_then(|p| usize::try_from(p).ok());
-    let connect_timeout = millis(v, "tokenizer.connect_timeout_ms", 600_000);
-    let command_timeout = millis(v, "tokenizer.command_timeout_ms", 600_000);
-    ok.then(|| RedisSettings {
-        url: url.map(Secret::new),
-        host,
-        port,
-        ssl,
-        username: v.text("tokenizer.username").map(|(s, _)| s.to_owned()),
-        password: v.text("tokenizer.password").map(|(s, _)| Secret::new(s)),
-        db,
-        tls_insecure_skip_verify,
-        cluster: v.boolean("tokenizer.cluster").is_some_and(|(b, _)| b),
-        pool_size,
-        connect_timeout,
-        command_timeout,
-        key_prefix: v.text("tokenizer.key_prefix").map(|(s, _)| s.to_owned()),
-    })
-}
-
-fn dynamodb(v: &mut Validator<'_>) -> Option<DynamoDbSettings> {
-    let mut ok = true;
-    let table = v.text("tokenizer.table").map(|(s, _)| s.to_owned());
-    if table.is_none() {
-        v.missing("tokenizer.table", "is required for type dynamodb");
-        ok = false;
-    }
-    let profile = v.text("tokenizer.profile_name").map(|(s, _)| s.to_owned());
-    let aws_profile = v
-        .text("tokenizer.aws_profile_name")
-        .map(|(s, _)| s.to_owned());
-    let profile = match (profile, aws_profile) {
-        (Some(a), Some(b)) if a != b => {
-            v.refuse(
-                "tokenizer.aws_profile_name",
-                "differs from tokenizer.profile_name; they name the same setting, give one",
+        .integer_in("tokenizer.pool_size", 1..=256, "connections")
+        .and_then(|p| usize::try_from(p).ok())
+        .unwrap_or(defaults.pool_size);
+    let sentinel = match (
+        text(v, "tokenizer.sentinel.service_name"),
+        v.list("tokenizer.sentinel.nodes").map(|(l, _)| l.to_vec()),
+    ) {
+        (Some(service_name), Some(nodes)) => Some(SentinelConfig {
+            service_name,
+            nodes,
+            username: text(v, "tokenizer.sentinel.username"),
+            password: text(v, "tokenizer.sentinel.password"),
+        }),
+        (None, None) => None,
+        (Some(_), None) => {
+            v.missing(
+                "tokenizer.sentinel.nodes",
+                "is required with sentinel.service_name",
             );
-            ok = false;
             None
         }
-        (a, b) => a.or(b),
-    };
-    let access_key = v
-        .text("tokenizer.aws_access_key")
-        .map(|(s, _)| s.to_owned());
-    let secret_key = v
-        .text("tokenizer.aws_secret_key")
-        .map(|(s, _)| Secret::new(s));
-    match (&access_key, &secret_key) {
-        (Some(_), None) => {
-            v.refuse(
-                "tokenizer.aws_access_key",
-                "needs tokenizer.aws_secret_key as well",
-            );
-            ok = false;
-        }
         (None, Some(_)) => {
-            v.refuse(
-                "tokenizer.aws_secret_key",
-                "needs tokenizer.aws_access_key as well",
+            v.missing(
+                "tokenizer.sentinel.service_name",
+                "is required with sentinel.nodes",
             );
-            ok = false;
+            None
         }
-        _ => {}
-    }
-    if access_key.is_some() && profile.is_some() {
-        v.refuse(
-            "tokenizer.aws_access_key",
-            "give either a profile (profile_name) or keys (aws_access_key, aws_secret_key), not both",
-        );
-        ok = false;
-    }
-    let endpoint_url = v.text("tokenizer.endpoint_url").map(|(s, _)| s.to_owned());
-    if let Some(url) = &endpoint_url
-        && !(url.starts_with("http://") || url.starts_with("https://"))
+    };
+    let config = RedisConfig {
+        url: text(v, "tokenizer.url"),
+        host: text(v, "tokenizer.host"),
+        port,
+        options: ConnectionOptions {
+            ssl: v.boolean("tokenizer.options.ssl").is_some_and(|(b, _)| b),
+            username: text(v, "tokenizer.options.username"),
+            password: text(v, "tokenizer.options.password"),
+            db,
+        },
+        cluster: v.boolean("tokenizer.cluster").is_some_and(|(b, _)| b),
+        cluster_nodes: v
+            .list("tokenizer.cluster_nodes")
+            .map(|(l, _)| l.to_vec())
+            .unwrap_or_default(),
+        sentinel,
+        tls_ca_file: v.path("tokenizer.tls_ca_file"),
+        tls_insecure_skip_verify: v
+            .boolean("tokenizer.tls_insecure_skip_verify")
+            .is_some_and(|(b, _)| b),
+        pool_size,
+        connect_timeout_ms: millis(
+            v,
+            "tokenizer.connect_timeout_ms",
+            defaults.connect_timeout_ms,
+        ),
+        command_timeout_ms: millis(
+            v,
+            "tokenizer.command_timeout_ms",
+            defaults.command_timeout_ms,
+        ),
+        key_prefix: text(v, "tokenizer.key_prefix").unwrap_or(defaults.key_prefix),
+    };
+    if let Some(url) = &config.url
+        && !url.starts_with("redis")
     {
         v.refuse(
-            "tokenizer.endpoint_url",
-            "must start with http:// or https://",
+            "tokenizer.url",
+            "must be a redis:// or rediss:// (TLS) URL, or redis-cluster:// or redis-sentinel://",
         );
-        ok = false;
     }
-    let settings = DynamoDbSettings {
-        table: table.unwrap_or_default(),
-        region: v
-            .text("tokenizer.aws_region_name")
-            .map(|(s, _)| s.to_owned()),
-        profile,
-        access_key,
-        secret_key,
-        session_token: v
-            .text("tokenizer.aws_session_token")
-            .map(|(s, _)| Secret::new(s)),
-        endpoint_url,
+    if v.errors.len() > before {
+        return None;
+    }
+    match config.fred_config() {
+        Ok(_) => Some(config),
+        Err(e) => {
+            redis_error(v, &config, &e);
+            None
+        }
+    }
+}
+
+/// Blames the key a Redis configuration error is about.
+fn redis_error(v: &mut Validator<'_>, config: &RedisConfig, error: &RedisConfigError) {
+    let message = std::error::Error::source(error)
+        .map_or_else(|| error.to_string(), |source| format!("{error}: {source}"));
+    let key = match error {
+        RedisConfigError::Servers { .. } => {
+            let given = [
+                ("tokenizer.url", config.url.is_some()),
+                ("tokenizer.host", config.host.is_some()),
+                ("tokenizer.cluster_nodes", !config.cluster_nodes.is_empty()),
+                ("tokenizer.sentinel.service_name", config.sentinel.is_some()),
+            ];
+            let Some((key, _)) = given.iter().find(|(_, set)| *set) else {
+                v.missing(
+                    "tokenizer.host",
+                    "type redis needs tokenizer.host (and port), tokenizer.url, \
+                     tokenizer.cluster_nodes or tokenizer.sentinel",
+                );
+                return;
+            };
+            (*key).to_owned()
+        }
+        RedisConfigError::Invalid { setting, .. } | RedisConfigError::Url { setting, .. } => {
+            match *setting {
+                "db" => "tokenizer.options.db".to_owned(),
+                other => format!("tokenizer.{other}"),
+            }
+        }
+        RedisConfigError::Tls { .. } => {
+            if config.tls_ca_file.is_some() {
+                "tokenizer.tls_ca_file".to_owned()
+            } else {
+                "tokenizer.options.ssl".to_owned()
+            }
+        }
+        _ => "tokenizer.type".to_owned(),
     };
-    ok.then_some(settings)
+    if v.text(&key).is_some() || v.is_set(&key) {
+        v.refuse(&key, message);
+    } else {
+        v.missing(&key, message);
+    }
+}
+
+/// The DynamoDB store's configuration, checked by the store's own rules
+/// without contacting AWS.
+fn dynamodb(v: &mut Validator<'_>) -> Option<DynamoDbConfig> {
+    let before = v.errors.len();
+    let Some(table) = text(v, "tokenizer.table") else {
+        v.missing("tokenizer.table", "is required for type dynamodb");
+        return None;
+    };
+    let mut config = DynamoDbConfig::new(table);
+    config.aws_region_name = text(v, "tokenizer.aws_region_name");
+    config.profile_name = text(v, "tokenizer.profile_name");
+    config.aws_profile_name = text(v, "tokenizer.aws_profile_name");
+    config.aws_access_key = text(v, "tokenizer.aws_access_key");
+    config.aws_secret_key = text(v, "tokenizer.aws_secret_key");
+    config.endpoint_url = text(v, "tokenizer.endpoint_url");
+    let count = |v: &mut Validator<'_>, key: &str, default: u32| {
+        v.integer_in(key, 1..=10_000, "")
+            .and_then(|n| u32::try_from(n).ok())
+            .unwrap_or(default)
+    };
+    config.max_attempts = count(v, "tokenizer.max_attempts", config.max_attempts);
+    config.create_attempts = count(v, "tokenizer.create_attempts", config.create_attempts);
+    config.scan_page_size = count(v, "tokenizer.scan_page_size", config.scan_page_size);
+    config.connect_timeout_ms =
+        millis(v, "tokenizer.connect_timeout_ms", config.connect_timeout_ms);
+    config.attempt_timeout_ms =
+        millis(v, "tokenizer.attempt_timeout_ms", config.attempt_timeout_ms);
+    if let Some((rate, _)) = v.number("tokenizer.max_read_units_per_second") {
+        config.max_read_units_per_second = rate;
+    }
+    if v.errors.len() > before {
+        return None;
+    }
+    match config.validate() {
+        Ok(()) => Some(config),
+        Err(DynamoDbError::InvalidConfig { key, reason }) => {
+            let key = format!("tokenizer.{key}");
+            if v.is_set(&key) {
+                v.refuse(&key, reason);
+            } else {
+                v.missing(&key, reason);
+            }
+            None
+        }
+        Err(other) => {
+            v.refuse("tokenizer.type", other.to_string());
+            None
+        }
+    }
 }

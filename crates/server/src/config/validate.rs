@@ -53,6 +53,16 @@ impl<'a> Validator<'a> {
         }
     }
 
+    pub(crate) fn number(&self, path: &str) -> Option<(f64, &'a Origin)> {
+        match self.raw.get(path) {
+            Some(Entry {
+                value: RawValue::Number(n),
+                origin,
+            }) => Some((*n, origin)),
+            _ => None,
+        }
+    }
+
     pub(crate) fn boolean(&self, path: &str) -> Option<(bool, &'a Origin)> {
         match self.raw.get(path) {
             Some(Entry {

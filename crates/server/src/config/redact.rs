@@ -1,28 +1,4 @@
-//! A configured secret string (a Redis password, an AWS secret key).
-
-use std::fmt;
-
-/// A secret from the configuration. **Secret**: its `Debug` is redacted and
-/// `tessera config show` prints `<redacted>` in its place.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub(crate) fn new(value: &str) -> Self {
-        Self(value.to_owned())
-    }
-
-    /// The secret's text, to hand to the backend's client and nowhere else.
-    pub fn expose_secret(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
+//! Hiding the password inside a Redis URL.
 
 /// `url` with the password of its userinfo part (`scheme://user:PASSWORD@host`)
 /// replaced by `<redacted>`.
@@ -63,6 +39,5 @@ mod tests {
             redact_url("redis://:p@ss@cache/0"),
             "redis://:<redacted>@cache/0"
         );
-        assert_eq!(format!("{:?}", Secret::new("x")), "Secret(<redacted>)");
     }
 }
