@@ -68,6 +68,7 @@ const TRANSIENT_CODES: &[&str] = &[
     "ServiceUnavailable",
     "ServiceUnavailableException",
     "TransactionInProgressException",
+    "TransactionConflictException",
     "LimitExceededException",
 ];
 

@@ -249,28 +249,33 @@ impl DynamoDbStore {
         if let Some(v) = expected {
             values.insert(":expected".to_owned(), n(v));
         }
-        let sent = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(item::key(index_key)))
-            .update_expression(update)
-            .condition_expression(condition)
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
-            .send()
-            .await;
-        match sent {
-            Ok(_) => Ok(true),
-            Err(e)
-                if matches!(
-                    e.as_service_error(),
-                    Some(UpdateItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(false)
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let sent = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(item::key(index_key.clone())))
+                .update_expression(update.clone())
+                .condition_expression(condition)
+                .set_expression_attribute_names(Some(names.clone()))
+                .set_expression_attribute_values(Some(values.clone()))
+                .send()
+                .await;
+            match sent {
+                Ok(_) => return Ok(true),
+                Err(e) => match e.as_service_error() {
+                    Some(UpdateItemError::ConditionalCheckFailedException(_)) => return Ok(false),
+                    // A create's transaction holds the index item right now.
+                    Some(UpdateItemError::TransactionConflictException(_))
+                        if attempt < BATCH_ROUNDS =>
+                    {
+                        tokio::time::sleep(backoff(attempt, BACKOFF_BASE, BACKOFF_CAP)).await;
+                    }
+                    _ => return Err(errors::sdk("removing subject index entries", e)),
+                },
             }
-            Err(e) => Err(errors::sdk("removing subject index entries", e)),
         }
     }
 
