@@ -1,12 +1,15 @@
-//! The DynamoDB emulator: `moto_server` from a pinned venv.
+//! The DynamoDB emulator: `moto_server` from a pinned venv, run through a
+//! wrapper that applies one request at a time.
 
+use std::fs;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpStream};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 
 use super::install;
 use super::supervisor::{ProcId, Supervisor};
@@ -18,10 +21,15 @@ const REQUIREMENTS: [&str; 3] = ["moto[dynamodb]==5.2.5", "flask==3.1.3", "flask
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 const IO_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The absolute path of `moto_server`, installing it into
+/// `moto_server` wrapped so that requests apply one at a time, like
+/// DynamoDB's atomic conditional writes (the file says why).
+const SERIAL_SERVER: &str = include_str!("moto_server_serial.py");
+const SERIAL_SERVER_NAME: &str = "moto_server_serial";
+
+/// The absolute path of the serializing `moto_server`, installing moto into
 /// `target/xtask/moto-venv` first when that venv is missing or stale.
 pub(crate) fn ensure_installed(xtask_dir: &Path) -> Result<PathBuf> {
-    let venv = xtask_dir.join("moto-venv");
+    let venv = std::path::absolute(xtask_dir.join("moto-venv"))?;
     if !install::venv_has(&venv, &REQUIREMENTS) {
         println!(
             "xtask: installing the DynamoDB emulator ({}) into {}",
@@ -30,18 +38,25 @@ pub(crate) fn ensure_installed(xtask_dir: &Path) -> Result<PathBuf> {
         );
         install::ensure_venv(&venv, &REQUIREMENTS)?;
     }
-    let server = venv.join("bin/moto_server");
-    if !server.is_file() {
+    if !venv.join("bin/moto_server").is_file() {
         bail!(
-            "{} is missing after installing {}",
-            server.display(),
+            "{} has no bin/moto_server after installing {}",
+            venv.display(),
             REQUIREMENTS.join(" ")
         );
     }
-    Ok(std::path::absolute(server)?)
+    // Rewritten when it differs, so an edit to the wrapper reaches old venvs.
+    let server = venv.join("bin").join(SERIAL_SERVER_NAME);
+    let script = format!("#!{}\n{SERIAL_SERVER}", venv.join("bin/python").display());
+    if fs::read_to_string(&server).ok().as_deref() != Some(script.as_str()) {
+        fs::write(&server, &script)
+            .with_context(|| format!("cannot write {}", server.display()))?;
+        fs::set_permissions(&server, fs::Permissions::from_mode(0o755))?;
+    }
+    Ok(server)
 }
 
-/// Starts `moto_server` on `port`; [`wait_ready`] waits for it.
+/// Starts the emulator on `port`; [`wait_ready`] waits for it.
 pub(crate) fn spawn(sup: &mut Supervisor, server: &Path, port: u16) -> Result<ProcId> {
     let mut cmd = Command::new(server);
     cmd.args(["-H", "127.0.0.1", "-p"]).arg(port.to_string());
