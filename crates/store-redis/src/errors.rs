@@ -43,14 +43,24 @@ pub(crate) fn is_unavailable(error: &Error) -> bool {
         | ErrorKind::Sentinel => true,
         ErrorKind::Unknown => {
             let details = error.details();
-            TRANSIENT_REPLIES.iter().any(|code| details.starts_with(code))
-                // The client's own words for a connection it lost.
-                || details.contains("Connection closed")
-                || details.contains("Too many failed write attempts")
-                || details.contains("not initialized")
+            match server_reply_code(details) {
+                Some(code) => TRANSIENT_REPLIES.contains(&code),
+                // The client's own failures ("Failed to route command.",
+                // "Too many failed write attempts.", "Missing response.")
+                // are all about connections it does not have.
+                None => true,
+            }
         }
         _ => false,
     }
+}
+
+/// The error code of a server's error reply (`ERR`, `WRONGTYPE`,
+/// `LOADING`...): its first word, in capitals. `None` for the client's own
+/// messages.
+fn server_reply_code(details: &str) -> Option<&str> {
+    let code = details.split_whitespace().next()?;
+    (code.len() > 1 && code.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')).then_some(code)
 }
 
 /// A reply that does not have the shape the script returns: a script and
@@ -78,6 +88,8 @@ mod tests {
             Error::new(ErrorKind::Cluster, "CLUSTERDOWN The cluster is down"),
             Error::new(ErrorKind::Unknown, "LOADING Redis is loading the dataset"),
             Error::new(ErrorKind::Unknown, "BUSY Redis is busy running a script"),
+            Error::new(ErrorKind::Unknown, "Failed to route command."),
+            Error::new(ErrorKind::Unknown, "Too many failed write attempts."),
         ] {
             assert!(store_error("x", e).is_unavailable());
         }
@@ -85,6 +97,8 @@ mod tests {
             Error::new(ErrorKind::Auth, "WRONGPASS"),
             Error::new(ErrorKind::InvalidArgument, "WRONGTYPE Operation"),
             Error::new(ErrorKind::Unknown, "ERR Error running script"),
+            Error::new(ErrorKind::Unknown, "OOM command not allowed"),
+            Error::new(ErrorKind::Unknown, "NOPERM this user has no permissions"),
         ] {
             let mapped = store_error("x", e);
             assert!(matches!(mapped, StoreError::Backend { .. }), "{mapped:?}");

@@ -7,6 +7,7 @@ use fred::clients::{Client, Pool};
 use fred::interfaces::{ClientLike, HashesInterface, LuaInterface};
 use fred::types::config::ReconnectPolicy;
 use fred::types::{Builder, Key, Value};
+use futures::stream::BoxStream;
 use futures::{StreamExt as _, TryStreamExt as _};
 use tessera_core::{CoreError, OnQuotaExhaustion, Policy, Session, Subject, Timestamp};
 use tessera_crypto::{SessionRef, StorageKey, SubjectTag};
@@ -45,6 +46,7 @@ pub struct RedisStore {
     keys: Keys,
     scripts: Scripts,
     clustered: bool,
+    command_timeout: Duration,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -123,6 +125,7 @@ impl RedisStore {
             keys: Keys::new(&config.key_prefix),
             scripts: Scripts::new(),
             clustered,
+            command_timeout,
         };
         store.load_scripts().await?;
         Ok(store)
@@ -204,19 +207,32 @@ impl RedisStore {
             .map_err(|e| store_error(what, e))
     }
 
-    /// Streams the keys matching `pattern` (on every primary under Cluster).
+    /// Streams the keys matching `pattern` (on every primary under
+    /// Cluster). Each page must arrive within the command timeout.
     fn scan(
         &self,
+        what: &'static str,
         pattern: String,
-    ) -> futures::stream::BoxStream<'static, Result<Key, fred::error::Error>> {
-        let client = self.pool.next_connected().clone();
-        if self.clustered {
+    ) -> Result<BoxStream<'static, Result<Key, StoreError>>, StoreError> {
+        let client = self.client(what)?.clone();
+        let keys = if self.clustered {
             client
                 .scan_cluster_buffered(pattern, Some(SCAN_PAGE), None)
                 .boxed()
         } else {
             client.scan_buffered(pattern, Some(SCAN_PAGE), None).boxed()
-        }
+        };
+        let timeout = self.command_timeout;
+        let bounded = futures::stream::unfold(Some(keys), move |state| async move {
+            let mut keys = state?;
+            match tokio::time::timeout(timeout, keys.next()).await {
+                Ok(Some(Ok(key))) => Some((Ok(key), Some(keys))),
+                Ok(Some(Err(e))) => Some((Err(store_error(what, e)), None)),
+                Ok(None) => None,
+                Err(elapsed) => Some((Err(StoreError::unavailable(what, elapsed)), None)),
+            }
+        });
+        Ok(bounded.boxed())
     }
 
     fn session_ref(
@@ -535,8 +551,7 @@ impl SessionStore for RedisStore {
     async fn count(&self, now: Timestamp) -> Result<u64, StoreError> {
         const WHAT: &str = "counting sessions";
         let now = now.as_millis();
-        self.scan(self.keys.session_pattern())
-            .map_err(|e| store_error(WHAT, e))
+        self.scan(WHAT, self.keys.session_pattern())?
             .map_ok(|key| async move {
                 let fields: Vec<Option<String>> = self
                     .client(WHAT)?
@@ -555,8 +570,7 @@ impl SessionStore for RedisStore {
         let now_arg = now.as_millis().to_string();
         // Expired sessions first, each with its own index entry.
         let sessions = self
-            .scan(self.keys.session_pattern())
-            .map_err(|e| store_error(WHAT, e))
+            .scan(WHAT, self.keys.session_pattern())?
             .try_filter_map(|k| {
                 futures::future::ready(Ok(k.as_str().and_then(|s| self.keys.parse_session(s))))
             })
@@ -580,8 +594,7 @@ impl SessionStore for RedisStore {
         // Then index entries whose session is gone (Redis expired it, or a
         // crash between writes) or expired since.
         let indexes = self
-            .scan(self.keys.index_pattern())
-            .map_err(|e| store_error(WHAT, e))
+            .scan(WHAT, self.keys.index_pattern())?
             .try_filter_map(|k| {
                 futures::future::ready(Ok(k
                     .as_str()

@@ -1,0 +1,224 @@
+//! The key layout is the documented one (docs/backends/redis.md), and each
+//! operation is exactly one round trip.
+
+mod common;
+
+use std::collections::HashMap;
+
+use fred::clients::Client;
+use fred::interfaces::{
+    ClientLike as _, HashesInterface as _, KeysInterface as _, SortedSetsInterface as _,
+};
+use fred::types::CustomCommand;
+use tessera_core::{OnQuotaExhaustion, Timestamp};
+use tessera_crypto::{SessionRef, StorageKey, SubjectTag};
+use tessera_store::testkit::{policy, session, session_ref};
+use tessera_store::{Clock as _, SessionStore, StoreError, SystemClock, Touch};
+use tessera_store_redis::{RedisConfig, RedisStore};
+
+const MIN: i64 = 60_000;
+
+fn now() -> Timestamp {
+    Timestamp::from_secs(SystemClock.now().as_secs())
+}
+
+#[tokio::test]
+async fn a_session_is_a_hash_expiring_with_the_session_and_an_index_entry() {
+    let config = common::standalone_config();
+    let store = RedisStore::connect(&config).await.expect("connects");
+    let raw = common::raw_client(&config).await;
+    let now = now();
+    let id = session_ref("quinn");
+    let mut s = session("quinn", "mobile", now, 120, 60, 30);
+    s.auth_time = Timestamp::from_millis(now.as_millis() - 10 * MIN);
+    store
+        .create(&id, &s, &policy(5, OnQuotaExhaustion::DenyLogin), now)
+        .await
+        .expect("create");
+
+    let key = store.session_key(&id);
+    let tag = SubjectTag::of("quinn").to_hex();
+    assert_eq!(
+        key,
+        format!("{}{{{tag}}}:s:{}", config.key_prefix, id.storage_key())
+    );
+    let fields: HashMap<String, String> = raw.hgetall(&key).await.expect("hgetall");
+    let hard = now.as_millis() + 50 * MIN; // auth_time + auth_life
+    assert_eq!(fields["lu"], now.as_millis().to_string());
+    assert_eq!(fields["mi"], (30 * MIN).to_string());
+    assert_eq!(fields["hx"], hard.to_string());
+    assert_eq!(fields["v"], "1");
+    assert_eq!(fields["cx"], "mobile");
+    assert_eq!(fields["sh"].len(), 32);
+    assert!(fields["rec"].starts_with("{\"format\":1,"));
+    assert_eq!(fields.len(), 7, "{:?}", fields.keys());
+
+    // PEXPIREAT is the session's expiry: last use + 30 min idle.
+    let expires_at = |raw: Client, key: String| async move {
+        let ttl: i64 = raw.pttl(key).await.expect("pttl");
+        ttl + SystemClock.now().as_millis()
+    };
+    let at = expires_at(raw.clone(), key.clone()).await;
+    assert!((at - (now.as_millis() + 30 * MIN)).abs() < 5_000, "{at}");
+
+    let index = store.index_key(&s.subject);
+    assert!(index.starts_with(&format!("{}{{{tag}}}:u:", config.key_prefix)));
+    assert!(index.ends_with(&fields["sh"]));
+    let index_score: f64 = raw
+        .zscore(&index, id.storage_key().to_hex())
+        .await
+        .expect("zscore");
+    #[expect(clippy::cast_precision_loss, reason = "ms timestamps are exact in f64")]
+    let hard_f = hard as f64;
+    assert!((index_score - hard_f).abs() < 0.5, "scored by hard expiry");
+
+    // A touch 20 minutes later moves `lu` and the key's expiry, not the body.
+    let later = Timestamp::from_millis(now.as_millis() + 20 * MIN);
+    store
+        .get_and_touch(&id, later, Touch::Yes)
+        .await
+        .expect("touch")
+        .expect("alive");
+    let after: HashMap<String, String> = raw.hgetall(&key).await.expect("hgetall");
+    assert_eq!(after["lu"], later.as_millis().to_string());
+    assert_eq!(after["rec"], fields["rec"], "the body is not rewritten");
+    let at = expires_at(raw.clone(), key.clone()).await;
+    assert!(
+        (at - hard).abs() < 5_000,
+        "now capped by the hard expiry: {at}"
+    );
+}
+
+#[tokio::test]
+async fn a_session_that_never_expires_has_no_key_expiry() {
+    let config = common::standalone_config();
+    let store = RedisStore::connect(&config).await.expect("connects");
+    let raw = common::raw_client(&config).await;
+    let now = now();
+    let id = session_ref("rosa");
+    let s = session("rosa", "web", now, -1, -1, -1);
+    store
+        .create(&id, &s, &policy(5, OnQuotaExhaustion::DenyLogin), now)
+        .await
+        .expect("create");
+    let ttl: i64 = raw.pttl(store.session_key(&id)).await.expect("pttl");
+    assert_eq!(ttl, -1);
+    let index_score: f64 = raw
+        .zscore(store.index_key(&s.subject), id.storage_key().to_hex())
+        .await
+        .expect("zscore");
+    assert!(index_score.is_infinite());
+}
+
+#[tokio::test]
+async fn a_reference_without_the_subjects_tag_is_refused() {
+    let config = common::standalone_config();
+    let store = RedisStore::connect(&config).await.expect("connects");
+    let now = now();
+    let s = session("sam", "web", now, 60, 60, 60);
+    let other_tag = SubjectTag::from_bytes([SubjectTag::of("sam").as_bytes()[0] ^ 0xff, 0]);
+    let id = SessionRef::new(other_tag, StorageKey::from_sid_key_bytes(&[3; 16]));
+    let err = store
+        .create(&id, &s, &policy(5, OnQuotaExhaustion::DenyLogin), now)
+        .await
+        .expect_err("refused");
+    assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
+}
+
+/// Calls per command since the last reset.
+async fn command_calls(raw: &Client) -> HashMap<String, u64> {
+    let info: String = raw
+        .info(Some(fred::types::InfoKind::CommandStats))
+        .await
+        .expect("info");
+    info.lines()
+        .filter_map(|line| {
+            let (name, stats) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+            let calls = stats.split(',').find_map(|kv| kv.strip_prefix("calls="))?;
+            Some((name.to_owned(), calls.parse().ok()?))
+        })
+        .collect()
+}
+
+async fn reset_stats(raw: &Client) {
+    let () = raw
+        .custom(
+            CustomCommand::new_static("CONFIG", None, false),
+            vec!["RESETSTAT"],
+        )
+        .await
+        .expect("resetstat");
+}
+
+/// Client round trips are the `EVALSHA`/`EVAL` calls; every other command
+/// counted must be one the scripts issue inside Redis.
+fn round_trips(calls: &HashMap<String, u64>, inner: &[&str]) -> u64 {
+    for name in calls.keys() {
+        assert!(
+            ["evalsha", "eval", "info", "config|resetstat"].contains(&name.as_str())
+                || inner.contains(&name.as_str()),
+            "unexpected command `{name}` sent: {calls:?}"
+        );
+    }
+    calls.get("evalsha").copied().unwrap_or(0) + calls.get("eval").copied().unwrap_or(0)
+}
+
+#[tokio::test]
+async fn get_and_touch_and_create_are_one_round_trip_each() {
+    const N: u64 = 20;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let redis = common::PrivateRedis::start(dir.path());
+    let mut config = RedisConfig::from_url(redis.url());
+    config.key_prefix = common::unique_prefix();
+    let store = RedisStore::connect(&config).await.expect("connects");
+    let raw = common::raw_client(&config).await;
+    let now = now();
+    let p = policy(3, OnQuotaExhaustion::CloseOldSession);
+
+    reset_stats(&raw).await;
+    for _ in 0..N {
+        let s = session("tina", "web", now, 60, 60, 60);
+        store
+            .create(&session_ref("tina"), &s, &p, now)
+            .await
+            .expect("create");
+    }
+    let calls = command_calls(&raw).await;
+    assert_eq!(
+        round_trips(
+            &calls,
+            &[
+                "hmget",
+                "zrange",
+                "del",
+                "zrem",
+                "hset",
+                "pexpireat",
+                "zadd"
+            ]
+        ),
+        N,
+        "{calls:?}"
+    );
+    assert_eq!(calls.get("eval"), None, "scripts were loaded at connect");
+
+    let id = session_ref("uma");
+    let s = session("uma", "web", now, 600, 600, 600);
+    store.create(&id, &s, &p, now).await.expect("create");
+    reset_stats(&raw).await;
+    for i in 1..=N {
+        let at = Timestamp::from_millis(now.as_millis() + i64::try_from(i).expect("small") * 1_000);
+        store
+            .get_and_touch(&id, at, Touch::Yes)
+            .await
+            .expect("touch")
+            .expect("alive");
+    }
+    let calls = command_calls(&raw).await;
+    assert_eq!(
+        round_trips(&calls, &["hmget", "hset", "pexpireat"]),
+        N,
+        "{calls:?}"
+    );
+    assert_eq!(calls.get("hset"), Some(&N), "every touch wrote `lu`");
+}
