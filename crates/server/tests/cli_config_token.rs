@@ -92,6 +92,23 @@ fn config_show_redacts_and_applies_every_layer() {
 }
 
 #[test]
+fn defines_apply_before_and_after_the_subcommand_and_beat_the_environment() {
+    let home = tempfile::tempdir().unwrap();
+    let out = tessera(home.path())
+        .args(["-DsessionStore.maxLifetime=-1", "config", "show", "-D"])
+        .arg("server.listen=127.0.0.1:9999")
+        .env("TESSERA_SERVER__LISTEN", "127.0.0.1:7777")
+        .env("TESSERA_SESSIONSTORE__QUOTAPERSUBJECT", "3")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(shown.contains("maxLifetime: -1"), "{shown}");
+    assert!(shown.contains("listen: 127.0.0.1:9999"), "{shown}");
+    assert!(shown.contains("quotaPerSubject: 3"), "{shown}");
+}
+
+#[test]
 fn serve_refuses_to_start_without_a_token_outside_the_embedded_default() {
     let home = tempfile::tempdir().unwrap();
     let file = home.path().join("settings.yml");

@@ -1,5 +1,6 @@
 //! The command line: argument parsing and the commands.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -87,12 +88,47 @@ enum ConfigCommand {
 }
 
 pub(crate) fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let sources = ConfigSources::from_process(cli.config.clone(), cli.define.clone());
+    let (defines, args) = split_defines(std::env::args_os());
+    let cli = Cli::parse_from(args);
+    debug_assert!(
+        cli.define.is_empty(),
+        "-D arguments are taken out before parsing"
+    );
+    let sources = ConfigSources::from_process(cli.config.clone(), defines);
     match run(cli.command, &sources) {
         Ok(code) => code,
         Err(error) => report(&error),
     }
+}
+
+/// Takes the `-Dkey=value` and `-D key=value` arguments out of `args`,
+/// wherever they are, in order.
+///
+/// clap keeps the occurrences of a global option from only one level of
+/// subcommands (`tessera -Da=1 serve -Db=2` would lose `a`), so the
+/// overrides are collected here and clap sees the rest; the `-D` option is
+/// still declared for `--help`. Scanning stops at `--`.
+fn split_defines(args: impl IntoIterator<Item = OsString>) -> (Vec<String>, Vec<OsString>) {
+    let mut defines = Vec::new();
+    let mut rest = Vec::new();
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        if arg == "--" {
+            rest.push(arg);
+            rest.extend(args.by_ref());
+            break;
+        }
+        match arg.to_str() {
+            Some("-D") => match args.next() {
+                Some(value) => defines.push(value.to_string_lossy().into_owned()),
+                // Let clap report the missing value.
+                None => rest.push(arg),
+            },
+            Some(text) if text.starts_with("-D") => defines.push(text[2..].to_owned()),
+            _ => rest.push(arg),
+        }
+    }
+    (defines, rest)
 }
 
 fn run(command: Command, sources: &ConfigSources) -> anyhow::Result<ExitCode> {
@@ -176,19 +212,34 @@ mod tests {
     }
 
     #[test]
-    fn defines_parse_in_both_spellings_and_anywhere() {
-        let cli = Cli::try_parse_from([
+    fn defines_are_collected_from_every_position_in_order() {
+        let args = [
             "tessera",
             "-DsessionStore.maxLifetime=-1",
-            "config",
-            "check",
+            "--config",
+            "s.yml",
+            "serve",
             "-D",
             "tokenizer.type=redis",
-        ])
-        .unwrap();
+            "-Dserver.listen=127.0.0.1:0",
+            "--",
+            "-Dnot=this",
+        ]
+        .map(OsString::from);
+        let (defines, rest) = split_defines(args);
         assert_eq!(
-            cli.define,
-            ["sessionStore.maxLifetime=-1", "tokenizer.type=redis"]
+            defines,
+            [
+                "sessionStore.maxLifetime=-1",
+                "tokenizer.type=redis",
+                "server.listen=127.0.0.1:0"
+            ]
         );
+        assert_eq!(
+            rest,
+            ["tessera", "--config", "s.yml", "serve", "--", "-Dnot=this"]
+        );
+        let cli = Cli::try_parse_from(&rest[..4]).unwrap();
+        assert!(matches!(cli.command, Command::Serve));
     }
 }
