@@ -594,3 +594,23 @@ async fn the_emulator_going_down_and_coming_back() {
     moto.kill().expect("stop our moto_server");
     moto.wait().expect("reap it");
 }
+
+/// Create-if-absent treats an expired item under the same key as absent
+/// (DynamoDB's TTL may not have removed it yet).
+#[tokio::test]
+async fn create_replaces_an_expired_item_under_the_same_key() {
+    let (store, _) = common::fresh_store("replace").await;
+    let t0 = now();
+    let p = policy(1, OnQuotaExhaustion::DenyLogin);
+    let id = session_ref("uma");
+    store
+        .create(&id, &session("uma", "web", t0, 5, -1, -1), &p, t0)
+        .await
+        .expect("create");
+    let t5 = Timestamp::from_millis(t0.as_millis() + 5 * MIN);
+    let again = session("uma", "web", t5, 60, -1, -1);
+    store.create(&id, &again, &p, t5).await.expect("replaces");
+    assert_eq!(store.get(&id, t5).await.expect("get"), Some(again));
+    let index = raw_item(&store, "u#uma".into()).await.expect("index");
+    assert_eq!(index["s"].as_m().unwrap().len(), 1);
+}
