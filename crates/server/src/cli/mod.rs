@@ -83,7 +83,7 @@ enum ConfigCommand {
     /// its key and where the value came from. Exits with 3 if any.
     Check,
     /// Prints the effective configuration (defaults filled in, every layer
-    /// applied) as YAML, with secrets replaced by <redacted>.
+    /// applied) as YAML, with every secret redacted.
     Show,
 }
 

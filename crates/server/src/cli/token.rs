@@ -14,7 +14,7 @@ pub(crate) enum TokenCommand {
     /// SHA-256 hash, and the configuration line to paste. The token is
     /// shown only here: the configuration holds only the hash.
     New {
-        /// Prints the line for a labelled token, apiAccessTokenSHA256.<LABEL>,
+        /// Prints the line for a labelled token, apiAccessTokenSHA256.LABEL,
         /// instead of the primary apiAccessTokenSHA256.
         #[arg(long, value_name = "LABEL")]
         label: Option<String>,
