@@ -542,6 +542,7 @@ async fn the_emulator_going_down_and_coming_back() {
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
+            .map(Emulator)
             .expect("start moto_server")
     };
     let endpoint = format!("http://127.0.0.1:{port}");
@@ -570,8 +571,7 @@ async fn the_emulator_going_down_and_coming_back() {
         .await
         .expect("create");
 
-    moto.kill().expect("stop our moto_server");
-    moto.wait().expect("reap it");
+    moto.stop();
     assert_unavailable("get while down", store.get(&id, t0).await);
     assert_unavailable(
         "touch while down",
@@ -591,8 +591,24 @@ async fn the_emulator_going_down_and_coming_back() {
         .create(&id, &session("tara", "web", t0, 60, 60, 60), &p, t0)
         .await
         .expect("create again");
-    moto.kill().expect("stop our moto_server");
-    moto.wait().expect("reap it");
+    moto.stop();
+}
+
+/// A `moto_server` this test started, stopped (by its own handle) when the
+/// test ends, also on a failed assertion.
+struct Emulator(std::process::Child);
+
+impl Emulator {
+    fn stop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
 
 /// Create-if-absent treats an expired item under the same key as absent
