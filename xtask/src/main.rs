@@ -12,6 +12,8 @@
 //!   one test by hand.
 //! * `cargo xtask ci` runs everything CI checks, in order, and names the step
 //!   that failed.
+//! * `cargo xtask fuzz [--seconds N]` runs every cargo-fuzz target for a
+//!   bounded time (nightly toolchain; cargo-fuzz installed when missing).
 //! * `cargo xtask no-io` runs only the check that `tessera-core` and
 //!   `tessera-crypto` stay free of I/O, clocks and OS randomness.
 //!
@@ -35,6 +37,7 @@
 mod ci;
 mod cmd;
 mod files;
+mod fuzz;
 mod no_io;
 mod rust_source;
 mod services;
@@ -56,7 +59,9 @@ tasks:
                                   ARGS go to the test runner (nextest when installed)
   services                        start those services, print their environment, wait for Ctrl-C
   ci                              fmt, clippy, no-I/O check, test, doc, cargo-deny
-  no-io                           check that tessera-core and tessera-crypto do no I/O";
+  no-io                           check that tessera-core and tessera-crypto do no I/O
+  fuzz [--seconds N] [TARGET...]  run every cargo-fuzz target (or those named) for N s
+                                  each (default 20; needs a nightly toolchain)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -84,6 +89,7 @@ fn run(args: &[String]) -> Result<()> {
             no_more_args(task, rest)?;
             ci::run()
         }
+        "fuzz" => fuzz::run(&fuzz::Options::parse(rest)?),
         "no-io" => {
             no_more_args(task, rest)?;
             no_io::check()?;
