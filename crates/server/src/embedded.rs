@@ -224,3 +224,72 @@ fn data_dir_error(path: &Path, what: &str, source: Option<io::Error>) -> ServerE
         source,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tessera_crypto::SeededRandom;
+
+    use super::*;
+
+    #[test]
+    fn the_first_generation_wins_and_later_reads_agree() {
+        let root = tempfile::tempdir().unwrap();
+        let path = root.path().join("a/b/data");
+        let one = DataDir::open(&path).unwrap();
+        let two = DataDir::open(&path).unwrap();
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+
+        let (first, created) = one.safe_password(&SeededRandom::new(b"one")).unwrap();
+        assert!(created);
+        let (second, created) = two.safe_password(&SeededRandom::new(b"two")).unwrap();
+        assert!(!created);
+        assert_eq!(first.expose_secret(), second.expose_secret());
+
+        let EmbeddedToken::New(token) = one.api_token(&SeededRandom::new(b"one")).unwrap() else {
+            panic!("the first call generates the token");
+        };
+        let again = two.api_token(&SeededRandom::new(b"two")).unwrap();
+        assert!(matches!(again, EmbeddedToken::Existing(_)));
+        assert_eq!(again.hash(), token.hash());
+        let stored = fs::read_to_string(path.join(TOKEN_HASH_FILE)).unwrap();
+        assert!(!stored.contains(token.expose_secret()));
+        for file in [SAFE_PASSWORD_FILE, TOKEN_HASH_FILE] {
+            let mode = fs::metadata(path.join(file)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{file}");
+        }
+        // No temporary file is left behind.
+        assert_eq!(fs::read_dir(&path).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn readable_secrets_and_writable_directories_are_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = DataDir::open(root.path()).unwrap();
+        dir.safe_password(&SeededRandom::new(b"x")).unwrap();
+        let file = root.path().join(SAFE_PASSWORD_FILE);
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
+        let err = dir.read_safe_password().unwrap_err().to_string();
+        assert!(err.contains("chmod 600"), "{err}");
+
+        // A directory others may read is tightened; one they may write is
+        // refused.
+        fs::set_permissions(root.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        DataDir::existing(root.path()).unwrap();
+        assert_eq!(
+            fs::metadata(root.path()).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        fs::set_permissions(root.path(), fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(DataDir::existing(root.path()).is_err());
+        fs::set_permissions(root.path(), fs::Permissions::from_mode(0o700)).unwrap();
+
+        let missing = root.path().join("nope");
+        assert!(matches!(
+            DataDir::existing(&missing),
+            Err(ServerError::NotInitialised { .. })
+        ));
+    }
+}
