@@ -376,3 +376,13 @@ fn the_embedded_default_applies_only_without_file_type_or_password() {
     let errors = load(None, &[("TOKENIZER_TYPE", "local")], &[]).unwrap_err();
     assert_eq!(errors.errors()[0].key(), "tokenizer.safe_password");
 }
+
+#[test]
+fn the_server_defaults_are_the_apis_defaults() {
+    let config = load(None, &[("TESSERA_DATA_DIR", "/d")], &[]).unwrap();
+    let api = tessera_server::api::ApiLimits::default();
+    assert_eq!(config.server.max_body_bytes, api.max_body_bytes);
+    assert_eq!(config.server.max_header_bytes, api.max_header_bytes);
+    assert_eq!(config.server.request_timeout, api.request_timeout);
+    assert_eq!(config.server.listen.to_string(), "127.0.0.1:8080");
+}

@@ -14,8 +14,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
 /// The default limit on the request line and headers together: 16 KiB.
 pub const DEFAULT_MAX_HEADER_BYTES: usize = 16 * 1024;
-/// The default time a request may take: 30 s.
-pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default time a request may take: 10 s (the API's own default).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// The environment variable that names the data directory.
 pub const DATA_DIR_ENV: &str = "TESSERA_DATA_DIR";
 
