@@ -12,7 +12,7 @@ use super::validate::Validator;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// The default request body limit: 64 KiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
-/// The default limit on the request line and headers together: 16 KiB.
+/// The default limit on the request headers (names plus values): 16 KiB.
 pub const DEFAULT_MAX_HEADER_BYTES: usize = 16 * 1024;
 /// The default time a request may take: 10 s (the API's own default).
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
