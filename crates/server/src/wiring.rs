@@ -215,8 +215,9 @@ pub struct Welcome {
     /// The API token generated on this first start of the embedded default:
     /// shown once, never stored.
     pub new_token: Option<ApiToken>,
-    /// Whether this is the embedded default.
-    pub embedded: bool,
+    /// Whether the API token is the embedded default's generated one (as
+    /// opposed to configured hashes).
+    pub embedded_token: bool,
     /// The embedded data directory, if any.
     pub data_dir: Option<PathBuf>,
     /// The backend.
@@ -245,7 +246,8 @@ pub async fn prepare(config: &Config) -> Result<(Server, Welcome), ServerError> 
     let service = open(config, Mode::Serve).await?;
     let mut tokens = config.session_store.tokens.clone();
     let mut new_token = None;
-    if tokens.is_empty() {
+    let embedded_token = tokens.is_empty();
+    if embedded_token {
         let dir = service
             .data_dir
             .as_ref()
@@ -277,7 +279,7 @@ pub async fn prepare(config: &Config) -> Result<(Server, Welcome), ServerError> 
     let welcome = Welcome {
         addr,
         new_token,
-        embedded: config.embedded,
+        embedded_token,
         data_dir: service.data_dir.as_ref().map(|d| d.path().to_path_buf()),
         store_type: config.backend.store_type(),
     };

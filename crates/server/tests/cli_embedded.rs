@@ -201,3 +201,35 @@ fn a_data_directory_others_can_write_is_refused() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("other users may write"));
 }
+
+#[test]
+fn configured_token_hashes_replace_the_generated_token() {
+    let root = tempfile::tempdir().unwrap();
+    let data_dir = root.path().join("data");
+    let token = "configured-token-0123456789abcdefghijklmnopq";
+    let mut command = tessera(&data_dir);
+    command
+        .env(
+            "TESSERA_SESSIONSTORE__APIACCESSTOKENSHA256__OPS",
+            tessera_crypto::TokenHash::of(token).to_hex(),
+        )
+        .arg("serve");
+    let server = cli_support::serve(command);
+    assert_eq!(server.token, None, "{}", server.banner);
+    assert!(
+        !server.banner.contains("generated on the first start"),
+        "{}",
+        server.banner
+    );
+    assert!(!data_dir.join("api_token.sha256").exists());
+    assert!(data_dir.join("safe_password").exists());
+    let bearer = format!("Bearer {token}");
+    let (status, body) = request(
+        &server.addr,
+        "POST",
+        &format!("{BASE}/sessions"),
+        &[("Authorization", bearer.as_str())],
+        r#"{"sub":"erin"}"#,
+    );
+    assert_eq!(status, 201, "{body}");
+}

@@ -58,7 +58,7 @@ fn print_welcome(welcome: &Welcome) {
             let _ = writeln!(out, "API token: {}", token.expose_secret());
             token.expose_secret().to_owned()
         }
-        None if welcome.embedded => {
+        None if welcome.embedded_token => {
             let _ = writeln!(
                 out,
                 "tessera: using the API token generated on the first start \
