@@ -42,6 +42,19 @@ fn sids(c: &mut Criterion) {
     group.finish();
 }
 
+/// The floor under SID verification: one bare HMAC-SHA256 over the 16 key
+/// bytes with ring, no decoding, no comparison, no storage key. `cargo xtask
+/// bench core` reports `sid/verify_and_storage_key` as a ratio to this.
+fn baseline(c: &mut Criterion) {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &[0x11; 32]);
+    let key16 = [0x5a; 16];
+    let mut group = c.benchmark_group("baseline");
+    group.bench_function("hmac_sha256_16B", |b| {
+        b.iter(|| ring::hmac::sign(&key, black_box(&key16)));
+    });
+    group.finish();
+}
+
 fn sealing(c: &mut Criterion) {
     let sealer = master_keys().sealer();
     let rng = SeededRandom::new(b"bench sealing");
@@ -78,5 +91,5 @@ fn api_tokens(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, sids, sealing, api_tokens);
+criterion_group!(benches, baseline, sids, sealing, api_tokens);
 criterion_main!(benches);
