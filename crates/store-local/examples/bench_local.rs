@@ -9,7 +9,8 @@
 //! operation at a time: get-and-touch, get (skip touch), update, list by
 //! subject, create and delete; and as baselines a raw `std::fs::read` of a
 //! session file and a raw temp-file + fsync + rename + dir-fsync write.
-//! Prints a markdown table.
+//! Prints a markdown table, then each row again as a `BENCH {json}` line
+//! for `cargo xtask bench`.
 // Printing is the job; statistics convert counts to and from f64 on purpose.
 #![allow(
     clippy::print_stdout,
@@ -239,6 +240,19 @@ async fn main() {
         println!(
             "| {} | {:.0} | {:.1} | {:.1} |",
             r.name, r.ops_per_sec, r.p50_us, r.p99_us
+        );
+    }
+    // The same rows as JSON lines, for `cargo xtask bench`.
+    for r in &rows {
+        println!(
+            "BENCH {}",
+            serde_json::json!({
+                "op": r.name,
+                "sessions": sessions,
+                "ops_per_sec": r.ops_per_sec,
+                "p50_us": r.p50_us,
+                "p99_us": r.p99_us,
+            })
         );
     }
     let ratio = |a: &str, b: &str| {
