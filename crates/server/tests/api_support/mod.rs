@@ -7,6 +7,7 @@
     reason = "each test binary uses a different part"
 )]
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
@@ -74,6 +75,12 @@ pub struct TestServer {
     task: Option<JoinHandle<std::io::Result<()>>>,
 }
 
+/// A seed no other server of this test binary uses.
+fn next_seed() -> [u8; 8] {
+    static SERVERS: AtomicU64 = AtomicU64::new(0);
+    SERVERS.fetch_add(1, Ordering::Relaxed).to_le_bytes()
+}
+
 /// The time the mock clock starts at.
 pub const START: Timestamp = Timestamp::from_secs(1_800_000_000);
 
@@ -92,7 +99,9 @@ impl TestServer {
             },
             keys(),
             clock.clone(),
-            Arc::new(SeededRandom::new(b"api tests")),
+            // Each server draws its own SIDs: two servers sharing a store
+            // must not mint the same ones.
+            Arc::new(SeededRandom::new(&next_seed())),
         ));
         let tokens = TokenVerifier::new([
             ("primary".to_owned(), TokenHash::of(TOKEN)),
