@@ -222,3 +222,72 @@ async fn get_and_touch_and_create_are_one_round_trip_each() {
     );
     assert_eq!(calls.get("hset"), Some(&N), "every touch wrote `lu`");
 }
+
+#[tokio::test]
+async fn the_documented_acl_is_enough() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let redis = common::PrivateRedis::start(dir.path());
+    let admin = common::raw_client(&RedisConfig::from_url(redis.url())).await;
+    // The command list of docs/backends/redis.md ("TLS and authentication").
+    let rule = "+evalsha +eval +script|load +scan +hmget +ping +hset +del \
+                +pexpireat +persist +zrange +zadd +zrem";
+    let mut acl = vec![
+        "SETUSER",
+        "tessera",
+        "on",
+        ">pw",
+        "~tessera:*",
+        "resetchannels",
+    ];
+    acl.extend(rule.split_whitespace());
+    let () = admin
+        .custom(CustomCommand::new_static("ACL", None, false), acl)
+        .await
+        .expect("acl setuser");
+
+    let mut config = RedisConfig::from_url(format!("redis://tessera:pw@127.0.0.1:{}", redis.port));
+    config.key_prefix = "tessera:".into();
+    let store = RedisStore::connect(&config)
+        .await
+        .expect("the ACL user connects");
+    let now = now();
+    let p = policy(1, OnQuotaExhaustion::CloseOldSession);
+    let subject = tessera_core::Subject::new("vera").expect("subject");
+    let a = session_ref("vera");
+    let s = session("vera", "web", now, 60, 60, 5);
+    store.create(&a, &s, &p, now).await.expect("create");
+    let b = session_ref("vera");
+    let closed = store
+        .create(&b, &s, &p, now)
+        .await
+        .expect("create, closing one");
+    assert_eq!(closed.closed, vec![a]);
+    store
+        .get_and_touch(&b, now, Touch::Yes)
+        .await
+        .expect("touch");
+    store.update(&b, &s, now).await.expect("update");
+    store
+        .list_by_subject(&subject, None, now)
+        .await
+        .expect("list");
+    assert_eq!(store.count(now).await.expect("count"), 1);
+    let later = Timestamp::from_millis(now.as_millis() + 10 * MIN);
+    assert_eq!(store.purge(later).await.expect("purge").sessions, 1);
+    store.create(&a, &s, &p, now).await.expect("create");
+    store.delete(&a, now).await.expect("delete");
+    store
+        .delete_by_subject(&subject, None, now)
+        .await
+        .expect("delete by subject");
+    store.ping().await.expect("ping");
+
+    // And the same user is refused outside its prefix.
+    config.key_prefix = "other:".into();
+    let outside = RedisStore::connect(&config).await.expect("connects");
+    let err = outside
+        .create(&session_ref("vera"), &s, &p, now)
+        .await
+        .expect_err("no permission on other keys");
+    assert!(matches!(err, StoreError::Backend { .. }), "{err:?}");
+}
