@@ -88,7 +88,7 @@ pub(crate) async fn edge(
             tracing::debug!(status, error, %latency_ms, "request");
         }
     });
-    metrics::request(method.as_str(), route, status, seconds);
+    metrics::request(&method, route, status, seconds);
     response
 }
 

@@ -9,7 +9,7 @@
 
 use std::sync::OnceLock;
 
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -101,11 +101,33 @@ fn describe() {
 }
 
 /// Counts one answered request.
-pub(crate) fn request(method: &str, route: &'static str, status: u16, seconds: f64) {
-    let method = method.to_owned();
-    metrics::counter!(REQUESTS, "method" => method.clone(), "route" => route, "status" => status.to_string())
+pub(crate) fn request(method: &Method, route: &'static str, status: u16, seconds: f64) {
+    let method = method_label(method);
+    metrics::counter!(REQUESTS, "method" => method, "route" => route, "status" => status.to_string())
         .increment(1);
     metrics::histogram!(DURATION, "method" => method, "route" => route).record(seconds);
+}
+
+/// A bounded label for a method: the standard ones by name, any other
+/// (clients can send arbitrary tokens) as `OTHER`.
+fn method_label(method: &Method) -> &'static str {
+    [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::PATCH,
+        Method::TRACE,
+        Method::CONNECT,
+    ]
+    .into_iter()
+    .zip([
+        "GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "TRACE", "CONNECT",
+    ])
+    .find_map(|(m, name)| (m == method).then_some(name))
+    .unwrap_or("OTHER")
 }
 
 pub(crate) fn created(evicted: usize) {
@@ -147,4 +169,17 @@ pub(crate) async fn page() -> Response {
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn method_labels_are_bounded() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::DELETE), "DELETE");
+        let custom = Method::from_bytes(b"X-ANYTHING-A-CLIENT-SENDS").unwrap();
+        assert_eq!(method_label(&custom), "OTHER");
+    }
 }

@@ -148,7 +148,7 @@ pub(crate) async fn get(
     } else {
         None
     };
-    let body = view::session(&stored.id, &stored.session, credentials)?;
+    let body = view::SessionView::new(&stored.id, &stored.session, credentials);
     Ok((
         [(header::ETAG, extract::etag(stored.session.version))],
         axum::Json(body),
@@ -217,7 +217,7 @@ pub(crate) async fn update(
         }
         Err(e) => return Err(e.into()),
     };
-    let body = view::session(&id, &session, None)?;
+    let body = view::SessionView::new(&id, &session, None);
     Ok((
         [(header::ETAG, extract::etag(session.version))],
         axum::Json(body),
@@ -254,7 +254,7 @@ pub(crate) async fn delete(
         return Err(ApiError::session_not_found());
     };
     metrics::ended("logout", 1);
-    Ok(axum::Json(view::session(&id, &session, None)?).into_response())
+    Ok(axum::Json(view::SessionView::new(&id, &session, None)).into_response())
 }
 
 fn both() -> ApiError {

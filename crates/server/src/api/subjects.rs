@@ -58,7 +58,7 @@ pub(crate) async fn end_one(state: &Shared, id: &str) -> Result<Response, ApiErr
         return Err(ApiError::session_not_found());
     };
     metrics::ended("admin", 1);
-    Ok(axum::Json(view::session(&id, &session, None)?).into_response())
+    Ok(axum::Json(view::SessionView::new(&id, &session, None)).into_response())
 }
 
 /// The body of `PUT /sessions/subject-auth-life`.

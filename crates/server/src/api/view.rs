@@ -1,33 +1,34 @@
 //! The JSON shapes of the API's answers, and the wire form of credentials.
 
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tessera_core::Session;
 use tessera_store::{SessionRef, StoredSession};
 use zeroize::Zeroizing;
 
 use super::error::ApiError;
 
-/// A session as `GET`, `PUT` and `DELETE /sessions` return it: the session's
-/// JSON (`sub`, `ctx`, times in seconds, lifetimes in minutes, ...) with its
-/// admin-visible `id` added, and `credentials` when they were asked for.
-pub(crate) fn session(
-    id: &SessionRef,
-    session: &Session,
+/// A session as `GET`, `PUT` and `DELETE /sessions` return it: its admin
+/// `id`, then the session's JSON (`sub`, `ctx`, times in seconds, lifetimes
+/// in minutes, ...), then `credentials` when they were asked for (`null`
+/// if the session has none).
+#[derive(Serialize)]
+pub(crate) struct SessionView<'a> {
+    id: String,
+    #[serde(flatten)]
+    session: &'a Session,
+    #[serde(skip_serializing_if = "Option::is_none")]
     credentials: Option<Value>,
-) -> Result<Map<String, Value>, ApiError> {
-    let Value::Object(mut object) = serde_json::to_value(session).map_err(|e| {
-        tracing::error!(error = %e, "a session could not be encoded");
-        ApiError::internal()
-    })?
-    else {
-        return Err(ApiError::internal());
-    };
-    object.insert("id".to_owned(), Value::String(id.to_string()));
-    if let Some(c) = credentials {
-        object.insert("credentials".to_owned(), c);
+}
+
+impl<'a> SessionView<'a> {
+    pub(crate) fn new(id: &SessionRef, session: &'a Session, credentials: Option<Value>) -> Self {
+        Self {
+            id: id.to_string(),
+            session,
+            credentials,
+        }
     }
-    Ok(object)
 }
 
 /// A session in a listing: its `id` and the session, never its SID.
