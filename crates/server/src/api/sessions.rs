@@ -89,12 +89,12 @@ pub(crate) async fn create(
         .create(params, sealed.as_ref().map(|c| c.as_slice()))
         .await?;
     metrics::created(new.closed.len());
-    let body = serde_json::json!({
-        "sid": new.sid.expose_secret(),
-        "id": new.id.to_string(),
-        "session": new.session,
-        "closed": new.closed.iter().map(ToString::to_string).collect::<Vec<_>>(),
-    });
+    let body = view::Created {
+        sid: new.sid.expose_secret(),
+        id: new.id.to_string(),
+        session: &new.session,
+        closed: new.closed.iter().map(ToString::to_string).collect(),
+    };
     Ok((
         StatusCode::CREATED,
         [(header::ETAG, extract::etag(new.session.version))],

@@ -31,6 +31,17 @@ impl<'a> SessionView<'a> {
     }
 }
 
+/// The answer to `POST /sessions`. The SID is borrowed from the service's
+/// wiped-on-drop [`Sid`](tessera_crypto::Sid), not copied.
+#[derive(Serialize)]
+pub(crate) struct Created<'a> {
+    pub(crate) sid: &'a str,
+    pub(crate) id: String,
+    pub(crate) session: &'a Session,
+    /// Admin ids of the sessions closed to make room under the quota.
+    pub(crate) closed: Vec<String>,
+}
+
 /// A session in a listing: its `id` and the session, never its SID.
 #[derive(Serialize)]
 pub(crate) struct Listed<'a> {
