@@ -34,8 +34,10 @@ pub(crate) fn store_error(what: &'static str, error: Error) -> StoreError {
 /// now.
 pub(crate) fn is_unavailable(error: &Error) -> bool {
     match error.kind() {
-        ErrorKind::IO
-        | ErrorKind::Timeout
+        // A refused certificate arrives as an I/O error; retrying does not
+        // make it trusted.
+        ErrorKind::IO => !error.details().contains("Certificate"),
+        ErrorKind::Timeout
         | ErrorKind::Canceled
         | ErrorKind::Backpressure
         | ErrorKind::Cluster
@@ -99,6 +101,10 @@ mod tests {
             Error::new(ErrorKind::Unknown, "ERR Error running script"),
             Error::new(ErrorKind::Unknown, "OOM command not allowed"),
             Error::new(ErrorKind::Unknown, "NOPERM this user has no permissions"),
+            Error::new(
+                ErrorKind::IO,
+                "Custom { kind: InvalidData, error: InvalidCertificate(UnknownIssuer) }",
+            ),
         ] {
             let mapped = store_error("x", e);
             assert!(matches!(mapped, StoreError::Backend { .. }), "{mapped:?}");

@@ -93,6 +93,7 @@ impl RedisStore {
             ));
 
         let deadline = tokio::time::Instant::now() + connect_timeout;
+        let mut last_error = None;
         let pool = loop {
             let pool = builder
                 .build_pool(config.pool_size)
@@ -103,6 +104,7 @@ impl RedisStore {
                 Ok(Err(e)) if is_unavailable(&e) && tokio::time::Instant::now() < deadline => {
                     tracing::debug!(error = %e, "Redis not reachable yet; retrying");
                     let _ = pool.quit().await;
+                    last_error = Some(e);
                     tokio::time::sleep(CONNECT_RETRY_PAUSE).await;
                 }
                 Ok(Err(e)) => {
@@ -111,10 +113,17 @@ impl RedisStore {
                 }
                 Err(_elapsed) => {
                     let _ = pool.quit().await;
-                    return Err(StoreError::unavailable(
-                        "connecting to Redis",
-                        format!("no connection within {} ms", connect_timeout.as_millis()),
-                    ));
+                    let what = "connecting to Redis (gave up after connect_timeout_ms)";
+                    return Err(match last_error {
+                        Some(e) => store_error(what, e),
+                        None => StoreError::unavailable(
+                            what,
+                            fred::error::Error::new(
+                                fred::error::ErrorKind::Timeout,
+                                "no connection within the connect timeout",
+                            ),
+                        ),
+                    });
                 }
             }
         };

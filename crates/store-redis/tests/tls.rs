@@ -1,0 +1,193 @@
+//! TLS against a real `redis-server` serving TLS only, with a CA and a
+//! server certificate made for the test: verified by default, trusted
+//! through `tls_ca_file`, and accepted unverified only when asked.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tessera_core::{OnQuotaExhaustion, Timestamp};
+use tessera_store::testkit::{policy, session, session_ref};
+use tessera_store::{Clock as _, SessionStore, SystemClock};
+use tessera_store_redis::{RedisConfig, RedisStore};
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let status = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("the TLS test needs the `openssl` command");
+    assert!(status.success(), "openssl {args:?} failed");
+}
+
+/// A CA, and a server certificate for 127.0.0.1 signed by it.
+fn make_certificates(dir: &Path) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=tessera test CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ],
+    );
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .expect("write ext.cnf");
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+            "-out",
+            "server.crt",
+        ],
+    );
+}
+
+struct TlsRedis {
+    port: u16,
+    child: Child,
+}
+
+impl TlsRedis {
+    fn start(dir: &Path) -> Self {
+        let port = common::free_port();
+        let child = Command::new(common::service_env("TESSERA_TEST_REDIS_SERVER_BIN"))
+            .args([
+                "--port",
+                "0",
+                "--tls-port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+            ])
+            .args([
+                "--tls-cert-file",
+                "server.crt",
+                "--tls-key-file",
+                "server.key",
+            ])
+            .args(["--tls-ca-cert-file", "ca.crt", "--tls-auth-clients", "no"])
+            .args(["--save", "", "--appendonly", "no"])
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not listen for TLS (is it built with TLS support?)"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self { port, child }
+    }
+}
+
+impl Drop for TlsRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn config(port: u16) -> RedisConfig {
+    let mut config = RedisConfig::from_url(format!("rediss://127.0.0.1:{port}"));
+    config.key_prefix = common::unique_prefix();
+    config.connect_timeout_ms = 1_000;
+    config
+}
+
+async fn round_trip(store: &RedisStore) {
+    let now = Timestamp::from_secs(SystemClock.now().as_secs());
+    let id = session_ref("wes");
+    let s = session("wes", "web", now, 60, 60, 60);
+    store
+        .create(&id, &s, &policy(5, OnQuotaExhaustion::DenyLogin), now)
+        .await
+        .expect("create over TLS");
+    assert_eq!(store.get(&id, now).await.expect("get over TLS"), Some(s));
+}
+
+#[tokio::test]
+async fn tls_is_verified_by_default_and_trusts_the_configured_ca() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    make_certificates(dir.path());
+    let redis = TlsRedis::start(dir.path());
+
+    let started = Instant::now();
+    let err = RedisStore::connect(&config(redis.port))
+        .await
+        .expect_err("a certificate from an unknown CA is refused");
+    assert!(
+        matches!(err, tessera_store::StoreError::Backend { .. }),
+        "a refused certificate is not an outage: {err:?}"
+    );
+    assert!(format!("{err:?}").contains("Certificate"), "{err:?}");
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "refused at once"
+    );
+
+    let mut trusted = config(redis.port);
+    trusted.tls_ca_file = Some(dir.path().join("ca.crt"));
+    round_trip(
+        &RedisStore::connect(&trusted)
+            .await
+            .expect("connects with the CA"),
+    )
+    .await;
+
+    let mut insecure = config(redis.port);
+    insecure.tls_insecure_skip_verify = true;
+    round_trip(
+        &RedisStore::connect(&insecure)
+            .await
+            .expect("connects unverified"),
+    )
+    .await;
+}
