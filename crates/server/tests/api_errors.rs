@@ -578,6 +578,32 @@ async fn a_backend_error_is_500_with_a_generic_description() {
 }
 
 #[tokio::test]
+async fn a_panicking_handler_is_500_and_the_server_carries_on() {
+    let server = TestServer::with(Options {
+        store: Arc::new(Failing(Failure::Panic)),
+        ..Options::default()
+    })
+    .await;
+    for _ in 0..2 {
+        let response = server
+            .api(Method::POST, "/sessions")
+            .json(&login("alice"))
+            .send()
+            .await
+            .unwrap();
+        expect_error(
+            response,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+        )
+        .await;
+    }
+    let health = server.raw(Method::GET, "/healthz").send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn a_corrupt_record_is_500_and_keeps_its_content_private() {
     let store = Arc::new(MemoryStore::new());
     let server = TestServer::with(Options {

@@ -233,6 +233,8 @@ pub mod faults {
         Unavailable,
         /// `StoreError::Backend`: the backend answers with an error.
         Backend,
+        /// A panic inside the store (a bug).
+        Panic,
     }
 
     /// A store whose every call fails.
@@ -247,6 +249,7 @@ pub mod faults {
                     StoreError::unavailable("connecting to the backend", source)
                 }
                 Failure::Backend => StoreError::backend("writing to the backend", source),
+                Failure::Panic => panic!("injected store panic"),
             })
         }
     }
