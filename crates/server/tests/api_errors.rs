@@ -387,6 +387,9 @@ async fn oversized_headers_are_431() {
         response.status(),
         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
     );
+    let long_query = format!("/sessions?subject={}", "s".repeat(4096));
+    let response = server.api(Method::GET, &long_query).send().await.unwrap();
+    expect_error(response, StatusCode::URI_TOO_LONG, "uri_too_long").await;
     assert_eq!(
         server
             .raw(Method::GET, "/healthz")

@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument as _;
@@ -35,7 +35,10 @@ pub(crate) async fn edge(
     let span = tracing::info_span!("request", method = %method, route = %route, token = Empty);
 
     let mut response = async {
-        if let Err(e) = check_headers(request.headers(), state.limits.max_header_bytes) {
+        let limit = state.limits.max_header_bytes;
+        if let Err(e) = check_target(request.uri(), limit)
+            .and_then(|()| check_headers(request.headers(), limit))
+        {
             return e.into_response();
         }
         // The handler runs in its own task so that neither the timeout nor
@@ -92,6 +95,20 @@ pub(crate) async fn edge(
     response
 }
 
+/// Refuses a request target (path and query) longer than the header
+/// limit: the request line is part of the head the limit is about.
+fn check_target(uri: &Uri, limit: usize) -> Result<(), ApiError> {
+    let size = uri.path_and_query().map_or(0, |p| p.as_str().len());
+    if size > limit {
+        return Err(ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            format!("the request target is longer than the limit of {limit} bytes"),
+        ));
+    }
+    Ok(())
+}
+
 /// Refuses requests whose headers (names and values) add up to more than
 /// `limit` bytes, before any of them is interpreted.
 fn check_headers(headers: &HeaderMap, limit: usize) -> Result<(), ApiError> {
@@ -143,5 +160,12 @@ mod tests {
         h.insert("x-a", HeaderValue::from_static("1234567"));
         assert!(check_headers(&h, 10).is_ok());
         assert!(check_headers(&h, 9).is_err());
+    }
+
+    #[test]
+    fn target_size_counts_path_and_query() {
+        let uri: Uri = "/a?b=c".parse().unwrap();
+        assert!(check_target(&uri, 6).is_ok());
+        assert!(check_target(&uri, 5).is_err());
     }
 }
