@@ -77,7 +77,8 @@ pub struct ApiLimits {
     /// itself is never cut off half-way (see [`router`]).
     pub request_timeout: Duration,
     /// The largest total size of the request headers (names plus values), in
-    /// bytes; larger is `431`.
+    /// bytes; larger is `431`. The request target (path and query) is held
+    /// to the same limit; longer is `414`.
     pub max_header_bytes: usize,
 }
 
