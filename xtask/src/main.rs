@@ -14,6 +14,9 @@
 //!   that failed.
 //! * `cargo xtask fuzz [--seconds N]` runs every cargo-fuzz target for a
 //!   bounded time (nightly toolchain; cargo-fuzz installed when missing).
+//! * `cargo xtask bench [--quick] [PART...]` runs the benchmarks, each
+//!   beside a baseline measured in the same run, and writes
+//!   `target/bench/report.md` with SVG charts (see `bench/mod.rs`).
 //! * `cargo xtask no-io` runs only the check that `tessera-core` and
 //!   `tessera-crypto` stay free of I/O, clocks and OS randomness.
 //!
@@ -34,6 +37,7 @@
 // Printing progress and results is what this binary is for.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod bench;
 mod ci;
 mod cmd;
 mod files;
@@ -61,7 +65,10 @@ tasks:
   ci                              fmt, clippy, no-I/O check, test, doc, cargo-deny
   no-io                           check that tessera-core and tessera-crypto do no I/O
   fuzz [--seconds N] [TARGET...]  run every cargo-fuzz target (or those named) for N s
-                                  each (default 20; needs a nightly toolchain)";
+                                  each (default 20; needs a nightly toolchain)
+  bench [--quick] [PART...]       run the benchmarks against same-run baselines and write
+                                  target/bench/report.md with SVG charts; parts: core local
+                                  redis dynamodb server peers scale memory (default: all)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -90,6 +97,7 @@ fn run(args: &[String]) -> Result<()> {
             ci::run()
         }
         "fuzz" => fuzz::run(&fuzz::Options::parse(rest)?),
+        "bench" => bench::run(&bench::Options::parse(rest)?),
         "no-io" => {
             no_more_args(task, rest)?;
             no_io::check()?;
