@@ -1,0 +1,266 @@
+//! Tessera's Redis store beside two peer session stores, on the same Redis,
+//! in the same process, at the same concurrency, with records of the same
+//! data payload.
+//!
+//! ```text
+//! peers --url redis://127.0.0.1:PORT [--ops N] [--concurrency 1,16,64]
+//!       [--systems tessera,tower-sessions,actix-session] [--pool-size 4]
+//! ```
+//!
+//! What each measured operation does per call:
+//!
+//! * Tessera `get-and-touch`: one EVALSHA; the script reads the session
+//!   hash, checks the three expiry terms, moves `last_used` and the key's
+//!   PEXPIREAT, and returns the record, which the client decodes.
+//! * Tessera `create`: one EVALSHA; the script reads the subject's index,
+//!   applies the quota decision, writes the hash and the index entry and
+//!   sets both expiries (a fresh subject each time: the common login).
+//! * tower-sessions (`tower-sessions-redis-store`, on fred): `load` is one
+//!   GET plus MessagePack decoding; `save` one SET with EXAT; `create` one
+//!   SET NX with EXAT (a new random id); `load+save` is what its session
+//!   layer does per request under a sliding (on-inactivity) expiry.
+//! * actix-session (`RedisSessionStore`, on redis-rs): `load` one GET plus
+//!   JSON decoding; `save` (a new session) one SET NX EX;
+//!   `load+update_ttl` the sliding-expiry equivalent (GET, then EXPIRE).
+//!
+//! Neither peer has a subject index, quotas, or more than one expiry term.
+//! Results are `BENCH` lines (see the library).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use actix_session::storage::{RedisSessionStore, SessionKey, SessionStore as _};
+use tessera_bench_peers::{
+    PAYLOAD_BYTES, arg, emit_stats, list_arg, payload_session, payload_text, run_local_warm,
+    run_warm,
+};
+use tessera_core::OnQuotaExhaustion;
+use tessera_store::testkit::{policy, session_ref};
+use tessera_store::{Clock as _, SessionRef, SessionStore as _, SystemClock, Touch};
+use tessera_store_redis::{RedisConfig, RedisStore};
+use tower_sessions_core::SessionStore as _;
+use tower_sessions_core::session::{Id, Record};
+use tower_sessions_redis_store::fred::prelude::{ClientLike as _, Config, Pool};
+
+/// Sessions read round-robin by the read benchmarks.
+const READ_SET: usize = 1000;
+
+#[expect(clippy::print_stdout, reason = "a benchmark reports on the terminal")]
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let url: String = arg(&args, "--url", String::new());
+    assert!(!url.is_empty(), "--url redis://HOST:PORT is required");
+    let ops: usize = arg(&args, "--ops", 50_000);
+    let concurrency = list_arg(&args, "--concurrency", &[1, 16, 64]);
+    let pool_size: usize = arg(&args, "--pool-size", tessera_store_redis::DEFAULT_POOL_SIZE);
+    let systems: String = arg(
+        &args,
+        "--systems",
+        "tessera,tower-sessions,actix-session".to_owned(),
+    );
+    println!("data payload {PAYLOAD_BYTES} bytes, {ops} operations per run, pool size {pool_size}");
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    for system in systems.split(',') {
+        match system {
+            "tessera" => runtime.block_on(tessera(&url, ops, &concurrency, pool_size)),
+            "tower-sessions" => runtime.block_on(tower(&url, ops, &concurrency, pool_size)),
+            "actix-session" => runtime.block_on(actix(&url, ops, &concurrency)),
+            other => panic!("unknown system {other}"),
+        }
+    }
+}
+
+async fn tessera(url: &str, ops: usize, concurrency: &[usize], pool_size: usize) {
+    let mut config = RedisConfig::from_url(url.to_owned());
+    config.key_prefix = "peers-tessera:".to_owned();
+    config.pool_size = pool_size;
+    let store = Arc::new(RedisStore::connect(&config).await.expect("connect"));
+    let quota = Arc::new(policy(5, OnQuotaExhaustion::CloseOldSession));
+    let now = SystemClock.now();
+    let mut ids: Vec<SessionRef> = Vec::with_capacity(READ_SET);
+    for i in 0..READ_SET {
+        let subject = format!("reader-{i}");
+        let id = session_ref(&subject);
+        store
+            .create(&id, &payload_session(&subject, now), &quota, now)
+            .await
+            .expect("create a session to read");
+        ids.push(id);
+    }
+    let ids = Arc::new(ids);
+    for &c in concurrency {
+        let (s, ids) = (Arc::clone(&store), Arc::clone(&ids));
+        let stats = run_warm(ops, c, move |i| {
+            let (s, id) = (Arc::clone(&s), ids[i % READ_SET]);
+            async move {
+                s.get_and_touch(&id, SystemClock.now(), Touch::Yes)
+                    .await
+                    .expect("get-and-touch")
+                    .expect("the session is alive");
+            }
+        })
+        .await;
+        emit_stats("tessera", "get-and-touch", READ_SET, c, stats);
+
+        let (s, quota) = (Arc::clone(&store), Arc::clone(&quota));
+        let stats = run_warm(ops, c, move |i| {
+            let (s, quota) = (Arc::clone(&s), Arc::clone(&quota));
+            async move {
+                let subject = format!("login-{c}-{i}");
+                let now = SystemClock.now();
+                s.create(
+                    &session_ref(&subject),
+                    &payload_session(&subject, now),
+                    &quota,
+                    now,
+                )
+                .await
+                .expect("create");
+            }
+        })
+        .await;
+        emit_stats("tessera", "create", READ_SET, c, stats);
+    }
+}
+
+fn tower_record(subject: &str) -> Record {
+    Record {
+        id: Id::default(),
+        data: HashMap::from([
+            ("sub".to_owned(), serde_json::Value::from(subject)),
+            ("p".to_owned(), serde_json::Value::from(payload_text())),
+        ]),
+        expiry_date: time::OffsetDateTime::now_utc() + time::Duration::days(3),
+    }
+}
+
+async fn tower(url: &str, ops: usize, concurrency: &[usize], pool_size: usize) {
+    let config = Config::from_url(url).expect("a Redis URL");
+    let pool = Pool::new(config, None, None, None, pool_size).expect("a fred pool");
+    pool.init().await.expect("connect");
+    let store = Arc::new(tower_sessions_redis_store::RedisStore::new(pool));
+    let mut ids = Vec::with_capacity(READ_SET);
+    for i in 0..READ_SET {
+        let mut record = tower_record(&format!("reader-{i}"));
+        store.create(&mut record).await.expect("create");
+        ids.push(record.id);
+    }
+    let ids = Arc::new(ids);
+    for &c in concurrency {
+        let (s, ids2) = (Arc::clone(&store), Arc::clone(&ids));
+        let stats = run_warm(ops, c, move |i| {
+            let (s, id) = (Arc::clone(&s), ids2[i % READ_SET]);
+            async move {
+                s.load(&id).await.expect("load").expect("present");
+            }
+        })
+        .await;
+        emit_stats("tower-sessions", "load", READ_SET, c, stats);
+
+        let (s, ids2) = (Arc::clone(&store), Arc::clone(&ids));
+        let stats = run_warm(ops, c, move |i| {
+            let (s, id) = (Arc::clone(&s), ids2[i % READ_SET]);
+            async move {
+                let mut record = s.load(&id).await.expect("load").expect("present");
+                record.expiry_date = time::OffsetDateTime::now_utc() + time::Duration::days(3);
+                s.save(&record).await.expect("save");
+            }
+        })
+        .await;
+        emit_stats("tower-sessions", "load+save", READ_SET, c, stats);
+
+        let s = Arc::clone(&store);
+        let stats = run_warm(ops, c, move |i| {
+            let s = Arc::clone(&s);
+            async move {
+                let mut record = tower_record(&format!("login-{c}-{i}"));
+                s.create(&mut record).await.expect("create");
+            }
+        })
+        .await;
+        emit_stats("tower-sessions", "create", READ_SET, c, stats);
+
+        let (s, ids2) = (Arc::clone(&store), Arc::clone(&ids));
+        let stats = run_warm(ops, c, move |i| {
+            let s = Arc::clone(&s);
+            let mut record = tower_record(&format!("reader-{}", i % READ_SET));
+            record.id = ids2[i % READ_SET];
+            async move {
+                s.save(&record).await.expect("save");
+            }
+        })
+        .await;
+        emit_stats("tower-sessions", "save", READ_SET, c, stats);
+    }
+}
+
+fn actix_state(subject: &str) -> HashMap<String, String> {
+    // actix-session keeps each value JSON-encoded.
+    HashMap::from([
+        (
+            "sub".to_owned(),
+            serde_json::Value::from(subject).to_string(),
+        ),
+        (
+            "p".to_owned(),
+            serde_json::Value::from(payload_text()).to_string(),
+        ),
+    ])
+}
+
+async fn actix(url: &str, ops: usize, concurrency: &[usize]) {
+    // Its futures are not Send: the runs use a LocalSet on this thread.
+    let store = std::rc::Rc::new(RedisSessionStore::new(url).await.expect("connect"));
+    let ttl = time::Duration::days(3);
+    let mut keys: Vec<SessionKey> = Vec::with_capacity(READ_SET);
+    for i in 0..READ_SET {
+        let key = store
+            .save(actix_state(&format!("reader-{i}")), &ttl)
+            .await
+            .expect("save");
+        keys.push(key);
+    }
+    let keys: std::rc::Rc<Vec<String>> =
+        std::rc::Rc::new(keys.into_iter().map(Into::into).collect());
+    let key = |keys: &[String], i: usize| -> SessionKey {
+        SessionKey::try_from(keys[i % READ_SET].clone()).expect("a session key")
+    };
+    for &c in concurrency {
+        let (s, k) = (std::rc::Rc::clone(&store), std::rc::Rc::clone(&keys));
+        let stats = run_local_warm(ops, c, move |i| {
+            let (s, id) = (std::rc::Rc::clone(&s), key(&k, i));
+            async move {
+                s.load(&id).await.expect("load").expect("present");
+            }
+        })
+        .await;
+        emit_stats("actix-session", "load", READ_SET, c, stats);
+
+        let (s, k) = (std::rc::Rc::clone(&store), std::rc::Rc::clone(&keys));
+        let stats = run_local_warm(ops, c, move |i| {
+            let (s, id) = (std::rc::Rc::clone(&s), key(&k, i));
+            async move {
+                s.load(&id).await.expect("load").expect("present");
+                s.update_ttl(&id, &ttl).await.expect("update_ttl");
+            }
+        })
+        .await;
+        emit_stats("actix-session", "load+update_ttl", READ_SET, c, stats);
+
+        let s = std::rc::Rc::clone(&store);
+        let stats = run_local_warm(ops, c, move |i| {
+            let s = std::rc::Rc::clone(&s);
+            async move {
+                s.save(actix_state(&format!("login-{c}-{i}")), &ttl)
+                    .await
+                    .expect("save");
+            }
+        })
+        .await;
+        emit_stats("actix-session", "save", READ_SET, c, stats);
+    }
+}
