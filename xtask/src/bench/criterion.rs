@@ -19,7 +19,7 @@ pub(super) fn run(bench: &mut Bench) -> Result<()> {
     let started = SystemTime::now();
     let mut criterion_args = vec!["--noplot"];
     if bench.quick {
-        criterion_args.extend(["--warm-up-time", "1", "--measurement-time", "2"]);
+        criterion_args.extend(["--warm-up-time", "0.5", "--measurement-time", "1"]);
     }
     bench.progress("cargo bench -p tessera-core -p tessera-crypto (criterion)");
     let mut cargo = cmd::cargo();
@@ -87,7 +87,7 @@ pub(super) fn run(bench: &mut Bench) -> Result<()> {
          is `{BASELINE}`: ring's HMAC-SHA256 of 16 bytes with nothing around it, the floor \
          under verifying a SID's tag.\n\n",
         if bench.quick {
-            "1 s / 2 s"
+            "0.5 s / 1 s"
         } else {
             "3 s / 5 s, criterion's defaults"
         }

@@ -22,7 +22,7 @@ pub(super) fn run(bench: &mut Bench) -> Result<()> {
         ],
     )?;
     let endpoint = bench.service_env("TESSERA_TEST_DYNAMODB_ENDPOINT")?;
-    let iterations = if bench.quick { 5 } else { 20 };
+    let iterations = if bench.quick { 3 } else { 20 };
     bench.progress(&format!(
         "bench_dynamodb: {iterations} rounds of every operation"
     ));

@@ -23,7 +23,7 @@ pub(super) fn run(bench: &mut Bench) -> Result<()> {
         &["-p", "tessera-store-local", "--example", "bench_local"],
     )?;
     let (sessions, reads, writes) = if bench.quick {
-        (2_000, 20_000, 300)
+        (1_000, 10_000, 200)
     } else {
         (10_000, 100_000, 1_000)
     };

@@ -42,7 +42,7 @@ pub(super) fn run(bench: &mut Bench) -> Result<()> {
     let cli = bench.redis_cli()?;
     let redis_benchmark = cli.with_file_name("redis-benchmark");
     let (ops, memory_sessions) = if bench.quick {
-        (20_000, 10_000)
+        (10_000, 5_000)
     } else {
         (100_000, 100_000)
     };

@@ -24,8 +24,9 @@ use super::report::{Headline, latency, percent, rate, table};
 use super::wrk::{Case, Load, Outcome, Wrk};
 use crate::cmd;
 
-/// Sessions created before the GET runs; each request picks the next one.
-const SESSIONS_FOR_GET: usize = 1000;
+/// Sessions created before the GET runs (each request picks the next one),
+/// in a full run and in a quick one.
+const SESSIONS_FOR_GET: [usize; 2] = [1000, 200];
 const BACKENDS: [&str; 2] = ["local", "redis"];
 const CASES: [Case; 3] = [Case::Healthz, Case::GetSession, Case::PostSession];
 
@@ -55,6 +56,10 @@ pub(super) struct Results {
     pub(super) runs: Vec<Run>,
     pub(super) memory: Vec<Memory>,
     pub(super) seconds: u64,
+    /// Sessions the GET runs read.
+    pub(super) readers: usize,
+    /// `wrk -v`'s first line.
+    pub(super) load_generator: String,
 }
 
 pub(super) fn run(bench: &mut Bench) -> Result<()> {
@@ -122,10 +127,12 @@ pub(super) fn measure(bench: &mut Bench, concurrency: &[usize], seconds: u64) ->
         let server = Server::start(&mut serve, port, &dir.join("server.log"))?;
         let idle_kib = machine::rss_kib(server.pid()).unwrap_or(0);
 
-        bench.progress(&format!("creating {SESSIONS_FOR_GET} sessions to read"));
+        let readers = SESSIONS_FOR_GET[usize::from(bench.quick)];
+        results.readers = readers;
+        bench.progress(&format!("creating {readers} sessions to read"));
         let token_file = dir.join("token-and-sids.txt");
         let mut lines = vec![token.clone()];
-        for i in 0..SESSIONS_FOR_GET {
+        for i in 0..readers {
             let body = format!(
                 r#"{{"sub":"reader-{i}","data":{{"p":"{}"}}}}"#,
                 "x".repeat(192)
@@ -187,29 +194,22 @@ pub(super) fn measure(bench: &mut Bench, concurrency: &[usize], seconds: u64) ->
             backend,
             idle_kib,
             peak_kib,
-            stored_sessions: stored_sessions(&results.runs, backend, seconds),
+            stored_sessions: stored_sessions(&results.runs, backend, seconds, readers),
         });
         drop(server);
     }
-    bench.report.section(
-        "server",
-        "Load generator",
-        format!(
-            "{}, {threads} client threads, on the same machine as the server.\n",
-            wrk.version()
-        ),
-    );
+    results.load_generator = format!("{}, {threads} client threads", wrk.version());
     Ok(results)
 }
 
 /// Sessions a server held at the end: the readers plus every POST.
-fn stored_sessions(runs: &[Run], backend: &str, seconds: u64) -> u64 {
+fn stored_sessions(runs: &[Run], backend: &str, seconds: u64, readers: usize) -> u64 {
     let posted: f64 = runs
         .iter()
         .filter(|r| r.backend == backend && r.case == Case::PostSession)
         .map(|r| r.outcome.requests_per_sec * seconds as f64)
         .sum();
-    SESSIONS_FOR_GET as u64 + posted as u64
+    readers as u64 + posted as u64
 }
 
 fn report(bench: &mut Bench, results: &Results, concurrency: &[usize]) {
@@ -239,11 +239,16 @@ fn report(bench: &mut Bench, results: &Results, concurrency: &[usize]) {
     let mut body = format!(
         "The release `tessera` binary with a temporary configuration (default policy: quota 5, \
          CLOSE_OLD_SESSION), driven by `wrk` for {} s per case, cases back to back. `GET /sessions` \
-         reads one of {SESSIONS_FOR_GET} sessions per request with a touch; `POST /sessions` starts \
+         reads one of {} sessions per request with a touch; `POST /sessions` starts \
          a session for a new subject each time (200-byte data payload), so the quota is decided \
          but never denies. The baseline is the same server's `/healthz`, measured in the same run: \
          it costs the HTTP stack and nothing else.\n\n",
-        results.seconds
+        results.seconds, results.readers
+    );
+    let _ = writeln!(
+        body,
+        "Load generator: {}, on the same machine as the server.\n",
+        results.load_generator
     );
     body.push_str(&table(
         &[
