@@ -30,7 +30,7 @@ use tessera_bench_peers::{
 };
 use tessera_core::{OnQuotaExhaustion, Policy, Timestamp};
 use tessera_store::testkit::{policy, session_ref};
-use tessera_store::{SessionRef, SessionStore, Touch};
+use tessera_store::{SessionRef, SessionStore, StoreError, Touch};
 use tessera_store_dynamodb::{DynamoDbConfig, DynamoDbStore, create_table};
 use tessera_store_local::{LocalOptions, LocalStore};
 use tessera_store_redis::{RedisConfig, RedisStore};
@@ -147,6 +147,9 @@ async fn open(backend: &str, args: &[String]) -> Arc<dyn SessionStore> {
             config.aws_region_name = Some("us-east-1".into());
             config.aws_access_key = Some("bench".into());
             config.aws_secret_key = Some("bench".into());
+            // The emulator applies one request at a time and may fall far
+            // behind under load; a retry would only count twice.
+            config.attempt_timeout_ms = 60_000;
             let client = config.client().await.expect("an SDK client");
             create_table(&client, &table)
                 .await
@@ -193,11 +196,15 @@ impl Scale {
                         }
                         let subject = format!("user-{n}");
                         let id = session_ref(&subject);
-                        store
+                        match store
                             .create(&id, &payload_session(&subject, t0), &quota, t0)
                             .await
-                            .expect("populate");
-                        made.push((n, id));
+                        {
+                            // A retried request whose first attempt landed
+                            // (the emulator can be slow enough to time out).
+                            Ok(_) | Err(StoreError::AlreadyExists) => made.push((n, id)),
+                            Err(err) => panic!("populate: {err:?}"),
+                        }
                     }
                 })
             })
