@@ -56,7 +56,9 @@ pub use server::{
     DATA_DIR_ENV, DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_HEADER_BYTES,
     DEFAULT_REQUEST_TIMEOUT, LogFormat, ServerSettings,
 };
-pub use session_store::{PRIMARY_LABEL, PurgeSchedule, SECONDARY_LABEL, SessionStoreSettings};
+pub use session_store::{
+    MAX_LABELLED_TOKENS, PRIMARY_LABEL, PurgeSchedule, SECONDARY_LABEL, SessionStoreSettings,
+};
 pub use sources::{CONFIG_ENV, ConfigSources};
 pub use tokenizer::{Backend, LocalSettings, Passwords, StoreType};
 

@@ -15,6 +15,15 @@ pub const PRIMARY_LABEL: &str = "primary";
 /// The label of `secondaryAPIAccessTokenSHA256`.
 pub const SECONDARY_LABEL: &str = "secondary";
 
+/// The most labelled API tokens (`apiAccessTokenSHA256.<label>`) a
+/// configuration may hold, besides the primary and the secondary.
+///
+/// Every request's token is compared with every configured hash, in
+/// constant time and without stopping at a match, so each hash adds to the
+/// cost of every request — including requests with no valid token, which
+/// anyone can send. 1000 hashes cost a few tens of microseconds per request.
+pub const MAX_LABELLED_TOKENS: usize = 1000;
+
 /// How often orphaned subject index entries (and expired sessions) are
 /// purged: `sessionStore.internal.subjectIndexPurgeInterval`, in seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,6 +182,17 @@ fn tokens(v: &mut Validator<'_>) -> Vec<(String, TokenHash)> {
         .with_prefix(&labelled_prefix)
         .map(|(k, _)| k.to_owned())
         .collect();
+    if let Some(first_over) = labelled.get(MAX_LABELLED_TOKENS) {
+        v.refuse(
+            first_over,
+            format!(
+                "{} labelled API tokens are configured, the limit is {MAX_LABELLED_TOKENS}: \
+                 every request's token is compared with every configured hash, so each one \
+                 adds to the cost of every request",
+                labelled.len()
+            ),
+        );
+    }
     for key in labelled {
         let label = key[labelled_prefix.len()..].to_owned();
         if label == PRIMARY_LABEL || label == SECONDARY_LABEL {
