@@ -43,7 +43,7 @@ mod subjects;
 mod view;
 
 pub use routes::{RouteInfo, routes};
-pub use serve::{serve, serve_with_shutdown, shutdown_signal};
+pub use serve::{ServeOptions, serve, serve_with_options, serve_with_shutdown, shutdown_signal};
 
 /// The base path of the session store API.
 pub const BASE_PATH: &str = "/session-store/rest/v2";

@@ -1,10 +1,15 @@
-//! Serving the router on a listener, with graceful shutdown.
+//! Serving the router on a listener: the HTTP/1 connection loop, the
+//! request-head timeout, and graceful shutdown.
 
 use std::future::Future;
+use std::io;
 use std::time::Duration;
 
 use axum::Extension;
-use axum::serve::ListenerExt as _;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
 use super::drain::InFlight;
@@ -18,12 +23,39 @@ const METRICS_UPKEEP: Duration = Duration::from_secs(5);
 /// out, or whose client hung up) to finish their store operation.
 const DRAIN_LIMIT: Duration = Duration::from_secs(30);
 
+/// How long the loop pauses after an accept error that is not about one
+/// connection (out of file descriptors, say), instead of spinning on it.
+const ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
+
+/// How connections are served.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// How long a connection may take to send a complete request head
+    /// (request line and headers), counted from when the server starts
+    /// waiting for it: from the connection's opening, or from the previous
+    /// response on a kept-alive connection. A connection that takes longer
+    /// is closed without an answer, so a client that trickles its headers
+    /// (slowloris) or opens connections and sends nothing holds them for
+    /// this long at most. The time after the head, including reading the
+    /// body, is bounded by [`ApiLimits::request_timeout`](super::ApiLimits).
+    pub header_read_timeout: Duration,
+}
+
+impl Default for ServeOptions {
+    /// 30 seconds for the request head.
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
 /// Serves `router` on `listener` until SIGTERM or SIGINT (Ctrl-C), then
 /// shuts down gracefully: stops accepting connections, lets requests in
 /// flight finish, closes idle keep-alive connections, waits (up to 30 s)
 /// for the store operations of requests that timed out or were abandoned
 /// by their client, and returns.
-pub async fn serve(listener: TcpListener, router: axum::Router) -> std::io::Result<()> {
+pub async fn serve(listener: TcpListener, router: axum::Router) -> io::Result<()> {
     serve_with_shutdown(listener, router, shutdown_signal()).await
 }
 
@@ -33,7 +65,21 @@ pub async fn serve_with_shutdown<F>(
     listener: TcpListener,
     router: axum::Router,
     signal: F,
-) -> std::io::Result<()>
+) -> io::Result<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    serve_with_options(listener, router, signal, ServeOptions::default()).await
+}
+
+/// [`serve_with_shutdown`] with connection settings other than the
+/// defaults.
+pub async fn serve_with_options<F>(
+    listener: TcpListener,
+    router: axum::Router,
+    signal: F,
+    options: ServeOptions,
+) -> io::Result<()>
 where
     F: Future<Output = ()> + Send + 'static,
 {
@@ -45,28 +91,67 @@ where
             handle.run_upkeep();
         }
     });
-    // Responses are small and written whole; waiting to coalesce them
-    // (Nagle) only adds latency.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
+    let in_flight = InFlight::default();
+    let service = TowerToHyperService::new(router.layer(Extension(in_flight.clone())));
+    // hyper enforces the head timeout only when it is given a timer, which
+    // `axum::serve` does not do: hence this loop instead of that one.
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(options.header_read_timeout);
+    let connections = GracefulShutdown::new();
+    let mut signal = std::pin::pin!(signal);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    accept_failed(&e).await;
+                    continue;
+                }
+            },
+            () = &mut signal => break,
+        };
+        // Responses are small and written whole; waiting to coalesce them
+        // (Nagle) only adds latency.
+        if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
-    });
-    let in_flight = InFlight::default();
-    let router = router.layer(Extension(in_flight.clone()));
-    let result = axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            signal.await;
-            tracing::info!("shutting down: no new connections, finishing requests in flight");
-        })
-        .await;
+        let connection =
+            connections.watch(http.serve_connection(TokioIo::new(stream), service.clone()));
+        tokio::spawn(async move {
+            // A client that hangs up, sends garbage or runs out of time
+            // ends its own connection; nothing to report above debug.
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection closed with an error");
+            }
+        });
+    }
+    tracing::info!("shutting down: no new connections, finishing requests in flight");
+    drop(listener);
+    connections.shutdown().await;
     let unfinished = in_flight.drained(DRAIN_LIMIT).await;
     if unfinished > 0 {
         tracing::warn!(unfinished, "store operations still running at shutdown");
     }
     upkeep.abort();
     tracing::info!("server stopped");
-    result
+    Ok(())
+}
+
+/// Handles a failed `accept`: an error about one connection (reset or
+/// aborted before it was accepted) is skipped; any other (out of file
+/// descriptors, out of memory) is logged and waited out briefly.
+async fn accept_failed(e: &io::Error) {
+    if matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+    ) {
+        return;
+    }
+    tracing::error!(error = %e, "accepting a connection failed; retrying in 1 s");
+    tokio::time::sleep(ACCEPT_BACKOFF).await;
 }
 
 /// Completes on the first SIGTERM or SIGINT (Ctrl-C elsewhere than Unix).
