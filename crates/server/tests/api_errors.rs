@@ -21,12 +21,38 @@ async fn every_bad_token_gets_the_same_401() {
     let server = TestServer::start().await;
     let url = server.api_url("/sessions?subject=alice");
     let truncated = &TOKEN[..TOKEN.len() - 1];
+    let half = &TOKEN[..TOKEN.len() / 2];
     let mut almost = TOKEN.to_owned();
     almost.replace_range(TOKEN.len() - 1.., "X");
+    let mut first_wrong = TOKEN.to_owned();
+    first_wrong.replace_range(..1, "X");
+    // Same length, no character in common with the real token.
+    let wrong: String = TOKEN
+        .chars()
+        .map(|c| if c == '-' { '_' } else { '-' })
+        .collect();
+    let swapped_case: String = TOKEN
+        .chars()
+        .map(|c| {
+            if c.is_ascii_lowercase() {
+                c.to_ascii_uppercase()
+            } else {
+                c.to_ascii_lowercase()
+            }
+        })
+        .collect();
+    // What the configuration holds: a hash is not a token.
+    let hash = tessera_crypto::TokenHash::of(TOKEN).to_hex();
     let attempts: Vec<Vec<(&str, String)>> = vec![
         vec![],
+        vec![("authorization", format!("Bearer {wrong}"))],
         vec![("authorization", format!("Bearer {truncated}"))],
+        vec![("authorization", format!("Bearer {half}"))],
         vec![("authorization", format!("Bearer {almost}"))],
+        vec![("authorization", format!("Bearer {first_wrong}"))],
+        vec![("authorization", format!("Bearer {swapped_case}"))],
+        vec![("authorization", format!("Bearer {hash}"))],
+        vec![("authorization", format!("Bearer {}", "t".repeat(8192)))],
         vec![("authorization", format!("Bearer {TOKEN}x"))],
         vec![("authorization", "Bearer ".to_owned())],
         vec![("authorization", "Bearer".to_owned())],
