@@ -1,6 +1,7 @@
 //! [`DynamoDbStore`]: the [`SessionStore`] contract on one DynamoDB table.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -54,6 +55,39 @@ pub struct DynamoDbStore {
     create_attempts: u32,
     scan_page_size: i32,
     budget: ReadBudget,
+    creating: SubjectTurns,
+}
+
+/// One turn at a time per subject for this store's creates.
+///
+/// Every create of a subject commits against the subject's index item, so
+/// concurrent creates of one subject can only succeed one after another;
+/// racing them lets all but one fail and start over. Within one process
+/// they queue here instead, so only creates from different processes race
+/// (and [`DynamoDbStore::create`]'s bounded retry is left for those).
+#[derive(Debug, Default)]
+struct SubjectTurns(Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>);
+
+impl SubjectTurns {
+    /// Entries kept before those of subjects nobody waits for are dropped.
+    const PRUNE_AT: usize = 1024;
+
+    /// The lock of `subject`, shared with every create of it in progress.
+    fn of(&self, subject: &Subject) -> Arc<tokio::sync::Mutex<()>> {
+        let mut turns = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(turn) = turns.get(subject.as_str()).and_then(Weak::upgrade) {
+            return turn;
+        }
+        if turns.len() >= Self::PRUNE_AT {
+            turns.retain(|_, turn| turn.strong_count() > 0);
+        }
+        let turn = Arc::new(tokio::sync::Mutex::new(()));
+        turns.insert(subject.as_str().to_owned(), Arc::downgrade(&turn));
+        turn
+    }
 }
 
 enum UpdateOutcome {
@@ -86,6 +120,7 @@ impl DynamoDbStore {
             create_attempts: config.create_attempts,
             scan_page_size: i32::try_from(config.scan_page_size).unwrap_or(i32::MAX),
             budget: ReadBudget::new(config.max_read_units_per_second),
+            creating: SubjectTurns::default(),
         })
     }
 
@@ -748,6 +783,8 @@ impl SessionStore for DynamoDbStore {
         let bound = item::hard_expiry_ms(session);
         // Refused before any request when it cannot fit.
         let session_item = item::session_item(id, session, bound)?;
+        let turn = self.creating.of(&session.subject);
+        let _turn = turn.lock().await;
         let mut attempt = 0;
         loop {
             attempt += 1;
