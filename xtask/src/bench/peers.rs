@@ -44,7 +44,10 @@ pub(super) fn build_drivers(bench: &mut Bench) -> Result<PathBuf> {
         .current_dir(bench.root.join("xtask/peers"))
         .args(["build", "--release", "--quiet", "--locked", "--bins"])
         .env("CARGO_TARGET_DIR", &target);
-    cmd::run(&mut build)?;
+    let started = std::time::Instant::now();
+    let result = cmd::run(&mut build);
+    bench.build_seconds += started.elapsed().as_secs_f64();
+    result?;
     Ok(target.join("release"))
 }
 

@@ -119,7 +119,12 @@ impl Report {
     }
 
     /// Writes `report.md` and the charts into `out`; returns the report's path.
-    pub(crate) fn write(&self, out: &Path, total_seconds: f64) -> Result<PathBuf> {
+    pub(crate) fn write(
+        &self,
+        out: &Path,
+        total_seconds: f64,
+        build_seconds: f64,
+    ) -> Result<PathBuf> {
         let context = self.context();
         for (_, chart) in &self.charts {
             let path = out.join(&chart.file);
@@ -127,12 +132,12 @@ impl Report {
                 .with_context(|| format!("cannot write {}", path.display()))?;
         }
         let path = out.join("report.md");
-        std::fs::write(&path, self.markdown(total_seconds))
+        std::fs::write(&path, self.markdown(total_seconds, build_seconds))
             .with_context(|| format!("cannot write {}", path.display()))?;
         Ok(path)
     }
 
-    fn markdown(&self, total_seconds: f64) -> String {
+    fn markdown(&self, total_seconds: f64, build_seconds: f64) -> String {
         let m = &self.machine;
         let mut md = String::from("# Tessera performance report\n\n");
         let _ = writeln!(
@@ -143,7 +148,7 @@ impl Report {
         let _ = writeln!(md, "* **Commit:** {}", m.commit);
         let _ = writeln!(
             md,
-            "* **Run:** `cargo xtask bench{}{}`, {} mode, {:.0} s in total",
+            "* **Run:** `cargo xtask bench{}{}`, {} mode, {:.0} s in total, {:.0} s of it building",
             if self.quick { " --quick" } else { "" },
             if self.parts.len() == 8 {
                 String::new()
@@ -151,7 +156,8 @@ impl Report {
                 format!(" {}", self.parts.join(" "))
             },
             if self.quick { "quick" } else { "full" },
-            total_seconds
+            total_seconds,
+            build_seconds
         );
         md.push_str(
             "* **Baselines:** every throughput below is also given as a ratio to a baseline \
