@@ -57,7 +57,7 @@ pub(super) fn run(bench: &mut Bench) -> Result<()> {
     let (ops, concurrency, systems) = if bench.quick {
         (10_000, "64", "tessera,tower-sessions,actix-session")
     } else {
-        (50_000, "1,16,64", "tessera,tower-sessions,actix-session")
+        (30_000, "1,16,64", "tessera,tower-sessions,actix-session")
     };
     bench.redis_command(&["FLUSHALL"])?;
     bench.progress(&format!(
