@@ -212,8 +212,8 @@ impl Report {
             .filter(|h| h.met == Some(false))
             .map(|h| {
                 format!(
-                    "{} {}: {} against a target of {}",
-                    h.area, h.what, h.ratio, h.target
+                    "{} {}: {} ({} of {}); target {}",
+                    h.area, h.what, h.value, h.ratio, h.baseline, h.target
                 )
             })
             .chain(self.notes.iter().cloned())
