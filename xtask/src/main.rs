@@ -12,8 +12,9 @@
 //!   one test by hand.
 //! * `cargo xtask ci` runs everything CI checks, in order, and names the step
 //!   that failed.
-//! * `cargo xtask fuzz [--seconds N]` runs every cargo-fuzz target for a
-//!   bounded time (nightly toolchain; cargo-fuzz installed when missing).
+//! * `cargo xtask fuzz [--seconds N] [--all]` runs the cargo-fuzz targets
+//!   for a bounded time (nightly toolchain; cargo-fuzz installed when
+//!   missing); the server's slow-to-build targets only with `--all`.
 //! * `cargo xtask bench [--quick] [PART...]` runs the benchmarks, each
 //!   beside a baseline measured in the same run, and writes
 //!   `target/bench/report.md` with SVG charts (see `bench/mod.rs`).
@@ -64,8 +65,10 @@ tasks:
   services                        start those services, print their environment, wait for Ctrl-C
   ci                              fmt, clippy, no-I/O check, test, doc, cargo-deny
   no-io                           check that tessera-core and tessera-crypto do no I/O
-  fuzz [--seconds N] [TARGET...]  run every cargo-fuzz target (or those named) for N s
-                                  each (default 20; needs a nightly toolchain)
+  fuzz [--seconds N] [--all] [TARGET...]
+                                  run the cargo-fuzz targets (or those named) for N s each
+                                  (default 20; needs a nightly toolchain); the server's
+                                  targets, slow to build, only with --all or by name
   bench [--quick] [PART...]       run the benchmarks against same-run baselines and write
                                   target/bench/report.md with SVG charts; parts: core local
                                   redis dynamodb server peers scale memory (default: all)";
