@@ -25,7 +25,10 @@ const TOKEN: &str = "fuzzing-only-token-4vK9qLm2Xr7Tz1Wp8Yd3Nb6Hc";
 fn keys() -> &'static MasterKeys {
     static KEYS: OnceLock<MasterKeys> = OnceLock::new();
     KEYS.get_or_init(|| {
-        MasterKeys::derive(&SafePassword::new("fuzzing-only-Xq7!r2#Lp9zW").expect("strong"), &[])
+        MasterKeys::derive(
+            &SafePassword::new("fuzzing-only-Xq7!r2#Lp9zW").expect("strong"),
+            &[],
+        )
     })
 }
 
@@ -97,14 +100,23 @@ fuzz_target!(|data: &[u8]| {
         let router = router();
         let (status, body) = send(
             &router,
-            request(Method::POST, "/sessions", None, br#"{"sub":"fuzz"}"#.to_vec()),
+            request(
+                Method::POST,
+                "/sessions",
+                None,
+                br#"{"sub":"fuzz"}"#.to_vec(),
+            ),
         )
         .await;
         assert_eq!(status, StatusCode::CREATED);
         let created: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
         let sid = created["sid"].as_str().expect("a SID").to_owned();
 
-        send(&router, request(Method::POST, "/sessions", None, data.to_vec())).await;
+        send(
+            &router,
+            request(Method::POST, "/sessions", None, data.to_vec()),
+        )
+        .await;
         send(
             &router,
             request(Method::PUT, "/sessions", Some(&sid), data.to_vec()),

@@ -175,10 +175,7 @@ fuzz_target!(|data: &[u8]| {
                 if body.len() % 2 == 0 {
                     sources.defines.push(format!("{key}={MARKER}{value}"));
                 } else {
-                    let name = format!(
-                        "TESSERA_{}",
-                        key.replace('.', "__").to_ascii_uppercase()
-                    );
+                    let name = format!("TESSERA_{}", key.replace('.', "__").to_ascii_uppercase());
                     sources.env.push((name, format!("{MARKER}{value}")));
                 }
                 planted = true;
