@@ -12,6 +12,9 @@
 //!   one test by hand.
 //! * `cargo xtask ci` runs everything CI checks, in order, and names the step
 //!   that failed.
+//! * `cargo xtask chaos [--rounds N] [FILTER...]` starts the same services
+//!   and runs the reliability tests at full strength: outages under load and
+//!   the quota under attack with 50 rounds per backend and policy.
 //! * `cargo xtask fuzz [--seconds N] [--all]` runs the cargo-fuzz targets
 //!   for a bounded time (nightly toolchain; cargo-fuzz installed when
 //!   missing); the server's slow-to-build targets only with `--all`.
@@ -39,6 +42,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench;
+mod chaos;
 mod ci;
 mod cmd;
 mod files;
@@ -64,6 +68,8 @@ tasks:
                                   ARGS go to the test runner (nextest when installed)
   services                        start those services, print their environment, wait for Ctrl-C
   ci                              fmt, clippy, no-I/O check, test, doc, cargo-deny
+  chaos [--rounds N] [FILTER...]  the reliability tests with those services: outages under
+                                  load, and the quota under attack with N rounds (default 50)
   no-io                           check that tessera-core and tessera-crypto do no I/O
   fuzz [--seconds N] [--all] [TARGET...]
                                   run the cargo-fuzz targets (or those named) for N s each
@@ -99,6 +105,7 @@ fn run(args: &[String]) -> Result<()> {
             no_more_args(task, rest)?;
             ci::run()
         }
+        "chaos" => chaos::run(&chaos::Options::parse(rest)?),
         "fuzz" => fuzz::run(&fuzz::Options::parse(rest)?),
         "bench" => bench::run(&bench::Options::parse(rest)?),
         "no-io" => {
