@@ -41,7 +41,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use chaos_support::{
-    Answer, Api, SAFE_PASSWORD, Tessera, report, service_env, session_store_block, unique,
+    Answer, Api, PrivateMoto, SAFE_PASSWORD, Tessera, report, service_env, session_store_block,
+    unique,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -82,7 +83,10 @@ impl OnExhaustion {
 }
 
 /// The `tokenizer:` block of `backend`, shared by the four servers.
-fn tokenizer_block(backend: Backend, dir: &Path) -> String {
+/// DynamoDB is an emulator of the test's own: the bursts of 200 logins
+/// would otherwise queue every other test's requests behind them on the
+/// shared one, which applies one request at a time.
+fn tokenizer_block(backend: Backend, dir: &Path, moto: Option<&PrivateMoto>) -> String {
     let common = format!("tokenizer:\n  safe_password: {SAFE_PASSWORD}\n");
     let specific = match backend {
         Backend::Local => format!(
@@ -110,7 +114,7 @@ fn tokenizer_block(backend: Backend, dir: &Path) -> String {
         Backend::DynamoDb => format!(
             "  type: dynamodb\n  table: {}\n  aws_region_name: us-east-1\n  aws_access_key: testing\n  aws_secret_key: testing\n  endpoint_url: {}\n  attempt_timeout_ms: 600000\n",
             unique("quota"),
-            service_env("TESSERA_TEST_DYNAMODB_ENDPOINT")
+            moto.expect("DynamoDB has an emulator").endpoint()
         ),
     };
     common + &specific
@@ -121,15 +125,17 @@ fn tokenizer_block(backend: Backend, dir: &Path) -> String {
 struct Fleet {
     servers: Vec<Tessera>,
     urls: Vec<String>,
+    moto: Option<PrivateMoto>,
     dir: tempfile::TempDir,
 }
 
 impl Fleet {
     fn start(backend: Backend, on: OnExhaustion) -> Self {
         let dir = tempfile::tempdir().unwrap();
+        let moto = (backend == Backend::DynamoDb).then(PrivateMoto::start);
         let config = format!(
             "{}{}server:\n  request_timeout_ms: 600000\n",
-            tokenizer_block(backend, dir.path()),
+            tokenizer_block(backend, dir.path(), moto.as_ref()),
             session_store_block(u32::try_from(QUOTA).unwrap(), on.name())
         );
         if backend == Backend::DynamoDb {
@@ -139,7 +145,12 @@ impl Fleet {
             .map(|n| Tessera::start(dir.path(), &format!("tessera-{n}"), &config))
             .collect();
         let urls = servers.iter().map(|s| s.url.clone()).collect();
-        Self { servers, urls, dir }
+        Self {
+            servers,
+            urls,
+            moto,
+            dir,
+        }
     }
 }
 
@@ -147,6 +158,7 @@ impl Drop for Fleet {
     fn drop(&mut self) {
         // The servers first, so their logs are complete.
         self.servers.clear();
+        self.moto = None;
         if std::thread::panicking() {
             let kept = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap()).keep();
             report(&format!("the servers' logs are kept in {}", kept.display()));
@@ -507,6 +519,32 @@ fn check_close_old(logins: &[Login], listed: &BTreeSet<String>) -> RoundReport {
     report
 }
 
+/// Plays round `r`: the logins, the checks, the clean-up. Returns what it
+/// saw and how long it took.
+async fn play(
+    api: &Api,
+    fleet: &Fleet,
+    r: usize,
+    label: &str,
+    on: OnExhaustion,
+) -> (RoundReport, Duration) {
+    let started = Instant::now();
+    let observed = round(api, fleet, r, label).await;
+    let most = observed.most;
+    assert!(
+        most <= QUOTA && observed.listed.len() <= QUOTA,
+        "round {r}: {most} live sessions seen"
+    );
+    let mut seen = match on {
+        OnExhaustion::DenyLogin => check_deny(&observed.logins, &observed.listed),
+        OnExhaustion::CloseOldSession => check_close_old(&observed.logins, &observed.listed),
+    };
+    seen.max_live_seen = most;
+    seen.listings = observed.listings;
+    clean_up(api, &fleet.urls[r % SERVERS], &observed).await;
+    (seen, started.elapsed())
+}
+
 /// Runs the rounds for one backend and policy and reports the numbers.
 async fn attack(backend: Backend, on: OnExhaustion) {
     let rounds = std::env::var(ROUNDS_VAR).map_or(DEFAULT_ROUNDS, |n| {
@@ -519,26 +557,17 @@ async fn attack(backend: Backend, on: OnExhaustion) {
     let started = Instant::now();
     let mut total = RoundReport::default();
     let mut slowest_round = Duration::ZERO;
+    // One round at a time: the DynamoDB emulator is the bottleneck, and
+    // two rounds at once made it slower, not faster.
     for r in 0..rounds {
-        let round_started = Instant::now();
-        let observed = round(&api, &fleet, r, &label).await;
-        let most = observed.most;
-        assert!(
-            most <= QUOTA && observed.listed.len() <= QUOTA,
-            "round {r}: {most} live sessions seen"
-        );
-        let seen = match on {
-            OnExhaustion::DenyLogin => check_deny(&observed.logins, &observed.listed),
-            OnExhaustion::CloseOldSession => check_close_old(&observed.logins, &observed.listed),
-        };
-        clean_up(&api, &fleet.urls[r % SERVERS], &observed).await;
+        let (seen, took) = play(&api, &fleet, r, &label, on).await;
         total.created += seen.created;
         total.denied += seen.denied;
         total.unavailable += seen.unavailable;
         total.closed += seen.closed;
-        total.max_live_seen = total.max_live_seen.max(most);
-        total.listings += observed.listings;
-        slowest_round = slowest_round.max(round_started.elapsed());
+        total.max_live_seen = total.max_live_seen.max(seen.max_live_seen);
+        total.listings += seen.listings;
+        slowest_round = slowest_round.max(took);
         if (r + 1) % 10 == 0 && r + 1 < rounds {
             report(&format!(
                 "quota {label}: {} rounds in {:.1}s",
