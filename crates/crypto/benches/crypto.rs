@@ -89,6 +89,28 @@ fn api_tokens(c: &mut Criterion) {
         b.iter(|| verifier.verify(black_box(presented)).expect("match"));
     });
     group.finish();
+
+    // Verification time must not depend on how much of a wrong token is
+    // right (docs/security.md, "API tokens"): these three should report the
+    // same time, within noise. A token of another length costs more or less
+    // to hash, so all three have the length of the configured one.
+    let none_right: String = presented
+        .chars()
+        .map(|c| if c == 'x' { 'y' } else { 'x' })
+        .collect();
+    let mut all_but_last = presented[..presented.len() - 1].to_owned();
+    all_but_last.push('x');
+    let mut group = c.benchmark_group("api_token_constant_time");
+    for (name, candidate) in [
+        ("none_right", none_right.as_str()),
+        ("all_but_last_right", all_but_last.as_str()),
+        ("right", presented),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| verifier.verify(black_box(candidate)));
+        });
+    }
+    group.finish();
 }
 
 criterion_group!(benches, baseline, sids, sealing, api_tokens);
