@@ -672,7 +672,7 @@ async fn slowloris_connections_are_dropped_and_others_are_served_meanwhile() {
             .unwrap();
         assert_eq!(response.status(), StatusCode::CREATED);
         assert!(
-            started.elapsed() < Duration::from_secs(2),
+            started.elapsed() < Duration::from_secs(5),
             "slow answer: {:?}",
             started.elapsed()
         );
@@ -745,14 +745,15 @@ async fn a_slow_body_is_503_timeout_within_the_request_timeout() {
         let _ = stream.write_all(b" ").await;
         let mut buf = [0u8; 4096];
         match tokio::time::timeout(Duration::from_millis(100), stream.read(&mut buf)).await {
-            Err(_) => assert!(started.elapsed() < Duration::from_secs(5), "no answer"),
+            Err(_) => assert!(started.elapsed() < Duration::from_secs(10), "no answer"),
             Ok(Ok(n)) if n > 0 => break String::from_utf8_lossy(&buf[..n]).into_owned(),
             Ok(other) => panic!("closed without an answer: {other:?}"),
         }
     };
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
     assert!(answer.contains("\"timeout\""), "{answer}");
-    assert!(started.elapsed() < Duration::from_secs(3));
+    // The body alone would take 100 s; slack for a loaded machine.
+    assert!(started.elapsed() < Duration::from_secs(10));
     server.stop().await;
 }
 

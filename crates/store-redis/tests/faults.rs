@@ -30,13 +30,14 @@ fn now() -> Timestamp {
 }
 
 /// Every operation fails as unavailable, within the command timeout (plus
-/// scheduling slack), while the server is down.
+/// scheduling slack for a loaded machine; a hang would last until the
+/// test's own timeout, four times the limit), while the server is down.
 async fn assert_every_operation_unavailable(store: &RedisStore, subject: &Subject) {
     let now = now();
     let id = session_ref(subject.as_str());
     let s = session(subject.as_str(), "web", now, 60, 60, 60);
     let p = policy(5, OnQuotaExhaustion::DenyLogin);
-    let limit = Duration::from_millis(COMMAND_TIMEOUT_MS + 500);
+    let limit = Duration::from_millis(COMMAND_TIMEOUT_MS + 2_500);
     macro_rules! check {
         ($name:literal, $op:expr) => {{
             let started = Instant::now();
@@ -120,7 +121,7 @@ async fn connecting_to_a_dead_server_is_unavailable_within_the_connect_timeout()
         .expect_err("nothing listens there");
     assert!(err.is_unavailable(), "{err:?}");
     assert!(
-        started.elapsed() < Duration::from_millis(700 + 1_000),
+        started.elapsed() < Duration::from_millis(700 + 2_500),
         "took {:?}",
         started.elapsed()
     );

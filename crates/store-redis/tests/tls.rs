@@ -169,8 +169,8 @@ async fn tls_is_verified_by_default_and_trusts_the_configured_ca() {
     );
     assert!(format!("{err:?}").contains("Certificate"), "{err:?}");
     assert!(
-        started.elapsed() < Duration::from_millis(900),
-        "refused at once"
+        started.elapsed() < Duration::from_secs(4),
+        "refused at once, not retried until a timeout"
     );
 
     let mut trusted = config(redis.port);
