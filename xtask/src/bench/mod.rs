@@ -223,12 +223,34 @@ fn target_dir(root: &Path) -> PathBuf {
     }
 }
 
+/// Holds an exclusive lock on `out` for as long as the returned file lives.
+/// Two runs at once would remove each other's stores (the parts clear
+/// their folders before and after they measure) and load the machine under
+/// each other's numbers, so a second run is refused.
+fn lock_out_dir(out: &Path) -> Result<std::fs::File> {
+    let path = out.join(".lock");
+    let file = std::fs::File::create(&path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "another `cargo xtask bench` is running on {} (it holds {}); wait for it to finish",
+            out.display(),
+            path.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
+}
+
 /// Runs the parts `options` names and writes the report.
 pub(crate) fn run(options: &Options) -> Result<()> {
     let started = Instant::now();
     let root = crate::project_root();
     let out = target_dir(&root).join("bench");
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let _only_run = lock_out_dir(&out)?;
     let machine = Machine::read(&root);
     println!(
         "bench: {} mode, parts: {}; {}; commit {}",
@@ -307,6 +329,21 @@ mod tests {
 
     fn args(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn a_second_run_on_the_same_folder_is_refused_until_the_first_ends() {
+        let out = std::env::temp_dir().join(format!("xtask-bench-lock-{}", std::process::id()));
+        std::fs::create_dir_all(&out).unwrap();
+        let first = lock_out_dir(&out).expect("the first run locks");
+        let second = lock_out_dir(&out).expect_err("a second run is refused");
+        assert!(
+            second.to_string().contains("another `cargo xtask bench`"),
+            "{second:#}"
+        );
+        drop(first);
+        drop(lock_out_dir(&out).expect("free again once the first ends"));
+        std::fs::remove_dir_all(&out).unwrap();
     }
 
     #[test]
