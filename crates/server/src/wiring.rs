@@ -97,7 +97,7 @@ pub async fn open(config: &Config, mode: Mode) -> Result<Service, ServerError> {
         .await
         .expect("key derivation does not panic");
 
-    let (store, mut tasks) = open_store(config, &clock, mode).await?;
+    let store = open_store(config).await?;
     let sessions = Arc::new(Sessions::new(
         store,
         SessionsConfig {
@@ -108,9 +108,10 @@ pub async fn open(config: &Config, mode: Mode) -> Result<Service, ServerError> {
         clock,
         rng,
     ));
-    if mode == Mode::Serve {
-        tasks.extend(purge_tasks(config, &sessions));
-    }
+    let tasks = match mode {
+        Mode::Serve => purge_tasks(config, &sessions),
+        Mode::Admin => Vec::new(),
+    };
     Ok(Service {
         sessions,
         data_dir,
@@ -136,37 +137,27 @@ fn data_dir(config: &Config, mode: Mode) -> Result<Option<DataDir>, ServerError>
     Ok(Some(dir))
 }
 
-async fn open_store(
-    config: &Config,
-    clock: &Arc<dyn Clock>,
-    mode: Mode,
-) -> Result<(Arc<dyn SessionStore>, Vec<JoinHandle<()>>), ServerError> {
+async fn open_store(config: &Config) -> Result<Arc<dyn SessionStore>, ServerError> {
     match &config.backend {
         Backend::Local(local) => {
             let mut options = LocalOptions::new(&local.path);
             if let Some(window) = local.touch_window {
                 options.touch_window = window;
             }
-            if let Some(interval) = config.session_store.expiration_interval {
-                options.sweep_interval = interval;
-            }
-            let store = Arc::new(LocalStore::open(options).await?);
-            let sweeper = match mode {
-                Mode::Serve => store.spawn_sweeper(Arc::clone(clock)),
-                Mode::Admin => None,
-            };
-            Ok((store, sweeper.into_iter().collect()))
+            // The server runs the local store's sweep itself (see
+            // `purge_tasks`), so that what it removes is counted.
+            options.sweep_interval = Duration::ZERO;
+            Ok(Arc::new(LocalStore::open(options).await?))
         }
-        Backend::Redis(redis) => Ok((Arc::new(RedisStore::connect(redis).await?), Vec::new())),
-        Backend::DynamoDb(dynamo) => {
-            Ok((Arc::new(DynamoDbStore::connect(dynamo).await?), Vec::new()))
-        }
+        Backend::Redis(redis) => Ok(Arc::new(RedisStore::connect(redis).await?)),
+        Backend::DynamoDb(dynamo) => Ok(Arc::new(DynamoDbStore::connect(dynamo).await?)),
     }
 }
 
 /// The periodic purges: `internal.subjectIndexPurgeInterval` for every
-/// backend, and `sessionMap.expirationInterval` for the backends without a
-/// sweeper of their own (the local store's sweeper takes that one).
+/// backend, and `sessionMap.expirationInterval` (the local store's sweep,
+/// every 60 s unless configured; for Redis and DynamoDB, off unless
+/// configured).
 fn purge_tasks(config: &Config, sessions: &Arc<Sessions>) -> Vec<JoinHandle<()>> {
     let store_type = config.backend.store_type();
     let index = match config.session_store.subject_index_purge {
@@ -178,33 +169,42 @@ fn purge_tasks(config: &Config, sessions: &Arc<Sessions>) -> Vec<JoinHandle<()>>
         PurgeSchedule::Every(interval) => Some(interval),
     };
     let expiry = match (store_type, config.session_store.expiration_interval) {
-        (StoreType::Local, _) | (_, None) => None,
+        (StoreType::Local, None) => Some(LocalOptions::DEFAULT_SWEEP_INTERVAL),
+        (_, None) => None,
         (_, Some(interval)) => Some(interval).filter(|i| !i.is_zero()),
     };
     [index, expiry]
         .into_iter()
         .flatten()
-        .map(|interval| {
-            let sessions = Arc::clone(sessions);
-            tokio::spawn(async move {
-                let mut ticks = tokio::time::interval(interval);
-                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                // The first tick is immediate; the first purge waits one period.
-                ticks.tick().await;
-                loop {
-                    ticks.tick().await;
-                    match sessions.purge().await {
-                        Ok(report) => tracing::debug!(
+        .map(|interval| spawn_purge(Arc::clone(sessions), interval))
+        .collect()
+}
+
+/// Purges every `interval` (the first one interval after the start), and
+/// counts what each purge removed in `tessera_sessions_expired_total`.
+fn spawn_purge(sessions: Arc<Sessions>, interval: Duration) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The first tick is immediate; the first purge waits one period.
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            match sessions.purge().await {
+                Ok(report) => {
+                    api::record_purge(&report);
+                    if report.sessions + report.index_entries > 0 {
+                        tracing::info!(
                             sessions = report.sessions,
                             index_entries = report.index_entries,
                             "purged expired sessions and index entries"
-                        ),
-                        Err(e) => tracing::warn!(error = %e, "background purge failed"),
+                        );
                     }
                 }
-            })
-        })
-        .collect()
+                Err(e) => tracing::warn!(error = %e, "background purge failed"),
+            }
+        }
+    })
 }
 
 /// What the operator should be told once the server listens.
@@ -305,5 +305,54 @@ impl Server {
         let result = api::serve(listener, router).await;
         drop(service);
         result.map_err(ServerError::Serve)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tessera_core::{Lifetime, SessionParams, Subject, Timestamp};
+    use tessera_crypto::SeededRandom;
+    use tessera_store::{MemoryStore, MockClock};
+
+    use super::*;
+
+    fn expired_total() -> u64 {
+        api::render_metrics()
+            .lines()
+            .find_map(|line| line.strip_prefix("tessera_sessions_expired_total "))
+            .map_or(0, |n| n.trim().parse().expect("a counter"))
+    }
+
+    #[tokio::test]
+    async fn the_periodic_purge_counts_what_it_removes() {
+        let before = expired_total();
+        let clock = Arc::new(MockClock::new(Timestamp::from_secs(1_800_000_000)));
+        let keys = MasterKeys::derive(&SafePassword::new("periodic-purge-test").unwrap(), &[]);
+        let sessions = Arc::new(Sessions::new(
+            Arc::new(MemoryStore::new()),
+            SessionsConfig::default(),
+            &keys,
+            clock.clone(),
+            Arc::new(SeededRandom::new(b"periodic purge")),
+        ));
+        for who in ["ana", "ben", "cy"] {
+            let mut params = SessionParams::new(Subject::new(who).unwrap());
+            params.max_idle = Some(Lifetime::minutes_const(5));
+            sessions.create(params, None).await.unwrap();
+        }
+        clock.advance_minutes(6);
+
+        let task = spawn_purge(Arc::clone(&sessions), Duration::from_millis(20));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while sessions.count().await.unwrap() > 0 || expired_total() < before + 3 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the purge did not run or was not counted: {} live, counter {} (was {before})",
+                sessions.count().await.unwrap(),
+                expired_total()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        task.abort();
     }
 }

@@ -45,6 +45,18 @@ mod view;
 pub use routes::{RouteInfo, routes};
 pub use serve::{ServeOptions, serve, serve_with_options, serve_with_shutdown, shutdown_signal};
 
+/// Counts the expired sessions a purge outside the API removed (the
+/// periodic one), in the same metric as `POST /purge`.
+pub(crate) fn record_purge(report: &tessera_store::PurgeReport) {
+    metrics::expired(report.sessions);
+}
+
+/// The text of `/metrics` as it would be served now.
+#[cfg(test)]
+pub(crate) fn render_metrics() -> String {
+    metrics::handle().render()
+}
+
 /// The base path of the session store API.
 pub const BASE_PATH: &str = "/session-store/rest/v2";
 
