@@ -89,6 +89,43 @@ fn config_show_redacts_and_applies_every_layer() {
     assert!(shown.contains("maxLifetime: -1"), "{shown}");
     assert!(shown.contains("listen: 127.0.0.1:9999"), "{shown}");
     assert!(shown.contains("maxIdleTime: 60"), "{shown}");
+    // Where each value came from, the secret's value not repeated.
+    let file = fixture("tokenizer-dynamodb-keys.yml");
+    assert!(
+        shown.contains(&format!("#   tokenizer.table: file {}", file.display())),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("#   tokenizer.safe_password: environment variable TOKENIZER_SAFE_PASSWORD"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("#   server.listen: environment variable TESSERA_SERVER__LISTEN"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(
+            "#   sessionStore.maxLifetime: command-line argument -DsessionStore.maxLifetime"
+        ),
+        "{shown}"
+    );
+    assert!(!shown.contains("maxIdleTime: default"), "{shown}");
+    serde_yaml::from_str::<serde_yaml::Value>(&shown).expect("still YAML");
+}
+
+#[test]
+fn config_show_says_when_everything_is_a_default() {
+    let home = tempfile::tempdir().unwrap();
+    let out = tessera(home.path())
+        .args(["config", "show"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(
+        shown.contains("# Where the values came from: every value is a default."),
+        "{shown}"
+    );
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The command line: argument parsing and the commands.
 
 use std::ffi::OsString;
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -158,6 +159,7 @@ fn run(command: Command, sources: &ConfigSources) -> anyhow::Result<ExitCode> {
         Command::Config(ConfigCommand::Show) => {
             let config = load(sources)?;
             print!("{}", config.to_redacted_yaml());
+            print!("{}", origins_comment(&config::origins(sources)));
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve => {
@@ -177,6 +179,22 @@ fn run(command: Command, sources: &ConfigSources) -> anyhow::Result<ExitCode> {
             admin::dynamodb(&config, &command)
         }
     }
+}
+
+/// The origins of the configured values as a YAML comment, so the output
+/// of `config show` stays valid YAML.
+fn origins_comment(origins: &[(String, config::Origin)]) -> String {
+    let mut out = String::from("\n# Where the values came from");
+    if origins.is_empty() {
+        out.push_str(": every value is a default.\n");
+        return out;
+    }
+    out.push_str(" (keys as their source spelled them; any key not listed is a default):\n");
+    for (key, origin) in origins {
+        // Writing to a String cannot fail.
+        let _ = writeln!(out, "#   {key}: {origin}");
+    }
+    out
 }
 
 fn load(sources: &ConfigSources) -> Result<Config, ServerError> {

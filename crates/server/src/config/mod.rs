@@ -98,6 +98,48 @@ impl Config {
     }
 }
 
+/// Where each value set in `sources` came from, by dotted key path as the
+/// source spelled it, in key order. Keys left out take their default (or
+/// are derived from other keys). Values are not included: some are secret.
+///
+/// Meant for a configuration [`load`] accepted; problems with the sources
+/// themselves are ignored here.
+pub fn origins(sources: &ConfigSources) -> Vec<(String, Origin)> {
+    use figment::Provider as _;
+    let figment = sources::figment(sources, &mut Vec::new());
+    let mut found = Vec::new();
+    if let Ok(profiles) = figment.data() {
+        for dict in profiles.values() {
+            collect_origins(&figment, "", dict, &mut found);
+        }
+    }
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    found.dedup_by(|a, b| a.0 == b.0);
+    found
+}
+
+fn collect_origins(
+    figment: &figment::Figment,
+    prefix: &str,
+    dict: &figment::value::Dict,
+    found: &mut Vec<(String, Origin)>,
+) {
+    for (key, value) in dict {
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match value.as_dict() {
+            Some(inner) if !inner.is_empty() => collect_origins(figment, &path, inner, found),
+            _ => found.push((
+                path,
+                Origin::from_metadata(figment.get_metadata(value.tag())),
+            )),
+        }
+    }
+}
+
 /// Reads and checks the configuration from `sources`.
 ///
 /// # Errors
