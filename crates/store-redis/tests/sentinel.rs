@@ -1,39 +1,45 @@
-//! Finding the primary through Redis Sentinel: a primary and one Sentinel
-//! of the test's own, and the store configured with the Sentinel only.
+//! Finding the primary through Redis Sentinel: a primary (and, for the
+//! failover, a replica) and one Sentinel of the test's own, and the store
+//! configured with the Sentinel only.
 
 mod common;
 
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tessera_core::{OnQuotaExhaustion, Timestamp};
 use tessera_store::testkit::{policy, session, session_ref};
-use tessera_store::{Clock as _, SessionStore, SystemClock};
+use tessera_store::{Clock as _, SessionStore, StoreError, SystemClock};
 use tessera_store_redis::{RedisConfig, RedisStore, SentinelConfig};
 
-struct Sentinel {
-    child: Child,
-}
+/// A child process killed on drop.
+struct Process(Child);
 
-impl Drop for Sentinel {
+impl Drop for Process {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
-#[tokio::test]
-async fn the_store_finds_the_primary_through_sentinel() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let primary = common::PrivateRedis::start(dir.path());
+/// Starts a Sentinel on a free port watching `primary_port` as
+/// `tessera-main` (quorum 1; a primary is down after `down_after_ms`), and
+/// waits until it listens.
+fn start_sentinel(dir: &Path, primary_port: u16, down_after_ms: u64) -> (Process, u16) {
     let port = common::free_port();
     // Sentinel rewrites its configuration file, so it gets one of its own.
-    let conf = dir.path().join("sentinel.conf");
+    let conf = dir.join("sentinel.conf");
     std::fs::write(
         &conf,
         format!(
-            "port {port}\nbind 127.0.0.1\nsentinel monitor tessera-main 127.0.0.1 {} 1\n",
-            primary.port
+            "port {port}\nbind 127.0.0.1\ndir {dir}\n\
+             sentinel monitor tessera-main 127.0.0.1 {primary_port} 1\n\
+             sentinel down-after-milliseconds tessera-main {down_after_ms}\n\
+             sentinel failover-timeout tessera-main 10000\n",
+            dir = dir.display(),
         ),
     )
     .expect("write sentinel.conf");
@@ -44,23 +50,159 @@ async fn the_store_finds_the_primary_through_sentinel() {
         .stderr(Stdio::null())
         .spawn()
         .expect("redis-server --sentinel starts");
-    let _sentinel = Sentinel { child };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "Sentinel did not listen");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let sentinel = Process(child);
+    wait_for(&format!("Sentinel on {port} listens"), || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    (sentinel, port)
+}
 
-    let config = RedisConfig {
+/// Polls `ready` every 50 ms for up to 30 s.
+fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ready() {
+        assert!(Instant::now() < deadline, "timed out waiting: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Sends one inline command to the server on `port` and returns the raw
+/// reply (whatever arrives within 300 ms of the first bytes).
+fn inline(port: u16, command: &str) -> String {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return String::new();
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(300)));
+    if stream
+        .write_all(format!("{command}\r\n").as_bytes())
+        .is_err()
+    {
+        return String::new();
+    }
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = stream.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        reply.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&reply).into_owned()
+}
+
+fn sentinel_config(sentinel_port: u16) -> RedisConfig {
+    RedisConfig {
         sentinel: Some(SentinelConfig {
             service_name: "tessera-main".into(),
-            nodes: vec![format!("127.0.0.1:{port}")],
+            nodes: vec![format!("127.0.0.1:{sentinel_port}")],
             username: None,
             password: None,
         }),
         key_prefix: common::unique_prefix(),
+        command_timeout_ms: 1_000,
+        connect_timeout_ms: 1_000,
         ..RedisConfig::default()
-    };
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_failover_the_store_follows_sentinel_to_the_new_primary() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir(dir.path().join("primary")).unwrap();
+    std::fs::create_dir(dir.path().join("replica")).unwrap();
+    let mut primary = common::PrivateRedis::start(&dir.path().join("primary"));
+    let replica_port = common::free_port();
+    let replica = Process(
+        Command::new(common::service_env("TESSERA_TEST_REDIS_SERVER_BIN"))
+            .args(["--port", &replica_port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--replicaof", "127.0.0.1", &primary.port.to_string()])
+            .args(["--appendonly", "yes", "--save", ""])
+            .arg("--dir")
+            .arg(dir.path().join("replica"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the replica starts"),
+    );
+    wait_for("the replica is in sync", || {
+        inline(replica_port, "INFO replication").contains("master_link_status:up")
+    });
+    let (_sentinel, sentinel_port) = start_sentinel(dir.path(), primary.port, 1_000);
+    wait_for("Sentinel knows the replica", || {
+        inline(sentinel_port, "SENTINEL REPLICAS tessera-main").contains(&replica_port.to_string())
+    });
+
+    let store = RedisStore::connect(&sentinel_config(sentinel_port))
+        .await
+        .expect("connects through Sentinel");
+    let now = Timestamp::from_secs(SystemClock.now().as_secs());
+    let quota = policy(5, OnQuotaExhaustion::DenyLogin);
+    let before = session_ref("yuri");
+    let s = session("yuri", "web", now, 60, 60, 60);
+    store
+        .create(&before, &s, &quota, now)
+        .await
+        .expect("create");
+    let key = store.session_key(&before);
+    wait_for("the session reached the replica", || {
+        inline(replica_port, &format!("EXISTS {key}")).starts_with(":1")
+    });
+
+    tokio::task::block_in_place(|| primary.kill());
+    // Until Sentinel has promoted the replica and the store has followed,
+    // a read is an outage, never "no such session": the session exists.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut outage_answers = 0;
+    loop {
+        match store.get(&before, now).await {
+            Ok(Some(found)) => {
+                assert_eq!(found, s);
+                break;
+            }
+            Ok(None) => panic!("the session was reported gone during the failover"),
+            Err(e @ StoreError::Unavailable { .. }) => {
+                outage_answers += 1;
+                assert!(Instant::now() < deadline, "no recovery after 60 s: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(other) => panic!("during the failover: {other:?}"),
+        }
+    }
+    assert!(outage_answers > 0, "the primary's death went unnoticed");
+
+    // Writes land on the promoted replica.
+    let after = session_ref("yuri");
+    store
+        .create(
+            &after,
+            &session("yuri", "web", now, 60, 60, 60),
+            &quota,
+            now,
+        )
+        .await
+        .expect("create after the failover");
+    let key = store.session_key(&after);
+    assert!(
+        inline(replica_port, &format!("EXISTS {key}")).starts_with(":1"),
+        "the new session is not on the promoted replica"
+    );
+    assert_eq!(
+        store
+            .list_by_subject(&tessera_core::Subject::new("yuri").unwrap(), None, now)
+            .await
+            .expect("list")
+            .len(),
+        2
+    );
+    drop(replica);
+}
+
+#[tokio::test]
+async fn the_store_finds_the_primary_through_sentinel() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let primary = common::PrivateRedis::start(dir.path());
+    let (_sentinel, port) = start_sentinel(dir.path(), primary.port, 5_000);
+    let config = sentinel_config(port);
     let store = RedisStore::connect(&config)
         .await
         .expect("connects through Sentinel");
