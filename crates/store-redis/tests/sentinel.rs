@@ -4,10 +4,9 @@
 
 mod common;
 
-use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tessera_core::{OnQuotaExhaustion, Timestamp};
@@ -15,15 +14,7 @@ use tessera_store::testkit::{policy, session, session_ref};
 use tessera_store::{Clock as _, SessionStore, StoreError, SystemClock};
 use tessera_store_redis::{RedisConfig, RedisStore, SentinelConfig};
 
-/// A child process killed on drop.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::{Process, inline, wait_for};
 
 /// Starts a Sentinel on a free port watching `primary_port` as
 /// `tessera-main` (quorum 1; a primary is down after `down_after_ms`), and
@@ -55,39 +46,6 @@ fn start_sentinel(dir: &Path, primary_port: u16, down_after_ms: u64) -> (Process
         TcpStream::connect(("127.0.0.1", port)).is_ok()
     });
     (sentinel, port)
-}
-
-/// Polls `ready` every 50 ms for up to 30 s.
-fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !ready() {
-        assert!(Instant::now() < deadline, "timed out waiting: {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Sends one inline command to the server on `port` and returns the raw
-/// reply (whatever arrives within 300 ms of the first bytes).
-fn inline(port: u16, command: &str) -> String {
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
-        return String::new();
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(300)));
-    if stream
-        .write_all(format!("{command}\r\n").as_bytes())
-        .is_err()
-    {
-        return String::new();
-    }
-    let mut reply = Vec::new();
-    let mut buf = [0u8; 4096];
-    while let Ok(n) = stream.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        reply.extend_from_slice(&buf[..n]);
-    }
-    String::from_utf8_lossy(&reply).into_owned()
 }
 
 fn sentinel_config(sentinel_port: u16) -> RedisConfig {
