@@ -191,3 +191,117 @@ async fn tls_is_verified_by_default_and_trusts_the_configured_ca() {
     )
     .await;
 }
+
+/// `redis-cli` over TLS, trusting the test CA in `dir`.
+fn tls_cli(dir: &Path) -> Command {
+    let mut cli = Command::new(common::service_env("TESSERA_TEST_REDIS_CLI_BIN"));
+    cli.args(["--tls", "--cacert"])
+        .arg(dir.join("ca.crt"))
+        .stdin(Stdio::null())
+        .current_dir(dir);
+    cli
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_served_over_tls_only_is_verified_and_works() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    make_certificates(dir.path());
+    let mut nodes = Vec::new();
+    for _ in 0..3 {
+        let port = common::free_port();
+        let child = Command::new(common::service_env("TESSERA_TEST_REDIS_SERVER_BIN"))
+            .args(["--port", "0", "--tls-port", &port.to_string()])
+            .args(["--bind", "127.0.0.1", "--tls-cluster", "yes"])
+            .args([
+                "--tls-cert-file",
+                "server.crt",
+                "--tls-key-file",
+                "server.key",
+            ])
+            .args(["--tls-ca-cert-file", "ca.crt", "--tls-auth-clients", "no"])
+            .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "1000"])
+            .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
+            .args(["--save", "", "--appendonly", "no"])
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        nodes.push((common::Process(child), port));
+    }
+    for (_, port) in &nodes {
+        common::wait_for(&format!("node {port} listens for TLS"), || {
+            std::net::TcpStream::connect(("127.0.0.1", *port)).is_ok()
+        });
+    }
+    let create = tls_cli(dir.path())
+        .arg("--cluster")
+        .arg("create")
+        .args(nodes.iter().map(|(_, port)| format!("127.0.0.1:{port}")))
+        .args(["--cluster-replicas", "0", "--cluster-yes"])
+        .output()
+        .expect("redis-cli runs");
+    assert!(
+        create.status.success(),
+        "cluster create over TLS: {}{}",
+        String::from_utf8_lossy(&create.stdout),
+        String::from_utf8_lossy(&create.stderr)
+    );
+    for (_, port) in &nodes {
+        common::wait_for(&format!("node {port} sees the cluster ok"), || {
+            tls_cli(dir.path())
+                .args(["-p", &port.to_string(), "CLUSTER", "INFO"])
+                .output()
+                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("cluster_state:ok"))
+        });
+    }
+
+    let cluster = |ca: bool| {
+        let mut config = RedisConfig::from_cluster_nodes(
+            nodes
+                .iter()
+                .map(|(_, port)| format!("rediss://127.0.0.1:{port}")),
+        );
+        config.key_prefix = common::unique_prefix();
+        config.connect_timeout_ms = 1_000;
+        config.tls_ca_file = ca.then(|| dir.path().join("ca.crt"));
+        config
+    };
+    let err = RedisStore::connect(&cluster(false))
+        .await
+        .expect_err("a Cluster node's certificate from an unknown CA is refused");
+    assert!(format!("{err:?}").contains("Certificate"), "{err:?}");
+
+    // Trusted: sessions of many subjects, so every primary serves some.
+    let store = RedisStore::connect(&cluster(true))
+        .await
+        .expect("connects to the Cluster with the CA");
+    let now = Timestamp::from_secs(SystemClock.now().as_secs());
+    let quota = policy(5, OnQuotaExhaustion::DenyLogin);
+    let mut created = Vec::new();
+    for i in 0..30 {
+        let who = format!("tls-user-{i}");
+        let id = session_ref(&who);
+        let s = session(&who, "web", now, 60, 60, 60);
+        store.create(&id, &s, &quota, now).await.expect("create");
+        created.push((id, s));
+    }
+    for (id, s) in &created {
+        assert_eq!(store.get(id, now).await.expect("get").as_ref(), Some(s));
+    }
+    let mut slots_by_node = std::collections::HashSet::new();
+    for (id, _) in &created {
+        let key = store.session_key(id);
+        for (_, port) in &nodes {
+            let out = tls_cli(dir.path())
+                .args(["-p", &port.to_string(), "EXISTS", &key])
+                .output()
+                .expect("redis-cli runs");
+            if String::from_utf8_lossy(&out.stdout).trim() == "1" {
+                slots_by_node.insert(*port);
+            }
+        }
+    }
+    assert_eq!(slots_by_node.len(), 3, "every primary holds some sessions");
+    assert_eq!(store.count(now).await.expect("count"), 30);
+}
