@@ -190,6 +190,13 @@ fuzz_target!(|data: &[u8]| {
                 !planted || !shown.contains(MARKER),
                 "config show printed a secret"
             );
+            // `config show`'s closing list of where each value came from
+            // names keys and sources, never values.
+            let origins = format!("{:?}", config::origins(&sources));
+            assert!(
+                !planted || !origins.contains(MARKER),
+                "config show's origins quoted a secret"
+            );
         }
         Err(errors) => {
             assert!(!errors.errors().is_empty(), "an error report with no error");
