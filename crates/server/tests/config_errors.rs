@@ -176,6 +176,13 @@ fn each_bad_value_names_its_key_and_file() {
             "server.log_level",
             "log filter",
         ),
+        // Found by the config_parse fuzz target: the filter parser
+        // panicked on a multi-byte character after leading space.
+        (
+            "server:\n  log_level: ' \u{e9}=info'\n",
+            "server.log_level",
+            "log filter",
+        ),
         ("server: 5\n", "server", "table"),
     ];
     for (extra, key, fragment) in cases {

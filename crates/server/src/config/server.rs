@@ -109,13 +109,11 @@ pub(crate) fn check(v: &mut Validator<'_>, sources: &ConfigSources) -> ServerSet
     let log_level = match v.text("server.log_level") {
         None => "info".to_owned(),
         Some((text, _)) => {
-            if tracing_subscriber::EnvFilter::builder()
-                .parse(text)
-                .is_err()
-            {
+            if !is_log_filter(text) {
                 v.refuse(
                     "server.log_level",
-                    "expected a log filter such as info, debug or info,tessera_server=debug",
+                    "expected a log filter such as info, debug or info,tessera_server=debug \
+                     (printable ASCII)",
                 );
             }
             text.to_owned()
@@ -136,6 +134,15 @@ pub(crate) fn check(v: &mut Validator<'_>, sources: &ConfigSources) -> ServerSet
 
 /// `$TESSERA_DATA_DIR`, else `$XDG_DATA_HOME/tessera` (when absolute, as
 /// the XDG specification requires), else `$HOME/.local/share/tessera`.
+/// Whether `text` is a log filter `tracing-subscriber` accepts. Only
+/// printable ASCII is offered to its parser, which panics on some other
+/// text (a multi-byte character where it expects a level); a filter names
+/// levels and Rust module paths, which are ASCII.
+fn is_log_filter(text: &str) -> bool {
+    text.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+        && tracing_subscriber::EnvFilter::builder().parse(text).is_ok()
+}
+
 fn default_data_dir(sources: &ConfigSources) -> Option<PathBuf> {
     if let Some(dir) = sources.env_var(DATA_DIR_ENV) {
         return Some(PathBuf::from(dir));
