@@ -62,18 +62,7 @@ impl Options {
 
 /// Starts the services, runs the reliability tests, stops the services.
 pub(crate) fn run(options: &Options) -> Result<()> {
-    let mut services = Services::start()?;
-    let result = run_tests(options, services.env());
-    let died = services.ensure_running().err();
-    let run_dir = services.run_dir().to_path_buf();
-    drop(services);
-    if let Some(died) = died {
-        eprintln!("xtask: a service died during the tests: {died:#}");
-    }
-    if result.is_err() {
-        eprintln!("xtask: service logs are in {}", run_dir.display());
-    }
-    result.context("reliability tests failed")
+    Services::around(|env| run_tests(options, env)).context("reliability tests failed")
 }
 
 fn run_tests(options: &Options, env: &[(String, String)]) -> Result<()> {

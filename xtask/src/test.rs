@@ -50,19 +50,7 @@ pub(crate) fn run(options: &Options) -> Result<()> {
     if options.no_services {
         return run_tests(options, &[]);
     }
-    let mut services = Services::start()?;
-    let result = run_tests(options, services.env());
-    let died = services.ensure_running().err();
-    let run_dir = services.run_dir().to_path_buf();
-    // Stop the services before reporting, so that nothing outlives the run.
-    drop(services);
-    if let Some(died) = died {
-        eprintln!("xtask: a service died during the tests: {died:#}");
-    }
-    if result.is_err() {
-        eprintln!("xtask: service logs are in {}", run_dir.display());
-    }
-    result
+    Services::around(|env| run_tests(options, env))
 }
 
 fn run_tests(options: &Options, env: &[(String, String)]) -> Result<()> {

@@ -86,6 +86,27 @@ fn make_certificates(dir: &Path) {
     );
 }
 
+/// A `redis-server` serving TLS only on `port`, with the certificates
+/// `make_certificates` left in `dir`, persisting nothing.
+fn tls_server(dir: &Path, port: u16) -> Command {
+    let mut server = Command::new(common::service_env("TESSERA_TEST_REDIS_SERVER_BIN"));
+    server
+        .args(["--port", "0", "--tls-port", &port.to_string()])
+        .args(["--bind", "127.0.0.1"])
+        .args([
+            "--tls-cert-file",
+            "server.crt",
+            "--tls-key-file",
+            "server.key",
+        ])
+        .args(["--tls-ca-cert-file", "ca.crt", "--tls-auth-clients", "no"])
+        .args(["--save", "", "--appendonly", "no"])
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    server
+}
+
 struct TlsRedis {
     port: u16,
     child: Child,
@@ -94,28 +115,7 @@ struct TlsRedis {
 impl TlsRedis {
     fn start(dir: &Path) -> Self {
         let port = common::free_port();
-        let child = Command::new(common::service_env("TESSERA_TEST_REDIS_SERVER_BIN"))
-            .args([
-                "--port",
-                "0",
-                "--tls-port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-            ])
-            .args([
-                "--tls-cert-file",
-                "server.crt",
-                "--tls-key-file",
-                "server.key",
-            ])
-            .args(["--tls-ca-cert-file", "ca.crt", "--tls-auth-clients", "no"])
-            .args(["--save", "", "--appendonly", "no"])
-            .current_dir(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server starts");
+        let child = tls_server(dir, port).spawn().expect("redis-server starts");
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
@@ -209,22 +209,10 @@ async fn a_cluster_served_over_tls_only_is_verified_and_works() {
     let mut nodes = Vec::new();
     for _ in 0..3 {
         let port = common::free_port();
-        let child = Command::new(common::service_env("TESSERA_TEST_REDIS_SERVER_BIN"))
-            .args(["--port", "0", "--tls-port", &port.to_string()])
-            .args(["--bind", "127.0.0.1", "--tls-cluster", "yes"])
-            .args([
-                "--tls-cert-file",
-                "server.crt",
-                "--tls-key-file",
-                "server.key",
-            ])
-            .args(["--tls-ca-cert-file", "ca.crt", "--tls-auth-clients", "no"])
+        let child = tls_server(dir.path(), port)
+            .args(["--tls-cluster", "yes"])
             .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "1000"])
             .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
-            .args(["--save", "", "--appendonly", "no"])
-            .current_dir(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
             .spawn()
             .expect("redis-server starts");
         nodes.push((common::Process(child), port));

@@ -115,6 +115,25 @@ impl Services {
         self.supervisor.ensure_all_running()
     }
 
+    /// Starts the services, runs `work` with their environment, and stops
+    /// them before returning, so that nothing outlives the run. Says on
+    /// stderr if a service died meanwhile, and where the logs are if `work`
+    /// failed.
+    pub(crate) fn around(work: impl FnOnce(&[(String, String)]) -> Result<()>) -> Result<()> {
+        let mut services = Self::start()?;
+        let result = work(services.env());
+        let died = services.ensure_running().err();
+        let run_dir = services.run_dir().to_path_buf();
+        drop(services);
+        if let Some(died) = died {
+            eprintln!("xtask: a service died during the tests: {died:#}");
+        }
+        if result.is_err() {
+            eprintln!("xtask: service logs are in {}", run_dir.display());
+        }
+        result
+    }
+
     /// Prints the environment as `export` lines.
     pub(crate) fn print_env(&self) {
         for (key, value) in &self.env {

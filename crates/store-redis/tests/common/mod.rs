@@ -211,3 +211,35 @@ pub fn inline(port: u16, command: &str) -> String {
     }
     String::from_utf8_lossy(&reply).into_owned()
 }
+
+/// Reads `id` every 100 ms while a failover is under way, until it reads
+/// back as `expected` (at most 60 s). Meanwhile every answer must be
+/// `Unavailable`: "no such session" would log a user out, and any other
+/// error is not an outage. At least one answer must have been an outage,
+/// or the primary's death went unnoticed and the test proved nothing.
+pub async fn read_through_failover(
+    store: &RedisStore,
+    id: &tessera_crypto::SessionRef,
+    expected: &tessera_core::Session,
+    now: tessera_core::Timestamp,
+) {
+    use tessera_store::{SessionStore as _, StoreError};
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut outage_answers = 0;
+    loop {
+        match store.get(id, now).await {
+            Ok(Some(found)) => {
+                assert_eq!(&found, expected);
+                break;
+            }
+            Ok(None) => panic!("the session was reported gone during the failover"),
+            Err(e @ StoreError::Unavailable { .. }) => {
+                outage_answers += 1;
+                assert!(Instant::now() < deadline, "no recovery after 60 s: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(other) => panic!("during the failover: {other:?}"),
+        }
+    }
+    assert!(outage_answers > 0, "the primary's death went unnoticed");
+}
