@@ -86,10 +86,11 @@ impl OnQuotaExhaustion {
 /// The session policy of a deployment.
 ///
 /// The lifetimes are the defaults for new sessions; a login may ask for its
-/// own values per session. The defaults follow the reference session store:
-/// 14 days of maximum life (`maxLifetime` 20160), 7 days of authentication
-/// life (`authLifetime` 10080), 3 days idle (`maxIdleTime` 4320), 5 sessions
-/// per subject, closing the oldest when a sixth signs in.
+/// own values per session. The defaults are the reference session store's
+/// current ones: 180 days of maximum life (`maxLifetime` 259200), 30 days of
+/// authentication life (`authLifetime` 43200), 10 days idle (`maxIdleTime`
+/// 14400), 5 sessions per subject, closing the next-expiring one when a
+/// sixth signs in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Policy {
     /// Default `max_life`: from creation to the end, whatever happens.
@@ -107,9 +108,9 @@ pub struct Policy {
 impl Default for Policy {
     fn default() -> Self {
         Self {
-            max_lifetime: Lifetime::minutes_const(20_160),
-            auth_lifetime: Lifetime::minutes_const(10_080),
-            max_idle_time: Lifetime::minutes_const(4_320),
+            max_lifetime: Lifetime::minutes_const(259_200),
+            auth_lifetime: Lifetime::minutes_const(43_200),
+            max_idle_time: Lifetime::minutes_const(14_400),
             quota_per_subject: Quota::DEFAULT,
             on_quota_exhaustion: OnQuotaExhaustion::CloseOldSession,
         }

@@ -24,11 +24,53 @@ use crate::api::{self, ApiLimits, ApiState};
 use crate::config::{Backend, Config, PRIMARY_LABEL, PurgeSchedule, StoreType};
 use crate::embedded::{DataDir, EmbeddedToken};
 
-/// The automatic purge interval of the local and Redis stores.
-pub const AUTOMATIC_PURGE: Duration = Duration::from_secs(60 * 60);
-/// The automatic purge interval of DynamoDB, where a purge scans the table
-/// and costs read capacity.
-pub const AUTOMATIC_PURGE_DYNAMODB: Duration = Duration::from_secs(24 * 60 * 60);
+/// The automatic subject index purge interval of stateless deployments
+/// (Redis, DynamoDB), as the reference documents it: one day.
+pub const AUTOMATIC_INDEX_PURGE: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// A periodic background purge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PurgeTask {
+    /// `internal.subjectIndexPurgeInterval`: orphaned subject index entries.
+    SubjectIndex,
+    /// `sessionMap.expirationInterval`: expired sessions.
+    Expiration,
+}
+
+impl PurgeTask {
+    /// The configuration key that sets its period.
+    pub const fn key(self) -> &'static str {
+        match self {
+            Self::SubjectIndex => "sessionStore.internal.subjectIndexPurgeInterval",
+            Self::Expiration => "sessionStore.sessionMap.expirationInterval",
+        }
+    }
+}
+
+/// The periodic purges a configuration runs, with their periods.
+///
+/// Both run the store's one purge (expired sessions and orphaned index
+/// entries together); each is there because the reference has the task:
+/// the expiry task every `sessionMap.expirationInterval` (default 300 s, 0
+/// off) on every backend, and the index purge every
+/// `internal.subjectIndexPurgeInterval` (0, the default: a day on Redis and
+/// DynamoDB, off on the local store; -1 off).
+pub fn purge_schedule(config: &Config) -> Vec<(PurgeTask, Duration)> {
+    let stateless = config.backend.store_type() != StoreType::Local;
+    let index = match config.session_store.subject_index_purge {
+        PurgeSchedule::Off => None,
+        PurgeSchedule::Automatic => stateless.then_some(AUTOMATIC_INDEX_PURGE),
+        PurgeSchedule::Every(interval) => Some(interval),
+    };
+    let expiry = Some(config.session_store.expiration_interval).filter(|i| !i.is_zero());
+    [
+        index.map(|i| (PurgeTask::SubjectIndex, i)),
+        expiry.map(|i| (PurgeTask::Expiration, i)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
 
 /// Whether start-up may create what is missing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,29 +196,18 @@ async fn open_store(config: &Config) -> Result<Arc<dyn SessionStore>, ServerErro
     }
 }
 
-/// The periodic purges: `internal.subjectIndexPurgeInterval` for every
-/// backend, and `sessionMap.expirationInterval` (the local store's sweep,
-/// every 60 s unless configured; for Redis and DynamoDB, off unless
-/// configured).
+/// Starts the periodic purges of [`purge_schedule`], each logged once.
 fn purge_tasks(config: &Config, sessions: &Arc<Sessions>) -> Vec<JoinHandle<()>> {
-    let store_type = config.backend.store_type();
-    let index = match config.session_store.subject_index_purge {
-        PurgeSchedule::Off => None,
-        PurgeSchedule::Automatic if store_type == StoreType::DynamoDb => {
-            Some(AUTOMATIC_PURGE_DYNAMODB)
-        }
-        PurgeSchedule::Automatic => Some(AUTOMATIC_PURGE),
-        PurgeSchedule::Every(interval) => Some(interval),
-    };
-    let expiry = match (store_type, config.session_store.expiration_interval) {
-        (StoreType::Local, None) => Some(LocalOptions::DEFAULT_SWEEP_INTERVAL),
-        (_, None) => None,
-        (_, Some(interval)) => Some(interval).filter(|i| !i.is_zero()),
-    };
-    [index, expiry]
+    purge_schedule(config)
         .into_iter()
-        .flatten()
-        .map(|interval| spawn_purge(Arc::clone(sessions), interval))
+        .map(|(task, interval)| {
+            tracing::info!(
+                task = task.key(),
+                every_seconds = interval.as_secs(),
+                "background purge scheduled"
+            );
+            spawn_purge(Arc::clone(sessions), interval)
+        })
         .collect()
 }
 
@@ -315,6 +346,61 @@ mod tests {
     use tessera_store::{MemoryStore, MockClock};
 
     use super::*;
+    use crate::config::{self as config_mod, ConfigSources};
+
+    /// The schedule of a configuration with these backend keys and `-D`
+    /// overrides.
+    fn schedule(store: &[&str], defines: &[&str]) -> Vec<(PurgeTask, u64)> {
+        let mut all = vec![
+            "tokenizer.safe_password=purge schedule test password".to_owned(),
+            "server.data_dir=/nonexistent/tessera-test".to_owned(),
+        ];
+        all.extend(store.iter().chain(defines).map(|d| (*d).to_owned()));
+        let config = config_mod::load(&ConfigSources {
+            defines: all,
+            ..ConfigSources::default()
+        })
+        .expect("a valid configuration");
+        purge_schedule(&config)
+            .into_iter()
+            .map(|(task, every)| (task, every.as_secs()))
+            .collect()
+    }
+
+    #[test]
+    fn the_background_purges_follow_the_reference_defaults_on_each_backend() {
+        use PurgeTask::{Expiration, SubjectIndex};
+        let local = ["tokenizer.type=local", "tokenizer.path=/nonexistent/x"];
+        let redis = ["tokenizer.type=redis", "tokenizer.host=localhost"];
+        let dynamodb = ["tokenizer.type=dynamodb", "tokenizer.table=sessions"];
+        // Defaults: the expiry task every 300 s everywhere; the index purge
+        // ("0", automatic) a day on the stateless backends, off on local.
+        assert_eq!(schedule(&local, &[]), [(Expiration, 300)]);
+        let stateless = [(SubjectIndex, 86_400), (Expiration, 300)];
+        assert_eq!(schedule(&redis, &[]), stateless);
+        assert_eq!(schedule(&dynamodb, &[]), stateless);
+        let zero = ["sessionStore.internal.subjectIndexPurgeInterval=0"];
+        assert_eq!(schedule(&local, &zero), [(Expiration, 300)]);
+        assert_eq!(schedule(&redis, &zero), stateless);
+        // Explicit periods, and both turned off.
+        let set = [
+            "sessionStore.internal.subjectIndexPurgeInterval=600",
+            "sessionStore.sessionMap.expirationInterval=60000",
+        ];
+        for store in [&local[..], &redis, &dynamodb] {
+            assert_eq!(
+                schedule(store, &set),
+                [(SubjectIndex, 600), (Expiration, 60)]
+            );
+        }
+        let off = [
+            "sessionStore.internal.subjectIndexPurgeInterval=-1",
+            "sessionStore.sessionMap.expirationInterval=0",
+        ];
+        for store in [&local[..], &redis, &dynamodb] {
+            assert_eq!(schedule(store, &off), []);
+        }
+    }
 
     fn expired_total() -> u64 {
         api::render_metrics()

@@ -19,7 +19,7 @@ fn load_yaml(
     let file = dir.path().join("settings.yml");
     std::fs::write(&file, contents).unwrap();
     let result = config::load(&ConfigSources {
-        file: Some(file.clone()),
+        files: vec![file.clone()],
         env: vec![("HOME".into(), "/home/t".into())],
         defines: Vec::new(),
     });
@@ -354,10 +354,10 @@ fn a_file_that_cannot_be_read_is_the_only_error() {
 
     for (name, fragment) in [
         ("missing.yml", "no such file"),
-        ("settings.ini", ".yml, .yaml or .toml"),
+        ("settings.ini", ".yml, .yaml, .toml or .properties"),
     ] {
         let errors = config::load(&ConfigSources {
-            file: Some(PathBuf::from(name)),
+            files: vec![PathBuf::from(name)],
             ..ConfigSources::default()
         })
         .unwrap_err();
@@ -369,7 +369,7 @@ fn a_file_that_cannot_be_read_is_the_only_error() {
 #[test]
 fn unknown_variables_and_malformed_arguments_are_named() {
     let errors = config::load(&ConfigSources {
-        file: None,
+        files: Vec::new(),
         env: vec![
             ("HOME".into(), "/h".into()),
             ("TESSERA_SESSIONSTORE__MAXLIFETIM".into(), "5".into()),

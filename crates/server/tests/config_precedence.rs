@@ -41,7 +41,7 @@ fn load(
         .collect();
     env.push(("HOME".into(), "/home/tessera".into()));
     config::load(&ConfigSources {
-        file: setup.map(|s| s.file.clone()),
+        files: setup.map(|s| s.file.clone()).into_iter().collect(),
         env,
         defines: defines.iter().map(|d| (*d).to_owned()).collect(),
     })
@@ -62,7 +62,7 @@ fn each_layer_overrides_the_ones_before() {
     let setup = file(&base());
     assert_eq!(
         idle(&load(None, &[("TESSERA_DATA_DIR", "/d")], &[]).unwrap()),
-        4320,
+        14400,
         "default"
     );
     assert_eq!(idle(&load(Some(&setup), &[], &[]).unwrap()), 10, "file");
@@ -211,7 +211,7 @@ fn defines_reach_every_block_and_switch_the_backend() {
     );
     assert_eq!(store.legacy_sids, LegacySids::Accept);
     assert_eq!(store.subject_index_purge, PurgeSchedule::Off);
-    assert_eq!(store.expiration_interval, Some(std::time::Duration::ZERO));
+    assert_eq!(store.expiration_interval, std::time::Duration::ZERO);
     assert_eq!(config.server.listen.to_string(), "0.0.0.0:9090");
 
     // -Dtokenizer.type=redis needs the Redis keys; the local path from the

@@ -11,7 +11,7 @@ fn show(contents: &str, defines: &[&str]) -> String {
     let file = dir.path().join("settings.yml");
     std::fs::write(&file, contents).unwrap();
     config::load(&ConfigSources {
-        file: Some(file),
+        files: vec![file],
         env: vec![("HOME".into(), "/home/t".into())],
         defines: defines.iter().map(|d| (*d).to_owned()).collect(),
     })

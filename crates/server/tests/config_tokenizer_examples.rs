@@ -25,7 +25,7 @@ fn fixture(name: &str) -> PathBuf {
 
 fn sources(file: PathBuf) -> ConfigSources {
     ConfigSources {
-        file: Some(file),
+        files: vec![file],
         env: vec![("HOME".into(), "/home/tessera".into())],
         defines: Vec::new(),
     }

@@ -4,7 +4,8 @@
 //!
 //! Input layout, so that mutations stay meaningful:
 //!
-//! * byte 0 picks the file: `.yml`, `.toml`, `.yaml`, or no file;
+//! * byte 0 picks the file: `.yml`, `.toml`, `.yaml`, `.properties` (read
+//!   as Java reads a properties file), or no file;
 //! * up to the first NUL: the file's contents;
 //! * each further NUL-separated part: its first byte picks what it is — an
 //!   environment variable with a known name (the next byte picks which) or a
@@ -132,16 +133,18 @@ fuzz_target!(|data: &[u8]| {
 
     let mut parts = rest.split(|&b| b == 0);
     let contents = parts.next().unwrap_or_default();
-    let file = ["yml", "toml", "yaml"]
-        .get(usize::from(selector % 4))
+    let files = ["yml", "toml", "yaml", "properties"]
+        .get(usize::from(selector % 5))
         .map(|ext| {
             let path = dir().join(format!("settings.{ext}"));
             std::fs::write(&path, contents).expect("write the configuration file");
             path
-        });
+        })
+        .into_iter()
+        .collect();
 
     let mut sources = ConfigSources {
-        file,
+        files,
         ..ConfigSources::default()
     };
     let mut planted = false;

@@ -35,10 +35,13 @@ const EXIT_CONFIG: u8 = 3;
                         3 invalid configuration.\nConfiguration reference: docs/configuration.md"
 )]
 pub(crate) struct Cli {
-    /// The configuration file (.yml, .yaml or .toml). Default: the file
-    /// named by $TESSERA_CONFIG; with neither, the built-in defaults.
-    #[arg(long, global = true, value_name = "FILE")]
-    config: Option<PathBuf>,
+    /// A configuration file: .yml, .yaml or .toml (Tessera's, or the SQL
+    /// tool's whole settings.yml, whose other blocks are not read), or a
+    /// .properties file (the session store's sessionStore.properties).
+    /// Repeatable: later files win. Default: the file named by
+    /// $TESSERA_CONFIG; with neither, the built-in defaults.
+    #[arg(long, global = true, value_name = "FILE", action = ArgAction::Append)]
+    config: Vec<PathBuf>,
 
     /// Sets one configuration key, overriding the file and the environment,
     /// e.g. -DsessionStore.maxLifetime=-1 or -Dserver.listen=0.0.0.0:8080.
@@ -137,14 +140,27 @@ fn run(command: Command, sources: &ConfigSources) -> anyhow::Result<ExitCode> {
         Command::Token(command) => token::run(&command),
         Command::Config(ConfigCommand::Check) => {
             let config = load(sources)?;
-            let origin = match &config.file {
-                Some(file) => format!("{} and the environment", file.display()),
-                None => "built-in defaults and the environment".to_owned(),
+            let origin = if config.files.is_empty() {
+                "built-in defaults and the environment".to_owned()
+            } else {
+                let files: Vec<String> = config
+                    .files
+                    .iter()
+                    .map(|f| f.display().to_string())
+                    .collect();
+                format!("{} and the environment", files.join(", "))
             };
             println!(
                 "configuration OK ({origin}; backend {})",
                 config.backend.store_type()
             );
+            for block in &config.ignored_blocks {
+                println!(
+                    "note: block `{}` of {} is not Tessera's and was not read",
+                    block.name,
+                    block.file.display()
+                );
+            }
             if config.embedded {
                 println!(
                     "embedded default: safe_password and API token live in the data directory"

@@ -11,6 +11,13 @@ use tessera_server::wiring::{self, Welcome};
 
 pub(crate) fn run(config: &Config) -> anyhow::Result<ExitCode> {
     init_logging(config);
+    for block in &config.ignored_blocks {
+        tracing::info!(
+            block = %block.name,
+            file = %block.file.display(),
+            "configuration block not read: it is not Tessera's"
+        );
+    }
     let runtime = super::runtime()?;
     runtime.block_on(async {
         let (server, welcome) = wiring::prepare(config).await?;

@@ -1,8 +1,11 @@
-//! Configuration: `settings.yml` (or TOML) layered with environment
-//! variables and `-Dkey=value` arguments, checked in full before anything
-//! starts.
+//! Configuration: `settings.yml` (or TOML) and `sessionStore.properties`
+//! files layered with environment variables and `-Dkey=value` arguments,
+//! checked in full before anything starts.
 //!
-//! The file holds up to three blocks:
+//! A YAML or TOML file holds up to three blocks (any other top-level block,
+//! such as the rest of the SQL tool's `settings.yml`, is not read; see
+//! [`IgnoredBlock`]); a `.properties` file holds dotted keys of the same
+//! blocks (`sessionStore.maxLifetime=...`):
 //!
 //! * `tokenizer:` — the tokenizer's block, verbatim: `type` (`local`,
 //!   `dynamodb`, `redis`), `timeout` (sliding minutes), `safe_password`,
@@ -11,7 +14,8 @@
 //!   (`apiAccessTokenSHA256`, `maxLifetime`, `quotaPerSubject`, ...);
 //! * `server:` — listen address, request limits, data directory, logs.
 //!
-//! Layers, later winning: built-in defaults < the file < the tokenizer's
+//! Layers, later winning: built-in defaults < the files, in the order
+//! given < the tokenizer's
 //! variables (`TOKENIZER_TYPE`, ..., `AWS_REGION_NAME`) < `TESSERA_*`
 //! variables (`TESSERA_SESSIONSTORE__MAXLIFETIME`) < `-D` arguments
 //! (`-DsessionStore.maxLifetime=-1`). `docs/configuration.md` is the
@@ -38,6 +42,7 @@
 //! );
 //! ```
 
+mod files;
 mod origin;
 mod raw;
 mod redact;
@@ -51,13 +56,15 @@ mod validate;
 
 use std::path::PathBuf;
 
+pub use files::IgnoredBlock;
 pub use origin::{ConfigError, ConfigErrors, Origin};
 pub use server::{
     DATA_DIR_ENV, DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_HEADER_BYTES,
     DEFAULT_REQUEST_TIMEOUT, LogFormat, ServerSettings,
 };
 pub use session_store::{
-    MAX_LABELLED_TOKENS, PRIMARY_LABEL, PurgeSchedule, SECONDARY_LABEL, SessionStoreSettings,
+    DEFAULT_EXPIRATION_INTERVAL, MAX_LABELLED_TOKENS, PRIMARY_LABEL, PurgeSchedule,
+    SECONDARY_LABEL, SessionStoreSettings, TOKENIZER_DEFAULT_TIMEOUT,
 };
 pub use sources::{CONFIG_ENV, ConfigSources};
 pub use tokenizer::{Backend, LocalSettings, Passwords, StoreType};
@@ -86,8 +93,11 @@ pub struct Config {
     /// `safe_password` and (unless token hashes are configured) the API
     /// token are generated there on the first start.
     pub embedded: bool,
-    /// The configuration file, if one was read.
-    pub file: Option<PathBuf>,
+    /// The configuration files read, in order.
+    pub files: Vec<PathBuf>,
+    /// The top-level blocks of those files that are not Tessera's and were
+    /// not read (the rest of the SQL tool's `settings.yml`).
+    pub ignored_blocks: Vec<IgnoredBlock>,
 }
 
 impl Config {
@@ -106,7 +116,7 @@ impl Config {
 /// themselves are ignored here.
 pub fn origins(sources: &ConfigSources) -> Vec<(String, Origin)> {
     use figment::Provider as _;
-    let figment = sources::figment(sources, &mut Vec::new());
+    let figment = sources::figment(sources, &mut Vec::new(), &mut Vec::new());
     let mut found = Vec::new();
     if let Ok(profiles) = figment.data() {
         for dict in profiles.values() {
@@ -149,19 +159,21 @@ fn collect_origins(
 /// password or a malformed token hash. Each error names its key and origin.
 pub fn load(sources: &ConfigSources) -> Result<Config, ConfigErrors> {
     let mut errors = Vec::new();
-    let figment = sources::figment(sources, &mut errors);
-    if sources.file.is_some() && !errors.is_empty() {
-        // Without the file, everything else would be misleading.
+    let mut ignored_blocks = Vec::new();
+    let figment = sources::figment(sources, &mut errors, &mut ignored_blocks);
+    if !sources.files.is_empty() && !errors.is_empty() {
+        // Without the files, everything else would be misleading.
         return Err(ConfigErrors::new(errors));
     }
     let Some(raw) = Raw::read(&figment, &mut errors) else {
         return Err(ConfigErrors::new(errors));
     };
 
-    let mut v = Validator::new(&raw, sources.file.as_deref(), errors);
-    let embedded = tokenizer::is_embedded(&v, sources.file.is_some());
+    let mut v = Validator::new(&raw, sources.files.last().map(PathBuf::as_path), errors);
+    let embedded = tokenizer::is_embedded(&v, !sources.files.is_empty());
     let tokenizer = tokenizer::check(&mut v, embedded);
-    let session_store = session_store::check(&mut v, tokenizer.timeout);
+    let defaults = session_store::DefaultsFrom::of(&raw, &sources.files);
+    let session_store = session_store::check(&mut v, tokenizer.timeout, defaults);
     let server = server::check(&mut v, sources);
     let default_local_path = server.data_dir.as_ref().map(|d| d.join(SESSIONS_DIR));
     let backend = if embedded && server.data_dir.is_none() {
@@ -185,7 +197,8 @@ pub fn load(sources: &ConfigSources) -> Result<Config, ConfigErrors> {
             session_store,
             server,
             embedded,
-            file: sources.file.clone(),
+            files: sources.files.clone(),
+            ignored_blocks,
         }),
         _ => Err(ConfigErrors::new(errors)),
     }

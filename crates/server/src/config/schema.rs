@@ -66,6 +66,20 @@ pub(crate) const LABELLED_TOKEN_PREFIX: &str = "apiAccessTokenSHA256.";
 /// The block that holds labelled token hashes.
 pub(crate) const SESSION_STORE: &str = "sessionStore";
 
+/// Tessera's top-level blocks. Any other top-level block of a YAML or TOML
+/// file belongs to another program (the SQL tool's `settings.yml`) and is
+/// not read, unless its name is close to one of these.
+pub(crate) const BLOCKS: [&str; 3] = ["tokenizer", SESSION_STORE, "server"];
+
+/// The most single-character edits (after folding case and underscores) by
+/// which a name may differ from a key or block and still be taken for a
+/// misspelling of it: one per three characters of the name's last part,
+/// and never more than two, so that short names do not match everything.
+fn max_edits(name: &str) -> usize {
+    let last = name.rsplit('.').next().unwrap_or(name);
+    (last.chars().count() / 3).min(2)
+}
+
 /// Every key, grouped by block.
 pub(crate) const KEYS: &[KeySpec] = &[
     // The tokenizer block, as the tokenizer documents it.
@@ -205,19 +219,37 @@ pub(crate) fn split_path(parents: &[String], key: &str) -> Vec<String> {
     segments
 }
 
-/// A key whose spelling differs from `path` only in case or underscores,
-/// to suggest in an unknown-key error.
+/// The Tessera block `name` is a misspelling of, if any: the same name but
+/// for case and underscores, or a few edits away ([`max_edits`]).
+pub(crate) fn near_block(name: &str) -> Option<&'static str> {
+    let folded = fold(name);
+    BLOCKS
+        .into_iter()
+        .find(|block| strsim::levenshtein(&folded, &fold(block)) <= max_edits(&folded))
+}
+
+/// The key or table to suggest in an unknown-key error: one whose spelling
+/// differs from `path` only in case or underscores, else the closest one a
+/// few edits away ([`max_edits`]).
 pub(crate) fn suggestion(path: &str) -> Option<&'static str> {
     let wanted = fold(path);
     // Every key and every table above a key.
-    KEYS.iter()
-        .flat_map(|k| {
+    let candidates = || {
+        KEYS.iter().flat_map(|k| {
             k.path
                 .match_indices('.')
                 .map(|(i, _)| &k.path[..i])
                 .chain([k.path])
         })
-        .find(|p| fold(p) == wanted)
+    };
+    if let Some(same) = candidates().find(|p| fold(p) == wanted) {
+        return Some(same);
+    }
+    candidates()
+        .map(|p| (strsim::levenshtein(&fold(p), &wanted), p))
+        .filter(|(edits, _)| *edits <= max_edits(&wanted))
+        .min_by_key(|(edits, _)| *edits)
+        .map(|(_, p)| p)
 }
 
 /// Lowercase with underscores removed: how `TESSERA_*` variable segments
@@ -282,5 +314,19 @@ mod tests {
         );
         assert_eq!(suggestion("sessionstore"), Some("sessionStore"));
         assert_eq!(suggestion("tokenizer.nope"), None);
+        assert_eq!(suggestion("sesionStore"), Some("sessionStore"));
+        assert_eq!(
+            suggestion("sessionStore.maxLifetme"),
+            Some("sessionStore.maxLifetime")
+        );
+        assert_eq!(
+            suggestion("sesionStore.maxLifetime"),
+            Some("sessionStore.maxLifetime")
+        );
+        assert_eq!(suggestion("server.lisen"), Some("server.listen"));
+        assert_eq!(suggestion("server.timeout"), None);
+        assert_eq!(near_block("sesionStore"), Some("sessionStore"));
+        assert_eq!(near_block("Tokeniser"), Some("tokenizer"));
+        assert_eq!(near_block("settings"), None);
     }
 }

@@ -2,13 +2,56 @@
 //! names: API token hashes, default lifetimes, the quota, legacy SIDs and
 //! the background tasks.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use tessera_core::{Lifetime, OnQuotaExhaustion, Policy, Quota};
 use tessera_crypto::{LegacySids, TokenHash};
 
+use super::files::FileFormat;
+use super::origin::Origin;
+use super::raw::Raw;
 use super::schema::{LABELLED_TOKEN_PREFIX, SESSION_STORE};
 use super::validate::Validator;
+
+/// The tokenizer's own default `timeout`, in minutes: the idle timeout of a
+/// deployment its block sets up (see [`DefaultsFrom`]).
+pub const TOKENIZER_DEFAULT_TIMEOUT: u32 = 20;
+
+/// The default `sessionMap.expirationInterval`: the reference's documented
+/// 300000 ms.
+pub const DEFAULT_EXPIRATION_INTERVAL: Duration = Duration::from_secs(300);
+
+/// Whose default applies to the idle timeout when neither
+/// `tokenizer.timeout` nor `sessionStore.maxIdleTime` is set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DefaultsFrom {
+    /// The tokenizer's 20 minutes: a YAML or TOML file has a `tokenizer:`
+    /// block, and no `.properties` file is given.
+    Tokenizer,
+    /// The reference session store's `maxIdleTime` (in [`Policy::default`]):
+    /// a `.properties` file is given, or the tokenizer block is not in a
+    /// file (the embedded default, or keys from the environment or `-D`).
+    SessionStore,
+}
+
+impl DefaultsFrom {
+    pub(crate) fn of(raw: &Raw, files: &[PathBuf]) -> Self {
+        let format = |path: &PathBuf| FileFormat::of(path);
+        let properties = files
+            .iter()
+            .any(|f| format(f) == Some(FileFormat::Properties));
+        let tokenizer_block = raw.with_prefix("tokenizer.").any(|(_, entry)| {
+            matches!(&entry.origin, Origin::File(f)
+                if matches!(format(f), Some(FileFormat::Yaml | FileFormat::Toml)))
+        });
+        if tokenizer_block && !properties {
+            Self::Tokenizer
+        } else {
+            Self::SessionStore
+        }
+    }
+}
 
 /// The label of `apiAccessTokenSHA256`.
 pub const PRIMARY_LABEL: &str = "primary";
@@ -26,13 +69,17 @@ pub const MAX_LABELLED_TOKENS: usize = 1000;
 
 /// How often orphaned subject index entries (and expired sessions) are
 /// purged: `sessionStore.internal.subjectIndexPurgeInterval`, in seconds.
+///
+/// As the reference documents it: automatic is once a day for stateless
+/// deployments (Redis, DynamoDB) and off otherwise (the local store, whose
+/// expiry task `sessionMap.expirationInterval` purges the index too).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PurgeSchedule {
     /// `-1`: never in the background (`tessera purge` or `POST /purge` still
     /// work).
     Off,
-    /// `0` (the default): every hour for the local and Redis stores, every
-    /// 24 hours for DynamoDB, where a purge is a paid table scan.
+    /// `0` (the default): every 24 hours on Redis and DynamoDB, off on the
+    /// local store.
     Automatic,
     /// A positive number of seconds.
     Every(Duration),
@@ -61,17 +108,18 @@ pub struct SessionStoreSettings {
     pub tokens: Vec<(String, TokenHash)>,
     /// `internal.subjectIndexPurgeInterval`.
     pub subject_index_purge: PurgeSchedule,
-    /// `sessionMap.expirationInterval` in milliseconds; `None` when not
-    /// set (each backend then has its own default) and `Some(ZERO)` when
-    /// turned off.
-    pub expiration_interval: Option<Duration>,
+    /// `sessionMap.expirationInterval`: the period of the expiry task,
+    /// [`DEFAULT_EXPIRATION_INTERVAL`] unless set; `ZERO` when turned off.
+    pub expiration_interval: Duration,
 }
 
 /// Checks the block. `tokenizer_timeout` is `tokenizer.timeout`, which sets
-/// the default `maxIdleTime` unless `maxIdleTime` is set too.
+/// the default `maxIdleTime` unless `maxIdleTime` is set too; when neither
+/// is set, `defaults` says whose default applies.
 pub(crate) fn check(
     v: &mut Validator<'_>,
     tokenizer_timeout: Option<Lifetime>,
+    defaults_from: DefaultsFrom,
 ) -> SessionStoreSettings {
     let defaults = Policy::default();
     let lifetime =
@@ -88,6 +136,9 @@ pub(crate) fn check(
     let mut max_idle_time = lifetime(v, "sessionStore.maxIdleTime", defaults.max_idle_time);
     match tokenizer_timeout {
         Some(timeout) if !idle_set => max_idle_time = timeout,
+        None if !idle_set && defaults_from == DefaultsFrom::Tokenizer => {
+            max_idle_time = Lifetime::minutes_const(TOKENIZER_DEFAULT_TIMEOUT);
+        }
         Some(timeout) if timeout != max_idle_time => {
             v.refuse(
                 "sessionStore.maxIdleTime",
@@ -134,10 +185,10 @@ pub(crate) fn check(
     };
 
     let expiration_interval = match v.integer("sessionStore.sessionMap.expirationInterval") {
-        None => None,
-        Some((0, _)) => Some(Duration::ZERO),
+        None => DEFAULT_EXPIRATION_INTERVAL,
+        Some((0, _)) => Duration::ZERO,
         Some((ms, _)) if (1000..=86_400_000).contains(&ms) => {
-            Some(Duration::from_millis(ms.unsigned_abs()))
+            Duration::from_millis(ms.unsigned_abs())
         }
         Some((ms, _)) => {
             v.refuse(
@@ -146,7 +197,7 @@ pub(crate) fn check(
                     "{ms} is outside the allowed range: 0 (off) or 1000..=86400000 milliseconds"
                 ),
             );
-            None
+            DEFAULT_EXPIRATION_INTERVAL
         }
     };
 

@@ -186,12 +186,7 @@ fn session_store_block(config: &Config, data_dir: Option<&str>) -> Value {
         settings.subject_index_purge.as_seconds(),
     );
     let mut session_map = Block::default();
-    session_map.set(
-        "expirationInterval",
-        settings
-            .expiration_interval
-            .map_or(Value::from("<backend default>"), millis),
-    );
+    session_map.set("expirationInterval", millis(settings.expiration_interval));
     store
         .set("maxLifetime", policy.max_lifetime.as_minutes())
         .set("authLifetime", policy.auth_lifetime.as_minutes())

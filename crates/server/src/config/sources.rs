@@ -1,21 +1,22 @@
-//! The layers of a configuration: the file, the tokenizer's environment
-//! variables, `TESSERA_*` environment variables and `-Dkey=value`
-//! arguments, merged with figment in that order (later wins).
+//! The layers of a configuration: the files (in the order given), the
+//! tokenizer's environment variables, `TESSERA_*` environment variables and
+//! `-Dkey=value` arguments, merged with figment in that order (later wins).
 //!
 //! Every environment variable and every `-D` argument is its own figment
 //! provider, so an error about its value names exactly that variable or
 //! argument.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use figment::providers::{Format as _, Toml, Yaml};
 use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider, Source};
 
+use super::files::{ConfigFile, FileFormat, IgnoredBlock, insert};
 use super::origin::{ARG_PROVIDER, ConfigError, ENV_PROVIDER, Origin};
 use super::schema::{self, LABELLED_TOKEN_PREFIX, SESSION_STORE};
 
-/// The environment variable that names the configuration file.
+/// The environment variable that names the configuration file (used when
+/// no `--config` is given).
 pub const CONFIG_ENV: &str = "TESSERA_CONFIG";
 
 /// The prefix of the `TESSERA_*` override variables.
@@ -44,8 +45,9 @@ pub(crate) const TOKENIZER_ENV: &[(&str, &str)] = &[
 /// one by hand so they never depend on (or change) the process environment.
 #[derive(Debug, Clone, Default)]
 pub struct ConfigSources {
-    /// The configuration file (`--config`, else `TESSERA_CONFIG`), if any.
-    pub file: Option<PathBuf>,
+    /// The configuration files (`--config`, once or several times, else
+    /// `TESSERA_CONFIG`), in order: a later file wins over an earlier one.
+    pub files: Vec<PathBuf>,
     /// The environment: overrides are read from it, and the data directory
     /// is derived from `TESSERA_DATA_DIR`, `XDG_DATA_HOME` and `HOME`.
     pub env: Vec<(String, String)>,
@@ -55,19 +57,25 @@ pub struct ConfigSources {
 }
 
 impl ConfigSources {
-    /// The sources of this process: `file` from `--config` (else
+    /// The sources of this process: `files` from `--config` (else
     /// `TESSERA_CONFIG`), the process environment (variables that are not
     /// valid UTF-8 are skipped) and the `-D` arguments.
-    pub fn from_process(file: Option<PathBuf>, defines: Vec<String>) -> Self {
+    pub fn from_process(mut files: Vec<PathBuf>, defines: Vec<String>) -> Self {
         let env: Vec<(String, String)> = std::env::vars_os()
             .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
             .collect();
-        let file = file.or_else(|| {
-            env.iter()
-                .find(|(k, v)| k == CONFIG_ENV && !v.is_empty())
-                .map(|(_, v)| PathBuf::from(v))
-        });
-        Self { file, env, defines }
+        if files.is_empty() {
+            files.extend(
+                env.iter()
+                    .find(|(k, v)| k == CONFIG_ENV && !v.is_empty())
+                    .map(|(_, v)| PathBuf::from(v)),
+            );
+        }
+        Self {
+            files,
+            env,
+            defines,
+        }
     }
 
     /// The value of an environment variable, if set and not empty.
@@ -79,47 +87,34 @@ impl ConfigSources {
     }
 }
 
-/// The format of a configuration file, by its extension.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum FileFormat {
-    Yaml,
-    Toml,
-}
-
-impl FileFormat {
-    fn of(path: &Path) -> Option<Self> {
-        match path.extension()?.to_str()? {
-            "yml" | "yaml" => Some(Self::Yaml),
-            "toml" => Some(Self::Toml),
-            _ => None,
-        }
-    }
-}
-
 /// Builds the merged figment, collecting errors about the sources
-/// themselves (a missing file, a variable or argument that names no key).
-pub(crate) fn figment(sources: &ConfigSources, errors: &mut Vec<ConfigError>) -> Figment {
+/// themselves (a missing or unparsable file, a variable or argument that
+/// names no key) and the blocks of files that are not Tessera's.
+pub(crate) fn figment(
+    sources: &ConfigSources,
+    errors: &mut Vec<ConfigError>,
+    ignored: &mut Vec<IgnoredBlock>,
+) -> Figment {
     let mut figment = Figment::new();
 
-    if let Some(path) = &sources.file {
+    for path in &sources.files {
         let origin = Some(Origin::File(path.clone()));
         match FileFormat::of(path) {
             None => errors.push(ConfigError::new(
                 "",
                 origin,
-                "unknown file type: the configuration file must end in .yml, .yaml or .toml",
+                "unknown file type: a configuration file ends in .yml, .yaml, .toml or \
+                 .properties",
             )),
             Some(_) if !path.is_file() => errors.push(ConfigError::new(
                 "",
                 origin,
                 "no such file (given with --config or TESSERA_CONFIG)",
             )),
-            Some(format) => {
-                figment = figment.merge(FileProvider {
-                    path: path.clone(),
-                    format,
-                });
-            }
+            Some(format) => match ConfigFile::read(path, format, ignored) {
+                Ok(file) => figment = figment.merge(file),
+                Err(file_errors) => errors.extend(file_errors),
+            },
         }
     }
 
@@ -251,100 +246,6 @@ impl Provider for Override {
     }
 }
 
-/// The configuration file, with its keys normalised: dotted keys
-/// (`internal.subjectIndexPurgeInterval: 0`, or a whole
-/// `sessionStore.maxLifetime: 60` at the top) become nested tables, and a
-/// table under `apiAccessTokenSHA256` (TOML's reading of an unquoted dotted
-/// key) becomes labelled keys.
-struct FileProvider {
-    path: PathBuf,
-    format: FileFormat,
-}
-
-impl FileProvider {
-    fn inner(&self) -> Box<dyn Provider> {
-        match self.format {
-            FileFormat::Yaml => Box::new(Yaml::file_exact(&self.path)),
-            FileFormat::Toml => Box::new(Toml::file_exact(&self.path)),
-        }
-    }
-}
-
-impl Provider for FileProvider {
-    fn metadata(&self) -> Metadata {
-        self.inner().metadata()
-    }
-
-    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
-        let mut data = self.inner().data()?;
-        for dict in data.values_mut() {
-            *dict = normalize(std::mem::take(dict), &[]).map_err(figment::Error::from)?;
-        }
-        Ok(data)
-    }
-}
-
-/// Rewrites dotted keys in `dict` (found below `parents`) into nested
-/// tables.
-fn normalize(dict: Dict, parents: &[String]) -> Result<Dict, String> {
-    let mut out = Dict::new();
-    for (key, value) in dict {
-        let full = schema::split_path(parents, &key);
-        let relative = &full[parents.len()..];
-        let is_token_table = full.len() == 2
-            && full[0] == SESSION_STORE
-            && full[1] == "apiAccessTokenSHA256"
-            && matches!(value, Value::Dict(..));
-        if is_token_table {
-            let Value::Dict(_, labels) = value else {
-                unreachable!("checked above")
-            };
-            for (label, hash) in labels {
-                insert(&mut out, &[format!("{LABELLED_TOKEN_PREFIX}{label}")], hash)?;
-            }
-            continue;
-        }
-        let value = match value {
-            Value::Dict(tag, inner) => Value::Dict(tag, normalize(inner, &full)?),
-            other => other,
-        };
-        insert(&mut out, relative, value)?;
-    }
-    Ok(out)
-}
-
-/// Inserts `value` at `segments` below `dict`, merging tables; a key given
-/// twice (say once dotted and once nested) is an error.
-fn insert(dict: &mut Dict, segments: &[String], value: Value) -> Result<(), String> {
-    let Some((first, rest)) = segments.split_first() else {
-        return Ok(());
-    };
-    if rest.is_empty() {
-        return match (dict.get_mut(first), value) {
-            (None, value) => {
-                dict.insert(first.clone(), value);
-                Ok(())
-            }
-            (Some(Value::Dict(_, existing)), Value::Dict(_, incoming)) => {
-                for (k, v) in incoming {
-                    insert(existing, &[k], v)?;
-                }
-                Ok(())
-            }
-            (Some(_), _) => Err(format!("key `{first}` is given twice")),
-        };
-    }
-    let entry = dict
-        .entry(first.clone())
-        .or_insert_with(|| Value::from(Dict::new()));
-    match entry {
-        Value::Dict(_, inner) => insert(inner, rest, value),
-        _ => Err(format!(
-            "key `{first}` is given both as a value and as a table"
-        )),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -370,34 +271,5 @@ mod tests {
         );
         assert_eq!(tessera_env_path("SESSIONSTORE__NOPE"), None);
         assert_eq!(tessera_env_path("SESSIONSTORE"), None);
-    }
-
-    #[test]
-    fn dotted_keys_become_tables_and_duplicates_are_refused() {
-        let mut inner = Dict::new();
-        inner.insert("internal.subjectIndexPurgeInterval".into(), Value::from(5));
-        inner.insert("apiAccessTokenSHA256.ops".into(), Value::from("h"));
-        let mut top = Dict::new();
-        top.insert(SESSION_STORE.into(), Value::from(inner));
-        top.insert("server.listen".into(), Value::from("x"));
-        let out = normalize(top, &[]).unwrap();
-        let value = Value::from(out);
-        assert!(
-            value
-                .find_ref("sessionStore.internal.subjectIndexPurgeInterval")
-                .is_some()
-        );
-        assert!(value.find_ref("server.listen").is_some());
-        let Some(Value::Dict(_, store)) = value.find_ref(SESSION_STORE) else {
-            panic!("no sessionStore table");
-        };
-        assert!(store.contains_key("apiAccessTokenSHA256.ops"));
-
-        let mut twice = Dict::new();
-        twice.insert("server.listen".into(), Value::from("x"));
-        let mut server = Dict::new();
-        server.insert("listen".into(), Value::from("y"));
-        twice.insert("server".into(), Value::from(server));
-        assert!(normalize(twice, &[]).is_err());
     }
 }

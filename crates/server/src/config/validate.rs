@@ -24,7 +24,7 @@ impl<'a> Validator<'a> {
         self.raw
     }
 
-    /// The origin to blame for a key that is missing: the file, if any.
+    /// The origin to blame for a key that is missing: the last file, if any.
     pub(crate) fn file_origin(&self) -> Option<Origin> {
         self.file.map(|f| Origin::File(f.to_path_buf()))
     }
