@@ -288,7 +288,7 @@ async fn bad_json_unknown_fields_and_bad_values_are_400() {
 }
 
 #[tokio::test]
-async fn update_refuses_sub_ctx_and_unknown_fields() {
+async fn update_refuses_changed_read_only_and_unknown_fields() {
     let server = TestServer::start().await;
     let (sid, _, _) = server.create(login("alice")).await;
     for body in [

@@ -31,6 +31,6 @@ pub use clock::{Clock, MockClock, SystemClock};
 pub use error::{BoxError, StoreError};
 pub use memory::MemoryStore;
 pub use random::SystemRandom;
-pub use service::{NewSession, SessionChanges, Sessions, SessionsConfig};
+pub use service::{NewSession, ReadOnlyFields, SessionChanges, Sessions, SessionsConfig};
 pub use store::{Created, PurgeReport, SessionStore, StoredSession, Touch, quota_plan};
 pub use tessera_crypto::SessionRef;

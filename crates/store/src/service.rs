@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 use tessera_core::{
-    Context, Lifetime, Policy, SealedBlob, Session, SessionParams, Subject, Timestamp,
+    Context, CoreError, Lifetime, Policy, SealedBlob, Session, SessionParams, Subject, Timestamp,
 };
 use tessera_crypto::{
     Credentials, LegacySids, MasterKeys, SealBinding, SealedCredentials, Sealer, SecureRandom, Sid,
@@ -60,7 +60,9 @@ impl fmt::Debug for NewSession {
 }
 
 /// The parts of a session an update may replace; `None` keeps the current
-/// value. Subject, context and the times are not changeable.
+/// value. Subject, context, the times and the lifetimes are not changeable;
+/// a caller that sends them back as it read them (a client that writes the
+/// whole session object) puts them in `unchanged`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SessionChanges {
     /// New `data`.
@@ -71,6 +73,61 @@ pub struct SessionChanges {
     pub acr: Option<Option<String>>,
     /// New `amr`.
     pub amr: Option<Vec<String>>,
+    /// Read-only values as the caller read them: each must equal the stored
+    /// one, or the update is refused naming the field.
+    pub unchanged: ReadOnlyFields,
+}
+
+/// A session's read-only values, as a caller read them; `None` for one it
+/// did not send.
+///
+/// `last_used` is not here: every read moves it, so a caller's copy is
+/// always stale and proves nothing.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReadOnlyFields {
+    /// `sub`.
+    pub subject: Option<Subject>,
+    /// `ctx`.
+    pub context: Option<Context>,
+    /// `creation_time`.
+    pub creation_time: Option<Timestamp>,
+    /// `auth_time`.
+    pub auth_time: Option<Timestamp>,
+    /// `max_life`.
+    pub max_life: Option<Lifetime>,
+    /// `auth_life`.
+    pub auth_life: Option<Lifetime>,
+    /// `max_idle`.
+    pub max_idle: Option<Lifetime>,
+}
+
+impl ReadOnlyFields {
+    /// The first field that differs from `session`, by its JSON name.
+    ///
+    /// Times compare at the second, the precision the JSON carries.
+    fn first_changed(&self, session: &Session) -> Option<&'static str> {
+        let secs = |t: Timestamp| t.as_millis().div_euclid(1000);
+        let differs = |given: Option<Timestamp>, stored: Timestamp| {
+            given.is_some_and(|g| secs(g) != secs(stored))
+        };
+        if self.subject.as_ref().is_some_and(|s| *s != session.subject) {
+            Some("sub")
+        } else if self.context.as_ref().is_some_and(|c| *c != session.context) {
+            Some("ctx")
+        } else if differs(self.creation_time, session.creation_time) {
+            Some("creation_time")
+        } else if differs(self.auth_time, session.auth_time) {
+            Some("auth_time")
+        } else if self.max_life.is_some_and(|l| l != session.max_life) {
+            Some("max_life")
+        } else if self.auth_life.is_some_and(|l| l != session.auth_life) {
+            Some("auth_life")
+        } else if self.max_idle.is_some_and(|l| l != session.max_idle) {
+            Some("max_idle")
+        } else {
+            None
+        }
+    }
 }
 
 /// Sessions: policy, SIDs, sealing and a store, put together.
@@ -231,7 +288,7 @@ impl Sessions {
                 actual: session.version,
             });
         }
-        apply(&mut session, changes);
+        apply(&mut session, changes)?;
         self.store.update(&id, &session, now).await
     }
 
@@ -333,13 +390,24 @@ impl Sessions {
     }
 }
 
-fn apply(session: &mut Session, changes: SessionChanges) {
+/// Applies `changes`, or refuses them if they would change a read-only
+/// field.
+fn apply(session: &mut Session, changes: SessionChanges) -> Result<(), StoreError> {
     let SessionChanges {
         data,
         claims,
         acr,
         amr,
+        unchanged,
     } = changes;
+    if let Some(field) = unchanged.first_changed(session) {
+        return Err(StoreError::Invalid(CoreError::Invalid {
+            field,
+            reason: "is read-only and cannot be changed by an update; send it as read, \
+                     or leave it out"
+                .to_owned(),
+        }));
+    }
     if let Some(data) = data {
         session.data = data;
     }
@@ -352,4 +420,5 @@ fn apply(session: &mut Session, changes: SessionChanges) {
     if let Some(amr) = amr {
         session.amr = amr;
     }
+    Ok(())
 }

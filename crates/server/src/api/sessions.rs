@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 use tessera_core::{Context, Lifetime, SessionParams, Subject, Timestamp};
-use tessera_store::{SessionChanges, StoreError, Touch};
+use tessera_store::{ReadOnlyFields, SessionChanges, SessionRef, StoreError, Touch};
 
 use super::Shared;
 use super::error::ApiError;
@@ -172,10 +172,73 @@ pub(crate) struct UpdateBody {
     )]
     acr: Option<Option<String>>,
     amr: Option<Vec<String>>,
+    // The session object as GET returns it may come back whole: its
+    // read-only fields pass when unchanged (`null` is refused: GET never
+    // sends it).
     #[serde(default, deserialize_with = "present")]
-    sub: Option<serde::de::IgnoredAny>,
+    id: Option<String>,
     #[serde(default, deserialize_with = "present")]
-    ctx: Option<serde::de::IgnoredAny>,
+    sub: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    ctx: Option<String>,
+    /// Seconds since the epoch.
+    #[serde(default, deserialize_with = "present")]
+    creation_time: Option<i64>,
+    #[serde(default, deserialize_with = "present")]
+    auth_time: Option<i64>,
+    /// Accepted and ignored: every read moves it.
+    #[serde(default, rename = "last_used", deserialize_with = "present")]
+    _last_used: Option<i64>,
+    /// Minutes; negative is unlimited.
+    #[serde(default, deserialize_with = "present")]
+    max_life: Option<i64>,
+    #[serde(default, deserialize_with = "present")]
+    auth_life: Option<i64>,
+    #[serde(default, deserialize_with = "present")]
+    max_idle: Option<i64>,
+}
+
+impl UpdateBody {
+    /// The changes to ask for; read-only fields sent back go to
+    /// [`SessionChanges::unchanged`], checked against the stored session.
+    fn into_changes(self, id: &SessionRef) -> Result<SessionChanges, ApiError> {
+        let changed = |field: &str| {
+            ApiError::invalid_request(format!(
+                "invalid {field}: is read-only and cannot be changed by an update; send it as \
+                 read, or leave it out"
+            ))
+        };
+        if self.id.is_some_and(|given| given != id.to_string()) {
+            return Err(changed("id"));
+        }
+        // A value that is not even valid cannot be the stored one.
+        let lifetime = |field, minutes: Option<i64>| {
+            minutes
+                .map(|m| Lifetime::from_minutes(field, m).map_err(|_| changed(field)))
+                .transpose()
+        };
+        Ok(SessionChanges {
+            data: self.data,
+            claims: self.claims,
+            acr: self.acr,
+            amr: self.amr,
+            unchanged: ReadOnlyFields {
+                subject: self
+                    .sub
+                    .map(|s| Subject::new(s).map_err(|_| changed("sub")))
+                    .transpose()?,
+                context: self
+                    .ctx
+                    .map(|c| Context::new(c).map_err(|_| changed("ctx")))
+                    .transpose()?,
+                creation_time: self.creation_time.map(Timestamp::from_secs),
+                auth_time: self.auth_time.map(Timestamp::from_secs),
+                max_life: lifetime("max_life", self.max_life)?,
+                auth_life: lifetime("auth_life", self.auth_life)?,
+                max_idle: lifetime("max_idle", self.max_idle)?,
+            },
+        })
+    }
 }
 
 /// Marks a field as present, even when its value is `null`.
@@ -184,7 +247,9 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
 }
 
 /// `PUT /sessions`: replaces `data`, `claims`, `acr` and `amr` of the session
-/// behind the `SID` header; compare-and-set with `If-Match`.
+/// behind the `SID` header; compare-and-set with `If-Match`. The body may be
+/// the whole session object as `GET` returned it: read-only fields that are
+/// unchanged pass, a changed one is refused naming it.
 pub(crate) async fn update(
     State(state): State<Shared>,
     uri: Uri,
@@ -194,21 +259,11 @@ pub(crate) async fn update(
     Params::parse(&uri)?.only(&[], "PUT /sessions")?;
     let sid = extract::sid(&headers)?.ok_or_else(ApiError::missing_sid)?;
     let id = state.sessions.resolve(sid)?;
-    if body.sub.is_some() || body.ctx.is_some() {
-        return Err(ApiError::invalid_request(
-            "`sub` and `ctx` cannot be changed; start a new session instead",
-        ));
-    }
+    let changes = body.into_changes(&id)?;
     let expected = match extract::if_match(&headers)? {
         None => None,
         Some(IfMatch::Version(v)) => Some(v),
         Some(IfMatch::NeverMatches) => return Err(precondition_failed()),
-    };
-    let changes = SessionChanges {
-        data: body.data,
-        claims: body.claims,
-        acr: body.acr,
-        amr: body.amr,
     };
     let session = match state.sessions.update(sid, expected, changes).await {
         Ok(s) => s,
