@@ -393,7 +393,6 @@ mod tests {
     #[test]
     fn derivation_follows_the_documented_labels_and_debug_shows_no_key() {
         use crate::seal::SealBinding;
-        use crate::sid::LegacySids;
         use crate::storage_key::StorageKey;
         use crate::subject_tag::SubjectTag;
         use base64::Engine as _;
@@ -416,7 +415,7 @@ mod tests {
         );
         assert_eq!(
             keys.sid_keys()
-                .verify(sid.expose_secret(), LegacySids::Reject),
+                .verify(sid.expose_secret()),
             Ok(session)
         );
 
