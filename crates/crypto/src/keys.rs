@@ -413,11 +413,7 @@ mod tests {
             URL_SAFE_NO_PAD.decode(tag_part).unwrap(),
             &mac.as_ref()[..16]
         );
-        assert_eq!(
-            keys.sid_keys()
-                .verify(sid.expose_secret()),
-            Ok(session)
-        );
+        assert_eq!(keys.sid_keys().verify(sid.expose_secret()), Ok(session));
 
         // The sealed blob carries the documented key id and opens under the
         // documented sealing key.

@@ -283,9 +283,9 @@ impl SidKeys {
     pub fn resolve(&self, presented: &str, legacy: LegacySids) -> Result<VerifiedSid, CryptoError> {
         if is_legacy_sid(presented) {
             return match legacy {
-                LegacySids::Accept => Ok(VerifiedSid::Legacy(StorageKey::from_legacy_sid(
-                    presented,
-                ))),
+                LegacySids::Accept => {
+                    Ok(VerifiedSid::Legacy(StorageKey::from_legacy_sid(presented)))
+                }
                 LegacySids::Reject => Err(CryptoError::LegacySidRejected),
             };
         }
@@ -522,10 +522,7 @@ mod tests {
         let (sid, session) = old
             .mint(SubjectTag::of("a"), &SeededRandom::new(b"rot"))
             .unwrap();
-        assert_eq!(
-            rotated.verify(sid.expose_secret()),
-            Ok(session)
-        );
+        assert_eq!(rotated.verify(sid.expose_secret()), Ok(session));
         assert_eq!(
             keys(b"new").verify(sid.expose_secret()),
             Err(CryptoError::BadSidTag)

@@ -8,8 +8,9 @@ use std::sync::OnceLock;
 
 use proptest::prelude::*;
 use tessera_crypto::{
-    ApiToken, CryptoError, LegacySids, VerifiedSid, MasterKeys, SafePassword, SealBinding, SealedCredentials,
+    ApiToken, CryptoError, LegacySids, MasterKeys, SafePassword, SealBinding, SealedCredentials,
     SecureRandom, SeededRandom, SessionRef, StorageKey, SubjectTag, TokenHash, TokenVerifier,
+    VerifiedSid,
 };
 
 const OLD_PASSWORD: &str = "old-password-Xk3#pQ9!vT";
@@ -130,10 +131,7 @@ fn every_one_character_edit_of_a_sid_fails() {
     // Exhaustive over a few SIDs: every substitution, deletion and insertion.
     for seed in [&b"one"[..], b"two", b"three", b"four"] {
         let (sid, session) = mint(seed, "alice");
-        assert_eq!(
-            keys().rotated.sid_keys().verify(&sid),
-            Ok(session)
-        );
+        assert_eq!(keys().rotated.sid_keys().verify(&sid), Ok(session));
         for position in 0..=sid.len() {
             for &c in SID_CHARS {
                 let mut longer = sid.clone().into_bytes();
@@ -355,10 +353,7 @@ fn sids_minted_under_the_old_password_verify_after_rotation_until_it_is_removed(
         .unwrap();
     let old_sid = old_sid.expose_secret();
 
-    assert_eq!(
-        k.rotated.sid_keys().verify(old_sid),
-        Ok(old_session)
-    );
+    assert_eq!(k.rotated.sid_keys().verify(old_sid), Ok(old_session));
     assert_eq!(
         k.new.sid_keys().verify(old_sid),
         Err(CryptoError::BadSidTag)
@@ -371,10 +366,7 @@ fn sids_minted_under_the_old_password_verify_after_rotation_until_it_is_removed(
         .mint(SubjectTag::of("alice"), &rng)
         .unwrap();
     let new_sid = new_sid.expose_secret();
-    assert_eq!(
-        k.new.sid_keys().verify(new_sid),
-        Ok(new_session)
-    );
+    assert_eq!(k.new.sid_keys().verify(new_sid), Ok(new_session));
     assert_eq!(
         k.old.sid_keys().verify(new_sid),
         Err(CryptoError::BadSidTag)
@@ -469,11 +461,7 @@ fn debug_output_of_secrets_contains_no_secret() {
 fn errors_never_quote_their_input() {
     let (sid, _) = mint(b"errors", "alice");
     let forged = format!("{}.{}", &sid[..22], "A".repeat(22));
-    let err = keys()
-        .rotated
-        .sid_keys()
-        .verify(&forged)
-        .unwrap_err();
+    let err = keys().rotated.sid_keys().verify(&forged).unwrap_err();
     let shown = format!("{err} {err:?}");
     assert!(!shown.contains(&sid[..22]), "{shown}");
 

@@ -193,7 +193,7 @@ pub(crate) async fn update(
 ) -> Result<Response, ApiError> {
     Params::parse(&uri)?.only(&[], "PUT /sessions")?;
     let sid = extract::sid(&headers)?.ok_or_else(ApiError::missing_sid)?;
-    let id = state.sessions.resolve(sid)?;
+    let id = state.sessions.resolve(sid).await?;
     if body.sub.is_some() || body.ctx.is_some() {
         return Err(ApiError::invalid_request(
             "`sub` and `ctx` cannot be changed; start a new session instead",
@@ -210,7 +210,7 @@ pub(crate) async fn update(
         acr: body.acr,
         amr: body.amr,
     };
-    let session = match state.sessions.update(sid, expected, changes).await {
+    let session = match state.sessions.update_by_id(&id, expected, changes).await {
         Ok(s) => s,
         Err(StoreError::Conflict { .. }) if expected.is_some() => {
             return Err(precondition_failed());
@@ -249,7 +249,7 @@ pub(crate) async fn delete(
     }
     params.only(&[], "a logout by SID")?;
     let sid = sid.ok_or_else(ApiError::missing_sid)?;
-    let id = state.sessions.resolve(sid)?;
+    let id = state.sessions.resolve(sid).await?;
     let Some(session) = state.sessions.end_by_id(&id).await? else {
         return Err(ApiError::session_not_found());
     };
