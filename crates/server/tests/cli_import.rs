@@ -102,7 +102,7 @@ fn run(case: &Case) {
     // A token of the tokenizer's shape: 32 lowercase hex characters.
     let legacy = &StorageKey::from_legacy_sid(&unique("legacy")).to_hex()[..32];
     let frank: Vec<String> = (0..3).map(|i| format!("{legacy}f{i}")).collect();
-    let (tessera_sid, tessera_id) = sid_keys()
+    let (tessera_sid, erin_ref) = sid_keys()
         .mint(
             SubjectTag::of("erin"),
             &SeededRandom::new(unique("erin").as_bytes()),
@@ -162,6 +162,12 @@ fn run(case: &Case) {
         "imported 0, already present 4, expired 1, refused by quota 1, bad 3",
     );
 
+    through_the_api(case, legacy, &tessera_sid, &erin_ref.to_string(), &frank);
+}
+
+/// The imported sessions through the API, with `acceptLegacySIDs` off
+/// and on.
+fn through_the_api(case: &Case, legacy: &str, tessera_sid: &str, erin_ref: &str, frank: &[String]) {
     let bearer = format!("Bearer {TOKEN}");
     let sessions = format!("{BASE}/sessions");
     let with_sid = |sid: &str| [("Authorization", bearer.clone()), ("SID", sid.to_owned())];
@@ -178,9 +184,9 @@ fn run(case: &Case) {
     let (status, body) = get(&server.addr, legacy);
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("invalid_sid"), "{body}");
-    let (status, body) = get(&server.addr, &tessera_sid);
+    let (status, body) = get(&server.addr, tessera_sid);
     assert_eq!(status, 200, "{body}");
-    assert!(body.contains(&tessera_id.to_string()), "{body}");
+    assert!(body.contains(erin_ref), "{body}");
     drop(server);
 
     // Flag on: forged is a 404; the imported legacy session works.
