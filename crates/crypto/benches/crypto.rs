@@ -6,8 +6,8 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use tessera_crypto::{
-    LegacySids, MasterKeys, SafePassword, SealBinding, SeededRandom, StorageKey, SubjectTag,
-    TokenHash, TokenVerifier,
+    MasterKeys, SafePassword, SealBinding, SeededRandom, StorageKey, SubjectTag, TokenHash,
+    TokenVerifier,
 };
 
 fn master_keys() -> MasterKeys {
@@ -27,13 +27,10 @@ fn sids(c: &mut Criterion) {
     });
     // Verification returns the SessionRef, so this includes the storage key.
     group.bench_function("verify_and_storage_key", |b| {
-        b.iter(|| {
-            keys.verify(black_box(sid.expose_secret()), LegacySids::Reject)
-                .expect("verify")
-        });
+        b.iter(|| keys.verify(black_box(sid.expose_secret())).expect("verify"));
     });
     group.bench_function("reject_malformed", |b| {
-        b.iter(|| keys.verify(black_box("not a sid"), LegacySids::Reject));
+        b.iter(|| keys.verify(black_box("not a sid")));
     });
     group.bench_function("storage_key", |b| {
         let key16 = [0x5a; 16];

@@ -393,7 +393,6 @@ mod tests {
     #[test]
     fn derivation_follows_the_documented_labels_and_debug_shows_no_key() {
         use crate::seal::SealBinding;
-        use crate::sid::LegacySids;
         use crate::storage_key::StorageKey;
         use crate::subject_tag::SubjectTag;
         use base64::Engine as _;
@@ -414,11 +413,7 @@ mod tests {
             URL_SAFE_NO_PAD.decode(tag_part).unwrap(),
             &mac.as_ref()[..16]
         );
-        assert_eq!(
-            keys.sid_keys()
-                .verify(sid.expose_secret(), LegacySids::Reject),
-            Ok(session)
-        );
+        assert_eq!(keys.sid_keys().verify(sid.expose_secret()), Ok(session));
 
         // The sealed blob carries the documented key id and opens under the
         // documented sealing key.

@@ -28,7 +28,7 @@
 //!
 //! ```
 //! use tessera_crypto::{
-//!     LegacySids, MasterKeys, SafePassword, SealBinding, SeededRandom, SubjectTag,
+//!     MasterKeys, SafePassword, SealBinding, SeededRandom, SubjectTag,
 //! };
 //!
 //! # fn main() -> Result<(), tessera_crypto::CryptoError> {
@@ -41,7 +41,7 @@
 //! let (sid, session) = sid_keys.mint(SubjectTag::of("alice"), &rng)?;
 //! assert_eq!(sid.expose_secret().len(), 45);
 //! let presented = sid.expose_secret();
-//! assert_eq!(sid_keys.verify(presented, LegacySids::Reject)?, session);
+//! assert_eq!(sid_keys.verify(presented)?, session);
 //!
 //! let sealer = keys.sealer();
 //! let binding = SealBinding::new(session.storage_key(), "alice");
@@ -69,6 +69,9 @@ pub use keys::{
 };
 pub use random::{RandomError, SecureRandom, SeededRandom};
 pub use seal::{Credentials, SealBinding, SealedCredentials, Sealer};
-pub use sid::{LEGACY_SID_LEN, LegacySids, SID_LEN, SessionRef, Sid, SidKeys};
+pub use sid::{
+    LEGACY_SID_MAX_LEN, LEGACY_SID_MIN_LEN, LegacySids, SID_LEN, SessionRef, Sid, SidKeys,
+    VerifiedSid, is_legacy_sid,
+};
 pub use storage_key::StorageKey;
 pub use subject_tag::SubjectTag;

@@ -26,9 +26,6 @@ use crate::subject_tag::SubjectTag;
 /// The length in characters of a SID: 22 (key) + 1 (`.`) + 22 (tag).
 pub const SID_LEN: usize = ENCODED_LEN + 1 + ENCODED_LEN;
 
-/// The length in characters of a legacy SID: the 22-character key part alone.
-pub const LEGACY_SID_LEN: usize = ENCODED_LEN;
-
 /// Bytes of a SID's key part.
 const KEY_LEN: usize = 16;
 /// Bytes of the HMAC-SHA256 output kept as the SID's tag.
@@ -39,19 +36,66 @@ const ENCODED_LEN: usize = 22;
 /// carry data; a canonical encoding has the low 4 bits zero.
 const LAST_CHAR_UNUSED_BITS: u8 = 0b1111;
 
-/// Whether SIDs without a tag (the `acceptLegacySIDs` option) verify.
+/// Whether legacy SIDs (the `acceptLegacySIDs` option) are looked up.
 ///
-/// A legacy SID is the 22-character `base64url(key16)` alone. It carries no
-/// proof of origin: while legacy SIDs are accepted, a forged SID is only
-/// rejected by the store not finding it, and a tagged SID with its `.tag` cut
-/// off also verifies. Accept them only during a migration.
+/// A legacy SID is an identifier issued by a system Tessera replaces (see
+/// [`is_legacy_sid`] for the accepted shape). It carries no proof of origin:
+/// while legacy SIDs are accepted, a forged one is only rejected by the
+/// store not finding a session imported under it, at the cost of one store
+/// lookup. A Tessera SID with its `.tag` cut off is *not* a way in: legacy
+/// SIDs map to storage keys of their own ([`StorageKey::from_legacy_sid`]),
+/// which only an import creates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LegacySids {
-    /// Untagged SIDs fail with [`CryptoError::LegacySidRejected`].
+    /// Legacy SIDs fail with [`CryptoError::LegacySidRejected`].
     #[default]
     Reject,
-    /// Untagged SIDs of the right shape verify without a tag check.
+    /// Legacy SIDs of the accepted shape resolve to their legacy storage key.
     Accept,
+}
+
+/// The shortest legacy SID accepted: the tokenizer validates only tokens of
+/// at least 20 characters.
+pub const LEGACY_SID_MIN_LEN: usize = 20;
+
+/// The longest legacy SID accepted (the tokenizer's input rule allows 100;
+/// the margin covers other producers without letting a header grow unbounded).
+pub const LEGACY_SID_MAX_LEN: usize = 128;
+
+/// Whether `presented` has the shape of a legacy SID: [`LEGACY_SID_MIN_LEN`]
+/// to [`LEGACY_SID_MAX_LEN`] characters of `A-Z a-z 0-9 - _ .`, and not the
+/// shape of a Tessera SID ([`SID_LEN`] characters with a `.` at position 22).
+///
+/// This covers the tokenizer's tokens (`uuid4().hex`, 32 lowercase hex
+/// characters, and anything its input rule lets through at 20 characters or
+/// more) and the reference session store's pre-HMAC SIDs (plain base64url,
+/// e.g. 43 characters, which may begin with `-` or `_`: that is why the first
+/// and last characters are not restricted further). Checked byte by byte
+/// without allocating.
+pub fn is_legacy_sid(presented: &str) -> bool {
+    let bytes = presented.as_bytes();
+    (LEGACY_SID_MIN_LEN..=LEGACY_SID_MAX_LEN).contains(&bytes.len())
+        && !has_sid_shape(bytes)
+        && bytes
+            .iter()
+            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+}
+
+/// Whether `bytes` is laid out like a Tessera SID (length and separator);
+/// such a string is verified as one and never treated as legacy.
+fn has_sid_shape(bytes: &[u8]) -> bool {
+    bytes.len() == SID_LEN && bytes[ENCODED_LEN] == b'.'
+}
+
+/// What a presented SID resolved to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerifiedSid {
+    /// A Tessera SID whose tag verified: the session's reference.
+    Tessera(SessionRef),
+    /// A legacy SID (accepted by the option): the storage key derived from
+    /// it, to be looked up among imported sessions. Not secret, like every
+    /// storage key.
+    Legacy(StorageKey),
 }
 
 /// A session ID as handed to the browser. **Secret**: whoever presents it is
@@ -189,53 +233,63 @@ impl SidKeys {
         Ok((Sid(text), SessionRef::from_sid_key(&key16)))
     }
 
-    /// Verifies a SID presented by a client and returns the reference of its
-    /// session.
+    /// Verifies a Tessera SID presented by a client and returns the
+    /// reference of its session.
     ///
     /// The shape is checked first, without allocating, whatever the input's
     /// size: exactly [`SID_LEN`] characters of the unpadded base64url alphabet
     /// with a `.` at position 22, each half the canonical encoding of 16 bytes.
     /// Then the tag is compared in constant time with the HMAC under the
-    /// current key and, failing that, under each previous key. A string of
-    /// [`LEGACY_SID_LEN`] characters is a legacy SID and is decided by
-    /// `legacy`.
+    /// current key and, failing that, under each previous key. Legacy SIDs
+    /// never verify here; see [`SidKeys::resolve`].
     ///
     /// # Errors
     ///
     /// [`CryptoError::MalformedSid`] for a wrong shape,
-    /// [`CryptoError::BadSidTag`] if no key produced the tag,
-    /// [`CryptoError::LegacySidRejected`] for a well-formed legacy SID when
-    /// `legacy` is [`LegacySids::Reject`].
-    pub fn verify(&self, presented: &str, legacy: LegacySids) -> Result<SessionRef, CryptoError> {
+    /// [`CryptoError::BadSidTag`] if no key produced the tag.
+    pub fn verify(&self, presented: &str) -> Result<SessionRef, CryptoError> {
         let bytes = presented.as_bytes();
-        match bytes.len() {
-            SID_LEN => {
-                let (key_part, rest) = bytes.split_at(ENCODED_LEN);
-                let (separator, tag_part) = rest.split_at(1);
-                if separator != b"." {
-                    return Err(CryptoError::MalformedSid {
-                        reason: "no '.' between the key and the tag",
-                    });
-                }
-                let key16 = decode_16(key_part)?;
-                let tag16 = decode_16(tag_part)?;
-                if self.tag_verifies(&key16, &tag16) {
-                    Ok(SessionRef::from_sid_key(&key16))
-                } else {
-                    Err(CryptoError::BadSidTag)
-                }
-            }
-            LEGACY_SID_LEN => {
-                let key16 = decode_16(bytes)?;
-                match legacy {
-                    LegacySids::Accept => Ok(SessionRef::from_sid_key(&key16)),
-                    LegacySids::Reject => Err(CryptoError::LegacySidRejected),
-                }
-            }
-            _ => Err(CryptoError::MalformedSid {
+        if bytes.len() != SID_LEN {
+            return Err(CryptoError::MalformedSid {
                 reason: "wrong length",
-            }),
+            });
         }
+        let (key_part, rest) = bytes.split_at(ENCODED_LEN);
+        let (separator, tag_part) = rest.split_at(1);
+        if separator != b"." {
+            return Err(CryptoError::MalformedSid {
+                reason: "no '.' between the key and the tag",
+            });
+        }
+        let key16 = decode_16(key_part)?;
+        let tag16 = decode_16(tag_part)?;
+        if self.tag_verifies(&key16, &tag16) {
+            Ok(SessionRef::from_sid_key(&key16))
+        } else {
+            Err(CryptoError::BadSidTag)
+        }
+    }
+
+    /// Resolves any SID a client may present: a Tessera SID is verified as
+    /// by [`SidKeys::verify`]; a string of the legacy shape
+    /// ([`is_legacy_sid`]) is decided by `legacy` and, when accepted, maps to
+    /// its legacy storage key.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`SidKeys::verify`] for anything not of the legacy shape, and
+    /// [`CryptoError::LegacySidRejected`] for a legacy SID when `legacy` is
+    /// [`LegacySids::Reject`].
+    pub fn resolve(&self, presented: &str, legacy: LegacySids) -> Result<VerifiedSid, CryptoError> {
+        if is_legacy_sid(presented) {
+            return match legacy {
+                LegacySids::Accept => {
+                    Ok(VerifiedSid::Legacy(StorageKey::from_legacy_sid(presented)))
+                }
+                LegacySids::Reject => Err(CryptoError::LegacySidRejected),
+            };
+        }
+        self.verify(presented).map(VerifiedSid::Tessera)
     }
 
     /// Whether any key produces `tag16` for `key16`. Each comparison is
@@ -310,7 +364,6 @@ mod tests {
     #[test]
     fn sid_length_is_45() {
         assert_eq!(SID_LEN, 45);
-        assert_eq!(LEGACY_SID_LEN, 22);
         let (sid, _) = keys(b"k")
             .mint(SubjectTag::of("a"), &SeededRandom::new(b"len"))
             .unwrap();
@@ -361,14 +414,14 @@ mod tests {
                 changed[position] = c;
                 let changed = String::from_utf8(changed).unwrap();
                 assert_eq!(
-                    k.verify(&changed, LegacySids::Accept),
+                    k.verify(&changed),
                     Err(CryptoError::MalformedSid {
                         reason: "non-canonical base64url encoding"
                     })
                 );
             }
         }
-        assert_eq!(k.verify(text, LegacySids::Reject), Ok(session));
+        assert_eq!(k.verify(text), Ok(session));
     }
 
     #[test]
@@ -378,7 +431,7 @@ mod tests {
             .mint(SubjectTag::of("a"), &SeededRandom::new(b"shape"))
             .unwrap();
         let text = sid.expose_secret();
-        let reason = |s: &str| match k.verify(s, LegacySids::Reject) {
+        let reason = |s: &str| match k.verify(s) {
             Err(CryptoError::MalformedSid { reason }) => reason,
             other => panic!("expected a shape error, got {other:?}"),
         };
@@ -393,9 +446,10 @@ mod tests {
         assert_eq!(reason(&plus), "character outside the base64url alphabet");
         let space = format!("{} ", &text[..44]);
         assert_eq!(reason(&space), "character outside the base64url alphabet");
-        // 22 bytes, but not 22 characters of the alphabet.
+        // 45 bytes with the separator in place, but not 44 characters of
+        // the alphabet.
         assert_eq!(
-            reason("ééééééééééé"),
+            reason("ééééééééééé.ééééééééééé"),
             "character outside the base64url alphabet"
         );
     }
@@ -403,16 +457,59 @@ mod tests {
     #[test]
     fn legacy_sids_follow_the_option() {
         let k = keys(b"k");
+        let uuid_hex = "0f8fad5bd9cb469fa16570867728950e";
+        let reference = "-YqFXK7Q4HFnJv0hiT3FgwoVkvSXgalUuMQDfEsh1lw";
+        for legacy in [uuid_hex, reference] {
+            assert!(is_legacy_sid(legacy));
+            assert_eq!(
+                k.resolve(legacy, LegacySids::Reject),
+                Err(CryptoError::LegacySidRejected)
+            );
+            assert_eq!(
+                k.resolve(legacy, LegacySids::Accept),
+                Ok(VerifiedSid::Legacy(StorageKey::from_legacy_sid(legacy)))
+            );
+            // A legacy SID is never a Tessera one.
+            assert!(k.verify(legacy).is_err());
+        }
+        assert_eq!(LegacySids::default(), LegacySids::Reject);
+    }
+
+    #[test]
+    fn a_truncated_sid_reaches_no_session() {
+        let k = keys(b"k");
         let (sid, session) = k
             .mint(SubjectTag::of("a"), &SeededRandom::new(b"legacy"))
             .unwrap();
-        let legacy = &sid.expose_secret()[..LEGACY_SID_LEN];
+        let key_part = &sid.expose_secret()[..ENCODED_LEN];
+        // The key part alone may have the legacy shape, but it maps to a
+        // legacy storage key, never to the session's.
+        if let Ok(VerifiedSid::Legacy(key)) = k.resolve(key_part, LegacySids::Accept) {
+            assert_ne!(key, session.storage_key());
+        }
         assert_eq!(
-            k.verify(legacy, LegacySids::Reject),
-            Err(CryptoError::LegacySidRejected)
+            k.resolve(sid.expose_secret(), LegacySids::Accept),
+            Ok(VerifiedSid::Tessera(session))
         );
-        assert_eq!(k.verify(legacy, LegacySids::Accept), Ok(session));
-        assert_eq!(LegacySids::default(), LegacySids::Reject);
+    }
+
+    #[test]
+    fn legacy_shape_bounds() {
+        let ok = |n: usize| is_legacy_sid(&"a".repeat(n));
+        assert!(!ok(LEGACY_SID_MIN_LEN - 1));
+        assert!(ok(LEGACY_SID_MIN_LEN));
+        assert!(ok(LEGACY_SID_MAX_LEN));
+        assert!(!ok(LEGACY_SID_MAX_LEN + 1));
+        assert!(!is_legacy_sid("abcdefghijklmnopqrstuvwxyz/"));
+        assert!(!is_legacy_sid("abcdefghij klmnopqrstuvwxyz"));
+        assert!(!is_legacy_sid("abcdefghijklmnopqrstuvwxyzé"));
+        // The Tessera layout is never legacy, even with a bad tag.
+        let tessera_like = format!("{}.{}", "A".repeat(22), "A".repeat(22));
+        assert!(!is_legacy_sid(&tessera_like));
+        assert_eq!(
+            keys(b"k").resolve(&tessera_like, LegacySids::Accept),
+            Err(CryptoError::BadSidTag)
+        );
     }
 
     #[test]
@@ -425,12 +522,9 @@ mod tests {
         let (sid, session) = old
             .mint(SubjectTag::of("a"), &SeededRandom::new(b"rot"))
             .unwrap();
+        assert_eq!(rotated.verify(sid.expose_secret()), Ok(session));
         assert_eq!(
-            rotated.verify(sid.expose_secret(), LegacySids::Reject),
-            Ok(session)
-        );
-        assert_eq!(
-            keys(b"new").verify(sid.expose_secret(), LegacySids::Reject),
+            keys(b"new").verify(sid.expose_secret()),
             Err(CryptoError::BadSidTag)
         );
     }

@@ -9,6 +9,9 @@ use crate::error::CryptoError;
 use crate::hex::{self, Case};
 
 const STORAGE_KEY_LABEL: &[u8] = b"tessera/storage-key/v1\0";
+/// A different label for legacy SIDs: neither label is a prefix of the
+/// other, so no legacy SID can hash to a Tessera SID's storage key.
+const LEGACY_STORAGE_KEY_LABEL: &[u8] = b"tessera/legacy-sid/v1\0";
 
 /// The 32-byte key a store files a session under:
 /// `SHA-256("tessera/storage-key/v1\0" || key16)`, where `key16` is the
@@ -34,6 +37,18 @@ impl StorageKey {
         let mut ctx = digest::Context::new(&digest::SHA256);
         ctx.update(STORAGE_KEY_LABEL);
         ctx.update(key16);
+        let mut out = [0; 32];
+        out.copy_from_slice(ctx.finish().as_ref());
+        Self(out)
+    }
+
+    /// Derives the storage key of a legacy SID (an identifier issued by a
+    /// system Tessera replaces): `SHA-256("tessera/legacy-sid/v1\0" || sid)`
+    /// over the whole SID text. Only an import files a session under it.
+    pub fn from_legacy_sid(sid: &str) -> Self {
+        let mut ctx = digest::Context::new(&digest::SHA256);
+        ctx.update(LEGACY_STORAGE_KEY_LABEL);
+        ctx.update(sid.as_bytes());
         let mut out = [0; 32];
         out.copy_from_slice(ctx.finish().as_ref());
         Self(out)
@@ -93,6 +108,26 @@ mod tests {
         assert_eq!(
             StorageKey::from_sid_key_bytes(&key16).as_bytes()[..],
             d.as_ref()[..]
+        );
+    }
+
+    #[test]
+    fn legacy_keys_use_their_own_label() {
+        let sid = "0f8fad5bd9cb469fa16570867728950e";
+        let mut input = b"tessera/legacy-sid/v1\0".to_vec();
+        input.extend_from_slice(sid.as_bytes());
+        let d = digest::digest(&digest::SHA256, &input);
+        assert_eq!(
+            StorageKey::from_legacy_sid(sid).as_bytes()[..],
+            d.as_ref()[..]
+        );
+        // Sixteen bytes hashed under each label give different keys.
+        let sixteen = "0123456789abcdef";
+        let mut key16 = [0u8; 16];
+        key16.copy_from_slice(sixteen.as_bytes());
+        assert_ne!(
+            StorageKey::from_legacy_sid(sixteen),
+            StorageKey::from_sid_key_bytes(&key16)
         );
     }
 

@@ -10,6 +10,7 @@ use proptest::prelude::*;
 use tessera_crypto::{
     ApiToken, CryptoError, LegacySids, MasterKeys, SafePassword, SealBinding, SealedCredentials,
     SecureRandom, SeededRandom, SessionRef, StorageKey, SubjectTag, TokenHash, TokenVerifier,
+    VerifiedSid,
 };
 
 const OLD_PASSWORD: &str = "old-password-Xk3#pQ9!vT";
@@ -53,9 +54,15 @@ fn mint(seed: &[u8], subject: &str) -> (String, SessionRef) {
 /// Asserts that `candidate` verifies under neither legacy mode.
 fn assert_refused(candidate: &str, what: &str) {
     let sid_keys = keys().rotated.sid_keys();
+    let result = sid_keys.verify(candidate);
+    assert!(result.is_err(), "{what} verified: {result:?}");
+    // Accepting legacy SIDs may read it as one, but never as a Tessera SID.
     for legacy in [LegacySids::Reject, LegacySids::Accept] {
-        let result = sid_keys.verify(candidate, legacy);
-        assert!(result.is_err(), "{what} verified: {result:?}");
+        let result = sid_keys.resolve(candidate, legacy);
+        assert!(
+            !matches!(result, Ok(VerifiedSid::Tessera(_))),
+            "{what} verified: {result:?}"
+        );
     }
 }
 
@@ -67,7 +74,7 @@ proptest! {
         let (sid, session) = mint(&seed, &subject);
         prop_assert_eq!(sid.len(), tessera_crypto::SID_LEN);
         prop_assert_eq!(session.tag(), SubjectTag::of(&subject));
-        let verified = keys().rotated.sid_keys().verify(&sid, LegacySids::Reject);
+        let verified = keys().rotated.sid_keys().verify(&sid);
         prop_assert_eq!(verified, Ok(session));
     }
 
@@ -103,7 +110,7 @@ proptest! {
 
     #[test]
     fn verify_never_panics_on_arbitrary_strings(input in any::<String>()) {
-        let _ = keys().rotated.sid_keys().verify(&input, LegacySids::Accept);
+        let _ = keys().rotated.sid_keys().resolve(&input, LegacySids::Accept);
     }
 
     #[test]
@@ -111,7 +118,7 @@ proptest! {
         key in "[A-Za-z0-9_-]{22}",
         tag in "[A-Za-z0-9_-]{22}",
     ) {
-        let result = keys().rotated.sid_keys().verify(&format!("{key}.{tag}"), LegacySids::Reject);
+        let result = keys().rotated.sid_keys().verify(&format!("{key}.{tag}"));
         prop_assert!(
             matches!(result, Err(CryptoError::BadSidTag | CryptoError::MalformedSid { .. })),
             "{:?}", result
@@ -124,10 +131,7 @@ fn every_one_character_edit_of_a_sid_fails() {
     // Exhaustive over a few SIDs: every substitution, deletion and insertion.
     for seed in [&b"one"[..], b"two", b"three", b"four"] {
         let (sid, session) = mint(seed, "alice");
-        assert_eq!(
-            keys().rotated.sid_keys().verify(&sid, LegacySids::Reject),
-            Ok(session)
-        );
+        assert_eq!(keys().rotated.sid_keys().verify(&sid), Ok(session));
         for position in 0..=sid.len() {
             for &c in SID_CHARS {
                 let mut longer = sid.clone().into_bytes();
@@ -192,11 +196,15 @@ fn verify_survives_thousands_of_hostile_inputs() {
     }
     for input in &inputs {
         for legacy in [LegacySids::Reject, LegacySids::Accept] {
-            if let Ok(session) = sid_keys.verify(input, legacy) {
+            match sid_keys.resolve(input, legacy) {
                 // Only a legacy-shaped string can get through, and only when
                 // legacy SIDs are accepted.
-                assert_eq!(legacy, LegacySids::Accept);
-                assert_eq!(input.len(), tessera_crypto::LEGACY_SID_LEN, "{session}");
+                Ok(VerifiedSid::Legacy(_)) => {
+                    assert_eq!(legacy, LegacySids::Accept);
+                    assert!(tessera_crypto::is_legacy_sid(input));
+                }
+                Ok(VerifiedSid::Tessera(session)) => panic!("random input verified: {session}"),
+                Err(_) => {}
             }
         }
     }
@@ -345,12 +353,9 @@ fn sids_minted_under_the_old_password_verify_after_rotation_until_it_is_removed(
         .unwrap();
     let old_sid = old_sid.expose_secret();
 
+    assert_eq!(k.rotated.sid_keys().verify(old_sid), Ok(old_session));
     assert_eq!(
-        k.rotated.sid_keys().verify(old_sid, LegacySids::Reject),
-        Ok(old_session)
-    );
-    assert_eq!(
-        k.new.sid_keys().verify(old_sid, LegacySids::Reject),
+        k.new.sid_keys().verify(old_sid),
         Err(CryptoError::BadSidTag)
     );
 
@@ -361,12 +366,9 @@ fn sids_minted_under_the_old_password_verify_after_rotation_until_it_is_removed(
         .mint(SubjectTag::of("alice"), &rng)
         .unwrap();
     let new_sid = new_sid.expose_secret();
+    assert_eq!(k.new.sid_keys().verify(new_sid), Ok(new_session));
     assert_eq!(
-        k.new.sid_keys().verify(new_sid, LegacySids::Reject),
-        Ok(new_session)
-    );
-    assert_eq!(
-        k.old.sid_keys().verify(new_sid, LegacySids::Reject),
+        k.old.sid_keys().verify(new_sid),
         Err(CryptoError::BadSidTag)
     );
 }
@@ -459,11 +461,7 @@ fn debug_output_of_secrets_contains_no_secret() {
 fn errors_never_quote_their_input() {
     let (sid, _) = mint(b"errors", "alice");
     let forged = format!("{}.{}", &sid[..22], "A".repeat(22));
-    let err = keys()
-        .rotated
-        .sid_keys()
-        .verify(&forged, LegacySids::Reject)
-        .unwrap_err();
+    let err = keys().rotated.sid_keys().verify(&forged).unwrap_err();
     let shown = format!("{err} {err:?}");
     assert!(!shown.contains(&sid[..22]), "{shown}");
 

@@ -250,8 +250,8 @@ async fn no_secret_reaches_logs_error_bodies_or_metrics() {
         CREDENTIAL,
     ];
     secrets.extend(sids.iter().map(String::as_str));
-    // The key part of the SID alone also opens the session while legacy
-    // SIDs are accepted: it must not leak either.
+    // The key part of the SID alone opens nothing (a legacy SID maps to a
+    // storage key of its own), but it is half a SID: it must not leak either.
     secrets.push(&sid[..22]);
     for secret in &secrets {
         assert!(!logs.contains(secret), "a secret reached the logs:\n{logs}");

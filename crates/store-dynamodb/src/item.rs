@@ -11,6 +11,10 @@
 //!   change bumps, so a create that read the index can commit only if
 //!   nobody changed it since.
 //!
+//! * the alias of an imported legacy SID is `l#<legacy storage key hex>`
+//!   with the alias record ([`tessera_store::LegacyAlias`]) in `rec` and a
+//!   `ttl` at its expiry, if it has one.
+//!
 //! All instants are milliseconds since the epoch except `ttl` (and `tb`,
 //! `mis`), which are seconds as DynamoDB's TTL wants them. "Never" is
 //! [`FOREVER_MS`], so every condition is a plain comparison.
@@ -19,7 +23,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use tessera_core::{Session, Subject, Timestamp};
-use tessera_crypto::SessionRef;
+use tessera_crypto::{SessionRef, StorageKey};
 use tessera_store::{StoreError, record};
 
 /// An item as the SDK represents it.
@@ -66,6 +70,7 @@ pub(crate) const MAX_ITEM_BYTES: usize = 400 * 1024;
 
 const SESSION_PREFIX: &str = "s#";
 const INDEX_PREFIX: &str = "u#";
+const LEGACY_PREFIX: &str = "l#";
 
 /// The key value of a session item.
 pub(crate) fn session_key(id: &SessionRef) -> String {
@@ -75,6 +80,11 @@ pub(crate) fn session_key(id: &SessionRef) -> String {
 /// The key value of a subject's index item.
 pub(crate) fn index_key(subject: &Subject) -> String {
     format!("{INDEX_PREFIX}{subject}")
+}
+
+/// The key value of a legacy SID's alias item.
+pub(crate) fn legacy_alias_key(legacy: &StorageKey) -> String {
+    format!("{LEGACY_PREFIX}{legacy}")
 }
 
 /// What kind of item a key value names.

@@ -16,9 +16,9 @@ use aws_sdk_dynamodb::types::{
     WriteRequest,
 };
 use tessera_core::{Context, Policy, Session, Subject, Timestamp};
-use tessera_crypto::SessionRef;
+use tessera_crypto::{SessionRef, StorageKey};
 use tessera_store::{
-    Created, PurgeReport, SessionStore, StoreError, StoredSession, Touch, quota_plan,
+    Created, LegacyAlias, PurgeReport, SessionStore, StoreError, StoredSession, Touch, quota_plan,
 };
 
 use crate::budget::{ReadBudget, backoff, random_version};
@@ -819,6 +819,58 @@ impl SessionStore for DynamoDbStore {
                 return Ok(Created { closed });
             }
         }
+    }
+
+    /// One PutItem; DynamoDB's TTL removes the alias after its expiry (and
+    /// reads ignore it from then on, TTL or not).
+    async fn put_legacy_alias(
+        &self,
+        legacy: &StorageKey,
+        alias: &LegacyAlias,
+    ) -> Result<(), StoreError> {
+        let mut it = item::key(item::legacy_alias_key(legacy));
+        let text = String::from_utf8(alias.encode())
+            .map_err(|e| StoreError::backend("encoding a legacy SID alias", e))?;
+        it.insert(item::REC.to_owned(), s(text));
+        if let Some(at) = alias.expires {
+            it.insert(item::TTL.to_owned(), n(item::secs_ceil(at.as_millis())));
+        }
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(it))
+            .send()
+            .await
+            .map_err(|e| errors::sdk("writing a legacy SID alias", e))?;
+        Ok(())
+    }
+
+    async fn legacy_alias(
+        &self,
+        legacy: &StorageKey,
+        now: Timestamp,
+    ) -> Result<Option<SessionRef>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(item::key(item::legacy_alias_key(legacy))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| errors::sdk("reading a legacy SID alias", e))?;
+        let Some(it) = out.item else {
+            return Ok(None);
+        };
+        let text = it
+            .get(item::REC)
+            .and_then(|v| v.as_s().ok())
+            .ok_or_else(|| StoreError::Corrupt {
+                reason: "legacy SID alias item has no `rec` string".into(),
+                source: None,
+            })?;
+        let alias = LegacyAlias::decode(text.as_bytes())?;
+        Ok((!alias.is_expired(now)).then_some(alias.id))
     }
 
     async fn get(&self, id: &SessionRef, now: Timestamp) -> Result<Option<Session>, StoreError> {

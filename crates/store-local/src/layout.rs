@@ -5,6 +5,7 @@
 //! <path>/sessions/<ss>/<tag>-<storage key>       one session record
 //! <path>/subjects/<hh>/<sha256(subject) hex>     the subject's index
 //! <path>/locks/<hh>                              256 lock stripes
+//! <path>/legacy/<ll>/<legacy storage key>        alias of an imported legacy SID
 //! ```
 //!
 //! `<ss>` is the first two hex digits of the storage key (uniform spread);
@@ -15,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use ring::digest;
 use tessera_core::Subject;
-use tessera_crypto::SessionRef;
+use tessera_crypto::{SessionRef, StorageKey};
 
 /// The marker file's name.
 pub(crate) const MARKER: &str = "tessera-local.json";
@@ -24,6 +25,7 @@ pub(crate) const FORMAT: u64 = 1;
 pub(crate) const SESSIONS: &str = "sessions";
 pub(crate) const SUBJECTS: &str = "subjects";
 pub(crate) const LOCKS: &str = "locks";
+pub(crate) const LEGACY: &str = "legacy";
 /// Prefix of temporary files; readers skip names starting with a dot.
 pub(crate) const TEMP_PREFIX: &str = ".tmp";
 
@@ -95,6 +97,15 @@ impl Layout {
         self.subjects_dir()
             .join(&subject.hex[..2])
             .join(&subject.hex)
+    }
+
+    pub(crate) fn legacy_dir(&self) -> PathBuf {
+        self.root.join(LEGACY)
+    }
+
+    pub(crate) fn legacy_alias(&self, key: &StorageKey) -> PathBuf {
+        let hex = key.to_hex();
+        self.legacy_dir().join(&hex[..2]).join(hex)
     }
 
     pub(crate) fn lock(&self, stripe: u8) -> PathBuf {

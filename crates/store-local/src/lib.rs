@@ -1,7 +1,8 @@
 //! The local folder backend: Tessera's embedded default.
 //!
 //! One JSON file per session under `<path>/sessions/<shard>/<ref>`, one index
-//! file per subject under `<path>/subjects/<shard>/<subject hash>`, and 256
+//! file per subject under `<path>/subjects/<shard>/<subject hash>`, one small
+//! alias file per imported legacy SID under `<path>/legacy/<shard>/`, and 256
 //! lock files under `<path>/locks/` that serialise changes to a subject's
 //! sessions across threads *and* processes sharing the folder. Every write
 //! is a temporary file, `fsync`, `rename` and a directory `fsync`, so a crash

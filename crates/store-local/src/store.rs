@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use tessera_core::{Context, Policy, Session, Subject, Timestamp};
-use tessera_crypto::SessionRef;
+use tessera_crypto::{SessionRef, StorageKey};
 use tessera_store::{
-    Created, PurgeReport, SessionStore, StoreError, StoredSession, Touch, quota_plan, record,
+    Created, LegacyAlias, PurgeReport, SessionStore, StoreError, StoredSession, Touch, quota_plan,
+    record,
 };
 
 use crate::files::{
@@ -82,6 +83,7 @@ impl LocalStore {
             layout.sessions_dir(),
             layout.subjects_dir(),
             layout.locks_dir(),
+            layout.legacy_dir(),
         ] {
             create_private_dir(&dir)
                 .map_err(|e| io_error(&format!("creating {}", dir.display()), e))?;
@@ -409,8 +411,51 @@ impl Inner {
         Ok(())
     }
 
+    fn put_legacy_alias(&self, legacy: &StorageKey, alias: &LegacyAlias) -> Result<(), StoreError> {
+        write_atomic(&self.layout.legacy_alias(legacy), &alias.encode())
+            .map_err(|e| io_error("writing a legacy SID alias", e))
+    }
+
+    fn legacy_alias(
+        &self,
+        legacy: &StorageKey,
+        now: Timestamp,
+    ) -> Result<Option<SessionRef>, StoreError> {
+        let Some(bytes) = read_optional(&self.layout.legacy_alias(legacy))
+            .map_err(|e| io_error("reading a legacy SID alias", e))?
+        else {
+            return Ok(None);
+        };
+        let alias = LegacyAlias::decode(&bytes)?;
+        Ok((!alias.is_expired(now)).then_some(alias.id))
+    }
+
+    /// Removes the legacy SID aliases past their expiry (damaged ones are
+    /// left for an operator, like damaged session files).
+    fn purge_legacy_aliases(&self, now: Timestamp) -> Result<(), StoreError> {
+        for shard in read_dir(&self.layout.legacy_dir())? {
+            for file in read_dir(&shard)? {
+                if file
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_none_or(|n| n.starts_with('.'))
+                {
+                    continue;
+                }
+                let bytes =
+                    read_optional(&file).map_err(|e| io_error("reading a legacy SID alias", e))?;
+                if bytes.is_some_and(|b| LegacyAlias::decode(&b).is_ok_and(|a| a.is_expired(now))) {
+                    remove_optional(&file)
+                        .map_err(|e| io_error("removing a legacy SID alias", e))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn purge(&self, now: Timestamp) -> Result<PurgeReport, StoreError> {
         self.remove_stale_temp_files(now)?;
+        self.purge_legacy_aliases(now)?;
         let mut report = PurgeReport::default();
         self.each_session_file(|path, id| {
             let bytes = read_optional(path).map_err(|e| io_error("reading a session file", e))?;
@@ -488,6 +533,24 @@ impl SessionStore for LocalStore {
         let (id, session, policy) = (*id, session.clone(), *policy);
         self.run(move |s| s.create(&id, &session, &policy, now))
             .await
+    }
+
+    async fn put_legacy_alias(
+        &self,
+        legacy: &StorageKey,
+        alias: &LegacyAlias,
+    ) -> Result<(), StoreError> {
+        let (legacy, alias) = (*legacy, *alias);
+        self.run(move |s| s.put_legacy_alias(&legacy, &alias)).await
+    }
+
+    async fn legacy_alias(
+        &self,
+        legacy: &StorageKey,
+        now: Timestamp,
+    ) -> Result<Option<SessionRef>, StoreError> {
+        let legacy = *legacy;
+        self.run(move |s| s.legacy_alias(&legacy, now)).await
     }
 
     async fn get(&self, id: &SessionRef, now: Timestamp) -> Result<Option<Session>, StoreError> {

@@ -60,6 +60,12 @@ impl Keys {
     }
 
     /// The `SCAN` pattern matching every session key under the prefix.
+    /// The alias of an imported legacy SID. No hash tag: it need not share
+    /// a slot with anything, and its storage key spreads aliases evenly.
+    pub(crate) fn legacy_alias(&self, key: &StorageKey) -> String {
+        format!("{}legacy:{}", self.prefix, key)
+    }
+
     pub(crate) fn session_pattern(&self) -> String {
         format!("{}{{*}}:s:*", glob_escape(&self.prefix))
     }

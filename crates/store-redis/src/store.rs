@@ -4,14 +4,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use fred::clients::{Client, Pool};
-use fred::interfaces::{ClientLike, HashesInterface, LuaInterface};
+use fred::interfaces::{ClientLike, HashesInterface, KeysInterface, LuaInterface};
 use fred::types::config::ReconnectPolicy;
-use fred::types::{Builder, Key, Value};
+use fred::types::{Builder, Expiration, Key, Value};
 use futures::stream::BoxStream;
 use futures::{StreamExt as _, TryStreamExt as _};
 use tessera_core::{CoreError, OnQuotaExhaustion, Policy, Session, Subject, Timestamp};
 use tessera_crypto::{SessionRef, StorageKey, SubjectTag};
-use tessera_store::{Created, PurgeReport, SessionStore, StoreError, StoredSession, Touch, record};
+use tessera_store::{
+    Created, LegacyAlias, PurgeReport, SessionStore, StoreError, StoredSession, Touch, record,
+};
 
 use crate::config::RedisConfig;
 use crate::errors::{is_unavailable, store_error, unexpected_reply};
@@ -340,6 +342,47 @@ impl SessionStore for RedisStore {
             }),
             _ => Err(unexpected_reply(WHAT)),
         }
+    }
+
+    /// One `SET` with `PXAT` at the alias's expiry, so Redis forgets it on
+    /// its own; in a Cluster the alias lives in whatever slot its key
+    /// hashes to, apart from the session (which stays in its subject's slot).
+    async fn put_legacy_alias(
+        &self,
+        legacy: &StorageKey,
+        alias: &LegacyAlias,
+    ) -> Result<(), StoreError> {
+        const WHAT: &str = "writing a legacy SID alias";
+        let expire = alias.expires.map(|t| Expiration::PXAT(t.as_millis()));
+        self.client(WHAT)?
+            .set::<Value, _, _>(
+                self.keys.legacy_alias(legacy),
+                alias.encode(),
+                expire,
+                None,
+                false,
+            )
+            .await
+            .map(drop)
+            .map_err(|e| store_error(WHAT, e))
+    }
+
+    async fn legacy_alias(
+        &self,
+        legacy: &StorageKey,
+        now: Timestamp,
+    ) -> Result<Option<SessionRef>, StoreError> {
+        const WHAT: &str = "reading a legacy SID alias";
+        let stored: Option<String> = self
+            .client(WHAT)?
+            .get(self.keys.legacy_alias(legacy))
+            .await
+            .map_err(|e| store_error(WHAT, e))?;
+        let Some(text) = stored else {
+            return Ok(None);
+        };
+        let alias = LegacyAlias::decode(text.as_bytes())?;
+        Ok((!alias.is_expired(now)).then_some(alias.id))
     }
 
     async fn get(&self, id: &SessionRef, now: Timestamp) -> Result<Option<Session>, StoreError> {

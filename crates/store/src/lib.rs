@@ -17,6 +17,7 @@
 //!
 //! [`Policy`]: tessera_core::Policy
 
+mod alias;
 mod clock;
 mod error;
 mod memory;
@@ -27,10 +28,13 @@ mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
+pub use alias::LegacyAlias;
 pub use clock::{Clock, MockClock, SystemClock};
 pub use error::{BoxError, StoreError};
 pub use memory::MemoryStore;
 pub use random::SystemRandom;
-pub use service::{NewSession, ReadOnlyFields, SessionChanges, Sessions, SessionsConfig};
-pub use store::{Created, PurgeReport, SessionStore, StoredSession, Touch, quota_plan};
+pub use service::{
+    ImportOutcome, NewSession, ReadOnlyFields, SessionChanges, Sessions, SessionsConfig,
+};
+pub use store::{Created, Imported, PurgeReport, SessionStore, StoredSession, Touch, quota_plan};
 pub use tessera_crypto::SessionRef;

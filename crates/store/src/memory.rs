@@ -5,10 +5,12 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use tessera_core::{Context, Policy, Session, Subject, Timestamp};
-use tessera_crypto::SessionRef;
+use tessera_crypto::{SessionRef, StorageKey};
 
 use crate::store::quota_plan;
-use crate::{Created, PurgeReport, SessionStore, StoreError, StoredSession, Touch, record};
+use crate::{
+    Created, LegacyAlias, PurgeReport, SessionStore, StoreError, StoredSession, Touch, record,
+};
 
 /// Sessions in process memory, lost on restart.
 ///
@@ -27,6 +29,7 @@ pub struct MemoryStore {
 struct State {
     records: HashMap<SessionRef, Vec<u8>>,
     index: HashMap<Subject, BTreeSet<SessionRef>>,
+    aliases: HashMap<StorageKey, Vec<u8>>,
 }
 
 impl MemoryStore {
@@ -109,6 +112,28 @@ impl SessionStore for MemoryStore {
             .or_default()
             .insert(*id);
         Ok(Created { closed })
+    }
+
+    async fn put_legacy_alias(
+        &self,
+        legacy: &StorageKey,
+        alias: &LegacyAlias,
+    ) -> Result<(), StoreError> {
+        self.lock().aliases.insert(*legacy, alias.encode());
+        Ok(())
+    }
+
+    async fn legacy_alias(
+        &self,
+        legacy: &StorageKey,
+        now: Timestamp,
+    ) -> Result<Option<SessionRef>, StoreError> {
+        let state = self.lock();
+        let Some(bytes) = state.aliases.get(legacy) else {
+            return Ok(None);
+        };
+        let alias = LegacyAlias::decode(bytes)?;
+        Ok((!alias.is_expired(now)).then_some(alias.id))
     }
 
     async fn get(&self, id: &SessionRef, now: Timestamp) -> Result<Option<Session>, StoreError> {
@@ -229,7 +254,12 @@ impl SessionStore for MemoryStore {
             state.records.remove(&id);
             report.sessions += 1;
         }
-        let State { records, index } = &mut *state;
+        let State {
+            records,
+            index,
+            aliases,
+        } = &mut *state;
+        aliases.retain(|_, b| !LegacyAlias::decode(b).is_ok_and(|a| a.is_expired(now)));
         for ids in index.values_mut() {
             let before = ids.len();
             ids.retain(|id| records.contains_key(id));

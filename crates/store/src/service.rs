@@ -5,14 +5,16 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 use tessera_core::{
-    Context, CoreError, Lifetime, Policy, SealedBlob, Session, SessionParams, Subject, Timestamp,
+    Context, Lifetime, Policy, SealedBlob, Session, SessionParams, Subject, Timestamp,
 };
 use tessera_crypto::{
     Credentials, LegacySids, MasterKeys, SealBinding, SealedCredentials, Sealer, SecureRandom, Sid,
-    SidKeys, SubjectTag,
+    SidKeys, StorageKey, SubjectTag, VerifiedSid,
 };
 
-use crate::{Clock, PurgeReport, SessionRef, SessionStore, StoreError, StoredSession, Touch};
+use crate::{
+    Clock, Imported, PurgeReport, SessionRef, SessionStore, StoreError, StoredSession, Touch,
+};
 
 /// How many times a subject-wide change retries a session that another
 /// writer updated in between.
@@ -23,7 +25,8 @@ const CAS_RETRIES: usize = 8;
 pub struct SessionsConfig {
     /// Lifetimes and quota.
     pub policy: Policy,
-    /// Whether tag-less legacy SIDs are accepted (`acceptLegacySIDs`).
+    /// Whether legacy SIDs (of the systems Tessera replaces) are looked up
+    /// among imported sessions (`acceptLegacySIDs`).
     pub legacy_sids: LegacySids,
 }
 
@@ -57,6 +60,18 @@ impl fmt::Debug for NewSession {
             .field("closed", &self.closed)
             .finish()
     }
+}
+
+/// What [`Sessions::import`] did with one session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportOutcome {
+    /// The reference the session is (or would have been) stored under.
+    pub id: SessionRef,
+    /// Whether the client's SID is a legacy one (usable only while
+    /// `acceptLegacySIDs` is on).
+    pub legacy: bool,
+    /// What the store did.
+    pub imported: Imported,
 }
 
 /// The parts of a session an update may replace; `None` keeps the current
@@ -215,11 +230,110 @@ impl Sessions {
         })
     }
 
-    /// Verifies a SID (before any store access) and returns its reference.
-    pub fn resolve(&self, sid: &str) -> Result<SessionRef, StoreError> {
-        self.sid_keys
-            .verify(sid, self.config.legacy_sids)
-            .map_err(StoreError::InvalidSid)
+    /// Verifies a SID and returns its reference.
+    ///
+    /// A Tessera SID is verified (its HMAC) before any store access. A
+    /// legacy SID is refused before any store access while
+    /// `acceptLegacySIDs` is off; while it is on, its alias is read (one
+    /// store lookup) and a legacy SID nothing was imported under is
+    /// [`StoreError::NotFound`].
+    pub async fn resolve(&self, sid: &str) -> Result<SessionRef, StoreError> {
+        match self
+            .sid_keys
+            .resolve(sid, self.config.legacy_sids)
+            .map_err(StoreError::InvalidSid)?
+        {
+            VerifiedSid::Tessera(id) => Ok(id),
+            VerifiedSid::Legacy(key) => self
+                .store
+                .legacy_alias(&key, self.clock.now())
+                .await?
+                .ok_or(StoreError::NotFound),
+        }
+    }
+
+    /// Brings in a live session from another system under the SID its
+    /// client already holds, keeping its times, and seals `credentials`
+    /// (plaintext, if any) to it under this deployment's keys.
+    ///
+    /// `sid` is either a Tessera SID, which must verify under the configured
+    /// keys and have been minted for the session's subject, or a legacy SID
+    /// ([`tessera_crypto::is_legacy_sid`]), accepted here whatever
+    /// `acceptLegacySIDs` says (the result tells the caller, who may warn).
+    /// The session's `version` is reset to 1 and its `credentials` replaced.
+    /// See [`SessionStore::import`] for what the store does: the quota
+    /// applies, an expired session is skipped, and a repeated import changes
+    /// nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::InvalidSid`] for a SID that is neither;
+    /// [`StoreError::Invalid`] for times in the future, a `last_used` before
+    /// the creation, or a Tessera SID of another subject;
+    /// [`StoreError::AlreadyExists`] when a live session of another subject
+    /// was already imported under the same legacy SID;
+    /// [`StoreError::QuotaExhausted`] under `DENY_LOGIN`; and any store error.
+    pub async fn import(
+        &self,
+        sid: &str,
+        mut session: Session,
+        credentials: Option<&[u8]>,
+    ) -> Result<ImportOutcome, StoreError> {
+        let now = self.clock.now();
+        let tag = SubjectTag::of(session.subject.as_str());
+        let (id, legacy) = match self
+            .sid_keys
+            .resolve(sid, LegacySids::Accept)
+            .map_err(StoreError::InvalidSid)?
+        {
+            VerifiedSid::Tessera(id) if id.tag() == tag => (id, None),
+            VerifiedSid::Tessera(_) => {
+                return Err(invalid("sub", "is not the subject this SID was minted for"));
+            }
+            VerifiedSid::Legacy(key) => (SessionRef::new(tag, key), Some(key)),
+        };
+        check_imported_times(&session, now)?;
+        if let Some(key) = &legacy {
+            self.check_alias_is_free(key, &id, now).await?;
+        }
+        session.version = 1;
+        session.credentials = None;
+        if let Some(plain) = credentials {
+            let binding = SealBinding::new(id.storage_key(), session.subject.as_str());
+            let sealed = self
+                .sealer
+                .seal(plain, &binding, self.rng.as_ref())
+                .map_err(StoreError::Credentials)?;
+            session.credentials = Some(SealedBlob::new(sealed.as_bytes().to_vec()));
+        }
+        let imported = self
+            .store
+            .import(&id, legacy.as_ref(), &session, &self.config.policy, now)
+            .await?;
+        Ok(ImportOutcome {
+            id,
+            legacy: legacy.is_some(),
+            imported,
+        })
+    }
+
+    /// Refuses to point a legacy SID's alias away from a live session of
+    /// another subject imported under the same SID.
+    async fn check_alias_is_free(
+        &self,
+        key: &StorageKey,
+        id: &SessionRef,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        match self.store.legacy_alias(key, now).await? {
+            Some(existing) if existing != *id => {
+                if self.store.get(&existing, now).await?.is_some() {
+                    return Err(StoreError::AlreadyExists);
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The live session behind a SID, touched unless `touch` is
@@ -231,7 +345,7 @@ impl Sessions {
         context: Option<&Context>,
         touch: Touch,
     ) -> Result<StoredSession, StoreError> {
-        let id = self.resolve(sid)?;
+        let id = self.resolve(sid).await?;
         let session = self
             .store
             .get_and_touch(&id, self.clock.now(), touch)
@@ -273,7 +387,19 @@ impl Sessions {
         expected_version: Option<u64>,
         changes: SessionChanges,
     ) -> Result<Session, StoreError> {
-        let id = self.resolve(sid)?;
+        let id = self.resolve(sid).await?;
+        self.update_by_id(&id, expected_version, changes).await
+    }
+
+    /// [`Sessions::update`] for a reference already resolved with
+    /// [`Sessions::resolve`].
+    pub async fn update_by_id(
+        &self,
+        id: &SessionRef,
+        expected_version: Option<u64>,
+        changes: SessionChanges,
+    ) -> Result<Session, StoreError> {
+        let id = *id;
         let now = self.clock.now();
         let mut session = self
             .store
@@ -294,7 +420,7 @@ impl Sessions {
 
     /// Ends the session behind a SID; returns it if it was live.
     pub async fn end(&self, sid: &str) -> Result<Option<Session>, StoreError> {
-        let id = self.resolve(sid)?;
+        let id = self.resolve(sid).await?;
         self.end_by_id(&id).await
     }
 
@@ -390,6 +516,32 @@ impl Sessions {
     }
 }
 
+fn invalid(field: &'static str, reason: &str) -> StoreError {
+    tessera_core::CoreError::Invalid {
+        field,
+        reason: reason.into(),
+    }
+    .into()
+}
+
+/// An imported session's times must describe a past that could have
+/// happened: nothing after `now`, no use before the creation.
+fn check_imported_times(session: &Session, now: Timestamp) -> Result<(), StoreError> {
+    for (field, t) in [
+        ("creation_time", session.creation_time),
+        ("auth_time", session.auth_time),
+        ("last_used", session.last_used),
+    ] {
+        if t > now {
+            return Err(invalid(field, "is in the future"));
+        }
+    }
+    if session.last_used < session.creation_time {
+        return Err(invalid("last_used", "is before creation_time"));
+    }
+    Ok(())
+}
+
 /// Applies `changes`, or refuses them if they would change a read-only
 /// field.
 fn apply(session: &mut Session, changes: SessionChanges) -> Result<(), StoreError> {
@@ -401,12 +553,10 @@ fn apply(session: &mut Session, changes: SessionChanges) -> Result<(), StoreErro
         unchanged,
     } = changes;
     if let Some(field) = unchanged.first_changed(session) {
-        return Err(StoreError::Invalid(CoreError::Invalid {
+        return Err(invalid(
             field,
-            reason: "is read-only and cannot be changed by an update; send it as read, \
-                     or leave it out"
-                .to_owned(),
-        }));
+            "is read-only and cannot be changed by an update; send it as read, or leave it out",
+        ));
     }
     if let Some(data) = data {
         session.data = data;

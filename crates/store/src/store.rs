@@ -2,9 +2,9 @@
 
 use async_trait::async_trait;
 use tessera_core::{Context, Policy, Session, Subject, Timestamp};
-use tessera_crypto::SessionRef;
+use tessera_crypto::{SessionRef, StorageKey};
 
-use crate::StoreError;
+use crate::{LegacyAlias, StoreError};
 
 /// Whether a read counts as a use of the session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +21,19 @@ pub struct Created {
     /// Sessions of the subject closed to make room under the quota
     /// (`CLOSE_OLD_SESSION`), next-expiring first.
     pub closed: Vec<SessionRef>,
+}
+
+/// What [`SessionStore::import`] did with a session brought in from
+/// elsewhere.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Imported {
+    /// Stored; the quota may have closed other sessions of the subject.
+    Created(Created),
+    /// A live session was already stored under the reference; nothing
+    /// changed (importing the same session twice is a no-op).
+    AlreadyPresent,
+    /// The session had already ended at `now`; nothing was stored.
+    Expired,
 }
 
 /// A session together with the reference it is stored under.
@@ -86,6 +99,68 @@ pub trait SessionStore: Send + Sync {
         policy: &Policy,
         now: Timestamp,
     ) -> Result<Created, StoreError>;
+
+    /// Stores a session brought in from another system (a migration), keeping
+    /// its times, version and content as given.
+    ///
+    /// An already expired session is [`Imported::Expired`] and nothing is
+    /// written. With `legacy`, the storage key of the legacy SID the client
+    /// holds, first records a [`LegacyAlias`] under it (see
+    /// [`put_legacy_alias`](Self::put_legacy_alias)) so that
+    /// [`legacy_alias`](Self::legacy_alias) finds `id`. Then behaves exactly
+    /// like [`create`](Self::create) (create-if-absent, the quota applied
+    /// atomically), except that a live session already under `id` is
+    /// [`Imported::AlreadyPresent`] rather than an error, so an import can be
+    /// repeated. A [`StoreError::QuotaExhausted`] (`DENY_LOGIN`) leaves an
+    /// alias that leads nowhere, which reads as "not found".
+    ///
+    /// The provided implementation does exactly this on top of the other
+    /// methods; a backend overrides it only to do the same in fewer round
+    /// trips.
+    async fn import(
+        &self,
+        id: &SessionRef,
+        legacy: Option<&StorageKey>,
+        session: &Session,
+        policy: &Policy,
+        now: Timestamp,
+    ) -> Result<Imported, StoreError> {
+        if session.is_expired(now) {
+            return Ok(Imported::Expired);
+        }
+        if let Some(key) = legacy {
+            self.put_legacy_alias(key, &LegacyAlias::for_session(*id, session))
+                .await?;
+        }
+        match self.create(id, session, policy, now).await {
+            Ok(created) => Ok(Imported::Created(created)),
+            Err(StoreError::AlreadyExists) => Ok(Imported::AlreadyPresent),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Records (or replaces) the alias stored under a legacy SID's storage
+    /// key: where the session imported under that SID lives.
+    ///
+    /// The alias needs no particular placement (on Redis Cluster it may
+    /// live in another slot than the session) and may be forgotten from
+    /// [`LegacyAlias::expires`] on (backend-native expiry, or
+    /// [`purge`](Self::purge)). Deleting the session does not delete the
+    /// alias: an alias whose session is gone simply leads to "not found".
+    async fn put_legacy_alias(
+        &self,
+        legacy: &StorageKey,
+        alias: &LegacyAlias,
+    ) -> Result<(), StoreError>;
+
+    /// The reference recorded under a legacy SID's storage key, if an
+    /// unexpired alias is stored there. One read; the caller then reads the
+    /// session itself.
+    async fn legacy_alias(
+        &self,
+        legacy: &StorageKey,
+        now: Timestamp,
+    ) -> Result<Option<SessionRef>, StoreError>;
 
     /// Reads a session without touching it. `Ok(None)` if absent or expired.
     async fn get(&self, id: &SessionRef, now: Timestamp) -> Result<Option<Session>, StoreError>;

@@ -5,7 +5,9 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use tessera_crypto::{LegacySids, MasterKeys, SafePassword, SeededRandom, SidKeys, SubjectTag};
+use tessera_crypto::{
+    LegacySids, MasterKeys, SafePassword, SeededRandom, SidKeys, SubjectTag, VerifiedSid,
+};
 
 fn keys() -> &'static SidKeys {
     static KEYS: OnceLock<SidKeys> = OnceLock::new();
@@ -18,7 +20,7 @@ fn keys() -> &'static SidKeys {
 fuzz_target!(|data: &[u8]| {
     let keys = keys();
     if let Ok(text) = std::str::from_utf8(data) {
-        let strict = keys.verify(text, LegacySids::Reject);
+        let strict = keys.verify(text);
         let lenient = keys.verify(text, LegacySids::Accept);
         // Accepting legacy SIDs never rejects what strict mode accepts.
         if let Ok(id) = &strict {
@@ -28,5 +30,5 @@ fuzz_target!(|data: &[u8]| {
     // A SID minted from fuzzer-chosen randomness always verifies to its ref.
     let rng = SeededRandom::new(data);
     let (sid, id) = keys.mint(SubjectTag::of("fuzz"), &rng).expect("mint");
-    assert_eq!(keys.verify(sid.expose_secret(), LegacySids::Reject).ok(), Some(id));
+    assert_eq!(keys.verify(sid.expose_secret()).ok(), Some(id));
 });

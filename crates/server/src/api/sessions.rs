@@ -258,14 +258,14 @@ pub(crate) async fn update(
 ) -> Result<Response, ApiError> {
     Params::parse(&uri)?.only(&[], "PUT /sessions")?;
     let sid = extract::sid(&headers)?.ok_or_else(ApiError::missing_sid)?;
-    let id = state.sessions.resolve(sid)?;
+    let id = state.sessions.resolve(sid).await?;
     let changes = body.into_changes(&id)?;
     let expected = match extract::if_match(&headers)? {
         None => None,
         Some(IfMatch::Version(v)) => Some(v),
         Some(IfMatch::NeverMatches) => return Err(precondition_failed()),
     };
-    let session = match state.sessions.update(sid, expected, changes).await {
+    let session = match state.sessions.update_by_id(&id, expected, changes).await {
         Ok(s) => s,
         Err(StoreError::Conflict { .. }) if expected.is_some() => {
             return Err(precondition_failed());
@@ -304,7 +304,7 @@ pub(crate) async fn delete(
     }
     params.only(&[], "a logout by SID")?;
     let sid = sid.ok_or_else(ApiError::missing_sid)?;
-    let id = state.sessions.resolve(sid)?;
+    let id = state.sessions.resolve(sid).await?;
     let Some(session) = state.sessions.end_by_id(&id).await? else {
         return Err(ApiError::session_not_found());
     };

@@ -1,13 +1,17 @@
 //! Administrative commands that work on the configured backend directly:
-//! `sessions list|revoke`, `purge`, `dynamodb create-table`.
+//! `sessions list|revoke|import`, `purge`, `dynamodb create-table`.
 
+use std::io::BufRead as _;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use clap::{ArgGroup, Subcommand};
 use tessera_core::{Context, Subject, Timestamp};
+use tessera_crypto::LegacySids;
 use tessera_server::ServerError;
 use tessera_server::config::{Backend, Config};
+use tessera_server::import::{ImportReport, import_records};
 use tessera_server::wiring::{self, Mode};
 use tessera_store::SessionRef;
 
@@ -40,6 +44,18 @@ pub(crate) enum SessionsCommand {
         /// Ends the one session with this id.
         #[arg(long, value_name = "SESSION_ID")]
         id: Option<String>,
+    },
+    /// Imports live sessions from JSON Lines, each under the SID its client
+    /// already holds: `{"sid": "...", "session": {...}}` per line, the
+    /// session as `GET /sessions` returns it plus optional `credentials`.
+    ///
+    /// Expired sessions are skipped, the quota applies, and importing the
+    /// same file again changes nothing. Prints the counts, then every bad
+    /// line with its reason; exits with 1 if any line was bad.
+    Import {
+        /// The JSON Lines file, or `-` for standard input.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
     },
 }
 
@@ -121,9 +137,84 @@ pub(crate) fn sessions(config: &Config, command: SessionsCommand) -> anyhow::Res
                     bail!("give --subject or --id");
                 }
             }
+            SessionsCommand::Import { file } => {
+                let (records, mut report) = read_json_lines(&file)?;
+                let imported = import_records(sessions, records).await;
+                report.bad.extend(imported.bad);
+                report.bad.sort_by_key(|b| b.line);
+                let report = ImportReport {
+                    bad: report.bad,
+                    ..imported
+                };
+                return Ok(print_import_report(
+                    &report,
+                    config.session_store.legacy_sids,
+                ));
+            }
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// The records of a JSON Lines file (`-`: standard input), numbered from 1;
+/// blank lines are skipped, and lines that are not UTF-8 JSON are reported.
+fn read_json_lines(
+    file: &std::path::Path,
+) -> anyhow::Result<(Vec<(usize, serde_json::Value)>, ImportReport)> {
+    let reader: Box<dyn std::io::BufRead> = if file.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        let opened =
+            std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+        Box::new(std::io::BufReader::new(opened))
+    };
+    let mut records = Vec::new();
+    let mut report = ImportReport::default();
+    for (index, line) in reader.split(b'\n').enumerate() {
+        let number = index + 1;
+        let line = line.with_context(|| format!("cannot read {}", file.display()))?;
+        let Ok(text) = std::str::from_utf8(&line) else {
+            report.bad_line(number, "not UTF-8");
+            continue;
+        };
+        if text.trim().is_empty() {
+            continue;
+        }
+        // serde_json's message names the position, never the text.
+        match serde_json::from_str(text) {
+            Ok(value) => records.push((number, value)),
+            Err(e) => report.bad_line(number, format!("not JSON: {e}")),
+        }
+    }
+    Ok((records, report))
+}
+
+fn print_import_report(report: &ImportReport, legacy: LegacySids) -> ExitCode {
+    println!("{}", report.summary());
+    if report.closed > 0 {
+        println!(
+            "closed {} older session(s) to stay within the quota",
+            report.closed
+        );
+    }
+    for line in &report.refused_by_quota {
+        println!("line {line}: refused: the subject is at its session quota (DENY_LOGIN)");
+    }
+    for bad in &report.bad {
+        eprintln!("{bad}");
+    }
+    if report.legacy > 0 && legacy == LegacySids::Reject {
+        eprintln!(
+            "warning: {} session(s) were imported under legacy SIDs, which will not be \
+             accepted until sessionStore.acceptLegacySIDs is true",
+            report.legacy
+        );
+    }
+    if report.has_failures() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 pub(crate) fn purge(config: &Config) -> anyhow::Result<ExitCode> {

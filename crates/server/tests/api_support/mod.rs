@@ -13,7 +13,9 @@ use std::sync::{Arc, OnceLock};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 use tessera_core::{OnQuotaExhaustion, Policy, Quota, Timestamp};
-use tessera_crypto::{MasterKeys, SafePassword, SeededRandom, TokenHash, TokenVerifier};
+use tessera_crypto::{
+    LegacySids, MasterKeys, SafePassword, SeededRandom, TokenHash, TokenVerifier,
+};
 use tessera_server::api::{self, ApiLimits, ApiState, BASE_PATH};
 use tessera_store::{MemoryStore, MockClock, SessionStore, Sessions, SessionsConfig};
 use tokio::sync::oneshot;
@@ -39,6 +41,7 @@ pub struct Options {
     pub policy: Policy,
     pub store: Arc<dyn SessionStore>,
     pub limits: ApiLimits,
+    pub legacy_sids: LegacySids,
 }
 
 impl Default for Options {
@@ -47,6 +50,7 @@ impl Default for Options {
             policy: Policy::default(),
             store: Arc::new(MemoryStore::new()),
             limits: ApiLimits::default(),
+            legacy_sids: LegacySids::Reject,
         }
     }
 }
@@ -95,7 +99,7 @@ impl TestServer {
             options.store,
             SessionsConfig {
                 policy: options.policy,
-                ..SessionsConfig::default()
+                legacy_sids: options.legacy_sids,
             },
             keys(),
             clock.clone(),
@@ -220,9 +224,10 @@ pub mod faults {
 
     use async_trait::async_trait;
     use tessera_core::{Context, Policy, Session, Subject, Timestamp};
+    use tessera_crypto::StorageKey;
     use tessera_store::{
-        Created, MemoryStore, PurgeReport, SessionRef, SessionStore, StoreError, StoredSession,
-        Touch,
+        Created, LegacyAlias, MemoryStore, PurgeReport, SessionRef, SessionStore, StoreError,
+        StoredSession, Touch,
     };
     use tokio::sync::Notify;
 
@@ -263,6 +268,20 @@ pub mod faults {
             _: &Policy,
             _: Timestamp,
         ) -> Result<Created, StoreError> {
+            self.fail()
+        }
+        async fn put_legacy_alias(
+            &self,
+            _: &StorageKey,
+            _: &LegacyAlias,
+        ) -> Result<(), StoreError> {
+            self.fail()
+        }
+        async fn legacy_alias(
+            &self,
+            _: &StorageKey,
+            _: Timestamp,
+        ) -> Result<Option<SessionRef>, StoreError> {
             self.fail()
         }
         async fn get(&self, _: &SessionRef, _: Timestamp) -> Result<Option<Session>, StoreError> {
@@ -338,6 +357,20 @@ pub mod faults {
             now: Timestamp,
         ) -> Result<Created, StoreError> {
             self.inner.create(id, s, p, now).await
+        }
+        async fn put_legacy_alias(
+            &self,
+            legacy: &StorageKey,
+            alias: &LegacyAlias,
+        ) -> Result<(), StoreError> {
+            self.inner.put_legacy_alias(legacy, alias).await
+        }
+        async fn legacy_alias(
+            &self,
+            legacy: &StorageKey,
+            now: Timestamp,
+        ) -> Result<Option<SessionRef>, StoreError> {
+            self.inner.legacy_alias(legacy, now).await
         }
         async fn get(
             &self,

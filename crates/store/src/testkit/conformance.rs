@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use tessera_core::{Context, OnQuotaExhaustion, Subject, Timestamp};
 
-use super::{Fixture, policy, session, session_ref};
-use crate::{Clock, MockClock, SessionStore, StoreError, SystemClock, Touch};
+use super::{Fixture, legacy_ref, policy, session, session_ref};
+use crate::{Clock, Imported, MockClock, SessionStore, StoreError, SystemClock, Touch};
 
 const MIN: i64 = 60_000;
 
@@ -718,4 +718,220 @@ pub async fn corrupt_record_is_a_typed_error(f: Fixture) {
         visible(&f.store, &good, now).await,
         "other sessions are unaffected"
     );
+}
+
+/// An imported session keeps the times it was given; importing it again
+/// (even with other content) changes nothing and says so.
+pub async fn import_keeps_times_and_is_idempotent(f: Fixture) {
+    let clock = clock();
+    let created_at = clock.now();
+    let mut s = session("alice", "web", created_at, 600, 600, 120);
+    clock.advance_minutes(90);
+    s.last_used = Timestamp::from_millis(created_at.as_millis() + 60 * MIN);
+    s.auth_time = Timestamp::from_millis(created_at.as_millis() + 30 * MIN);
+    let now = clock.now();
+    let id = session_ref("alice");
+    let p = policy(5, OnQuotaExhaustion::DenyLogin);
+    let first = f
+        .store
+        .import(&id, None, &s, &p, now)
+        .await
+        .expect("import");
+    assert_eq!(first, Imported::Created(crate::Created::default()));
+    assert_eq!(f.store.get(&id, now).await.expect("get"), Some(s.clone()));
+    // Expiry follows the imported last use: idle 120 min from +60.
+    assert!(
+        visible(
+            &f.store,
+            &id,
+            Timestamp::from_millis(created_at.as_millis() + 179 * MIN)
+        )
+        .await
+    );
+
+    let mut other = s.clone();
+    other
+        .data
+        .insert("note".into(), serde_json::Value::from("second"));
+    let again = f
+        .store
+        .import(&id, None, &other, &p, now)
+        .await
+        .expect("again");
+    assert_eq!(again, Imported::AlreadyPresent);
+    assert_eq!(f.store.get(&id, now).await.expect("get"), Some(s));
+    let listed = f
+        .store
+        .list_by_subject(&subject("alice"), None, now)
+        .await
+        .expect("list");
+    assert_eq!(listed.len(), 1);
+    assert!(
+        !visible(
+            &f.store,
+            &id,
+            Timestamp::from_millis(created_at.as_millis() + 180 * MIN)
+        )
+        .await
+    );
+}
+
+/// A session that has already ended is skipped: nothing is stored, no
+/// quota is spent, no alias is written.
+pub async fn import_skips_expired_sessions(f: Fixture) {
+    let clock = clock();
+    let s = session("alice", "web", clock.now(), 60, 60, 30);
+    clock.advance_minutes(30);
+    let now = clock.now();
+    let (_, key, id) = legacy_ref("alice");
+    let p = policy(1, OnQuotaExhaustion::DenyLogin);
+    let outcome = f
+        .store
+        .import(&id, Some(&key), &s, &p, now)
+        .await
+        .expect("import");
+    assert_eq!(outcome, Imported::Expired);
+    assert_eq!(f.store.get(&id, now).await.expect("get"), None);
+    assert_eq!(f.store.legacy_alias(&key, now).await.expect("alias"), None);
+    // The quota of one is still free.
+    let fresh = session("alice", "web", now, 60, 60, 30);
+    f.store
+        .create(&session_ref("alice"), &fresh, &p, now)
+        .await
+        .expect("quota untouched");
+}
+
+/// `DENY_LOGIN` refuses an import beyond the quota and stores nothing.
+pub async fn import_applies_the_quota_deny_login(f: Fixture) {
+    let now = clock().now();
+    let p = policy(2, OnQuotaExhaustion::DenyLogin);
+    for _ in 0..2 {
+        let s = session("alice", "web", now, 60, 60, 30);
+        f.store
+            .import(&session_ref("alice"), None, &s, &p, now)
+            .await
+            .expect("within quota");
+    }
+    let id = session_ref("alice");
+    let s = session("alice", "web", now, 60, 60, 30);
+    let err = f
+        .store
+        .import(&id, None, &s, &p, now)
+        .await
+        .expect_err("over quota");
+    assert!(
+        matches!(err, StoreError::QuotaExhausted { quota: 2 }),
+        "{err:?}"
+    );
+    assert_eq!(f.store.get(&id, now).await.expect("get"), None);
+}
+
+/// `CLOSE_OLD_SESSION` makes room for an import by closing the subject's
+/// next-expiring session, and reports it.
+pub async fn import_applies_the_quota_close_old_session(f: Fixture) {
+    let now = clock().now();
+    let p = policy(2, OnQuotaExhaustion::CloseOldSession);
+    let (a, b) = (session_ref("alice"), session_ref("alice"));
+    f.store
+        .create(&a, &session("alice", "web", now, -1, -1, 60), &p, now)
+        .await
+        .expect("a");
+    f.store
+        .create(&b, &session("alice", "web", now, -1, -1, 30), &p, now)
+        .await
+        .expect("b");
+    let (_, key, c) = legacy_ref("alice");
+    let outcome = f
+        .store
+        .import(
+            &c,
+            Some(&key),
+            &session("alice", "web", now, -1, -1, 90),
+            &p,
+            now,
+        )
+        .await
+        .expect("import");
+    assert_eq!(
+        outcome,
+        Imported::Created(crate::Created { closed: vec![b] })
+    );
+    assert!(visible(&f.store, &a, now).await);
+    assert!(!visible(&f.store, &b, now).await);
+    assert!(visible(&f.store, &c, now).await);
+}
+
+/// A session imported under a legacy SID is found through its alias, works
+/// like any other session, and its alias is forgotten after `max_life`.
+pub async fn import_under_a_legacy_sid_is_found_through_its_alias(f: Fixture) {
+    let clock = clock();
+    let now = clock.now();
+    let p = policy(5, OnQuotaExhaustion::DenyLogin);
+    let (_, key, id) = legacy_ref("bob");
+    let (_, unknown, _) = legacy_ref("bob");
+    let s = session("bob", "web", now, 60, 60, 30);
+    f.store
+        .import(&id, Some(&key), &s, &p, now)
+        .await
+        .expect("import");
+    assert_eq!(
+        f.store.legacy_alias(&key, now).await.expect("alias"),
+        Some(id)
+    );
+    assert_eq!(
+        f.store.legacy_alias(&unknown, now).await.expect("none"),
+        None
+    );
+    // A Tessera-shaped reference with the same storage key but another tag
+    // is another session.
+    assert_eq!(f.store.get(&id, now).await.expect("get"), Some(s.clone()));
+    let listed = f
+        .store
+        .list_by_subject(&subject("bob"), None, now)
+        .await
+        .expect("list");
+    assert_eq!(listed.iter().map(|l| l.id).collect::<Vec<_>>(), vec![id]);
+
+    let mut changed = s.clone();
+    changed
+        .data
+        .insert("step".into(), serde_json::Value::from(2));
+    let updated = f.store.update(&id, &changed, now).await.expect("update");
+    assert_eq!(updated.version, 2);
+    // Importing again keeps the alias and the updated session.
+    assert_eq!(
+        f.store
+            .import(&id, Some(&key), &s, &p, now)
+            .await
+            .expect("again"),
+        Imported::AlreadyPresent
+    );
+    assert_eq!(
+        f.store.legacy_alias(&key, now).await.expect("alias"),
+        Some(id)
+    );
+    assert_eq!(
+        f.store.get(&id, now).await.expect("get").map(|s| s.version),
+        Some(2)
+    );
+
+    // Keep it alive up to its max_life; the alias lasts exactly as long.
+    for _ in 0..2 {
+        clock.advance_minutes(25);
+        f.store
+            .get_and_touch(&id, clock.now(), Touch::Yes)
+            .await
+            .expect("touch")
+            .expect("alive");
+    }
+    let end = Timestamp::from_millis(now.as_millis() + 60 * MIN);
+    assert_eq!(
+        f.store
+            .legacy_alias(&key, Timestamp::from_millis(end.as_millis() - 1))
+            .await
+            .expect("alias"),
+        Some(id)
+    );
+    assert_eq!(f.store.legacy_alias(&key, end).await.expect("alias"), None);
+    assert_eq!(f.store.delete(&id, end).await.expect("delete"), None);
 }

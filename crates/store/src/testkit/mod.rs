@@ -52,6 +52,21 @@ pub fn session_ref(subject: &str) -> SessionRef {
     SessionRef::new(tag, StorageKey::from_sid_key_bytes(&key16))
 }
 
+/// A unique legacy SID (the shape of the tokenizer's `uuid4().hex`) and the
+/// reference a session of `subject` imported under it is stored under.
+pub fn legacy_ref(subject: &str) -> (String, StorageKey, SessionRef) {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let sid = format!(
+        "{:016x}{:08x}{:08x}",
+        n,
+        std::process::id(),
+        0x1e6a_c1d5_u32
+    );
+    let key = StorageKey::from_legacy_sid(&sid);
+    (sid, key, SessionRef::new(SubjectTag::of(subject), key))
+}
+
 /// A session of `subject` in `context` started at `now`, with the three
 /// lifetimes in minutes (negative: unlimited).
 pub fn session(
@@ -107,6 +122,11 @@ macro_rules! conformance_tests {
             purge_counts,
             count_live_sessions,
             corrupt_record_is_a_typed_error,
+            import_keeps_times_and_is_idempotent,
+            import_skips_expired_sessions,
+            import_applies_the_quota_deny_login,
+            import_applies_the_quota_close_old_session,
+            import_under_a_legacy_sid_is_found_through_its_alias,
         );
     };
     (@each $fixture:path; $($name:ident),* $(,)?) => {

@@ -1,0 +1,185 @@
+//! Moving sessions in: import records, one per session, from another system.
+//!
+//! A record is a JSON object
+//! `{"sid": "<the SID the client holds>", "session": {…}}` where `session`
+//! is the session object as `GET /sessions` returns it (`sub`, `ctx`, the
+//! times in Unix seconds, the lifetimes in minutes, `acr`, `amr`, `claims`,
+//! `data`; an `id` is ignored) plus optional `credentials`, plaintext JSON as
+//! `POST /sessions` takes them, sealed here under this deployment's keys.
+//!
+//! [`import_records`] takes records already parsed, each with the number of
+//! the line (or item) it came from, so every producer shares one importer:
+//! `tessera sessions import` reads JSON Lines, and a reader of the
+//! tokenizer's stores can produce the same records. Nothing in a report
+//! quotes a SID or a credential.
+
+use std::fmt;
+
+use serde_json::{Map, Value};
+use tessera_core::Session;
+use tessera_store::{Imported, Sessions, StoreError};
+use zeroize::Zeroizing;
+
+/// What an import did, line by line where it matters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    /// Sessions stored.
+    pub imported: u64,
+    /// Sessions already stored under their SID (a repeated import).
+    pub already_present: u64,
+    /// Sessions that had already ended; skipped.
+    pub expired: u64,
+    /// Sessions refused because their subject was at its quota
+    /// (`DENY_LOGIN`), by line.
+    pub refused_by_quota: Vec<usize>,
+    /// Sessions of the subject closed to make room (`CLOSE_OLD_SESSION`).
+    pub closed: u64,
+    /// Sessions stored under a legacy SID (usable only while
+    /// `sessionStore.acceptLegacySIDs` is on).
+    pub legacy: u64,
+    /// Lines that could not be imported, with the reason.
+    pub bad: Vec<BadLine>,
+}
+
+/// A line that could not be imported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadLine {
+    /// The line (or item) number the producer gave.
+    pub line: usize,
+    /// What was wrong; never quotes a SID or a credential.
+    pub reason: String,
+}
+
+impl fmt::Display for BadLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.reason)
+    }
+}
+
+impl ImportReport {
+    /// Records a line the producer could not turn into a record (not JSON,
+    /// not UTF-8, ...).
+    pub fn bad_line(&mut self, line: usize, reason: impl Into<String>) {
+        self.bad.push(BadLine {
+            line,
+            reason: reason.into(),
+        });
+    }
+
+    /// Whether any line failed (a refusal by the quota is not a failure).
+    pub fn has_failures(&self) -> bool {
+        !self.bad.is_empty()
+    }
+
+    /// The one-line summary: every count, in a fixed order.
+    pub fn summary(&self) -> String {
+        format!(
+            "imported {}, already present {}, expired {}, refused by quota {}, bad {}",
+            self.imported,
+            self.already_present,
+            self.expired,
+            self.refused_by_quota.len(),
+            self.bad.len()
+        )
+    }
+}
+
+/// Imports `records` (line number, parsed JSON) through `sessions`, one at a
+/// time, and reports what happened to each. A bad record is reported and
+/// the rest is imported; a backend error is reported on its line too.
+pub async fn import_records<I>(sessions: &Sessions, records: I) -> ImportReport
+where
+    I: IntoIterator<Item = (usize, Value)>,
+{
+    let mut report = ImportReport::default();
+    for (line, record) in records {
+        match import_one(sessions, record).await {
+            Ok((imported, legacy)) => match imported {
+                Imported::Created(created) => {
+                    report.imported += 1;
+                    report.closed += created.closed.len() as u64;
+                    report.legacy += u64::from(legacy);
+                }
+                Imported::AlreadyPresent => report.already_present += 1,
+                Imported::Expired => report.expired += 1,
+            },
+            Err(LineError::Quota) => report.refused_by_quota.push(line),
+            Err(LineError::Bad(reason)) => report.bad_line(line, reason),
+        }
+    }
+    report
+}
+
+enum LineError {
+    Quota,
+    Bad(String),
+}
+
+impl From<String> for LineError {
+    fn from(reason: String) -> Self {
+        Self::Bad(reason)
+    }
+}
+
+impl From<&str> for LineError {
+    fn from(reason: &str) -> Self {
+        Self::Bad(reason.to_owned())
+    }
+}
+
+async fn import_one(sessions: &Sessions, record: Value) -> Result<(Imported, bool), LineError> {
+    let Value::Object(mut record) = record else {
+        return Err("not a JSON object".into());
+    };
+    let sid = match record.remove("sid") {
+        Some(Value::String(sid)) => Zeroizing::new(sid),
+        Some(_) => return Err("`sid` is not a string".into()),
+        None => return Err("no `sid`".into()),
+    };
+    let session = match record.remove("session") {
+        Some(Value::Object(session)) => session,
+        Some(_) => return Err("`session` is not an object".into()),
+        None => return Err("no `session`".into()),
+    };
+    if let Some(unknown) = record.keys().next() {
+        return Err(format!("unknown field `{unknown}` (expected `sid` and `session`)").into());
+    }
+    let (session, credentials) = parse_session(session)?;
+    match sessions
+        .import(&sid, session, credentials.as_deref().map(Vec::as_slice))
+        .await
+    {
+        Ok(outcome) => Ok((outcome.imported, outcome.legacy)),
+        Err(StoreError::QuotaExhausted { .. }) => Err(LineError::Quota),
+        Err(StoreError::InvalidSid(e)) => Err(format!(
+            "`sid` is neither a Tessera SID that verifies under the configured keys nor a \
+             legacy SID (20 to 128 characters of A-Z a-z 0-9 - _ .): {e}"
+        )
+        .into()),
+        Err(StoreError::Invalid(e)) => Err(format!("`session`: {e}").into()),
+        Err(StoreError::AlreadyExists) => {
+            Err("a live session of another subject was already imported under this SID".into())
+        }
+        Err(e) => Err(format!("not imported: {e}").into()),
+    }
+}
+
+/// Plaintext credentials: their JSON text, as `POST /sessions` seals them.
+type Plaintext = Zeroizing<Vec<u8>>;
+
+/// The session of a record and its plaintext credentials.
+fn parse_session(
+    mut session: Map<String, Value>,
+) -> Result<(Session, Option<Plaintext>), LineError> {
+    // Derived from the SID, so it is not taken from the record.
+    session.remove("id");
+    let credentials = match session.remove("credentials") {
+        None | Some(Value::Null) => None,
+        Some(value) => Some(Zeroizing::new(
+            serde_json::to_vec(&value).map_err(|_| "`session.credentials` is not valid JSON")?,
+        )),
+    };
+    let session: Session = serde_json::from_value(Value::Object(session))
+        .map_err(|e| format!("`session` is not a session object: {e}"))?;
+    Ok((session, credentials))
+}
