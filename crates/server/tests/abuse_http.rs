@@ -649,6 +649,7 @@ async fn slowloris_connections_are_dropped_and_others_are_served_meanwhile() {
         ApiLimits::default(),
         ServeOptions {
             header_read_timeout: HEAD_TIMEOUT,
+            ..ServeOptions::default()
         },
     )
     .await;
@@ -700,6 +701,7 @@ async fn idle_and_kept_alive_connections_are_closed_after_the_head_timeout() {
         ApiLimits::default(),
         ServeOptions {
             header_read_timeout: HEAD_TIMEOUT,
+            ..ServeOptions::default()
         },
     )
     .await;
