@@ -118,8 +118,8 @@ fn unfinished_heads_cost_a_bounded_buffer_and_the_server_keeps_serving() {
     let before = rss_kib(pid);
 
     // 300 connections, each sending 300 KiB of one header and never the
-    // end of the head: the attack of the review, which grew a server with
-    // hyper's default 408 KiB read buffer by 114 MB.
+    // end of the head. With hyper's default 408 KiB read buffer this grew
+    // the server by some 57 MiB.
     let mut filler = b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Padding: ".to_vec();
     filler.resize(filler.len() + 300 * 1024, b'p');
     let mut held = Vec::new();

@@ -419,7 +419,8 @@ async fn oversized_headers_are_431_at_every_size() {
         "headers_too_large",
     )
     .await;
-    // Over hyper's 408 KiB read buffer: refused while reading, no body.
+    // Over the read buffer (36 KiB for the default header limit): refused
+    // by hyper while reading, no body.
     let huge = head(
         "GET",
         "/sessions?subject=a",
