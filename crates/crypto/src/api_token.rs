@@ -20,6 +20,14 @@ use crate::random::{RandomError, SecureRandom};
 /// give 43 × log2(62) ≈ 256 bits.
 pub const API_TOKEN_LEN: usize = 43;
 
+/// The fewest characters an API token may have: the reference requires at
+/// least 32 random alphanumeric characters. Generated tokens have
+/// [`API_TOKEN_LEN`].
+pub const MIN_API_TOKEN_CHARS: usize = 32;
+
+// A generated token must pass the rule it is held to.
+const _: () = assert!(API_TOKEN_LEN >= MIN_API_TOKEN_CHARS);
+
 const ALPHANUMERIC: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
 /// Draws `len` characters uniformly from `A-Za-z0-9`.

@@ -61,7 +61,7 @@ mod sid;
 mod storage_key;
 mod subject_tag;
 
-pub use api_token::{API_TOKEN_LEN, ApiToken, TokenHash, TokenVerifier};
+pub use api_token::{API_TOKEN_LEN, ApiToken, MIN_API_TOKEN_CHARS, TokenHash, TokenVerifier};
 pub use error::CryptoError;
 pub use keys::{
     GENERATED_PASSWORD_CHARS, MIN_DISTINCT_CHARS, MIN_PASSWORD_CHARS, MasterKeys,

@@ -4,8 +4,11 @@
 //! The directory is created with mode 0700 and both files with 0600; each
 //! file is written once, completely, before it appears under its name
 //! (temporary file, `fsync`, hard link), so two servers starting at the same
-//! time agree on one password and one token. The API token itself is never
-//! stored: only its SHA-256 hash, and the token is shown once.
+//! time agree on one password and one token. The server keeps only the API
+//! token's SHA-256 hash. The token itself is shown once on a terminal; when
+//! standard output is not one (a service manager, a container), it is
+//! written instead to [`NEW_TOKEN_FILE`] (0600) for the operator to collect,
+//! never to a log. The server never reads that file.
 
 use std::fs::{self, DirBuilder, OpenOptions};
 use std::io::{self, Write as _};
@@ -13,6 +16,7 @@ use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt 
 use std::path::{Path, PathBuf};
 
 use tessera_crypto::{ApiToken, SafePassword, SecureRandom, TokenHash};
+use zeroize::Zeroizing;
 
 use crate::ServerError;
 
@@ -20,13 +24,34 @@ use crate::ServerError;
 pub const SAFE_PASSWORD_FILE: &str = "safe_password";
 /// The file holding the SHA-256 hash of the generated API token.
 pub const TOKEN_HASH_FILE: &str = "api_token.sha256";
+/// The file a token generated on a first start is written to when it is
+/// not shown ([`TokenDelivery::File`]), for the operator to collect and
+/// delete.
+pub const NEW_TOKEN_FILE: &str = "new_api_token";
 
-/// The embedded API token: just generated (shown once, now) or generated on
-/// an earlier start (only its hash is known).
+/// How a token generated on the first start reaches the operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenDelivery {
+    /// Returned, to be shown once on the terminal.
+    Show,
+    /// Written to [`NEW_TOKEN_FILE`] (mode 0600) in the data directory, so
+    /// that it lands in no log.
+    File,
+}
+
+/// The embedded API token: just generated (shown once, now, or written to
+/// a file) or generated on an earlier start (only its hash is known).
 #[derive(Debug)]
 pub enum EmbeddedToken {
     /// Generated on this start; print it once.
     New(ApiToken),
+    /// Generated on this start and written to the file at `path`.
+    InFile {
+        /// The token's hash.
+        hash: TokenHash,
+        /// Where the token is.
+        path: PathBuf,
+    },
     /// Generated on an earlier start.
     Existing(TokenHash),
 }
@@ -36,7 +61,7 @@ impl EmbeddedToken {
     pub fn hash(&self) -> TokenHash {
         match self {
             Self::New(token) => token.hash(),
-            Self::Existing(hash) => *hash,
+            Self::InFile { hash, .. } | Self::Existing(hash) => *hash,
         }
     }
 }
@@ -147,15 +172,33 @@ impl DataDir {
     }
 
     /// The embedded API token: the stored hash, or on the first start a new
-    /// token whose hash is stored (mode 0600).
-    pub fn api_token(&self, rng: &dyn SecureRandom) -> Result<EmbeddedToken, ServerError> {
+    /// token whose hash is stored (mode 0600) and which is delivered as
+    /// `delivery` says.
+    pub fn api_token(
+        &self,
+        rng: &dyn SecureRandom,
+        delivery: TokenDelivery,
+    ) -> Result<EmbeddedToken, ServerError> {
         if let Some(hash) = self.read_token_hash()? {
             return Ok(EmbeddedToken::Existing(hash));
         }
         let token = ApiToken::generate(rng)?;
-        let line = format!("{}\n", token.hash().to_hex());
+        let hash = token.hash();
+        let line = format!("{}\n", hash.to_hex());
         if self.create_secret_file(TOKEN_HASH_FILE, line.as_bytes())? {
-            return Ok(EmbeddedToken::New(token));
+            if delivery == TokenDelivery::Show {
+                return Ok(EmbeddedToken::New(token));
+            }
+            let text = Zeroizing::new(format!("{}\n", token.expose_secret()));
+            return match self.replace_secret_file(NEW_TOKEN_FILE, text.as_bytes()) {
+                Ok(path) => Ok(EmbeddedToken::InFile { hash, path }),
+                Err(e) => {
+                    // Nobody could learn this token: forget it, so that the
+                    // next start generates another.
+                    let _ = fs::remove_file(self.path.join(TOKEN_HASH_FILE));
+                    Err(e)
+                }
+            };
         }
         self.read_token_hash()?
             .map(EmbeddedToken::Existing)
@@ -186,35 +229,58 @@ impl DataDir {
     /// Returns whether this call created it.
     fn create_secret_file(&self, name: &str, contents: &[u8]) -> Result<bool, ServerError> {
         let target = self.path.join(name);
-        let temp = self
-            .path
-            .join(format!(".{name}.{}.tmp", std::process::id()));
-        let write = || -> io::Result<()> {
-            // A leftover from a crash of an earlier process with this pid.
-            let _ = fs::remove_file(&temp);
-            let mut file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&temp)?;
-            file.write_all(contents)?;
-            file.sync_all()
-        };
-        let written = write();
-        let linked = written.and_then(|()| fs::hard_link(&temp, &target));
+        let temp = self.temp_path(name);
+        let linked = write_private(&temp, contents).and_then(|()| fs::hard_link(&temp, &target));
         let _ = fs::remove_file(&temp);
         match linked {
             Ok(()) => {
-                // Make the new name durable.
-                if let Ok(dir) = fs::File::open(&self.path) {
-                    let _ = dir.sync_all();
-                }
+                self.sync_names();
                 Ok(true)
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
             Err(e) => Err(data_dir_error(&target, "cannot write it", Some(e))),
         }
     }
+
+    /// Writes `name` with `contents` and mode 0600, replacing any earlier
+    /// file of that name whole. Returns its path.
+    fn replace_secret_file(&self, name: &str, contents: &[u8]) -> Result<PathBuf, ServerError> {
+        let target = self.path.join(name);
+        let temp = self.temp_path(name);
+        let renamed = write_private(&temp, contents).and_then(|()| fs::rename(&temp, &target));
+        if let Err(e) = renamed {
+            let _ = fs::remove_file(&temp);
+            return Err(data_dir_error(&target, "cannot write it", Some(e)));
+        }
+        self.sync_names();
+        Ok(target)
+    }
+
+    /// A temporary name for writing `name`, private to this process.
+    fn temp_path(&self, name: &str) -> PathBuf {
+        self.path
+            .join(format!(".{name}.{}.tmp", std::process::id()))
+    }
+
+    /// Makes new names in the directory durable (best effort).
+    fn sync_names(&self) {
+        if let Ok(dir) = fs::File::open(&self.path) {
+            let _ = dir.sync_all();
+        }
+    }
+}
+
+/// Writes a new file of mode 0600 at `path`, completely and durably.
+fn write_private(path: &Path, contents: &[u8]) -> io::Result<()> {
+    // A leftover from a crash of an earlier process with this pid.
+    let _ = fs::remove_file(path);
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(contents)?;
+    file.sync_all()
 }
 
 fn data_dir_error(path: &Path, what: &str, source: Option<io::Error>) -> ServerError {
@@ -248,10 +314,15 @@ mod tests {
         assert!(!created);
         assert_eq!(first.expose_secret(), second.expose_secret());
 
-        let EmbeddedToken::New(token) = one.api_token(&SeededRandom::new(b"one")).unwrap() else {
+        let EmbeddedToken::New(token) = one
+            .api_token(&SeededRandom::new(b"one"), TokenDelivery::Show)
+            .unwrap()
+        else {
             panic!("the first call generates the token");
         };
-        let again = two.api_token(&SeededRandom::new(b"two")).unwrap();
+        let again = two
+            .api_token(&SeededRandom::new(b"two"), TokenDelivery::File)
+            .unwrap();
         assert!(matches!(again, EmbeddedToken::Existing(_)));
         assert_eq!(again.hash(), token.hash());
         let stored = fs::read_to_string(path.join(TOKEN_HASH_FILE)).unwrap();
@@ -262,6 +333,34 @@ mod tests {
         }
         // No temporary file is left behind.
         assert_eq!(fs::read_dir(&path).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn a_token_delivered_by_file_is_private_and_matches_the_stored_hash() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = DataDir::open(root.path()).unwrap();
+        // A stale file from an earlier generation is replaced.
+        fs::write(root.path().join(NEW_TOKEN_FILE), "stale\n").unwrap();
+        let EmbeddedToken::InFile { hash, path } = dir
+            .api_token(&SeededRandom::new(b"file"), TokenDelivery::File)
+            .unwrap()
+        else {
+            panic!("the first call generates the token");
+        };
+        assert_eq!(path, root.path().join(NEW_TOKEN_FILE));
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let token = fs::read_to_string(&path).unwrap();
+        assert_eq!(TokenHash::of(token.trim_end()), hash);
+        assert_eq!(dir.read_token_hash().unwrap(), Some(hash));
+        // The next start finds the hash and writes nothing.
+        let again = dir
+            .api_token(&SeededRandom::new(b"again"), TokenDelivery::File)
+            .unwrap();
+        assert!(matches!(again, EmbeddedToken::Existing(h) if h == hash));
+        assert_eq!(fs::read_to_string(&path).unwrap(), token);
     }
 
     #[test]

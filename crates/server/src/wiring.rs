@@ -20,9 +20,9 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::ServerError;
-use crate::api::{self, ApiLimits, ApiState};
+use crate::api::{self, ApiLimits, ApiState, ServeOptions};
 use crate::config::{Backend, Config, PRIMARY_LABEL, PurgeSchedule, StoreType};
-use crate::embedded::{DataDir, EmbeddedToken};
+use crate::embedded::{DataDir, EmbeddedToken, TokenDelivery};
 
 /// The automatic subject index purge interval of stateless deployments
 /// (Redis, DynamoDB), as the reference documents it: one day.
@@ -243,9 +243,13 @@ fn spawn_purge(sessions: Arc<Sessions>, interval: Duration) -> JoinHandle<()> {
 pub struct Welcome {
     /// The address actually bound (the port is known even for port 0).
     pub addr: SocketAddr,
-    /// The API token generated on this first start of the embedded default:
-    /// shown once, never stored.
+    /// The API token generated on this first start of the embedded default,
+    /// when it is to be shown ([`TokenDelivery::Show`]): shown once, never
+    /// stored.
     pub new_token: Option<ApiToken>,
+    /// Where the API token generated on this first start was written, when
+    /// it is not to be shown ([`TokenDelivery::File`]).
+    pub token_file: Option<PathBuf>,
     /// Whether the API token is the embedded default's generated one (as
     /// opposed to configured hashes).
     pub embedded_token: bool,
@@ -260,33 +264,42 @@ pub struct Welcome {
 pub struct Server {
     listener: TcpListener,
     router: axum::Router,
+    options: ServeOptions,
     service: Service,
 }
 
 /// Checks the token configuration, opens everything and binds the listener.
+/// A token the embedded default generates on its first start is delivered
+/// as `delivery` says.
 ///
 /// # Errors
 ///
 /// [`ServerError::NoApiToken`] when no token hash is configured outside the
 /// embedded default; otherwise whatever the data directory, the backend or
 /// the listener report.
-pub async fn prepare(config: &Config) -> Result<(Server, Welcome), ServerError> {
+pub async fn prepare(
+    config: &Config,
+    delivery: TokenDelivery,
+) -> Result<(Server, Welcome), ServerError> {
     if config.session_store.tokens.is_empty() && !config.embedded {
         return Err(ServerError::NoApiToken);
     }
     let service = open(config, Mode::Serve).await?;
     let mut tokens = config.session_store.tokens.clone();
     let mut new_token = None;
+    let mut token_file = None;
     let embedded_token = tokens.is_empty();
     if embedded_token {
         let dir = service
             .data_dir
             .as_ref()
             .expect("the embedded default has a data directory");
-        let token = dir.api_token(&SystemRandom::new())?;
+        let token = dir.api_token(&SystemRandom::new(), delivery)?;
         tokens.push((PRIMARY_LABEL.to_owned(), token.hash()));
-        if let EmbeddedToken::New(token) = token {
-            new_token = Some(token);
+        match token {
+            EmbeddedToken::New(token) => new_token = Some(token),
+            EmbeddedToken::InFile { path, .. } => token_file = Some(path),
+            EmbeddedToken::Existing(_) => {}
         }
     }
 
@@ -307,9 +320,16 @@ pub async fn prepare(config: &Config) -> Result<(Server, Welcome), ServerError> 
             max_header_bytes: config.server.max_header_bytes,
         },
     });
+    let options = ServeOptions {
+        max_header_bytes: config.server.max_header_bytes,
+        max_connections: config.server.max_connections,
+        shutdown_timeout: config.server.shutdown_timeout,
+        ..ServeOptions::default()
+    };
     let welcome = Welcome {
         addr,
         new_token,
+        token_file,
         embedded_token,
         data_dir: service.data_dir.as_ref().map(|d| d.path().to_path_buf()),
         store_type: config.backend.store_type(),
@@ -318,6 +338,7 @@ pub async fn prepare(config: &Config) -> Result<(Server, Welcome), ServerError> 
         Server {
             listener,
             router,
+            options,
             service,
         },
         welcome,
@@ -326,14 +347,18 @@ pub async fn prepare(config: &Config) -> Result<(Server, Welcome), ServerError> 
 
 impl Server {
     /// Serves until SIGTERM or SIGINT, then shuts down gracefully (requests
-    /// in flight finish) and stops the background tasks.
+    /// in flight finish, connections still open after
+    /// `server.shutdown_timeout_ms` are closed, store operations complete)
+    /// and stops the background tasks.
     pub async fn run(self) -> Result<(), ServerError> {
         let Self {
             listener,
             router,
+            options,
             service,
         } = self;
-        let result = api::serve(listener, router).await;
+        let result =
+            api::serve_with_options(listener, router, api::shutdown_signal(), options).await;
         drop(service);
         result.map_err(ServerError::Serve)
     }

@@ -224,33 +224,74 @@ fn token_new_prints_a_token_its_hash_and_the_line_to_paste() {
     assert_eq!(out.status.code(), Some(1));
 }
 
+/// `tessera token hash` with `input` on standard input.
+fn token_hash(home: &Path, input: &str) -> Output {
+    let mut child = tessera(home)
+        .args(["token", "hash"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
 #[test]
 fn token_hash_matches_sha256_and_refuses_empty_input() {
     let home = tempfile::tempdir().unwrap();
-    let run = |input: &str| -> Output {
-        let mut child = tessera(home.path())
-            .args(["token", "hash"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
-    };
-    let out = run("abc\r\n");
+    let run = |input: &str| token_hash(home.path(), input);
+    let out = run("0123456789abcdefghijklmnopqrstuv\r\n");
+    assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
         text(&out.stdout).trim(),
-        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        "73337f479fe170d73e53e247f3052e4243cc9c2a0ffa621853d9385c619efb77"
     );
     let out = run("");
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("no token on standard input"));
+}
+
+#[test]
+fn token_hash_refuses_tokens_shorter_than_32_characters() {
+    let home = tempfile::tempdir().unwrap();
+    let run = |input: &str| token_hash(home.path(), input);
+    // 31 characters, and 31 characters of several bytes each: both short.
+    for short in ["0123456789abcdefghijklmnopqrstu\n", &"é".repeat(31)] {
+        let out = run(short);
+        assert_eq!(out.status.code(), Some(1), "{short}");
+        assert!(out.stdout.is_empty(), "no hash for a short token");
+        let message = text(&out.stderr);
+        assert!(
+            message.contains("has 31 characters") && message.contains("at least 32"),
+            "{message}"
+        );
+        assert!(message.contains("tessera token new"), "{message}");
+        assert!(
+            !message.contains(short.trim_end()),
+            "the token is not echoed"
+        );
+    }
+    // `token new` makes tokens that pass.
+    let out = tessera(home.path())
+        .args(["token", "new"])
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    let token = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("token:"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert!(token.chars().count() >= 32, "{token}");
+    let out = run(&format!("{token}\n"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
 }
 
 #[test]

@@ -2,9 +2,10 @@
 //! same token, file modes, and the administrative commands on the same
 //! data directory.
 
+use std::io::{BufRead as _, BufReader, Read as _};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 mod cli_support;
 
@@ -48,7 +49,11 @@ fn first_start_generates_once_and_restarts_reuse_the_token() {
         "{}",
         first.banner
     );
-    assert!(first.banner.contains(&format!("Bearer {token}")));
+    // Standard output is a pipe here: the token is in a private file, not
+    // in the banner.
+    assert!(!first.banner.contains(&token), "{}", first.banner);
+    assert!(first.banner.contains("Bearer $TESSERA_TOKEN"));
+    assert_eq!(mode(&data_dir.join("new_api_token")), 0o600);
 
     // The data directory and its files are private; the token is stored
     // only as its hash.
@@ -232,4 +237,87 @@ fn configured_token_hashes_replace_the_generated_token() {
         r#"{"sub":"erin"}"#,
     );
     assert_eq!(status, 201, "{body}");
+}
+
+#[test]
+fn a_first_start_token_never_reaches_stdout_or_stderr_when_they_are_not_a_terminal() {
+    let root = tempfile::tempdir().unwrap();
+    let data_dir = root.path().join("data");
+    // Everything the process writes is kept, at the most talkative log level.
+    let mut child = tessera(&data_dir)
+        .args([
+            "serve",
+            "-Dserver.listen=127.0.0.1:0",
+            "-Dserver.log_level=debug",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let stderr = std::thread::spawn(move || {
+        let mut text = String::new();
+        stderr.read_to_string(&mut text).unwrap();
+        text
+    });
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut banner = String::new();
+    let mut addr = None;
+    while !banner.contains("curl ") {
+        let before = banner.len();
+        stdout.read_line(&mut banner).unwrap();
+        assert!(banner.len() > before, "the server stopped:\n{banner}");
+        if let Some(rest) = banner
+            .lines()
+            .last()
+            .unwrap()
+            .strip_prefix("tessera: listening on http://")
+        {
+            addr = rest.split_whitespace().next().map(str::to_owned);
+        }
+    }
+    let addr = addr.unwrap_or_else(|| panic!("no address in\n{banner}"));
+
+    // The token is in a private file the banner names, in one line.
+    let file = data_dir.join("new_api_token");
+    assert_eq!(mode(&file), 0o600);
+    let token = std::fs::read_to_string(&file)
+        .unwrap()
+        .trim_end()
+        .to_owned();
+    assert_eq!(token.len(), 43);
+    let naming: Vec<_> = banner
+        .lines()
+        .filter(|l| l.contains(&file.display().to_string()))
+        .collect();
+    assert_eq!(naming.len(), 1, "{banner}");
+    // It works, and its use is logged without it.
+    let bearer = format!("Bearer {token}");
+    let (status, body) = request(
+        &addr,
+        "POST",
+        &format!("{BASE}/sessions"),
+        &[("Authorization", bearer.as_str())],
+        r#"{"sub":"frank"}"#,
+    );
+    assert_eq!(status, 201, "{body}");
+
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    child.wait().unwrap();
+    let stdout = banner + &rest;
+    let stderr = stderr.join().unwrap();
+    assert!(stderr.contains("request"), "the log was captured: {stderr}");
+    assert!(
+        !stdout.contains(&token),
+        "the token is on stdout:\n{stdout}"
+    );
+    assert!(
+        !stderr.contains(&token),
+        "the token is on stderr:\n{stderr}"
+    );
 }

@@ -167,6 +167,16 @@ fn each_bad_value_names_its_key_and_file() {
             "allowed range",
         ),
         (
+            "server:\n  max_connections: 0\n",
+            "server.max_connections",
+            "allowed range",
+        ),
+        (
+            "server:\n  shutdown_timeout_ms: -1\n",
+            "server.shutdown_timeout_ms",
+            "allowed range",
+        ),
+        (
             "server:\n  log_format: xml\n",
             "server.log_format",
             "text, json",

@@ -13,6 +13,7 @@ use tracing::field::Empty;
 
 use super::drain::InFlight;
 use super::error::{ApiError, ErrorCode};
+use super::extract::BodyDeadline;
 use super::{Shared, metrics, routes};
 
 /// Wraps one request.
@@ -24,7 +25,7 @@ use super::{Shared, metrics, routes};
 pub(crate) async fn edge(
     State(state): State<Shared>,
     matched: Option<MatchedPath>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let started = Instant::now();
@@ -44,6 +45,8 @@ pub(crate) async fn edge(
         // The handler runs in its own task so that neither the timeout nor
         // a client hanging up cancels a store operation half-way; shutdown
         // waits for it through the guard.
+        let deadline = tokio::time::Instant::now() + state.limits.request_timeout;
+        request.extensions_mut().insert(BodyDeadline(deadline));
         let running = request.extensions().get::<InFlight>().map(InFlight::enter);
         let handler = tokio::spawn(
             async move {
@@ -53,7 +56,7 @@ pub(crate) async fn edge(
             }
             .in_current_span(),
         );
-        match tokio::time::timeout(state.limits.request_timeout, handler).await {
+        match tokio::time::timeout_at(deadline, handler).await {
             Ok(Ok(response)) => response,
             Ok(Err(_)) => {
                 tracing::error!("request handler failed");
@@ -61,12 +64,7 @@ pub(crate) async fn edge(
             }
             Err(_) => {
                 tracing::warn!("request timed out; the operation continues in the background");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "timeout",
-                    "the request took longer than the server's time limit",
-                )
-                .into_response()
+                ApiError::timeout().into_response()
             }
         }
     }

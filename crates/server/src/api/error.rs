@@ -113,6 +113,15 @@ impl ApiError {
         )
     }
 
+    /// `503 timeout`: the request took longer than `request_timeout`.
+    pub(crate) fn timeout() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            "the request took longer than the server's time limit",
+        )
+    }
+
     /// `500 internal_error` with a generic description; the cause goes to
     /// the log, not to the caller.
     pub(crate) fn internal() -> Self {
@@ -178,6 +187,11 @@ impl IntoResponse for ApiError {
         }
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        // After these the request body is left unread (or read only to be
+        // discarded): the connection cannot carry another request.
+        if self.status == StatusCode::PAYLOAD_TOO_LARGE || self.code == "timeout" {
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         response.extensions_mut().insert(ErrorCode(self.code));
         response

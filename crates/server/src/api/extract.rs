@@ -9,10 +9,17 @@ use axum::extract::{FromRequest, Query, Request};
 use axum::http::{HeaderMap, Uri, header};
 use futures::StreamExt as _;
 use serde::de::DeserializeOwned;
+use tokio::time::Instant;
 use zeroize::Zeroizing;
 
-use super::Shared;
 use super::error::{ApiError, describe_json_error, is_field_name};
+use super::{Shared, discard};
+
+/// When the request's time is up: reading its body stops there, so that a
+/// body still trickling in does not outlive the `503 timeout` answer.
+/// Set by the edge middleware for every request.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BodyDeadline(pub(crate) Instant);
 
 /// A JSON request body of type `T`: `Content-Type: application/json` (or
 /// another `+json` type), at most `max_body_bytes`, decoded strictly.
@@ -27,9 +34,21 @@ impl<T: DeserializeOwned> FromRequest<Shared> for JsonBody<T> {
             return Err(ApiError::unsupported_media_type());
         }
         let limit = state.limits.max_body_bytes;
-        check_content_length(request.headers(), limit)?;
+        let deadline = request.extensions().get::<BodyDeadline>().map(|d| d.0);
+        let declared = declared_length(request.headers());
+        if declared.is_some_and(|n| n > limit as u64) {
+            if discard::worth_it(request.headers(), declared) {
+                discard::rest(request.into_body().into_data_stream(), 0);
+            }
+            return Err(ApiError::body_too_large(limit));
+        }
+        // Past `100 Continue` (sent when the body is first read), a client
+        // sends its body whatever it declared.
+        let worth_discarding = declared.is_none_or(|n| n <= discard::MAX_BYTES);
         // The body may hold credentials: wipe the buffer once decoded.
-        let bytes = Zeroizing::new(read_limited(request.into_body(), limit).await?);
+        let bytes = Zeroizing::new(
+            read_limited(request.into_body(), limit, deadline, worth_discarding).await?,
+        );
         serde_json::from_slice(&bytes)
             .map(JsonBody)
             .map_err(|e| describe_json_error(&e))
@@ -53,34 +72,47 @@ fn is_json(headers: &HeaderMap) -> bool {
             || subtype.len() > 5 && subtype[subtype.len() - 5..].eq_ignore_ascii_case("+json"))
 }
 
-/// Reads a body of at most `limit` bytes. A declared `Content-Length` above
-/// the limit is refused before reading anything; a chunked body is cut off
-/// as soon as it passes the limit.
-async fn read_limited(body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
+/// Reads a body of at most `limit` bytes, until `deadline` at the latest
+/// (then `503 timeout`). A body that passes the limit is answered `413` at
+/// once; when `discard_rest`, what is left of it is read and thrown away
+/// in the background (see [`discard`]) so that the client can read that
+/// answer.
+async fn read_limited(
+    body: Body,
+    limit: usize,
+    deadline: Option<Instant>,
+    discard_rest: bool,
+) -> Result<Vec<u8>, ApiError> {
     let mut out = Vec::new();
     let mut stream = body.into_data_stream();
-    while let Some(chunk) = stream.next().await {
+    loop {
+        let next = match deadline {
+            Some(at) => tokio::time::timeout_at(at, stream.next())
+                .await
+                .map_err(|_| ApiError::timeout())?,
+            None => stream.next().await,
+        };
+        let Some(chunk) = next else {
+            return Ok(out);
+        };
         let chunk =
             chunk.map_err(|_| ApiError::invalid_request("the request body could not be read"))?;
         if out.len() + chunk.len() > limit {
+            if discard_rest {
+                discard::rest(stream, (out.len() + chunk.len()) as u64);
+            }
             return Err(ApiError::body_too_large(limit));
         }
         out.extend_from_slice(&chunk);
     }
-    Ok(out)
 }
 
-/// Refuses a request whose declared `Content-Length` is above the limit,
-/// before its body is read.
-pub(crate) fn check_content_length(headers: &HeaderMap, limit: usize) -> Result<(), ApiError> {
-    let declared = headers
+/// The declared `Content-Length`, if there is one that parses.
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    match declared {
-        Some(n) if n > limit as u64 => Err(ApiError::body_too_large(limit)),
-        _ => Ok(()),
-    }
+        .and_then(|v| v.parse::<u64>().ok())
 }
 
 /// The SID of the one `SID` header. The header is secret: nothing here or

@@ -33,6 +33,9 @@ const BACKEND_ERRORS: &str = "tessera_backend_errors_total";
 /// Requests refused for want of a valid bearer token.
 const AUTH_FAILURES: &str = "tessera_auth_failures_total";
 
+/// Connections refused because the server was at `server.max_connections`.
+const CONNECTIONS_REFUSED: &str = "tessera_connections_refused_total";
+
 /// Latency buckets, in seconds: 100 µs to 10 s.
 const BUCKETS: &[f64] = &[
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -98,6 +101,10 @@ fn describe() {
         AUTH_FAILURES,
         "Requests refused for want of a valid API token."
     );
+    describe_counter!(
+        CONNECTIONS_REFUSED,
+        "Connections refused because the server was at its connection limit."
+    );
 }
 
 /// Counts one answered request.
@@ -157,6 +164,10 @@ pub(crate) fn backend_error(kind: &'static str) {
 
 pub(crate) fn auth_failure() {
     metrics::counter!(AUTH_FAILURES).increment(1);
+}
+
+pub(crate) fn connection_refused() {
+    metrics::counter!(CONNECTIONS_REFUSED).increment(1);
 }
 
 /// `GET /metrics`: the Prometheus text exposition.

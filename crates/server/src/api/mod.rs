@@ -28,6 +28,8 @@ use tessera_crypto::TokenVerifier;
 use tessera_store::Sessions;
 
 mod auth;
+mod connections;
+mod discard;
 mod drain;
 mod edge;
 mod error;
@@ -43,7 +45,10 @@ mod subjects;
 mod view;
 
 pub use routes::{RouteInfo, routes};
-pub use serve::{ServeOptions, serve, serve_with_options, serve_with_shutdown, shutdown_signal};
+pub use serve::{
+    ServeOptions, read_buffer_bytes, serve, serve_with_options, serve_with_shutdown,
+    shutdown_signal,
+};
 
 /// Counts the expired sessions a purge outside the API removed (the
 /// periodic one), in the same metric as `POST /purge`.

@@ -1,5 +1,6 @@
-//! Serving the router on a listener: the HTTP/1 connection loop, the
-//! request-head timeout, and graceful shutdown.
+//! Serving the router on a listener: the HTTP/1 connection loop, its
+//! read buffer, the request-head timeout, the connection cap, and a
+//! graceful shutdown with a time limit.
 
 use std::future::Future;
 use std::io;
@@ -12,6 +13,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
+use super::connections::{Cut, Slots};
 use super::drain::InFlight;
 use super::metrics;
 
@@ -39,22 +41,56 @@ pub struct ServeOptions {
     /// this long at most. The time after the head, including reading the
     /// body, is bounded by [`ApiLimits::request_timeout`](super::ApiLimits).
     pub header_read_timeout: Duration,
+    /// The API's header limit ([`ApiLimits::max_header_bytes`](super::ApiLimits)).
+    /// Each connection's read buffer is sized from it (see
+    /// [`read_buffer_bytes`]), so that a client cannot make the server hold
+    /// more for one unfinished request head than a head the API would
+    /// accept.
+    pub max_header_bytes: usize,
+    /// How many connections are served at once. A connection accepted
+    /// beyond this is answered `503` with a JSON error and `Retry-After`,
+    /// and closed, without its request being read.
+    pub max_connections: usize,
+    /// How long a graceful shutdown waits for open connections (requests
+    /// in flight, bodies still arriving) before it closes them. Store
+    /// operations already started still complete afterwards.
+    pub shutdown_timeout: Duration,
 }
 
 impl Default for ServeOptions {
-    /// 30 seconds for the request head.
+    /// 30 seconds for the request head, 16 KiB of headers, 512 connections,
+    /// 5 seconds to shut down.
     fn default() -> Self {
         Self {
             header_read_timeout: Duration::from_secs(30),
+            max_header_bytes: 16 * 1024,
+            max_connections: 512,
+            shutdown_timeout: Duration::from_secs(5),
         }
     }
 }
 
+/// The read buffer a connection may grow to for a header limit of
+/// `max_header_bytes`: room for a request target and headers each at the
+/// limit (the API answers those itself, with `414` or `431` and a JSON
+/// body) plus the request line and the separators of 100 header fields.
+/// A head beyond it is refused by hyper with a bare `431`. Never below
+/// hyper's minimum of 8 KiB.
+pub fn read_buffer_bytes(max_header_bytes: usize) -> usize {
+    const SEPARATORS: usize = 4 * 1024;
+    max_header_bytes
+        .saturating_mul(2)
+        .saturating_add(SEPARATORS)
+        .max(8 * 1024)
+}
+
 /// Serves `router` on `listener` until SIGTERM or SIGINT (Ctrl-C), then
 /// shuts down gracefully: stops accepting connections, lets requests in
-/// flight finish, closes idle keep-alive connections, waits (up to 30 s)
-/// for the store operations of requests that timed out or were abandoned
-/// by their client, and returns.
+/// flight finish, closes idle keep-alive connections, closes whatever
+/// connection is still open after [`ServeOptions::shutdown_timeout`],
+/// waits (up to 30 s) for the store operations still running (of requests
+/// that timed out, were abandoned by their client or were cut), and
+/// returns.
 pub async fn serve(listener: TcpListener, router: axum::Router) -> io::Result<()> {
     serve_with_shutdown(listener, router, shutdown_signal()).await
 }
@@ -97,8 +133,11 @@ where
     // `axum::serve` does not do: hence this loop instead of that one.
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(options.header_read_timeout);
+        .header_read_timeout(options.header_read_timeout)
+        .max_buf_size(read_buffer_bytes(options.max_header_bytes));
     let connections = GracefulShutdown::new();
+    let slots = Slots::new(options.max_connections);
+    let cut = Cut::default();
     let mut signal = std::pin::pin!(signal);
     loop {
         let stream = tokio::select! {
@@ -116,19 +155,37 @@ where
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
+        let Some(slot) = slots.take() else {
+            slots.refuse(stream);
+            continue;
+        };
         let connection =
             connections.watch(http.serve_connection(TokioIo::new(stream), service.clone()));
+        let cut = cut.watch();
         tokio::spawn(async move {
+            let _slot = slot;
             // A client that hangs up, sends garbage or runs out of time
             // ends its own connection; nothing to report above debug.
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "connection closed with an error");
+            tokio::select! {
+                result = connection => if let Err(e) = result {
+                    tracing::debug!(error = %e, "connection closed with an error");
+                },
+                () = cut => {}
             }
         });
     }
     tracing::info!("shutting down: no new connections, finishing requests in flight");
     drop(listener);
-    connections.shutdown().await;
+    if tokio::time::timeout(options.shutdown_timeout, connections.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            limit_ms = options.shutdown_timeout.as_millis(),
+            "connections still open at the shutdown limit; closing them"
+        );
+    }
+    cut.now();
     let unfinished = in_flight.drained(DRAIN_LIMIT).await;
     if unfinished > 0 {
         tracing::warn!(unfinished, "store operations still running at shutdown");

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use tessera_server::api::BASE_PATH;
 use tessera_server::config::{Config, LogFormat};
-use tessera_server::embedded::TOKEN_HASH_FILE;
+use tessera_server::embedded::{TOKEN_HASH_FILE, TokenDelivery};
 use tessera_server::wiring::{self, Welcome};
 
 pub(crate) fn run(config: &Config) -> anyhow::Result<ExitCode> {
@@ -20,7 +20,15 @@ pub(crate) fn run(config: &Config) -> anyhow::Result<ExitCode> {
     }
     let runtime = super::runtime()?;
     runtime.block_on(async {
-        let (server, welcome) = wiring::prepare(config).await?;
+        // A token shown on a terminal is seen once by whoever started the
+        // server; printed anywhere else it would land in a log (journald, a
+        // container's output), so it goes to a private file instead.
+        let delivery = if std::io::stdout().is_terminal() {
+            TokenDelivery::Show
+        } else {
+            TokenDelivery::File
+        };
+        let (server, welcome) = wiring::prepare(config, delivery).await?;
         print_welcome(&welcome);
         server.run().await
     })?;
@@ -43,7 +51,9 @@ fn init_logging(config: &Config) {
 }
 
 /// Tells the operator where the server listens and how to call it; on the
-/// embedded default's first start, shows the generated token, once.
+/// embedded default's first start, shows the generated token once (on a
+/// terminal) or says which file holds it (anywhere else), never printing
+/// it where it would be logged.
 fn print_welcome(welcome: &Welcome) {
     let url = format!("http://{}", reachable(welcome.addr));
     let mut out = std::io::stdout().lock();
@@ -55,8 +65,8 @@ fn print_welcome(welcome: &Welcome) {
     if let Some(dir) = &welcome.data_dir {
         let _ = writeln!(out, "tessera: data directory {}", dir.display());
     }
-    let bearer = match &welcome.new_token {
-        Some(token) => {
+    let bearer = match (&welcome.new_token, &welcome.token_file) {
+        (Some(token), _) => {
             let _ = writeln!(
                 out,
                 "tessera: first start: generated an API token. It is shown only now; only its \
@@ -65,7 +75,17 @@ fn print_welcome(welcome: &Welcome) {
             let _ = writeln!(out, "API token: {}", token.expose_secret());
             token.expose_secret().to_owned()
         }
-        None if welcome.embedded_token => {
+        (None, Some(path)) => {
+            let _ = writeln!(
+                out,
+                "tessera: first start: generated an API token. Standard output is not a terminal, \
+                 so it is not printed: it is in {} (mode 0600). Give it to the API's callers, \
+                 then delete that file; only its hash is kept ({TOKEN_HASH_FILE}).",
+                path.display()
+            );
+            "$TESSERA_TOKEN".to_owned()
+        }
+        (None, None) if welcome.embedded_token => {
             let _ = writeln!(
                 out,
                 "tessera: using the API token generated on the first start \
@@ -73,7 +93,7 @@ fn print_welcome(welcome: &Welcome) {
             );
             "$TESSERA_TOKEN".to_owned()
         }
-        None => "$TESSERA_TOKEN".to_owned(),
+        (None, None) => "$TESSERA_TOKEN".to_owned(),
     };
     let _ = writeln!(out, "Try it:");
     let _ = writeln!(

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use clap::Subcommand;
-use tessera_crypto::{ApiToken, TokenHash};
+use tessera_crypto::{ApiToken, MIN_API_TOKEN_CHARS, TokenHash};
 use tessera_store::SystemRandom;
 
 #[derive(Debug, Subcommand)]
@@ -21,7 +21,7 @@ pub(crate) enum TokenCommand {
     },
     /// Reads a token from standard input (never from the command line, where
     /// `ps` would show it) and prints its SHA-256 hash. One trailing newline
-    /// is ignored.
+    /// is ignored. A token shorter than 32 characters is refused.
     Hash,
 }
 
@@ -61,6 +61,13 @@ pub(crate) fn run(command: &TokenCommand) -> anyhow::Result<ExitCode> {
                 .map_or(input.as_str(), |t| t.strip_suffix('\r').unwrap_or(t));
             if token.is_empty() {
                 bail!("no token on standard input (try: tessera token hash < token.txt)");
+            }
+            let chars = token.chars().count();
+            if chars < MIN_API_TOKEN_CHARS {
+                bail!(
+                    "the token on standard input has {chars} characters; an API token needs at \
+                     least {MIN_API_TOKEN_CHARS} random ones (make one with: tessera token new)"
+                );
             }
             println!("{}", TokenHash::of(token));
             Ok(ExitCode::SUCCESS)

@@ -59,8 +59,9 @@ use std::path::PathBuf;
 pub use files::IgnoredBlock;
 pub use origin::{ConfigError, ConfigErrors, Origin};
 pub use server::{
-    DATA_DIR_ENV, DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_HEADER_BYTES,
-    DEFAULT_REQUEST_TIMEOUT, LogFormat, ServerSettings,
+    DATA_DIR_ENV, DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_HEADER_BYTES, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, LogFormat,
+    ServerSettings,
 };
 pub use session_store::{
     DEFAULT_EXPIRATION_INTERVAL, MAX_LABELLED_TOKENS, PRIMARY_LABEL, PurgeSchedule,

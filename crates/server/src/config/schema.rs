@@ -167,6 +167,8 @@ pub(crate) const KEYS: &[KeySpec] = &[
     key("server.max_body_bytes", Kind::Integer, Scope::Any),
     key("server.max_header_bytes", Kind::Integer, Scope::Any),
     key("server.request_timeout_ms", Kind::Integer, Scope::Any),
+    key("server.max_connections", Kind::Integer, Scope::Any),
+    key("server.shutdown_timeout_ms", Kind::Integer, Scope::Any),
     key("server.data_dir", Kind::Text, Scope::Any),
     key("server.log_format", Kind::Text, Scope::Any),
     key("server.log_level", Kind::Text, Scope::Any),

@@ -16,6 +16,10 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
 pub const DEFAULT_MAX_HEADER_BYTES: usize = 16 * 1024;
 /// The default time a request may take: 10 s (the API's own default).
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default number of connections served at once: 512.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+/// The default time a graceful shutdown waits for open connections: 5 s.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 /// The environment variable that names the data directory.
 pub const DATA_DIR_ENV: &str = "TESSERA_DATA_DIR";
 
@@ -49,6 +53,12 @@ pub struct ServerSettings {
     pub max_header_bytes: usize,
     /// `request_timeout_ms`.
     pub request_timeout: Duration,
+    /// `max_connections`: connections served at once; one beyond is
+    /// answered `503 too_many_connections` and closed.
+    pub max_connections: usize,
+    /// `shutdown_timeout_ms`: how long a graceful shutdown waits for open
+    /// connections before closing them.
+    pub shutdown_timeout: Duration,
     /// The data directory: `data_dir`, else `$TESSERA_DATA_DIR`, else
     /// `$XDG_DATA_HOME/tessera`, else `$HOME/.local/share/tessera`; `None`
     /// when none of these is set.
@@ -97,6 +107,15 @@ pub(crate) fn check(v: &mut Validator<'_>, sources: &ConfigSources) -> ServerSet
         .map_or(DEFAULT_REQUEST_TIMEOUT, |ms| {
             Duration::from_millis(ms.unsigned_abs())
         });
+    let max_connections = v
+        .integer_in("server.max_connections", 1..=1_000_000, "connections")
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or(DEFAULT_MAX_CONNECTIONS);
+    let shutdown_timeout = v
+        .integer_in("server.shutdown_timeout_ms", 0..=3_600_000, "milliseconds")
+        .map_or(DEFAULT_SHUTDOWN_TIMEOUT, |ms| {
+            Duration::from_millis(ms.unsigned_abs())
+        });
     let log_format = match v.text("server.log_format") {
         None | Some(("text", _)) => LogFormat::Text,
         Some(("json", _)) => LogFormat::Json,
@@ -124,6 +143,8 @@ pub(crate) fn check(v: &mut Validator<'_>, sources: &ConfigSources) -> ServerSet
         max_body_bytes,
         max_header_bytes,
         request_timeout,
+        max_connections,
+        shutdown_timeout,
         data_dir: v
             .path("server.data_dir")
             .or_else(|| default_data_dir(sources)),

@@ -210,6 +210,8 @@ fn server_block(config: &Config, data_dir: Option<String>) -> Value {
         .set("max_body_bytes", server.max_body_bytes as u64)
         .set("max_header_bytes", server.max_header_bytes as u64)
         .set("request_timeout_ms", millis(server.request_timeout))
+        .set("max_connections", server.max_connections as u64)
+        .set("shutdown_timeout_ms", millis(server.shutdown_timeout))
         .set_some("data_dir", data_dir)
         .set("log_format", server.log_format.as_str())
         .set("log_level", server.log_level.clone());

@@ -24,10 +24,37 @@ pub struct Server {
     child: Child,
     /// `host:port` it listens on.
     pub addr: String,
-    /// The token printed on an embedded first start.
+    /// The token generated on an embedded first start, read from the file
+    /// the banner names (standard output is not a terminal here, so the
+    /// token is never printed).
     pub token: Option<String>,
     /// Everything printed up to the `curl` line.
     pub banner: String,
+}
+
+impl Server {
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM and waits up to `limit` for the process to exit;
+    /// returns whether it did.
+    pub fn terminate(&mut self, limit: std::time::Duration) -> bool {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -TERM failed");
+        let until = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < until {
+            if self.child.try_wait().unwrap().is_some() {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        false
+    }
 }
 
 impl Drop for Server {
@@ -57,8 +84,11 @@ pub fn serve(mut command: Command) -> Server {
         if let Some(rest) = line.strip_prefix("tessera: listening on http://") {
             addr = Some(rest.split_whitespace().next().unwrap().to_owned());
         }
-        if let Some(rest) = line.strip_prefix("API token: ") {
-            token = Some(rest.trim().to_owned());
+        if let Some((_, rest)) = line.split_once("it is in ")
+            && let Some((path, _)) = rest.split_once(" (mode 0600)")
+        {
+            let text = std::fs::read_to_string(path).unwrap();
+            token = Some(text.trim_end().to_owned());
         }
         if line.trim_start().starts_with("curl ") {
             break;
