@@ -11,7 +11,9 @@
 //!   local folder store, a generated `safe_password` and API token);
 //! * [`wiring`] turns a checked configuration into a running service:
 //!   backend → [`tessera_store::Sessions`] → the HTTP router;
-//! * [`api`] is the session store web API.
+//! * [`api`] is the session store web API;
+//! * [`migrate`] reads the stores of the products Tessera replaces (the
+//!   tokenizer's folder, Redis keys or DynamoDB items) into import records.
 //!
 //! What it never does: hold session logic (that is `tessera-store` and
 //! `tessera-core`), or log or print a secret other than the API token
@@ -24,6 +26,7 @@ pub mod api;
 pub mod config;
 pub mod embedded;
 mod error;
+pub mod migrate;
 pub mod wiring;
 
 pub use error::ServerError;
