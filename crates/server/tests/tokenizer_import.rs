@@ -384,3 +384,54 @@ async fn a_missing_folder_is_an_error_naming_it() {
     assert!(message.contains("no-such-folder"), "{message}");
     assert!(message.starts_with("tokenizer store (local)"), "{message}");
 }
+
+#[tokio::test]
+async fn an_unreachable_redis_is_an_error() {
+    // A port nothing listens on any more.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("tessera.yml"),
+        format!(
+            "tokenizer:\n  type: redis\n  safe_password: {SAFE_PASSWORD}\n  host: 127.0.0.1\n  \
+             port: {port}\n  connect_timeout_ms: 500\n"
+        ),
+    )
+    .unwrap();
+    let error = read_tokenizer_store(&source(dir.path(), SAFE_PASSWORD), now())
+        .await
+        .unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.starts_with("tokenizer store (redis): cannot connect"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_dynamodb_table_is_an_error_naming_it() {
+    let endpoint = service_env("TESSERA_TEST_DYNAMODB_ENDPOINT");
+    let dir = tempfile::tempdir().unwrap();
+    let table = format!("no-such-table-{}", unique());
+    std::fs::write(
+        dir.path().join("tessera.yml"),
+        format!(
+            "tokenizer:\n  type: dynamodb\n  safe_password: {SAFE_PASSWORD}\n  table: {table}\n  \
+             aws_region_name: us-east-1\n  aws_access_key: test\n  aws_secret_key: test\n  \
+             endpoint_url: {endpoint}\n  max_attempts: 1\n"
+        ),
+    )
+    .unwrap();
+    let error = read_tokenizer_store(&source(dir.path(), SAFE_PASSWORD), now())
+        .await
+        .unwrap_err();
+    let message = error.to_string();
+    assert_eq!(
+        message,
+        format!("tokenizer store (dynamodb): Scan of table {table} failed")
+    );
+}
