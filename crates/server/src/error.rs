@@ -76,6 +76,19 @@ pub enum ServerError {
     #[error(transparent)]
     Store(#[from] StoreError),
 
+    /// A tokenizer store being imported cannot be read (a missing folder,
+    /// an unreachable Redis, a failed Scan). Never quotes a record.
+    #[error("tokenizer store ({backend}): {what}")]
+    TokenizerStore {
+        /// `local`, `redis` or `dynamodb`.
+        backend: &'static str,
+        /// What failed.
+        what: String,
+        /// The I/O or driver error, if any.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+
     /// Generating a password or token failed.
     #[error("cryptography failed")]
     Crypto(#[from] CryptoError),

@@ -13,7 +13,9 @@
 //!   backend → [`tessera_store::Sessions`] → the HTTP router;
 //! * [`api`] is the session store web API;
 //! * [`import`] moves sessions in from another system
-//!   ([`import::import_records`], behind `tessera sessions import`).
+//!   ([`import::import_records`], behind `tessera sessions import`);
+//! * [`migrate`] reads the stores of the products Tessera replaces (the
+//!   tokenizer's folder, Redis keys or DynamoDB items) into import records.
 //!
 //! What it never does: hold session logic (that is `tessera-store` and
 //! `tessera-core`), or log or print a secret other than the API token
@@ -27,6 +29,7 @@ pub mod config;
 pub mod embedded;
 mod error;
 pub mod import;
+pub mod migrate;
 pub mod wiring;
 
 pub use error::ServerError;

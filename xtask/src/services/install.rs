@@ -53,6 +53,19 @@ fn marker_text(requirements: &[&str]) -> String {
     requirements.join("\n") + "\n"
 }
 
+/// [`ensure_venv`], saying first what is being installed for `purpose`
+/// when there is anything to do.
+pub(crate) fn ensure_venv_for(purpose: &str, venv: &Path, requirements: &[&str]) -> Result<()> {
+    if !venv_has(venv, requirements) {
+        println!(
+            "xtask: installing {purpose} ({}) into {}",
+            requirements.join(" "),
+            venv.display()
+        );
+    }
+    ensure_venv(venv, requirements)
+}
+
 /// Makes `venv` a virtualenv with `requirements` pip-installed, unless it
 /// already is one; a half-built or differently pinned venv is replaced.
 pub(crate) fn ensure_venv(venv: &Path, requirements: &[&str]) -> Result<()> {

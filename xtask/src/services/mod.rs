@@ -6,6 +6,7 @@
 mod install;
 mod moto;
 mod ports;
+mod querycommander;
 mod redis;
 mod redis_cluster;
 mod supervisor;
@@ -38,6 +39,7 @@ impl Services {
         let xtask_dir = crate::xtask_dir();
         let redis_bins = redis::ensure_installed(&xtask_dir)?;
         let moto_server = moto::ensure_installed(&xtask_dir)?;
+        let querycommander_python = querycommander::ensure_installed(&xtask_dir)?;
 
         let started = Instant::now();
         let run_dir = new_run_dir(&xtask_dir.join("run"))?;
@@ -78,6 +80,10 @@ impl Services {
             ),
             ("TESSERA_TEST_REDIS_CLI_BIN", path_string(&redis_bins.cli)),
             ("TESSERA_TEST_MOTO_SERVER_BIN", path_string(&moto_server)),
+            (
+                "TESSERA_TEST_QUERYCOMMANDER_PYTHON",
+                path_string(&querycommander_python),
+            ),
             // The AWS SDK must never reach for real credentials or the
             // instance metadata service while talking to the emulator.
             ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),

@@ -30,14 +30,7 @@ const SERIAL_SERVER_NAME: &str = "moto_server_serial";
 /// `target/xtask/moto-venv` first when that venv is missing or stale.
 pub(crate) fn ensure_installed(xtask_dir: &Path) -> Result<PathBuf> {
     let venv = std::path::absolute(xtask_dir.join("moto-venv"))?;
-    if !install::venv_has(&venv, &REQUIREMENTS) {
-        println!(
-            "xtask: installing the DynamoDB emulator ({}) into {}",
-            REQUIREMENTS.join(" "),
-            venv.display()
-        );
-        install::ensure_venv(&venv, &REQUIREMENTS)?;
-    }
+    install::ensure_venv_for("the DynamoDB emulator", &venv, &REQUIREMENTS)?;
     if !venv.join("bin/moto_server").is_file() {
         bail!(
             "{} has no bin/moto_server after installing {}",
