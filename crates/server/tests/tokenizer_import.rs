@@ -85,7 +85,7 @@ fn write_store(dir: &Path, tokenizer: &str, profiler: &str, prefix: &str) -> Val
 /// The same `tokenizer:` block, read by Tessera's configuration.
 fn source(dir: &Path, password: &str) -> TokenizerSource {
     let sources = ConfigSources {
-        file: Some(dir.join("tessera.yml")),
+        files: vec![dir.join("tessera.yml")],
         ..ConfigSources::default()
     };
     let config = config::load(&sources).unwrap_or_else(|e| panic!("{e}"));
@@ -434,4 +434,61 @@ async fn a_missing_dynamodb_table_is_an_error_naming_it() {
         message,
         format!("tokenizer store (dynamodb): Scan of table {table} failed")
     );
+}
+
+/// The whole migration with the real binary: `--config` the tool's own
+/// `settings.yml` (its other blocks set aside), import the tool's live
+/// sessions from the folder both share, then the same again (nothing new),
+/// and every live user has one session under the subject the tool knew.
+#[tokio::test]
+async fn the_binary_imports_the_tools_sessions_from_its_own_settings_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("tokens");
+    let path = store.display();
+    let manifest = write_store(
+        dir.path(),
+        &format!("local\n  path: {path}"),
+        &format!("profiler:\n  type: local\n  path: {path}\n"),
+        &unique(),
+    );
+    let tessera = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .env_clear()
+            .env("HOME", dir.path())
+            .arg("--config")
+            .arg(dir.path().join("settings.yml"))
+            .args(args)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (output.status.success(), text)
+    };
+    let (ok, first) = tessera(&["sessions", "import", "--from-tokenizer"]);
+    assert!(ok, "{first}");
+    assert!(
+        first.contains("imported 2, already present 0"),
+        "the live users with and without credentials: {first}"
+    );
+    // The expired, logged-out and profile records, and the marker file of
+    // Tessera's own store, which shares the folder.
+    assert!(first.contains("tokenizer records skipped: 4"), "{first}");
+    for kind in ["live", "no_credentials"] {
+        let token = manifest[kind]["token"].as_str().unwrap();
+        assert!(!first.contains(token), "a token was printed: {first}");
+    }
+    let (ok, again) = tessera(&["sessions", "import", "--from-tokenizer"]);
+    assert!(ok, "{again}");
+    assert!(again.contains("imported 0, already present 2"), "{again}");
+
+    for kind in ["live", "no_credentials"] {
+        let subject = manifest[kind]["username"].as_str().unwrap().to_lowercase();
+        let (ok, listed) = tessera(&["sessions", "list", "--subject", &subject, "--json"]);
+        assert!(ok, "{listed}");
+        let list: Value = serde_json::from_str(&listed).unwrap();
+        assert_eq!(list.as_array().map(Vec::len), Some(1), "{kind}: {listed}");
+    }
 }

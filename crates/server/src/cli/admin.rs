@@ -12,8 +12,11 @@ use tessera_crypto::LegacySids;
 use tessera_server::ServerError;
 use tessera_server::config::{Backend, Config};
 use tessera_server::import::{ImportReport, import_records};
+use tessera_server::migrate::tokenizer::{
+    TokenizerPassword, TokenizerSource, read_tokenizer_store,
+};
 use tessera_server::wiring::{self, Mode};
-use tessera_store::SessionRef;
+use tessera_store::{Clock as _, SessionRef, SystemClock};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum SessionsCommand {
@@ -49,13 +52,26 @@ pub(crate) enum SessionsCommand {
     /// already holds: `{"sid": "...", "session": {...}}` per line, the
     /// session as `GET /sessions` returns it plus optional `credentials`.
     ///
+    /// With --from-tokenizer, reads instead the tokenizer's own records
+    /// from the configured backend (the tool's folder, Redis database or
+    /// DynamoDB table, which Tessera shares), opens their credentials with
+    /// the tokenizer's safe_password and seals them again with Tessera's.
+    ///
     /// Expired sessions are skipped, the quota applies, and importing the
     /// same file again changes nothing. Prints the counts, then every bad
     /// line with its reason; exits with 1 if any line was bad.
     Import {
         /// The JSON Lines file, or `-` for standard input.
-        #[arg(value_name = "FILE")]
-        file: PathBuf,
+        #[arg(value_name = "FILE", required_unless_present = "from_tokenizer")]
+        file: Option<PathBuf>,
+        /// Import the tokenizer's live sessions from the configured backend.
+        #[arg(long, conflicts_with = "file")]
+        from_tokenizer: bool,
+        /// A file holding the safe_password the tokenizer encrypted
+        /// credentials with, when it is not tokenizer.safe_password (say the
+        /// tool ran with a password Tessera refuses as too weak).
+        #[arg(long, value_name = "FILE", requires = "from_tokenizer")]
+        tokenizer_password_file: Option<PathBuf>,
     },
 }
 
@@ -137,7 +153,33 @@ pub(crate) fn sessions(config: &Config, command: SessionsCommand) -> anyhow::Res
                     bail!("give --subject or --id");
                 }
             }
-            SessionsCommand::Import { file } => {
+            SessionsCommand::Import {
+                from_tokenizer: true,
+                tokenizer_password_file,
+                ..
+            } => {
+                let source = tokenizer_source(config, tokenizer_password_file.as_deref())?;
+                let read = read_tokenizer_store(&source, SystemClock.now()).await?;
+                let mut records = Vec::new();
+                let mut skipped = Vec::new();
+                for (index, item) in read.into_iter().enumerate() {
+                    match item {
+                        Ok(record) => records.push((index + 1, record.into_value())),
+                        Err(skip) => skipped.push(skip),
+                    }
+                }
+                let report = import_records(sessions, records).await;
+                println!("tokenizer records skipped: {}", skipped.len());
+                for skip in &skipped {
+                    println!("  {skip}");
+                }
+                return Ok(print_import_report(
+                    &report,
+                    config.session_store.legacy_sids,
+                ));
+            }
+            SessionsCommand::Import { file, .. } => {
+                let file = file.context("give a JSON Lines FILE or --from-tokenizer")?;
                 let (records, mut report) = read_json_lines(&file)?;
                 let imported = import_records(sessions, records).await;
                 report.bad.extend(imported.bad);
@@ -154,6 +196,37 @@ pub(crate) fn sessions(config: &Config, command: SessionsCommand) -> anyhow::Res
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Where the tokenizer's records are: the configured backend (the tool's
+/// `tokenizer:` block, which Tessera shares), with the tool's `timeout` as
+/// the idle time and the policy's absolute lifetimes.
+fn tokenizer_source(
+    config: &Config,
+    password_file: Option<&std::path::Path>,
+) -> anyhow::Result<TokenizerSource> {
+    let password = match password_file {
+        Some(path) => {
+            let text = zeroize::Zeroizing::new(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?,
+            );
+            TokenizerPassword::new(text.trim_end_matches(['\r', '\n']))
+        }
+        None => match &config.passwords {
+            Some(passwords) => TokenizerPassword::new(passwords.current.expose_secret()),
+            None => bail!(
+                "--from-tokenizer needs tokenizer.safe_password (or --tokenizer-password-file): \
+                 the embedded default has no tokenizer to import from"
+            ),
+        },
+    };
+    let policy = config.session_store.policy;
+    let mut source = TokenizerSource::new(config.backend.clone(), password);
+    source.timeout = policy.max_idle_time;
+    source.max_life = policy.max_lifetime;
+    source.auth_life = policy.auth_lifetime;
+    Ok(source)
 }
 
 /// The records of a JSON Lines file (`-`: standard input), numbered from 1;
