@@ -8,6 +8,7 @@ mod moto;
 mod ports;
 mod redis;
 mod redis_cluster;
+pub(crate) mod schemathesis;
 mod supervisor;
 
 use std::fs;
