@@ -10,11 +10,12 @@
 //!   Then, for the whole workspace or `-p tessera-server` without a test
 //!   filter, the API check: schemathesis (pinned, in
 //!   `target/xtask/schemathesis-venv`) against `tessera serve` on the local
-//!   store and on Redis, bounded (50 examples per operation and phase, 75 s
+//!   store and on Redis, bounded (50 examples per operation and phase, 40 s
 //!   per backend).
 //! * `cargo xtask api-check [--quick] [--seed N]` runs the same API check
-//!   in full (500 examples per operation and phase, no time limit; with
-//!   `--quick`, as bounded as in `test`), with the services it needs.
+//!   in full (100 examples per operation and phase, rounds repeated for
+//!   300 s per backend; with `--quick`, as bounded as in `test`), with the
+//!   services it needs.
 //! * `cargo xtask services` starts the same services, prints the environment
 //!   that points tests at them, and keeps them up until Ctrl-C, for running
 //!   one test by hand.
