@@ -384,6 +384,11 @@ mod tests {
         assert_eq!(parse("360.0").unwrap(), 360);
         assert_eq!(parse("-1.0").unwrap(), -1);
         assert_eq!(parse("-1e3").unwrap(), -1000);
+        // Parsed exactly (serde_json's float_roundtrip), not a fraction off.
+        assert_eq!(
+            parse("-2113652208574067.0").unwrap(),
+            -2_113_652_208_574_067
+        );
         assert_eq!(parse("-9223372036854775808").unwrap(), i64::MIN);
         assert_eq!(parse("9223372036854775807").unwrap(), i64::MAX);
         assert!(parse("360.5").is_err());
