@@ -7,6 +7,15 @@
 //!   ports, runs every test of the workspace against them, and stops them by
 //!   PID whatever happens. `ARGS` go to the test runner; `-p NAME` narrows
 //!   both the test run and the doctests to that package.
+//!   Then, for the whole workspace or `-p tessera-server` without a test
+//!   filter, the API check: schemathesis (pinned, in
+//!   `target/xtask/schemathesis-venv`) against `tessera serve` on the local
+//!   store and on Redis, bounded (50 examples per operation and phase, 40 s
+//!   per backend).
+//! * `cargo xtask api-check [--quick] [--seed N]` runs the same API check
+//!   in full (100 examples per operation and phase, rounds repeated for
+//!   300 s per backend; with `--quick`, as bounded as in `test`), with the
+//!   services it needs.
 //! * `cargo xtask services` starts the same services, prints the environment
 //!   that points tests at them, and keeps them up until Ctrl-C, for running
 //!   one test by hand.
@@ -41,6 +50,7 @@
 // Printing progress and results is what this binary is for.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod api_check;
 mod bench;
 mod chaos;
 mod ci;
@@ -66,6 +76,10 @@ tasks:
   test [--no-services] [ARGS...]  run every test, against real Redis, Redis Cluster
                                   and DynamoDB emulator processes (installed if missing);
                                   ARGS go to the test runner (nextest when installed)
+                                  then the API check (schemathesis, bounded)
+  api-check [--quick] [--seed N]  the API check in full: schemathesis with all checks and
+                                  phases against tessera on the local store and on Redis
+                                  (--quick: bounded as in `test`)
   services                        start those services, print their environment, wait for Ctrl-C
   ci                              fmt, clippy, no-I/O check, test, doc, cargo-deny
   chaos [--rounds N] [FILTER...]  the reliability tests with those services: outages under
@@ -97,6 +111,10 @@ fn run(args: &[String]) -> Result<()> {
     };
     match task.as_str() {
         "test" => test::run(&test::Options::parse(rest)?),
+        "api-check" => {
+            let (budget, seed) = parse_api_check(rest)?;
+            services::Services::around(|env| api_check::run(env, budget, seed))
+        }
         "services" => {
             no_more_args(task, rest)?;
             services::run_until_interrupted()
@@ -120,6 +138,26 @@ fn run(args: &[String]) -> Result<()> {
         }
         other => bail!("unknown task `{other}`\n\n{USAGE}"),
     }
+}
+
+/// The arguments of `api-check`: `--quick` and `--seed N`.
+fn parse_api_check(rest: &[String]) -> Result<(api_check::Budget, Option<u64>)> {
+    let mut budget = api_check::Budget::Full;
+    let mut seed = None;
+    let mut args = rest.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--quick" => budget = api_check::Budget::Quick,
+            "--seed" => {
+                let value = args.next().map_or("", String::as_str);
+                seed = Some(value.parse().map_err(|_| {
+                    anyhow::anyhow!("`--seed` needs a whole number, got `{value}`")
+                })?);
+            }
+            other => bail!("`api-check` takes `--quick` and `--seed N`, got `{other}`"),
+        }
+    }
+    Ok((budget, seed))
 }
 
 fn no_more_args(task: &str, rest: &[String]) -> Result<()> {

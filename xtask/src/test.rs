@@ -1,9 +1,12 @@
 //! `cargo xtask test`: the one test command. Starts the services (unless
 //! `--no-services`), runs the doctests and then every other test of the
-//! workspace against them, and stops the services whatever the outcome.
+//! workspace against them, then the API check (schemathesis against the
+//! server on the local store and on Redis, see [`crate::api_check`]), and
+//! stops the services whatever the outcome.
 
 use anyhow::{Context, Result, bail};
 
+use crate::api_check::{self, Budget};
 use crate::cmd;
 use crate::services::Services;
 
@@ -50,7 +53,28 @@ pub(crate) fn run(options: &Options) -> Result<()> {
     if options.no_services {
         return run_tests(options, &[]);
     }
-    Services::around(|env| run_tests(options, env))
+    Services::around(|env| {
+        let tests = run_tests(options, env);
+        if !options.runs_api_check() {
+            return tests;
+        }
+        // Run even when a test failed: its findings are worth having too.
+        let check = api_check::run(env, Budget::Quick, None);
+        match (tests, check) {
+            (Ok(()), check) => check.context("the API check failed"),
+            (Err(tests), Ok(())) => Err(tests),
+            (Err(tests), Err(check)) => bail!("{tests:#}\n  and the API check failed: {check:#}"),
+        }
+    })
+}
+
+impl Options {
+    /// The API check runs with the whole suite, or with the server's tests,
+    /// but not for a filtered run (runner arguments pick single tests).
+    fn runs_api_check(&self) -> bool {
+        (self.packages.is_empty() || self.packages.iter().any(|p| p == "tessera-server"))
+            && self.runner_args.is_empty()
+    }
 }
 
 fn run_tests(options: &Options, env: &[(String, String)]) -> Result<()> {
@@ -137,6 +161,15 @@ mod tests {
         assert!(!options.no_services);
         assert!(options.packages.is_empty());
         assert_eq!(options.runner_args, ["--", "--no-services", "-p", "x"]);
+    }
+
+    #[test]
+    fn the_api_check_runs_with_the_whole_suite_or_the_server_unfiltered() {
+        assert!(parse(&[]).runs_api_check());
+        assert!(parse(&["-p", "tessera-server"]).runs_api_check());
+        assert!(!parse(&["-p", "tessera-core"]).runs_api_check());
+        assert!(!parse(&["-p", "tessera-server", "--", "conformance"]).runs_api_check());
+        assert!(!parse(&["--no-fail-fast"]).runs_api_check());
     }
 
     #[test]

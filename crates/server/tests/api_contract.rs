@@ -86,6 +86,130 @@ fn the_document_is_openapi_3_and_its_references_resolve() {
     }
 }
 
+/// The `in.name` of every parameter of an operation, `$ref`s resolved.
+fn parameter_names(doc: &Value, operation: &Value) -> BTreeSet<String> {
+    operation
+        .get("parameters")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            let p = p["$ref"]
+                .as_str()
+                .map_or(p, |r| doc.pointer(r.strip_prefix('#').unwrap()).unwrap());
+            format!(
+                "{}.{}",
+                p["in"].as_str().unwrap(),
+                p["name"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+fn operation_by_id<'a>(doc: &'a Value, id: &str) -> Option<&'a Value> {
+    doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|item| item.as_object().unwrap().values())
+        .find(|op| op["operationId"] == id)
+}
+
+#[test]
+fn parameter_sets_name_exactly_the_operation_parameters() {
+    // `x-parameter-sets` tells which parameters select which of the
+    // operations sharing a path and method; a validator relies on it, so
+    // it must cover every parameter and name no other.
+    let doc = document();
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let Some(sets) = operation.get("x-parameter-sets") else {
+                continue;
+            };
+            let declared = parameter_names(&doc, operation);
+            let mut named = BTreeSet::new();
+            for set in sets.as_array().unwrap() {
+                let required = set["required"].as_array().unwrap();
+                assert!(
+                    !required.is_empty(),
+                    "{method} {path}: a set selects by something"
+                );
+                for name in required.iter().chain(set["optional"].as_array().unwrap()) {
+                    named.insert(name.as_str().unwrap().to_owned());
+                }
+            }
+            assert_eq!(named, declared, "{method} {path}");
+            checked += 1;
+        }
+    }
+    assert_eq!(
+        checked, 3,
+        "GET, PUT and DELETE /sessions have parameter sets"
+    );
+}
+
+#[test]
+fn links_lead_to_operations_and_parameters_that_exist() {
+    let doc = document();
+    let created = &doc["paths"]["/session-store/rest/v2/sessions"]["post"]["responses"]["201"];
+    let links = created["links"].as_object().unwrap();
+    let mut targets = BTreeSet::new();
+    for (name, link) in links {
+        let id = link["operationId"].as_str().unwrap();
+        let target = operation_by_id(&doc, id).unwrap_or_else(|| panic!("{name}: no {id}"));
+        let declared = parameter_names(&doc, target);
+        for (parameter, expression) in link["parameters"].as_object().unwrap() {
+            assert!(
+                declared.contains(parameter),
+                "{name}: {id} has no {parameter}"
+            );
+            let expression = expression.as_str().unwrap();
+            assert!(
+                expression.starts_with("$response.body#/") || expression == "$response.header.ETag",
+                "{name}: {expression}"
+            );
+        }
+        targets.insert(id);
+    }
+    assert_eq!(
+        targets,
+        BTreeSet::from(["endSessions", "getSessionOrList", "updateSession"]),
+        "a created session can be read, updated and ended by following links"
+    );
+}
+
+#[test]
+fn the_documented_limits_are_the_code_limits() {
+    let doc = document();
+    let schema = |name: &str| doc["components"]["schemas"][name].clone();
+    assert_eq!(
+        schema("Subject")["maxLength"],
+        tessera_core::Subject::MAX_LEN
+    );
+    assert_eq!(schema("Subject")["minLength"], 1);
+    assert_eq!(
+        schema("Context")["pattern"],
+        format!("^[A-Za-z0-9._:-]{{1,{}}}$", tessera_core::Context::MAX_LEN)
+    );
+    assert_eq!(
+        schema("Lifetime")["maximum"],
+        tessera_core::Lifetime::MAX_MINUTES
+    );
+    assert_eq!(schema("Lifetime")["not"], json!({"const": 0}));
+    // A SID is two 22-character halves and a dot; a legacy SID one half.
+    let half = (tessera_crypto::SID_LEN - 1) / 2;
+    assert_eq!(half, tessera_crypto::LEGACY_SID_LEN);
+    let pattern = schema("Sid")["pattern"].as_str().unwrap().to_owned();
+    assert_eq!(
+        pattern,
+        format!(
+            "^[A-Za-z0-9_-]{{{0}}}[AEIMQUYcgkosw048](\\.[A-Za-z0-9_-]{{{0}}}[AEIMQUYcgkosw048])?$",
+            half - 1
+        )
+    );
+}
+
 fn collect_refs(value: &Value, out: &mut Vec<String>) {
     match value {
         Value::Object(map) => {

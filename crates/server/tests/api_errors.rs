@@ -288,6 +288,47 @@ async fn bad_json_unknown_fields_and_bad_values_are_400() {
 }
 
 #[tokio::test]
+async fn integer_fields_take_a_zero_fraction_but_no_other() {
+    // JSON Schema, and so the OpenAPI document, counts 60.0 as the integer 60.
+    let server = TestServer::start().await;
+    let json_type = Some("application/json");
+    let whole = format!(
+        r#"{{"sub": "a", "auth_time": {}.0, "max_life": 60.0, "auth_life": -1.0, "max_idle": 3e1}}"#,
+        api_support::START.as_secs()
+    );
+    let response = post_raw(&server, json_type, &whole).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let created: Value = response.json().await.unwrap();
+    assert_eq!(created["session"]["max_life"], 60);
+    assert_eq!(created["session"]["auth_life"], -1);
+    assert_eq!(created["session"]["max_idle"], 30);
+    let refreshed = server
+        .api(Method::PUT, "/sessions/subject-auth-life")
+        .json(&json!({"sub": "a", "auth_time": 1_799_999_000.0, "auth_life": 90.0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refreshed.status(), StatusCode::OK);
+    for body in [
+        r#"{"sub": "a", "max_life": 60.5}"#,
+        r#"{"sub": "a", "auth_time": 1e30}"#,
+        r#"{"sub": "a", "max_idle": "60"}"#,
+    ] {
+        let description = expect_error(
+            post_raw(&server, json_type, body).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        )
+        .await;
+        assert!(
+            description.contains("expected an integer"),
+            "{body}: {description}"
+        );
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn update_refuses_changed_read_only_and_unknown_fields() {
     let server = TestServer::start().await;
     let (sid, _, _) = server.create(login("alice")).await;

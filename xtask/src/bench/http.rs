@@ -17,14 +17,14 @@ use anyhow::{Context, Result, bail};
 const TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A free loopback port, chosen by the kernel.
-pub(super) fn free_port() -> Result<u16> {
+pub(crate) fn free_port() -> Result<u16> {
     Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
         .local_addr()?
         .port())
 }
 
 /// A server process, stopped (SIGTERM, then SIGKILL) when dropped.
-pub(super) struct Server {
+pub(crate) struct Server {
     child: Child,
     log: PathBuf,
 }
@@ -32,7 +32,7 @@ pub(super) struct Server {
 impl Server {
     /// Starts `cmd` in its own process group with its output in `log`, and
     /// waits until `GET /healthz` on `port` answers 200.
-    pub(super) fn start(cmd: &mut Command, port: u16, log: &Path) -> Result<Self> {
+    pub(crate) fn start(cmd: &mut Command, port: u16, log: &Path) -> Result<Self> {
         let out = File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
         let child = cmd
             .stdin(Stdio::null())

@@ -31,7 +31,7 @@
 mod chart;
 mod criterion;
 mod dynamodb;
-mod http;
+pub(crate) mod http;
 mod json;
 mod local;
 mod machine;
@@ -40,7 +40,7 @@ mod peers;
 mod redis;
 mod report;
 mod scale;
-mod server;
+pub(crate) mod server;
 mod wrk;
 
 use std::path::{Path, PathBuf};

@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 use std::io::Read as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -78,15 +78,7 @@ pub(super) fn measure(bench: &mut Bench, concurrency: &[usize], seconds: u64) ->
     bench.progress("preparing wrk and its scripts");
     let wrk = Wrk::prepare(&bench.out)?;
     let tessera = bench.release_bin("tessera");
-    let token_out = cmd::output(Command::new(&tessera).args(["token", "new"]))?;
-    let field = |name: &str| {
-        token_out
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .map(|v| v.trim().to_owned())
-            .with_context(|| format!("`tessera token new` printed no `{name}` line"))
-    };
-    let (token, hash) = (field("token:")?, field("sha256:")?);
+    let (token, hash) = new_token(&tessera)?;
     let threads = bench.machine.cores.parse().unwrap_or(2);
     let mut results = Results {
         seconds,
@@ -110,15 +102,7 @@ pub(super) fn measure(bench: &mut Bench, concurrency: &[usize], seconds: u64) ->
                 bench.redis_url()?
             )
         };
-        let config = format!(
-            "tokenizer:\n{store}  safe_password: \"{}\"\nsessionStore:\n  apiAccessTokenSHA256: {hash}\n\
-             server:\n  listen: 127.0.0.1:{port}\n  data_dir: {}\n  log_level: warn\n",
-            random_hex(16)?,
-            dir.display()
-        );
-        let config_file = dir.join("settings.yml");
-        std::fs::write(&config_file, config)?;
-        set_mode(&config_file, 0o600)?;
+        let config_file = write_config(&dir, &store, &hash, port)?;
         bench.progress(&format!(
             "starting tessera on the {backend} store (port {port})"
         ));
@@ -390,7 +374,37 @@ impl RssSampler {
 }
 
 /// `bytes` random bytes from the OS, as hex.
-fn random_hex(bytes: usize) -> Result<String> {
+/// A fresh API token from `tessera token new`, and its SHA-256 hash.
+pub(crate) fn new_token(tessera: &Path) -> Result<(String, String)> {
+    let token_out = cmd::output(Command::new(tessera).args(["token", "new"]))?;
+    let field = |name: &str| {
+        token_out
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_owned())
+            .with_context(|| format!("`tessera token new` printed no `{name}` line"))
+    };
+    Ok((field("token:")?, field("sha256:")?))
+}
+
+/// Writes `dir/settings.yml` (mode 0600): the `tokenizer` block `store`
+/// with a random safe password, the token hash, and a server on `port`
+/// with `dir` as its data directory.
+pub(crate) fn write_config(dir: &Path, store: &str, hash: &str, port: u16) -> Result<PathBuf> {
+    let config = format!(
+        "tokenizer:\n{store}  safe_password: \"{}\"\nsessionStore:\n  apiAccessTokenSHA256: {hash}\n\
+         server:\n  listen: 127.0.0.1:{port}\n  data_dir: {}\n  log_level: warn\n",
+        random_hex(16)?,
+        dir.display()
+    );
+    let config_file = dir.join("settings.yml");
+    std::fs::write(&config_file, config)?;
+    set_mode(&config_file, 0o600)?;
+    Ok(config_file)
+}
+
+/// `bytes` random bytes from the OS, in hex.
+pub(crate) fn random_hex(bytes: usize) -> Result<String> {
     let mut buf = vec![0u8; bytes];
     std::fs::File::open("/dev/urandom")?.read_exact(&mut buf)?;
     Ok(buf.iter().fold(String::new(), |mut hex, b| {
@@ -399,7 +413,8 @@ fn random_hex(bytes: usize) -> Result<String> {
     }))
 }
 
-fn set_mode(path: &Path, mode: u32) -> Result<()> {
+/// Sets the permission bits of `path`.
+pub(crate) fn set_mode(path: &Path, mode: u32) -> Result<()> {
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .with_context(|| format!("cannot restrict {}", path.display()))

@@ -114,6 +114,6 @@ fn python3() -> Result<PathBuf> {
         return find_on_path("python3").context("apt-get installed python3, yet it is not on PATH");
     }
     bail!(
-        "python3 is needed for the DynamoDB emulator (and for Redis when not root), and it is not on PATH"
+        "python3 is needed for the DynamoDB emulator and schemathesis (and for Redis when not root), and it is not on PATH"
     )
 }

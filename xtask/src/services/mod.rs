@@ -9,6 +9,7 @@ mod ports;
 mod querycommander;
 mod redis;
 mod redis_cluster;
+pub(crate) mod schemathesis;
 mod supervisor;
 
 use std::fs;

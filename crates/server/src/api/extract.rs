@@ -280,6 +280,54 @@ pub(crate) fn if_match(headers: &HeaderMap) -> Result<Option<IfMatch>, ApiError>
         .ok_or_else(malformed)
 }
 
+/// An integer field of a JSON body. JSON does not tell `360` from `360.0`,
+/// and JSON Schema (so the OpenAPI document) counts both as the integer
+/// 360, so a number written with a zero fraction is accepted too; one with
+/// a fraction, or out of the `i64` range, is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Integer(pub(crate) i64);
+
+impl<'de> serde::Deserialize<'de> for Integer {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(IntegerVisitor)
+    }
+}
+
+struct IntegerVisitor;
+
+impl serde::de::Visitor<'_> for IntegerVisitor {
+    type Value = Integer;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an integer")
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Integer, E> {
+        Ok(Integer(v))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Integer, E> {
+        i64::try_from(v)
+            .map(Integer)
+            .map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(v), &self))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Integer, E> {
+        // 2^63 is exact as an f64. -2^63 is left out too: serde_json reads
+        // an integer below i64::MIN as a float, which rounds to -2^63.
+        const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+        if v.fract() == 0.0 && v > -LIMIT && v < LIMIT {
+            #[expect(
+                clippy::cast_possible_truncation,
+                reason = "whole and within the i64 range, checked above"
+            )]
+            Ok(Integer(v as i64))
+        } else {
+            Err(E::invalid_value(serde::de::Unexpected::Float(v), &self))
+        }
+    }
+}
+
 /// A parsed `If-Match`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum IfMatch {
@@ -359,6 +407,29 @@ mod tests {
         assert!(parse("subject=a&subject=b").is_err());
         assert!(p.only(&[Param::Subject], "x").is_err());
         assert!(p.only(&[Param::Subject, Param::Ctx], "x").is_ok());
+    }
+
+    #[test]
+    fn integers_may_be_written_with_a_zero_fraction() {
+        let parse = |text: &str| serde_json::from_str::<Integer>(text).map(|i| i.0);
+        assert_eq!(parse("360").unwrap(), 360);
+        assert_eq!(parse("360.0").unwrap(), 360);
+        assert_eq!(parse("-1.0").unwrap(), -1);
+        assert_eq!(parse("-1e3").unwrap(), -1000);
+        // Parsed exactly (serde_json's float_roundtrip), not a fraction off.
+        assert_eq!(
+            parse("-2113652208574067.0").unwrap(),
+            -2_113_652_208_574_067
+        );
+        assert_eq!(parse("-9223372036854775808").unwrap(), i64::MIN);
+        assert_eq!(parse("9223372036854775807").unwrap(), i64::MAX);
+        assert!(parse("360.5").is_err());
+        assert!(parse("9223372036854775808").is_err());
+        assert!(parse("9.3e18").is_err());
+        assert!(parse("-9223372036854775809").is_err());
+        assert!(parse("-9223372036854775809.0").is_err());
+        assert!(parse("\"360\"").is_err());
+        assert!(parse("true").is_err());
     }
 
     #[test]

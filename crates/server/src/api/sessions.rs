@@ -16,7 +16,7 @@ use tessera_store::{ReadOnlyFields, SessionChanges, SessionRef, StoreError, Touc
 
 use super::Shared;
 use super::error::ApiError;
-use super::extract::{self, IfMatch, JsonBody, Param, Params};
+use super::extract::{self, IfMatch, Integer, JsonBody, Param, Params};
 use super::{metrics, subjects, view};
 
 /// The body of `POST /sessions`.
@@ -26,11 +26,11 @@ pub(crate) struct CreateBody {
     sub: String,
     ctx: Option<String>,
     /// Seconds since the epoch.
-    auth_time: Option<i64>,
+    auth_time: Option<Integer>,
     /// Minutes; negative is unlimited.
-    max_life: Option<i64>,
-    auth_life: Option<i64>,
-    max_idle: Option<i64>,
+    max_life: Option<Integer>,
+    auth_life: Option<Integer>,
+    max_idle: Option<Integer>,
     acr: Option<String>,
     #[serde(default)]
     amr: Vec<String>,
@@ -45,9 +45,9 @@ pub(crate) struct CreateBody {
 impl CreateBody {
     fn into_params(self) -> Result<(SessionParams, Option<Value>), ApiError> {
         let invalid = |e: tessera_core::CoreError| ApiError::invalid_request(e.to_string());
-        let lifetime = |field, minutes: Option<i64>| {
+        let lifetime = |field, minutes: Option<Integer>| {
             minutes
-                .map(|m| Lifetime::from_minutes(field, m))
+                .map(|Integer(m)| Lifetime::from_minutes(field, m))
                 .transpose()
                 .map_err(invalid)
         };
@@ -59,7 +59,7 @@ impl CreateBody {
                 .transpose()
                 .map_err(invalid)?
                 .unwrap_or_default(),
-            auth_time: self.auth_time.map(Timestamp::from_secs),
+            auth_time: self.auth_time.map(|Integer(t)| Timestamp::from_secs(t)),
             max_life: lifetime("max_life", self.max_life)?,
             auth_life: lifetime("auth_life", self.auth_life)?,
             max_idle: lifetime("max_idle", self.max_idle)?,

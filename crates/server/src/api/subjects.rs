@@ -14,7 +14,7 @@ use tessera_store::SessionRef;
 
 use super::Shared;
 use super::error::ApiError;
-use super::extract::{JsonBody, Params};
+use super::extract::{Integer, JsonBody, Params};
 use super::{metrics, view};
 
 fn subject_and_context(params: &Params) -> Result<(Subject, Option<Context>), ApiError> {
@@ -67,9 +67,9 @@ pub(crate) async fn end_one(state: &Shared, id: &str) -> Result<Response, ApiErr
 pub(crate) struct AuthLifeBody {
     sub: String,
     /// Seconds since the epoch; now if absent.
-    auth_time: Option<i64>,
+    auth_time: Option<Integer>,
     /// Minutes; negative is unlimited; unchanged if absent.
-    auth_life: Option<i64>,
+    auth_life: Option<Integer>,
 }
 
 /// `PUT /sessions/subject-auth-life`: records a fresh authentication of the
@@ -85,14 +85,14 @@ pub(crate) async fn auth_life(
     let subject = Subject::new(body.sub).map_err(invalid)?;
     let auth_life = body
         .auth_life
-        .map(|m| Lifetime::from_minutes("auth_life", m))
+        .map(|Integer(m)| Lifetime::from_minutes("auth_life", m))
         .transpose()
         .map_err(invalid)?;
     let updated = state
         .sessions
         .set_subject_auth(
             &subject,
-            body.auth_time.map(Timestamp::from_secs),
+            body.auth_time.map(|Integer(t)| Timestamp::from_secs(t)),
             auth_life,
         )
         .await?;
