@@ -197,15 +197,17 @@ fn the_documented_limits_are_the_code_limits() {
         tessera_core::Lifetime::MAX_MINUTES
     );
     assert_eq!(schema("Lifetime")["not"], json!({"const": 0}));
-    // A SID is two 22-character halves and a dot; a legacy SID one half.
+    // A SID is two 22-character halves and a dot; a legacy SID 20 to 128
+    // characters of its own alphabet.
     let half = (tessera_crypto::SID_LEN - 1) / 2;
-    assert_eq!(half, tessera_crypto::LEGACY_SID_LEN);
     let pattern = schema("Sid")["pattern"].as_str().unwrap().to_owned();
     assert_eq!(
         pattern,
         format!(
-            "^[A-Za-z0-9_-]{{{0}}}[AEIMQUYcgkosw048](\\.[A-Za-z0-9_-]{{{0}}}[AEIMQUYcgkosw048])?$",
-            half - 1
+            "^(?:[A-Za-z0-9_-]{{{0}}}[AEIMQUYcgkosw048]\\.[A-Za-z0-9_-]{{{0}}}[AEIMQUYcgkosw048]|[A-Za-z0-9._-]{{{1},{2}}})$",
+            half - 1,
+            tessera_crypto::LEGACY_SID_MIN_LEN,
+            tessera_crypto::LEGACY_SID_MAX_LEN
         )
     );
 }

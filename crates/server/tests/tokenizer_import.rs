@@ -4,6 +4,8 @@
 //! emulator that `cargo xtask test` starts. The tool's `tokenizer:` block is
 //! read by the tool and by Tessera's configuration alike.
 
+mod cli_support;
+
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
@@ -152,13 +154,16 @@ fn check_live_records(results: &Results, manifest: &Value, started: Timestamp) {
         );
     }
     let live = imported(results, manifest["live"]["username"].as_str().unwrap());
-    assert_eq!(live["credentials"], manifest["live"]["credentials"]);
+    assert_eq!(
+        live["session"]["credentials"],
+        manifest["live"]["credentials"]
+    );
     assert_eq!(live["session"]["data"]["roles"], json!(["global"]));
     let other = imported(
         results,
         manifest["no_credentials"]["username"].as_str().unwrap(),
     );
-    assert!(other.get("credentials").is_none(), "{other}");
+    assert!(other["session"].get("credentials").is_none(), "{other}");
     assert_eq!(
         other["session"]["data"]["roles"],
         json!(["analysts", "readers"])
@@ -491,4 +496,49 @@ async fn the_binary_imports_the_tools_sessions_from_its_own_settings_file() {
         let list: Value = serde_json::from_str(&listed).unwrap();
         assert_eq!(list.as_array().map(Vec::len), Some(1), "{kind}: {listed}");
     }
+
+    // Signed-in users stay signed in: with legacy SIDs accepted, the
+    // tool's token is the SID, and the credentials it encrypted come back.
+    let token = "tokenizer-import-api-token-0123456789abcdef";
+    let hash = tessera_crypto::TokenHash::of(token).to_string();
+    let mut command = cli_support::tessera();
+    command
+        .env("HOME", dir.path())
+        .arg("--config")
+        .arg(dir.path().join("settings.yml"))
+        .arg(format!("-DsessionStore.apiAccessTokenSHA256={hash}"))
+        .arg("-DsessionStore.acceptLegacySIDs=true")
+        .arg("serve");
+    let server = cli_support::serve(command);
+    let bearer = format!("Bearer {token}");
+    let live = &manifest["live"];
+    let (status, body) = cli_support::request(
+        &server.addr,
+        "GET",
+        "/session-store/rest/v2/sessions?credentials=true",
+        &[
+            ("Authorization", &bearer),
+            ("SID", live["token"].as_str().unwrap()),
+        ],
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
+    let session: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(session["credentials"], live["credentials"]);
+    let (status, _) = cli_support::request(
+        &server.addr,
+        "GET",
+        "/session-store/rest/v2/sessions",
+        &[
+            ("Authorization", &bearer),
+            (
+                "SID",
+                manifest["logged_out"]["token"]
+                    .as_str()
+                    .unwrap_or("x".repeat(32).as_str()),
+            ),
+        ],
+        "",
+    );
+    assert_ne!(status, 200, "a logged-out session stays out");
 }

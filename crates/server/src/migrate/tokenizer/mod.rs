@@ -80,7 +80,7 @@ impl TokenizerSource {
 }
 
 /// One session to import: the JSON Lines object of `tessera sessions
-/// import`, `{"sid", "session", "credentials"}`. **Secret**: it holds the
+/// import`, `{"sid", "session"}` with `credentials` inside the session. **Secret**: it holds the
 /// SID and the plaintext credentials, so its `Debug` shows the subject only.
 pub struct ImportRecord {
     subject: String,

@@ -119,7 +119,9 @@ pub(super) fn convert(
     };
     let mut line = json!({ "sid": token, "session": session });
     if let Some(credentials) = credentials {
-        line["credentials"] = credentials;
+        // Where `tessera sessions import` takes them, as `POST /sessions`
+        // does: inside the session object.
+        line["session"]["credentials"] = credentials;
     }
     Ok(ImportRecord {
         subject: subject.as_str().to_owned(),
@@ -205,7 +207,7 @@ mod tests {
         assert_eq!(session["creation_time"], EXPIRES_SECS - 20 * 60);
         assert_eq!(session["max_idle"], 20);
         assert_eq!(session["data"]["username"], "Alice");
-        assert!(line.get("credentials").is_none());
+        assert!(line["session"].get("credentials").is_none());
     }
 
     #[test]
