@@ -16,7 +16,7 @@ use tessera_server::migrate::tokenizer::{
     TokenizerPassword, TokenizerSource, read_tokenizer_store,
 };
 use tessera_server::wiring::{self, Mode};
-use tessera_store::{Clock as _, SessionRef, SystemClock};
+use tessera_store::{Clock as _, SessionRef, Sessions, SystemClock};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum SessionsCommand {
@@ -154,39 +154,16 @@ pub(crate) fn sessions(config: &Config, command: SessionsCommand) -> anyhow::Res
                 }
             }
             SessionsCommand::Import {
-                from_tokenizer: true,
+                file,
+                from_tokenizer,
                 tokenizer_password_file,
-                ..
             } => {
-                let source = tokenizer_source(config, tokenizer_password_file.as_deref())?;
-                let read = read_tokenizer_store(&source, SystemClock.now()).await?;
-                let mut records = Vec::new();
-                let mut skipped = Vec::new();
-                for (index, item) in read.into_iter().enumerate() {
-                    match item {
-                        Ok(record) => records.push((index + 1, record.into_value())),
-                        Err(skip) => skipped.push(skip),
-                    }
-                }
-                let report = import_records(sessions, records).await;
-                println!("tokenizer records skipped: {}", skipped.len());
-                for skip in &skipped {
-                    println!("  {skip}");
-                }
-                return Ok(print_import_report(
-                    &report,
-                    config.session_store.legacy_sids,
-                ));
-            }
-            SessionsCommand::Import { file, .. } => {
-                let file = file.context("give a JSON Lines FILE or --from-tokenizer")?;
-                let (records, mut report) = read_json_lines(&file)?;
-                let imported = import_records(sessions, records).await;
-                report.bad.extend(imported.bad);
-                report.bad.sort_by_key(|b| b.line);
-                let report = ImportReport {
-                    bad: report.bad,
-                    ..imported
+                let report = if from_tokenizer {
+                    import_from_tokenizer(sessions, config, tokenizer_password_file.as_deref())
+                        .await?
+                } else {
+                    let file = file.context("give a JSON Lines FILE or --from-tokenizer")?;
+                    import_json_lines(sessions, &file).await?
                 };
                 return Ok(print_import_report(
                     &report,
@@ -196,6 +173,46 @@ pub(crate) fn sessions(config: &Config, command: SessionsCommand) -> anyhow::Res
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// `sessions import FILE`: the JSON Lines records, bad lines reported in
+/// line order with those the importer refused.
+async fn import_json_lines(
+    sessions: &Sessions,
+    file: &std::path::Path,
+) -> anyhow::Result<ImportReport> {
+    let (records, mut report) = read_json_lines(file)?;
+    let imported = import_records(sessions, records).await;
+    report.bad.extend(imported.bad);
+    report.bad.sort_by_key(|b| b.line);
+    Ok(ImportReport {
+        bad: report.bad,
+        ..imported
+    })
+}
+
+/// `sessions import --from-tokenizer`: the tokenizer's live records from the
+/// configured backend; the records it skips are printed first.
+async fn import_from_tokenizer(
+    sessions: &Sessions,
+    config: &Config,
+    password_file: Option<&std::path::Path>,
+) -> anyhow::Result<ImportReport> {
+    let source = tokenizer_source(config, password_file)?;
+    let read = read_tokenizer_store(&source, SystemClock.now()).await?;
+    let mut records = Vec::new();
+    let mut skipped = Vec::new();
+    for (index, item) in read.into_iter().enumerate() {
+        match item {
+            Ok(record) => records.push((index + 1, record.into_value())),
+            Err(skip) => skipped.push(skip),
+        }
+    }
+    println!("tokenizer records skipped: {}", skipped.len());
+    for skip in &skipped {
+        println!("  {skip}");
+    }
+    Ok(import_records(sessions, records).await)
 }
 
 /// Where the tokenizer's records are: the configured backend (the tool's

@@ -15,7 +15,8 @@ use super::schema::{LABELLED_TOKEN_PREFIX, SESSION_STORE};
 use super::validate::Validator;
 
 /// The tokenizer's own default `timeout`, in minutes: the idle timeout of a
-/// deployment its block sets up (see [`DefaultsFrom`]).
+/// deployment its block sets up from a YAML or TOML file, when no
+/// `.properties` file is given and no idle timeout is set.
 pub const TOKENIZER_DEFAULT_TIMEOUT: u32 = 20;
 
 /// The default `sessionMap.expirationInterval`: the reference's documented
