@@ -329,7 +329,7 @@ mod tests {
         assert_eq!(json["ctx"], "web");
         assert_eq!(json["creation_time"], 1_700_000_000);
         assert_eq!(json["auth_time"], 1_700_000_000);
-        assert_eq!(json["max_life"], 20_160);
+        assert_eq!(json["max_life"], 259_200);
         assert_eq!(json["acr"], "urn:acr:pwd");
         assert!(json.get("version").is_none());
         assert!(json.get("credentials").is_none());
