@@ -21,10 +21,19 @@ fuzz_target!(|data: &[u8]| {
     let keys = keys();
     if let Ok(text) = std::str::from_utf8(data) {
         let strict = keys.verify(text);
-        let lenient = keys.verify(text, LegacySids::Accept);
-        // Accepting legacy SIDs never rejects what strict mode accepts.
-        if let Ok(id) = &strict {
-            assert_eq!(lenient.as_ref().ok(), Some(id));
+        let lenient = keys.resolve(text, LegacySids::Accept);
+        let refused = keys.resolve(text, LegacySids::Reject);
+        // Accepting legacy SIDs never changes what a Tessera SID verifies
+        // to, and a legacy SID is never taken for a Tessera one.
+        match &strict {
+            Ok(id) => {
+                assert_eq!(lenient.ok(), Some(VerifiedSid::Tessera(*id)));
+                assert_eq!(refused.ok(), Some(VerifiedSid::Tessera(*id)));
+            }
+            Err(_) => {
+                assert!(!matches!(lenient, Ok(VerifiedSid::Tessera(_))));
+                assert!(refused.is_err());
+            }
         }
     }
     // A SID minted from fuzzer-chosen randomness always verifies to its ref.
