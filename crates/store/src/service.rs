@@ -211,12 +211,7 @@ impl Sessions {
             .map_err(StoreError::Credentials)?;
         let mut session = Session::start(params, &self.config.policy, now)?;
         if let Some(plain) = credentials {
-            let binding = SealBinding::new(id.storage_key(), session.subject.as_str());
-            let sealed = self
-                .sealer
-                .seal(plain, &binding, self.rng.as_ref())
-                .map_err(StoreError::Credentials)?;
-            session.credentials = Some(SealedBlob::new(sealed.as_bytes().to_vec()));
+            self.seal_into(&mut session, &id, plain)?;
         }
         let created = self
             .store
@@ -299,12 +294,7 @@ impl Sessions {
         session.version = 1;
         session.credentials = None;
         if let Some(plain) = credentials {
-            let binding = SealBinding::new(id.storage_key(), session.subject.as_str());
-            let sealed = self
-                .sealer
-                .seal(plain, &binding, self.rng.as_ref())
-                .map_err(StoreError::Credentials)?;
-            session.credentials = Some(SealedBlob::new(sealed.as_bytes().to_vec()));
+            self.seal_into(&mut session, &id, plain)?;
         }
         let imported = self
             .store
@@ -416,6 +406,23 @@ impl Sessions {
         }
         apply(&mut session, changes)?;
         self.store.update(&id, &session, now).await
+    }
+
+    /// Seals `plain` as `session`'s credentials, bound to its storage key
+    /// and subject.
+    fn seal_into(
+        &self,
+        session: &mut Session,
+        id: &SessionRef,
+        plain: &[u8],
+    ) -> Result<(), StoreError> {
+        let binding = SealBinding::new(id.storage_key(), session.subject.as_str());
+        let sealed = self
+            .sealer
+            .seal(plain, &binding, self.rng.as_ref())
+            .map_err(StoreError::Credentials)?;
+        session.credentials = Some(SealedBlob::new(sealed.as_bytes().to_vec()));
+        Ok(())
     }
 
     /// Ends the session behind a SID; returns it if it was live.
