@@ -12,7 +12,9 @@
 
 use std::fs::{self, DirBuilder, OpenOptions};
 use std::io::{self, Write as _};
-use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
+use std::os::unix::fs::{
+    DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _,
+};
 use std::path::{Path, PathBuf};
 
 use tessera_crypto::{ApiToken, SafePassword, SecureRandom, TokenHash};
@@ -97,6 +99,18 @@ impl DataDir {
         })?;
         if !metadata.is_dir() {
             return Err(data_dir_error(path, "is not a directory", None));
+        }
+        let euid = rustix::process::geteuid().as_raw();
+        if metadata.uid() != euid {
+            return Err(data_dir_error(
+                path,
+                &format!(
+                    "it is owned by uid {}, not by the current user (uid {euid}); use a \
+                     directory only you own and can write (chown it, then chmod 700)",
+                    metadata.uid()
+                ),
+                None,
+            ));
         }
         let mode = metadata.permissions().mode() & 0o777;
         if mode & 0o022 != 0 {
@@ -384,6 +398,13 @@ mod tests {
         fs::set_permissions(root.path(), fs::Permissions::from_mode(0o777)).unwrap();
         assert!(DataDir::existing(root.path()).is_err());
         fs::set_permissions(root.path(), fs::Permissions::from_mode(0o700)).unwrap();
+        if rustix::process::geteuid().is_root() {
+            // A private directory of another user is refused too.
+            std::os::unix::fs::chown(root.path(), Some(65_534), None).unwrap();
+            let err = DataDir::existing(root.path()).unwrap_err().to_string();
+            assert!(err.contains("not by the current user"), "{err}");
+            std::os::unix::fs::chown(root.path(), Some(0), None).unwrap();
+        }
 
         let missing = root.path().join("nope");
         assert!(matches!(

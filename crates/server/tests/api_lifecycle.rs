@@ -176,6 +176,67 @@ async fn a_session_is_found_only_in_its_own_context() {
 }
 
 #[tokio::test]
+async fn a_sid_in_the_wrong_context_is_not_used_changed_or_ended() {
+    let server = TestServer::start().await;
+    let (sid, _, created) = server.create(json!({"sub": "dave", "ctx": "mobile"})).await;
+    let last_used = created["session"]["last_used"].clone();
+    server.clock.advance_minutes(5);
+
+    assert_eq!(
+        server.get_by_sid(&sid, "?ctx=web").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let put = server
+        .api(Method::PUT, "/sessions?ctx=web")
+        .header("SID", &sid)
+        .json(&json!({"data": {"theme": "dark"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), StatusCode::NOT_FOUND);
+    let delete = server
+        .api(Method::DELETE, "/sessions?ctx=web")
+        .header("SID", &sid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delete.status(), StatusCode::NOT_FOUND);
+
+    let untouched: Value = server
+        .get_by_sid(&sid, "?skip_last_used_update=true")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        untouched["last_used"], last_used,
+        "the wrong context moved last_used"
+    );
+    assert_eq!(
+        untouched.get("data"),
+        None,
+        "the wrong context changed data"
+    );
+
+    let put = server
+        .api(Method::PUT, "/sessions?ctx=mobile")
+        .header("SID", &sid)
+        .json(&json!({"data": {"theme": "dark"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), StatusCode::OK);
+    let delete = server
+        .api(Method::DELETE, "/sessions?ctx=mobile")
+        .header("SID", &sid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delete.status(), StatusCode::OK);
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn quota_deny_login_refuses_the_new_login() {
     let server = TestServer::with(Options::quota(2, OnQuotaExhaustion::DenyLogin)).await;
     let (first, _, _) = server.create(login("erin")).await;

@@ -19,9 +19,13 @@ pub(crate) fn create_private_dir(dir: &Path) -> io::Result<()> {
     }
 }
 
-/// Refuses a folder that other users could tamper with: world-writable and
-/// not owned by the current user.
+/// Refuses a folder that someone other than the current user could tamper
+/// with: it must be a directory, owned by the effective user, and writable
+/// by nobody else (no group or other write bit, sticky or not).
+///
+/// The server's embedded data directory follows the same rule.
 pub(crate) fn check_folder_is_safe(dir: &Path) -> Result<(), StoreError> {
+    // Through symlinks: what matters is the folder the files land in.
     let meta = fs::metadata(dir).map_err(|e| io_error(&format!("reading {}", dir.display()), e))?;
     if !meta.is_dir() {
         return Err(StoreError::backend(
@@ -29,18 +33,29 @@ pub(crate) fn check_folder_is_safe(dir: &Path) -> Result<(), StoreError> {
             io::Error::from(ErrorKind::NotADirectory),
         ));
     }
-    let world_writable = meta.permissions().mode() & 0o002 != 0;
-    let ours = meta.uid() == rustix::process::geteuid().as_raw();
-    if world_writable && !ours {
-        return Err(StoreError::backend(
+    let refuse = |why: String| {
+        Err(StoreError::backend(
             format!(
-                "refusing to keep sessions in {}: it is world-writable and owned by uid {}, \
-                 not by the current user; use a private directory (mode 0700)",
-                dir.display(),
-                meta.uid()
+                "refusing to keep sessions in {}: {why}; use a directory that only the user \
+                 running Tessera owns and can write (chown it, then chmod 700)",
+                dir.display()
             ),
             io::Error::from(ErrorKind::PermissionDenied),
+        ))
+    };
+    let euid = rustix::process::geteuid().as_raw();
+    if meta.uid() != euid {
+        return refuse(format!(
+            "it is owned by uid {}, not by the current user (uid {euid})",
+            meta.uid()
         ));
+    }
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o002 != 0 {
+        return refuse(format!("it is world-writable (mode {mode:04o})"));
+    }
+    if mode & 0o020 != 0 {
+        return refuse(format!("it is group-writable (mode {mode:04o})"));
     }
     Ok(())
 }

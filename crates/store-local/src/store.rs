@@ -52,8 +52,9 @@ impl LocalStore {
     /// Opens (creating if needed) the store folder.
     ///
     /// Creates the folder and its subfolders with mode 0700, refuses a
-    /// world-writable folder owned by another user, and refuses a folder
-    /// written by a newer, incompatible version of the store.
+    /// folder or subfolder that another user owns or may write to, and
+    /// refuses a folder written by a newer, incompatible version of the
+    /// store.
     pub async fn open(options: LocalOptions) -> Result<Self, StoreError> {
         tokio::task::spawn_blocking(move || Self::open_blocking(options))
             .await
@@ -87,6 +88,7 @@ impl LocalStore {
         ] {
             create_private_dir(&dir)
                 .map_err(|e| io_error(&format!("creating {}", dir.display()), e))?;
+            check_folder_is_safe(&dir)?;
         }
         let touch_window_ms = i64::try_from(options.touch_window.as_millis()).unwrap_or(i64::MAX);
         Ok(Self {

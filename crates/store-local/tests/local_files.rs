@@ -61,29 +61,61 @@ async fn folders_are_0700_and_files_0600() {
     }
 }
 
+/// The error `LocalStore::open` gives for `root`.
+async fn open_error(root: &Path) -> String {
+    let err = LocalStore::open(LocalOptions::new(root))
+        .await
+        .expect_err("the folder was accepted");
+    assert!(matches!(err, StoreError::Backend { .. }), "{err:?}");
+    err.to_string()
+}
+
 #[tokio::test]
-async fn refuses_a_world_writable_folder_owned_by_someone_else() {
+async fn refuses_a_folder_someone_else_owns_or_may_write() {
     let tmp = tempfile::tempdir().unwrap();
-    let shared = if rustix_euid() == 0 {
-        // As root, make a folder that belongs to `nobody`.
-        let dir = tmp.path().join("shared");
+    let make = |name: &str, mode: u32| {
+        let dir = tmp.path().join(name);
         std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode)).unwrap();
+        dir
+    };
+    let text = open_error(&make("sticky", 0o1777)).await;
+    assert!(text.contains("world-writable (mode 1777)"), "{text}");
+    let text = open_error(&make("group", 0o775)).await;
+    assert!(text.contains("group-writable (mode 0775)"), "{text}");
+    assert!(text.contains("chmod 700"), "{text}");
+
+    let other = if rustix_euid() == 0 {
+        // As root, a private-looking folder that belongs to `nobody`.
+        let dir = make("nobody", 0o755);
         std::os::unix::fs::chown(&dir, Some(65_534), Some(65_534)).unwrap();
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
         dir
     } else {
-        // Otherwise /tmp itself: world-writable, owned by root.
+        // Otherwise /tmp itself, owned by root.
         std::env::temp_dir()
     };
-    let err = LocalStore::open(LocalOptions::new(&shared))
-        .await
-        .unwrap_err();
-    let text = err.to_string();
-    assert!(matches!(err, StoreError::Backend { .. }), "{err:?}");
-    assert!(
-        text.contains("world-writable") && text.contains("0700"),
-        "{text}"
-    );
+    let text = open_error(&other).await;
+    assert!(text.contains("not by the current user"), "{text}");
+}
+
+#[tokio::test]
+async fn refuses_a_subfolder_swapped_for_an_open_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("store");
+    drop(LocalStore::open(LocalOptions::new(&root)).await.unwrap());
+    for sub in ["sessions", "subjects", "locks", "legacy"] {
+        let dir = root.join(sub);
+        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let text = open_error(&root).await;
+        assert!(
+            text.contains(&format!("{sub}: it is world-writable")),
+            "{text}"
+        );
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    LocalStore::open(LocalOptions::new(&root)).await.unwrap();
 }
 
 fn rustix_euid() -> u32 {

@@ -328,7 +328,13 @@ impl Sessions {
 
     /// The live session behind a SID, touched unless `touch` is
     /// [`Touch::Skip`]. With `context`, a session of another context is
-    /// [`StoreError::WrongContext`].
+    /// [`StoreError::WrongContext`] and is left as it was: a SID presented
+    /// in the wrong context is no use of the session.
+    ///
+    /// Without `context` this is one store operation. With it and
+    /// [`Touch::Yes`], the context is checked on a read that does not touch
+    /// before the touching read (contexts never change, so nothing can come
+    /// between the two that would change the answer).
     pub async fn get(
         &self,
         sid: &str,
@@ -336,15 +342,29 @@ impl Sessions {
         touch: Touch,
     ) -> Result<StoredSession, StoreError> {
         let id = self.resolve(sid).await?;
+        let now = self.clock.now();
+        if let (Some(context), Touch::Yes) = (context, touch) {
+            self.live_in_context(&id, context, now).await?;
+        }
         let session = self
             .store
-            .get_and_touch(&id, self.clock.now(), touch)
+            .get_and_touch(&id, now, touch)
             .await?
             .ok_or(StoreError::NotFound)?;
-        if context.is_some_and(|c| c != &session.context) {
-            return Err(StoreError::WrongContext);
-        }
+        check_context(&session, context)?;
         Ok(StoredSession { id, session })
+    }
+
+    /// The live session under `id`, which must be in `context`.
+    async fn live_in_context(
+        &self,
+        id: &SessionRef,
+        context: &Context,
+        now: Timestamp,
+    ) -> Result<Session, StoreError> {
+        let session = self.store.get(id, now).await?.ok_or(StoreError::NotFound)?;
+        check_context(&session, Some(context))?;
+        Ok(session)
     }
 
     /// Opens the credentials sealed in a session, if it has any.
@@ -371,14 +391,19 @@ impl Sessions {
     /// a [`StoreError::Conflict`]. Without it, the update applies to the
     /// version just read (still failing rather than overwriting a concurrent
     /// update).
+    ///
+    /// With `context`, a session of another context is
+    /// [`StoreError::WrongContext`] and nothing changes.
     pub async fn update(
         &self,
         sid: &str,
+        context: Option<&Context>,
         expected_version: Option<u64>,
         changes: SessionChanges,
     ) -> Result<Session, StoreError> {
         let id = self.resolve(sid).await?;
-        self.update_by_id(&id, expected_version, changes).await
+        self.update_by_id(&id, context, expected_version, changes)
+            .await
     }
 
     /// [`Sessions::update`] for a reference already resolved with
@@ -386,6 +411,7 @@ impl Sessions {
     pub async fn update_by_id(
         &self,
         id: &SessionRef,
+        context: Option<&Context>,
         expected_version: Option<u64>,
         changes: SessionChanges,
     ) -> Result<Session, StoreError> {
@@ -396,6 +422,7 @@ impl Sessions {
             .get(&id, now)
             .await?
             .ok_or(StoreError::NotFound)?;
+        check_context(&session, context)?;
         if let Some(expected) = expected_version
             && expected != session.version
         {
@@ -426,14 +453,34 @@ impl Sessions {
     }
 
     /// Ends the session behind a SID; returns it if it was live.
-    pub async fn end(&self, sid: &str) -> Result<Option<Session>, StoreError> {
+    ///
+    /// With `context`, a session of another context is
+    /// [`StoreError::WrongContext`] and is not ended.
+    pub async fn end(
+        &self,
+        sid: &str,
+        context: Option<&Context>,
+    ) -> Result<Option<Session>, StoreError> {
         let id = self.resolve(sid).await?;
-        self.end_by_id(&id).await
+        self.end_by_id(&id, context).await
     }
 
-    /// Ends a session by its admin-visible reference.
-    pub async fn end_by_id(&self, id: &SessionRef) -> Result<Option<Session>, StoreError> {
-        self.store.delete(id, self.clock.now()).await
+    /// Ends a session by its reference (from [`Sessions::resolve`], or the
+    /// admin-visible id), with the same `context` rule as [`Sessions::end`].
+    pub async fn end_by_id(
+        &self,
+        id: &SessionRef,
+        context: Option<&Context>,
+    ) -> Result<Option<Session>, StoreError> {
+        let now = self.clock.now();
+        if let Some(context) = context {
+            match self.live_in_context(id, context, now).await {
+                Ok(_) => {}
+                Err(StoreError::NotFound) => return Ok(None),
+                Err(e) => return Err(e),
+            }
+        }
+        self.store.delete(id, now).await
     }
 
     /// The live sessions of a subject, optionally in one context.
@@ -521,6 +568,15 @@ impl Sessions {
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.store.ping().await
     }
+}
+
+/// [`StoreError::WrongContext`] unless `session` is in `context` (any
+/// context when `None`).
+fn check_context(session: &Session, context: Option<&Context>) -> Result<(), StoreError> {
+    if context.is_some_and(|c| c != &session.context) {
+        return Err(StoreError::WrongContext);
+    }
+    Ok(())
 }
 
 fn invalid(field: &'static str, reason: &str) -> StoreError {

@@ -124,6 +124,51 @@ async fn a_sid_is_only_valid_in_its_context() {
 }
 
 #[tokio::test]
+async fn a_sid_in_the_wrong_context_touches_changes_and_ends_nothing() {
+    let (sessions, clock) = service();
+    let mut p = login("alice");
+    p.context = Context::new("mobile").unwrap();
+    let new = sessions.create(p, None).await.unwrap();
+    let sid = new.sid.expose_secret();
+    let web = Context::default();
+    clock.advance_minutes(5);
+
+    let err = sessions.get(sid, Some(&web), Touch::Yes).await.unwrap_err();
+    assert!(matches!(err, StoreError::WrongContext), "{err:?}");
+    let mut data = serde_json::Map::new();
+    data.insert("theme".into(), "dark".into());
+    let changes = SessionChanges {
+        data: Some(data),
+        ..SessionChanges::default()
+    };
+    let err = sessions
+        .update(sid, Some(&web), None, changes.clone())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::WrongContext), "{err:?}");
+    let err = sessions.end(sid, Some(&web)).await.unwrap_err();
+    assert!(matches!(err, StoreError::WrongContext), "{err:?}");
+
+    let stored = sessions.get(sid, None, Touch::Skip).await.unwrap();
+    assert_eq!(
+        stored.session.last_used, new.session.last_used,
+        "not touched"
+    );
+    assert_eq!(stored.session.version, 1, "not updated");
+
+    let mobile = Context::new("mobile").unwrap();
+    let touched = sessions.get(sid, Some(&mobile), Touch::Yes).await.unwrap();
+    assert_eq!(touched.session.last_used, clock.now());
+    let updated = sessions
+        .update(sid, Some(&mobile), None, changes)
+        .await
+        .unwrap();
+    assert_eq!(updated.version, 2);
+    assert!(sessions.end(sid, Some(&mobile)).await.unwrap().is_some());
+    assert!(sessions.end(sid, Some(&mobile)).await.unwrap().is_none());
+}
+
+#[tokio::test]
 async fn update_with_if_match_is_compare_and_set() {
     let (sessions, _) = service();
     let new = sessions.create(login("alice"), None).await.unwrap();
@@ -135,12 +180,12 @@ async fn update_with_if_match_is_compare_and_set() {
         ..SessionChanges::default()
     };
     let v2 = sessions
-        .update(sid, Some(1), changes.clone())
+        .update(sid, None, Some(1), changes.clone())
         .await
         .unwrap();
     assert_eq!((v2.version, v2.data["theme"].as_str()), (2, Some("dark")));
     let err = sessions
-        .update(sid, Some(1), changes.clone())
+        .update(sid, None, Some(1), changes.clone())
         .await
         .unwrap_err();
     assert!(
@@ -154,7 +199,11 @@ async fn update_with_if_match_is_compare_and_set() {
         "{err:?}"
     );
     assert_eq!(
-        sessions.update(sid, None, changes).await.unwrap().version,
+        sessions
+            .update(sid, None, None, changes)
+            .await
+            .unwrap()
+            .version,
         3
     );
     assert_eq!(v2.subject.as_str(), "alice", "subject is not changeable");
@@ -197,8 +246,14 @@ async fn ending_sessions_by_sid_by_id_and_by_subject() {
     let a = sessions.create(login("alice"), None).await.unwrap();
     let b = sessions.create(login("alice"), None).await.unwrap();
     let c = sessions.create(login("alice"), None).await.unwrap();
-    assert!(sessions.end(a.sid.expose_secret()).await.unwrap().is_some());
-    assert!(sessions.end_by_id(&b.id).await.unwrap().is_some());
+    assert!(
+        sessions
+            .end(a.sid.expose_secret(), None)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(sessions.end_by_id(&b.id, None).await.unwrap().is_some());
     let subject = Subject::new("alice").unwrap();
     assert_eq!(sessions.end_all(&subject, None).await.unwrap(), vec![c.id]);
     let err = sessions

@@ -39,11 +39,11 @@ pub(crate) struct CreateBody {
     #[serde(default)]
     data: Map<String, Value>,
     /// Any JSON value; sealed before it reaches the store.
-    credentials: Option<Value>,
+    credentials: Option<view::RequestCredentials>,
 }
 
 impl CreateBody {
-    fn into_params(self) -> Result<(SessionParams, Option<Value>), ApiError> {
+    fn into_params(self) -> Result<(SessionParams, Option<view::RequestCredentials>), ApiError> {
         let invalid = |e: tessera_core::CoreError| ApiError::invalid_request(e.to_string());
         let lifetime = |field, minutes: Option<Integer>| {
             minutes
@@ -82,12 +82,16 @@ pub(crate) async fn create(
 ) -> Result<Response, ApiError> {
     Params::parse(&uri)?.only(&[], "POST /sessions")?;
     let (params, credentials) = body.into_params()?;
-    let sealed = credentials.as_ref().map(view::seal_form).transpose()?;
-    drop(credentials);
     let new = state
         .sessions
-        .create(params, sealed.as_ref().map(|c| c.as_slice()))
+        .create(
+            params,
+            credentials
+                .as_ref()
+                .map(view::RequestCredentials::seal_form),
+        )
         .await?;
+    drop(credentials);
     metrics::created(new.closed.len());
     let body = view::Created {
         sid: new.sid.expose_secret(),
@@ -125,11 +129,7 @@ pub(crate) async fn get(
         "a lookup by SID",
     )?;
     let sid = sid.ok_or_else(ApiError::missing_sid)?;
-    let context = params
-        .ctx
-        .map(Context::new)
-        .transpose()
-        .map_err(|e| ApiError::invalid_request(e.to_string()))?;
+    let context = context_param(params.ctx)?;
     let touch = if params.skip_last_used_update {
         Touch::Skip
     } else {
@@ -256,7 +256,9 @@ pub(crate) async fn update(
     headers: HeaderMap,
     JsonBody(body): JsonBody<UpdateBody>,
 ) -> Result<Response, ApiError> {
-    Params::parse(&uri)?.only(&[], "PUT /sessions")?;
+    let params = Params::parse(&uri)?;
+    params.only(&[Param::Ctx], "PUT /sessions")?;
+    let context = context_param(params.ctx)?;
     let sid = extract::sid(&headers)?.ok_or_else(ApiError::missing_sid)?;
     let id = state.sessions.resolve(sid).await?;
     let changes = body.into_changes(&id)?;
@@ -265,7 +267,11 @@ pub(crate) async fn update(
         Some(IfMatch::Version(v)) => Some(v),
         Some(IfMatch::NeverMatches) => return Err(precondition_failed()),
     };
-    let session = match state.sessions.update_by_id(&id, expected, changes).await {
+    let session = match state
+        .sessions
+        .update_by_id(&id, context.as_ref(), expected, changes)
+        .await
+    {
         Ok(s) => s,
         Err(StoreError::Conflict { .. }) if expected.is_some() => {
             return Err(precondition_failed());
@@ -302,14 +308,22 @@ pub(crate) async fn delete(
         params.only(&[Param::Id], "ending a session by id")?;
         return subjects::end_one(&state, id).await;
     }
-    params.only(&[], "a logout by SID")?;
+    params.only(&[Param::Ctx], "a logout by SID")?;
+    let context = context_param(params.ctx)?;
     let sid = sid.ok_or_else(ApiError::missing_sid)?;
     let id = state.sessions.resolve(sid).await?;
-    let Some(session) = state.sessions.end_by_id(&id).await? else {
+    let Some(session) = state.sessions.end_by_id(&id, context.as_ref()).await? else {
         return Err(ApiError::session_not_found());
     };
     metrics::ended("logout", 1);
     Ok(axum::Json(view::SessionView::new(&id, &session, None)).into_response())
+}
+
+/// The `ctx` query parameter, checked.
+fn context_param(ctx: Option<String>) -> Result<Option<Context>, ApiError> {
+    ctx.map(Context::new)
+        .transpose()
+        .map_err(|e| ApiError::invalid_request(e.to_string()))
 }
 
 fn both() -> ApiError {

@@ -54,7 +54,7 @@ pub(crate) async fn end_one(state: &Shared, id: &str) -> Result<Response, ApiErr
     let id: SessionRef = id
         .parse()
         .map_err(|_| ApiError::invalid_request("`id` is not a session id (`<4 hex>-<64 hex>`)"))?;
-    let Some(session) = state.sessions.end_by_id(&id).await? else {
+    let Some(session) = state.sessions.end_by_id(&id, None).await? else {
         return Err(ApiError::session_not_found());
     };
     metrics::ended("admin", 1);

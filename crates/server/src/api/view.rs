@@ -1,7 +1,10 @@
 //! The JSON shapes of the API's answers, and the wire form of credentials.
 
-use serde::Serialize;
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use tessera_core::Session;
 use tessera_store::{SessionRef, StoredSession};
 use zeroize::Zeroizing;
@@ -58,16 +61,41 @@ impl<'a> From<&'a StoredSession> for Listed<'a> {
     }
 }
 
-/// The bytes sealed for credentials given as a JSON value: its JSON text,
-/// so that any value (a string, an object) comes back exactly as given.
-pub(crate) fn seal_form(credentials: &Value) -> Result<Zeroizing<Vec<u8>>, ApiError> {
-    serde_json::to_vec(credentials)
-        .map(Zeroizing::new)
-        .map_err(|_| ApiError::internal())
+/// Credentials as a request gives them: any JSON value, kept as its JSON
+/// text (never parsed into a [`Value`], whose strings could not be wiped)
+/// and wiped when dropped. `Debug` is redacted.
+pub(crate) struct RequestCredentials(Zeroizing<String>);
+
+impl RequestCredentials {
+    /// Whether the value is JSON `null` (no credentials).
+    pub(crate) fn is_null(&self) -> bool {
+        self.0.as_str() == "null"
+    }
+
+    /// The bytes to seal: the value's JSON text, so that any value (a
+    /// string, an object) comes back as given.
+    pub(crate) fn seal_form(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl<'de> Deserialize<'de> for RequestCredentials {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = Box::<RawValue>::deserialize(d)?;
+        // `Box<str>` into `String` keeps the allocation: no copy is left
+        // behind unwiped.
+        Ok(Self(Zeroizing::new(String::from(Box::<str>::from(raw)))))
+    }
+}
+
+impl fmt::Debug for RequestCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RequestCredentials(<redacted>)")
+    }
 }
 
 /// Credentials opened from a session, as JSON: the value stored by
-/// [`seal_form`]; credentials sealed by another producer come back as a
+/// [`RequestCredentials::seal_form`]; credentials sealed by another producer come back as a
 /// string if they are UTF-8 text.
 pub(crate) fn opened_form(plain: &[u8]) -> Result<Value, ApiError> {
     if let Ok(value) = serde_json::from_slice::<Value>(plain) {
@@ -91,13 +119,27 @@ mod tests {
             serde_json::json!({"user": "u", "password": "p"}),
             serde_json::json!([1, 2]),
         ] {
-            let sealed = seal_form(&value).unwrap();
-            assert_eq!(opened_form(&sealed).unwrap(), value);
+            let given: RequestCredentials = serde_json::from_str(&format!(
+                " {} ",
+                serde_json::to_string_pretty(&value).unwrap()
+            ))
+            .unwrap();
+            assert!(!given.is_null());
+            assert_eq!(opened_form(given.seal_form()).unwrap(), value);
         }
+        let null: RequestCredentials = serde_json::from_str("null").unwrap();
+        assert!(null.is_null());
         assert_eq!(
             opened_form(b"plain text").unwrap(),
             Value::String("plain text".into())
         );
         assert!(opened_form(&[0xff, 0xfe]).is_err());
+    }
+
+    #[test]
+    fn request_credentials_are_redacted() {
+        let given: RequestCredentials =
+            serde_json::from_str(r#"{"password": "hunter2-hunter2"}"#).unwrap();
+        assert_eq!(format!("{given:?}"), "RequestCredentials(<redacted>)");
     }
 }

@@ -137,7 +137,7 @@ pub(crate) fn sessions(config: &Config, command: SessionsCommand) -> anyhow::Res
             SessionsCommand::Revoke { subject, ctx, id } => {
                 if let Some(id) = id {
                     let id: SessionRef = id.parse().context("invalid --id")?;
-                    match sessions.end_by_id(&id).await? {
+                    match sessions.end_by_id(&id, None).await? {
                         Some(_) => println!("ended session {id}"),
                         None => println!("no live session {id}"),
                     }
