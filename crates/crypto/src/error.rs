@@ -35,6 +35,13 @@ pub enum CryptoError {
         reason: &'static str,
     },
 
+    /// A deployment salt is out of bounds.
+    #[error("deployment salt refused: {reason}")]
+    InvalidSalt {
+        /// Which bound it breaks.
+        reason: &'static str,
+    },
+
     /// The sealed blob is too short or has an unknown version, so it was not
     /// produced by this crate (or was truncated).
     #[error("sealed credentials are malformed: {reason}")]

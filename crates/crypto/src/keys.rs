@@ -34,6 +34,18 @@ pub const PBKDF2_ITERATIONS: u32 = 600_000;
 /// keep such a table out of reach.
 pub const PBKDF2_SALT: &[u8] = b"tessera/pbkdf2/v1";
 
+/// The PBKDF2 salt prefix when a deployment gives its own salt
+/// ([`DeploymentSalt`]): the salt is this label, a zero byte, then the
+/// deployment's salt. Without one, the salt is [`PBKDF2_SALT`] alone, so
+/// deployments that never set a salt keep their keys.
+const PBKDF2_DEPLOYMENT_SALT_LABEL: &[u8] = b"tessera/pbkdf2/v1/deployment";
+
+/// The minimum length of a [`DeploymentSalt`], in characters.
+pub const MIN_SALT_CHARS: usize = 16;
+
+/// The maximum length of a [`DeploymentSalt`], in bytes.
+pub const MAX_SALT_BYTES: usize = 1024;
+
 /// The minimum length of a safe password, in characters.
 pub const MIN_PASSWORD_CHARS: usize = 16;
 
@@ -93,6 +105,8 @@ const DENYLIST: &[&str] = &[
     "qwertyuiopasdfghjkl",
     "correcthorsebatterystaple",
     "correct horse battery staple",
+    // The tokenizer's own fallback when `safe_password` is missing.
+    "default_password",
 ];
 
 /// The operator's `safe_password`, checked against the password rule.
@@ -181,6 +195,64 @@ fn has_distinct_chars(text: &str, wanted: usize) -> bool {
     seen.len() >= wanted
 }
 
+/// A deployment's own PBKDF2 salt, shared by every server of the
+/// deployment (`tokenizer.safe_password_salt`). Not secret.
+///
+/// With the fixed [`PBKDF2_SALT`] alone, one table of password guesses
+/// serves against every deployment; a salt of the deployment's own means a
+/// guess must be computed for this deployment in particular. It does not
+/// make a weak password strong: the password rule still applies.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DeploymentSalt(Vec<u8>);
+
+impl DeploymentSalt {
+    /// Checks `salt`: at least [`MIN_SALT_CHARS`] characters and at most
+    /// [`MAX_SALT_BYTES`] bytes.
+    ///
+    /// # Errors
+    ///
+    /// [`CryptoError::InvalidSalt`] naming the bound it breaks.
+    pub fn new(salt: &str) -> Result<Self, CryptoError> {
+        if salt.chars().count() < MIN_SALT_CHARS {
+            return Err(CryptoError::InvalidSalt {
+                reason: "it is shorter than 16 characters",
+            });
+        }
+        if salt.len() > MAX_SALT_BYTES {
+            return Err(CryptoError::InvalidSalt {
+                reason: "it is longer than 1024 bytes",
+            });
+        }
+        Ok(Self(salt.as_bytes().to_vec()))
+    }
+
+    /// The PBKDF2 salt of a password derived under `salt` (or under none).
+    fn pbkdf2_salt(salt: Option<&Self>) -> Vec<u8> {
+        match salt {
+            None => PBKDF2_SALT.to_vec(),
+            Some(Self(bytes)) => [PBKDF2_DEPLOYMENT_SALT_LABEL, b"\0", bytes].concat(),
+        }
+    }
+}
+
+impl fmt::Debug for DeploymentSalt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DeploymentSalt({} bytes)", self.0.len())
+    }
+}
+
+/// The salts that [`MasterKeys::derive_salted`] derives under: one for the
+/// current password, one for the previous ones (they may differ while a
+/// deployment moves to a salt of its own, or to a new one). `None` is the
+/// fixed [`PBKDF2_SALT`] alone.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Salts<'a> {
+    /// The salt of the current password.
+    pub current: Option<&'a DeploymentSalt>,
+    /// The salt of every previous password.
+    pub previous: Option<&'a DeploymentSalt>,
+}
+
 /// The keys derived from one password.
 struct PasswordKeys {
     sid: hmac::Key,
@@ -188,7 +260,7 @@ struct PasswordKeys {
 }
 
 impl PasswordKeys {
-    fn derive(password: &SafePassword) -> Self {
+    fn derive(password: &SafePassword, salt: Option<&DeploymentSalt>) -> Self {
         const ITERATIONS: NonZeroU32 = match NonZeroU32::new(PBKDF2_ITERATIONS) {
             Some(n) => n,
             None => panic!("PBKDF2_ITERATIONS is zero"),
@@ -197,7 +269,7 @@ impl PasswordKeys {
         pbkdf2::derive(
             pbkdf2::PBKDF2_HMAC_SHA256,
             ITERATIONS,
-            PBKDF2_SALT,
+            &DeploymentSalt::pbkdf2_salt(salt),
             password.0.as_bytes(),
             &mut root[..],
         );
@@ -253,9 +325,24 @@ impl MasterKeys {
     /// password (a fraction of a second each). Call it once at start-up and
     /// share the result.
     pub fn derive(current: &SafePassword, previous: &[SafePassword]) -> Self {
+        Self::derive_salted(current, previous, Salts::default())
+    }
+
+    /// [`MasterKeys::derive`] with a deployment's own salt for the current
+    /// password and one (possibly the same, possibly none) for the previous
+    /// ones. Changing a password's salt changes its keys, as changing the
+    /// password does.
+    pub fn derive_salted(
+        current: &SafePassword,
+        previous: &[SafePassword],
+        salts: Salts<'_>,
+    ) -> Self {
         Self {
-            current: PasswordKeys::derive(current),
-            previous: previous.iter().map(PasswordKeys::derive).collect(),
+            current: PasswordKeys::derive(current, salts.current),
+            previous: previous
+                .iter()
+                .map(|p| PasswordKeys::derive(p, salts.previous))
+                .collect(),
         }
     }
 
@@ -446,6 +533,60 @@ mod tests {
         }
         assert!(!shown.contains(text));
         assert!(!shown.contains(&text[..6]));
+    }
+
+    #[test]
+    fn a_deployment_salt_changes_the_keys_and_previous_passwords_keep_theirs() {
+        use crate::subject_tag::SubjectTag;
+
+        let rng = SeededRandom::new(b"salt");
+        let password = SafePassword::new("hT4k-9qZ_mW2xVbR").unwrap();
+        let salt = DeploymentSalt::new("our-own-salt-0123456789").unwrap();
+        let unsalted = MasterKeys::derive(&password, &[]);
+        let salted = MasterKeys::derive_salted(
+            &password,
+            &[],
+            Salts {
+                current: Some(&salt),
+                previous: None,
+            },
+        );
+        let (sid, _) = unsalted.sid_keys().mint(SubjectTag::of("a"), &rng).unwrap();
+        assert!(salted.sid_keys().verify(sid.expose_secret()).is_err());
+
+        // Moving to a salt: the new password is salted, the old one keeps
+        // the fixed salt it was used with, so its SIDs still verify.
+        let next = SafePassword::new("Zq8-vN3_kP7xLm2W").unwrap();
+        let moving = MasterKeys::derive_salted(
+            &next,
+            std::slice::from_ref(&password),
+            Salts {
+                current: Some(&salt),
+                previous: None,
+            },
+        );
+        assert!(moving.sid_keys().verify(sid.expose_secret()).is_ok());
+        let (new_sid, _) = moving.sid_keys().mint(SubjectTag::of("a"), &rng).unwrap();
+        assert!(unsalted.sid_keys().verify(new_sid.expose_secret()).is_err());
+    }
+
+    #[test]
+    fn deployment_salts_have_bounds_and_a_quiet_debug() {
+        assert!(matches!(
+            DeploymentSalt::new("short"),
+            Err(CryptoError::InvalidSalt { .. })
+        ));
+        assert!(DeploymentSalt::new(&"s".repeat(1025)).is_err());
+        let salt = DeploymentSalt::new("our-own-salt-0123456789").unwrap();
+        assert_eq!(format!("{salt:?}"), "DeploymentSalt(23 bytes)");
+    }
+
+    #[test]
+    fn the_tokenizers_fallback_password_is_refused() {
+        assert_eq!(
+            reason("default_password"),
+            "it is a well-known default or example value"
+        );
     }
 
     #[test]

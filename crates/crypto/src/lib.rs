@@ -64,8 +64,9 @@ mod subject_tag;
 pub use api_token::{API_TOKEN_LEN, ApiToken, MIN_API_TOKEN_CHARS, TokenHash, TokenVerifier};
 pub use error::CryptoError;
 pub use keys::{
-    GENERATED_PASSWORD_CHARS, MIN_DISTINCT_CHARS, MIN_PASSWORD_CHARS, MasterKeys,
-    PBKDF2_ITERATIONS, PBKDF2_SALT, SafePassword,
+    DeploymentSalt, GENERATED_PASSWORD_CHARS, MAX_SALT_BYTES, MIN_DISTINCT_CHARS,
+    MIN_PASSWORD_CHARS, MIN_SALT_CHARS, MasterKeys, PBKDF2_ITERATIONS, PBKDF2_SALT, SafePassword,
+    Salts,
 };
 pub use random::{RandomError, SecureRandom, SeededRandom};
 pub use seal::{Credentials, SealBinding, SealedCredentials, Sealer};

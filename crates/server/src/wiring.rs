@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tessera_crypto::{ApiToken, MasterKeys, SafePassword, TokenVerifier};
+use tessera_crypto::{ApiToken, MasterKeys, SafePassword, Salts, TokenVerifier};
 use tessera_store::{Clock, SessionStore, Sessions, SessionsConfig, SystemClock, SystemRandom};
 use tessera_store_dynamodb::DynamoDbStore;
 use tessera_store_local::{LocalOptions, LocalStore};
@@ -110,7 +110,7 @@ pub async fn open(config: &Config, mode: Mode) -> Result<Service, ServerError> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let data_dir = data_dir(config, mode)?;
 
-    let (current, previous) = match (&config.passwords, &data_dir) {
+    let (current, previous, salts) = match (&config.passwords, &data_dir) {
         (Some(passwords), _) => (
             SafePassword::new(passwords.current.expose_secret())?,
             passwords
@@ -118,6 +118,7 @@ pub async fn open(config: &Config, mode: Mode) -> Result<Service, ServerError> {
                 .iter()
                 .map(|p| SafePassword::new(p.expose_secret()))
                 .collect::<Result<Vec<_>, _>>()?,
+            (passwords.salt.clone(), passwords.previous_salt.clone()),
         ),
         (None, Some(dir)) => {
             let password = match mode {
@@ -129,15 +130,22 @@ pub async fn open(config: &Config, mode: Mode) -> Result<Service, ServerError> {
                         })?
                 }
             };
-            (password, Vec::new())
+            (password, Vec::new(), (None, None))
         }
         (None, None) => unreachable!("the embedded default always has a data directory"),
     };
     // PBKDF2 with 600k rounds per password: a fraction of a second of CPU
     // that must not stall the async threads.
-    let keys = tokio::task::spawn_blocking(move || MasterKeys::derive(&current, &previous))
-        .await
-        .expect("key derivation does not panic");
+    let keys = tokio::task::spawn_blocking(move || {
+        let (salt, previous_salt) = salts;
+        let salts = Salts {
+            current: salt.as_ref(),
+            previous: previous_salt.as_ref(),
+        };
+        MasterKeys::derive_salted(&current, &previous, salts)
+    })
+    .await
+    .expect("key derivation does not panic");
 
     let store = open_store(config).await?;
     let sessions = Arc::new(Sessions::new(

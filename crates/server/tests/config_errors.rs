@@ -1,7 +1,7 @@
 //! Every bad value is an error naming its key and where it came from, and
 //! all of them are reported at once.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use tessera_server::config::{self, ConfigError, ConfigErrors, ConfigSources, Origin};
 
@@ -316,12 +316,75 @@ fn tokenizer_mistakes_name_their_key() {
     for (block, key, fragment) in cases {
         let (file, result, _dir) =
             load_yaml(&format!("tokenizer:\n  safe_password: {STRONG}\n{block}"));
+        check_one_error(&file, result, block, key, fragment);
+    }
+}
+
+#[test]
+fn guessable_passwords_and_short_salts_name_their_key() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "tokenizer:\n  type: local\n  safe_password: passwordpassword1\n",
+            "tokenizer.safe_password",
+            "too easy to guess",
+        ),
+        (
+            "tokenizer:\n  type: local\n  safe_password: default_password\n",
+            "tokenizer.safe_password",
+            "well-known default",
+        ),
+        (
+            "tokenizer:\n  type: local\n  safe_password: aaaaaaaabcdefghi\n",
+            "tokenizer.safe_password",
+            "too easy to guess",
+        ),
+        (
+            &format!(
+                "tokenizer:\n  type: local\n  safe_password: {STRONG}\n  safe_password_salt: short\n"
+            ),
+            "tokenizer.safe_password_salt",
+            "shorter than 16",
+        ),
+        (
+            &format!(
+                "tokenizer:\n  type: local\n  safe_password: {STRONG}\n  safe_password_salt: \
+                 our-own-salt-0123456789\n  previous_safe_password_salt: tiny\n"
+            ),
+            "tokenizer.previous_safe_password_salt",
+            "shorter than 16",
+        ),
+    ];
+    for (text, key, fragment) in cases {
+        let (file, result, _dir) = load_yaml(text);
+        check_one_error(&file, result, text, key, fragment);
+    }
+    let (_, result, _dir) = load_yaml(&format!(
+        "tokenizer:\n  type: local\n  safe_password: {STRONG}\n  safe_password_salt: \
+         our-own-salt-0123456789\n  previous_safe_password_salt: none\n"
+    ));
+    let config = result.expect("a salt and no previous salt are accepted");
+    let passwords = config.passwords.expect("passwords");
+    assert!(passwords.salt.is_some() && passwords.previous_salt.is_none());
+}
+
+fn check_one_error(
+    file: &Path,
+    result: Result<config::Config, ConfigErrors>,
+    block: &str,
+    key: &str,
+    fragment: &str,
+) {
+    {
         let errors = result.expect_err(block);
         let [error] = errors.errors() else {
             panic!("{block}: expected one error, got {errors}");
         };
-        assert_eq!(error.key(), *key, "{block}");
-        assert_eq!(error.origin(), Some(&Origin::File(file)), "{block}");
+        assert_eq!(error.key(), key, "{block}");
+        assert_eq!(
+            error.origin(),
+            Some(&Origin::File(file.to_path_buf())),
+            "{block}"
+        );
         assert!(error.message().contains(fragment), "{block}: {error}");
     }
 }

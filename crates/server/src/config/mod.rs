@@ -51,6 +51,7 @@ mod server;
 mod session_store;
 mod show;
 mod sources;
+mod strength;
 mod tokenizer;
 mod validate;
 

@@ -91,6 +91,12 @@ pub(crate) const KEYS: &[KeySpec] = &[
         Kind::SecretList,
         Scope::Any,
     ),
+    key("tokenizer.safe_password_salt", Kind::Text, Scope::Any),
+    key(
+        "tokenizer.previous_safe_password_salt",
+        Kind::Text,
+        Scope::Any,
+    ),
     key("tokenizer.path", Kind::Text, Scope::Local),
     key("tokenizer.touch_window_ms", Kind::Integer, Scope::Local),
     key("tokenizer.connect_timeout_ms", Kind::Integer, Scope::Remote),

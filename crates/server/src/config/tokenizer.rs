@@ -6,13 +6,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use tessera_core::Lifetime;
-use tessera_crypto::{CryptoError, SafePassword};
+use tessera_crypto::{CryptoError, DeploymentSalt, SafePassword};
 
 use tessera_store_dynamodb::{DynamoDbConfig, DynamoDbError};
 use tessera_store_redis::{ConnectionOptions, RedisConfig, RedisConfigError, SentinelConfig};
 
 use super::origin::Origin;
 use super::schema::{self, Scope};
+use super::strength;
 use super::validate::Validator;
 
 /// The backend named by `tokenizer.type`.
@@ -92,12 +93,18 @@ impl Backend {
 }
 
 /// The configured `safe_password` and `previous_safe_passwords`, each
-/// checked against the password rule. **Secret.**
+/// checked against the password rule, and the deployment's salts.
+/// **Secret.**
 pub struct Passwords {
     /// Signs new SIDs and seals new credentials.
     pub current: SafePassword,
     /// Still verify old SIDs and open old credentials.
     pub previous: Vec<SafePassword>,
+    /// `tokenizer.safe_password_salt`: the current password's salt.
+    pub salt: Option<DeploymentSalt>,
+    /// `tokenizer.previous_safe_password_salt` (default: `salt`; `none`
+    /// for the fixed salt alone): the previous passwords' salt.
+    pub previous_salt: Option<DeploymentSalt>,
 }
 
 impl fmt::Debug for Passwords {
@@ -195,6 +202,10 @@ fn check_scopes(v: &mut Validator<'_>, store_type: StoreType) {
     }
 }
 
+/// The value of a salt key that means "no salt of the deployment's own"
+/// (shorter than any salt, so it cannot be one).
+const NO_SALT: &str = "none";
+
 fn passwords(v: &mut Validator<'_>) -> Option<Passwords> {
     let current = match v.text("tokenizer.safe_password") {
         None => {
@@ -206,7 +217,13 @@ fn passwords(v: &mut Validator<'_>) -> Option<Passwords> {
             None
         }
         Some((text, _)) => match SafePassword::new(text) {
-            Ok(password) => Some(password),
+            Ok(password) => match strength::too_guessable(text) {
+                None => Some(password),
+                Some(why) => {
+                    v.refuse("tokenizer.safe_password", why);
+                    None
+                }
+            },
             Err(e) => {
                 v.refuse("tokenizer.safe_password", password_message(&e));
                 None
@@ -227,7 +244,37 @@ fn passwords(v: &mut Validator<'_>) -> Option<Passwords> {
             }
         }
     }
-    current.map(|current| Passwords { current, previous })
+    let salt = deployment_salt(v, "tokenizer.safe_password_salt");
+    let previous_salt = if v.text("tokenizer.previous_safe_password_salt").is_some() {
+        deployment_salt(v, "tokenizer.previous_safe_password_salt")
+    } else {
+        salt.clone()
+    };
+    current.map(|current| Passwords {
+        current,
+        previous,
+        salt,
+        previous_salt,
+    })
+}
+
+/// The salt at `key`; `None` when unset or `none` (no salt of the
+/// deployment's own).
+fn deployment_salt(v: &mut Validator<'_>, key: &str) -> Option<DeploymentSalt> {
+    let (text, _) = v.text(key)?;
+    if text == NO_SALT {
+        return None;
+    }
+    match DeploymentSalt::new(text) {
+        Ok(salt) => Some(salt),
+        Err(e) => {
+            v.refuse(
+                key,
+                format!("{e} (`openssl rand -base64 24` makes a good one)"),
+            );
+            None
+        }
+    }
 }
 
 fn password_message(error: &CryptoError) -> String {
