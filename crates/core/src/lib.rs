@@ -32,7 +32,7 @@ mod time;
 pub use error::CoreError;
 pub use expiry::Expiry;
 pub use lifetime::Lifetime;
-pub use policy::{OnQuotaExhaustion, Policy, Quota};
+pub use policy::{Ceilings, OnQuotaExhaustion, Policy, Quota};
 pub use quota::{Existing, QuotaDecision, decide};
 pub use session::{Context, SealedBlob, Session, SessionParams, Subject};
 pub use time::Timestamp;

@@ -103,6 +103,74 @@ pub struct Policy {
     pub quota_per_subject: Quota,
     /// What a login beyond the quota does.
     pub on_quota_exhaustion: OnQuotaExhaustion,
+    /// The longest lifetimes a session may have (none by default).
+    pub ceilings: Ceilings,
+}
+
+/// The longest lifetimes a session may be given, each
+/// [`Lifetime::Unlimited`] (no ceiling) by default.
+///
+/// The reference session store lets every session ask for any lifetime,
+/// `-1` (unlimited) included; with a ceiling, a session that asks for more
+/// (or for unlimited) is refused, naming the field. Defaults above a
+/// ceiling are a configuration error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Ceilings {
+    /// The longest `max_life`.
+    pub max_life: Lifetime,
+    /// The longest `auth_life`.
+    pub auth_life: Lifetime,
+    /// The longest `max_idle`.
+    pub max_idle: Lifetime,
+}
+
+impl Default for Ceilings {
+    fn default() -> Self {
+        Self {
+            max_life: Lifetime::Unlimited,
+            auth_life: Lifetime::Unlimited,
+            max_idle: Lifetime::Unlimited,
+        }
+    }
+}
+
+impl Ceilings {
+    /// Refuses `lifetime` for `field` if it exceeds `ceiling`.
+    pub fn check(
+        field: &'static str,
+        lifetime: Lifetime,
+        ceiling: Lifetime,
+    ) -> Result<(), CoreError> {
+        let Some(limit) = ceiling.minutes() else {
+            return Ok(());
+        };
+        let within = lifetime.minutes().is_some_and(|m| m <= limit);
+        if within {
+            return Ok(());
+        }
+        Err(CoreError::invalid(
+            field,
+            format!(
+                "{} is more than this deployment allows: at most {limit} minutes",
+                match lifetime {
+                    Lifetime::Unlimited => "unlimited (-1)".to_owned(),
+                    Lifetime::Minutes(m) => format!("{m} minutes"),
+                }
+            ),
+        ))
+    }
+
+    /// Refuses the first of a session's lifetimes that exceeds its ceiling.
+    pub fn check_all(
+        &self,
+        max_life: Lifetime,
+        auth_life: Lifetime,
+        max_idle: Lifetime,
+    ) -> Result<(), CoreError> {
+        Self::check("max_life", max_life, self.max_life)?;
+        Self::check("auth_life", auth_life, self.auth_life)?;
+        Self::check("max_idle", max_idle, self.max_idle)
+    }
 }
 
 impl Default for Policy {
@@ -113,6 +181,7 @@ impl Default for Policy {
             max_idle_time: Lifetime::minutes_const(14_400),
             quota_per_subject: Quota::DEFAULT,
             on_quota_exhaustion: OnQuotaExhaustion::CloseOldSession,
+            ceilings: Ceilings::default(),
         }
     }
 }
@@ -139,6 +208,7 @@ impl Policy {
                 "onQuotaExhaustion",
                 on_quota_exhaustion,
             )?,
+            ceilings: Ceilings::default(),
         })
     }
 }
@@ -146,6 +216,30 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ceilings_refuse_longer_and_unlimited_lifetimes_naming_the_field() {
+        let ceiling = Lifetime::minutes_const(60);
+        assert!(Ceilings::check("max_life", Lifetime::minutes_const(60), ceiling).is_ok());
+        assert!(Ceilings::check("max_life", Lifetime::Unlimited, Lifetime::Unlimited).is_ok());
+        let err = Ceilings::check("max_life", Lifetime::minutes_const(61), ceiling).unwrap_err();
+        assert_eq!(err.field(), "max_life");
+        assert!(err.to_string().contains("at most 60 minutes"), "{err}");
+        let err = Ceilings::check("auth_life", Lifetime::Unlimited, ceiling).unwrap_err();
+        assert!(err.to_string().contains("unlimited (-1)"), "{err}");
+        let all = Ceilings {
+            max_idle: ceiling,
+            ..Ceilings::default()
+        };
+        let err = all
+            .check_all(
+                Lifetime::Unlimited,
+                Lifetime::Unlimited,
+                Lifetime::Unlimited,
+            )
+            .unwrap_err();
+        assert_eq!(err.field(), "max_idle");
+    }
 
     #[test]
     fn every_bad_value_names_its_field() {

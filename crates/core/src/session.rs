@@ -280,6 +280,9 @@ impl Session {
             credentials: None,
             version: 1,
         };
+        policy
+            .ceilings
+            .check_all(session.max_life, session.auth_life, session.max_idle)?;
         if session.is_expired(now) {
             return Err(CoreError::invalid(
                 "auth_time",

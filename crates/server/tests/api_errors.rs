@@ -736,3 +736,62 @@ async fn a_slow_request_times_out_with_503_and_its_operation_completes() {
 async fn the_base_path_is_the_reference_one() {
     assert_eq!(BASE_PATH, "/session-store/rest/v2");
 }
+
+#[tokio::test]
+async fn lifetimes_above_the_ceilings_are_refused_naming_the_field() {
+    let mut options = Options::default();
+    options.policy.max_lifetime = tessera_core::Lifetime::minutes_const(600);
+    options.policy.ceilings = tessera_core::Ceilings {
+        max_life: tessera_core::Lifetime::minutes_const(600),
+        auth_life: tessera_core::Lifetime::minutes_const(43_200),
+        max_idle: tessera_core::Lifetime::minutes_const(14_400),
+    };
+    let server = TestServer::with(options).await;
+    for (body, field) in [
+        (
+            serde_json::json!({"sub": "ann", "max_life": -1}),
+            "max_life",
+        ),
+        (
+            serde_json::json!({"sub": "ann", "max_life": 601}),
+            "max_life",
+        ),
+        (
+            serde_json::json!({"sub": "ann", "auth_life": -1}),
+            "auth_life",
+        ),
+        (
+            serde_json::json!({"sub": "ann", "max_idle": -1}),
+            "max_idle",
+        ),
+    ] {
+        let response = server
+            .api(Method::POST, "/sessions")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let description = expect_error(response, StatusCode::BAD_REQUEST, "invalid_request").await;
+        assert!(description.contains(field), "{body}: {description}");
+        assert!(description.contains("at most"), "{body}: {description}");
+    }
+    // Within the ceilings, and the defaults, are fine.
+    server
+        .create(serde_json::json!({"sub": "ann", "max_life": 600, "max_idle": 30}))
+        .await;
+    server.create(login("ann")).await;
+    let response = server
+        .api(Method::PUT, "/sessions/subject-auth-life")
+        .json(&serde_json::json!({"sub": "ann", "auth_life": -1}))
+        .send()
+        .await
+        .unwrap();
+    let description = expect_error(response, StatusCode::BAD_REQUEST, "invalid_request").await;
+    assert!(description.contains("auth_life"), "{description}");
+    assert_eq!(
+        server.sessions.count().await.unwrap(),
+        2,
+        "only the two within the ceilings"
+    );
+    server.stop().await;
+}

@@ -490,3 +490,15 @@ fn errors_never_quote_secrets() {
     assert!(shown.contains("tokenizer.password"), "{shown}");
     assert!(!shown.contains("S3cr3t"), "{shown}");
 }
+
+#[test]
+fn a_default_above_its_ceiling_names_the_default() {
+    let (_, error) = one_error("sessionStore:\n  maxLifetimeCeiling: 60\n");
+    assert_eq!(error.key(), "sessionStore.maxLifetime");
+    assert!(
+        error.message().contains("sessionStore.maxLifetimeCeiling"),
+        "{error}"
+    );
+    let (_, error) = one_error("sessionStore:\n  maxIdleTimeCeiling: 0\n");
+    assert_eq!(error.key(), "sessionStore.maxIdleTimeCeiling");
+}

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 use tessera_core::{
-    Context, Lifetime, Policy, SealedBlob, Session, SessionParams, Subject, Timestamp,
+    Ceilings, Context, Lifetime, Policy, SealedBlob, Session, SessionParams, Subject, Timestamp,
 };
 use tessera_crypto::{
     Credentials, LegacySids, MasterKeys, SealBinding, SealedCredentials, Sealer, SecureRandom, Sid,
@@ -517,11 +517,10 @@ impl Sessions {
         let now = self.clock.now();
         let auth_time = auth_time.unwrap_or(now);
         if auth_time > now {
-            return Err(tessera_core::CoreError::Invalid {
-                field: "auth_time",
-                reason: "is in the future".into(),
-            }
-            .into());
+            return Err(invalid("auth_time", "is in the future"));
+        }
+        if let Some(life) = auth_life {
+            Ceilings::check("auth_life", life, self.config.policy.ceilings.auth_life)?;
         }
         let mut updated = Vec::new();
         for stored in self.store.list_by_subject(subject, None, now).await? {

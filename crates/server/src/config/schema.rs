@@ -155,6 +155,13 @@ pub(crate) const KEYS: &[KeySpec] = &[
     key("sessionStore.maxLifetime", Kind::Integer, Scope::Any),
     key("sessionStore.authLifetime", Kind::Integer, Scope::Any),
     key("sessionStore.maxIdleTime", Kind::Integer, Scope::Any),
+    key("sessionStore.maxLifetimeCeiling", Kind::Integer, Scope::Any),
+    key(
+        "sessionStore.authLifetimeCeiling",
+        Kind::Integer,
+        Scope::Any,
+    ),
+    key("sessionStore.maxIdleTimeCeiling", Kind::Integer, Scope::Any),
     key("sessionStore.quotaPerSubject", Kind::Integer, Scope::Any),
     key("sessionStore.onQuotaExhaustion", Kind::Text, Scope::Any),
     key("sessionStore.acceptLegacySIDs", Kind::Boolean, Scope::Any),

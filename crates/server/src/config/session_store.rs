@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use tessera_core::{Lifetime, OnQuotaExhaustion, Policy, Quota};
+use tessera_core::{Ceilings, Lifetime, OnQuotaExhaustion, Policy, Quota};
 use tessera_crypto::{LegacySids, TokenHash};
 
 use super::files::FileFormat;
@@ -154,6 +154,8 @@ pub(crate) fn check(
         _ => {}
     }
 
+    let ceilings = ceilings(v, lifetime, [max_lifetime, auth_lifetime, max_idle_time]);
+
     let quota_per_subject = match v.integer("sessionStore.quotaPerSubject") {
         None => defaults.quota_per_subject,
         Some((n, _)) => Quota::new("sessionStore.quotaPerSubject", n).unwrap_or_else(|e| {
@@ -209,12 +211,59 @@ pub(crate) fn check(
             max_idle_time,
             quota_per_subject,
             on_quota_exhaustion,
+            ceilings,
         },
         legacy_sids,
         tokens: tokens(v),
         subject_index_purge,
         expiration_interval,
     }
+}
+
+/// The lifetime ceilings (Tessera's own keys), each checked against the
+/// default it caps: a default above its ceiling would refuse every
+/// session that takes it.
+fn ceilings(
+    v: &mut Validator<'_>,
+    lifetime: impl Fn(&mut Validator<'_>, &'static str, Lifetime) -> Lifetime,
+    [max_lifetime, auth_lifetime, max_idle_time]: [Lifetime; 3],
+) -> Ceilings {
+    let ceilings = Ceilings {
+        max_life: lifetime(v, "sessionStore.maxLifetimeCeiling", Lifetime::Unlimited),
+        auth_life: lifetime(v, "sessionStore.authLifetimeCeiling", Lifetime::Unlimited),
+        max_idle: lifetime(v, "sessionStore.maxIdleTimeCeiling", Lifetime::Unlimited),
+    };
+    for (key, default, ceiling_key, ceiling) in [
+        (
+            "sessionStore.maxLifetime",
+            max_lifetime,
+            "sessionStore.maxLifetimeCeiling",
+            ceilings.max_life,
+        ),
+        (
+            "sessionStore.authLifetime",
+            auth_lifetime,
+            "sessionStore.authLifetimeCeiling",
+            ceilings.auth_life,
+        ),
+        (
+            "sessionStore.maxIdleTime",
+            max_idle_time,
+            "sessionStore.maxIdleTimeCeiling",
+            ceilings.max_idle,
+        ),
+    ] {
+        if Ceilings::check(key, default, ceiling).is_err() {
+            v.refuse(
+                key,
+                format!(
+                    "the default ({default}) is above {ceiling_key} ({ceiling}): every session \
+                     that takes the default would be refused; lower it or raise the ceiling"
+                ),
+            );
+        }
+    }
+    ceilings
 }
 
 fn tokens(v: &mut Validator<'_>) -> Vec<(String, TokenHash)> {

@@ -67,6 +67,16 @@ fn tokenizer_block(config: &Config, data_dir: Option<&str>) -> Value {
                 Value::Sequence(vec![Value::from(REDACTED); passwords.previous.len()]),
             );
         }
+        let salt_text = |salt: Option<&tessera_crypto::DeploymentSalt>| match salt {
+            Some(_) => "<set>",
+            None => "none",
+        };
+        tokenizer
+            .set("safe_password_salt", salt_text(passwords.salt.as_ref()))
+            .set(
+                "previous_safe_password_salt",
+                salt_text(passwords.previous_salt.as_ref()),
+            );
     } else {
         let place = data_dir.unwrap_or("<data_dir>");
         tokenizer.set(
@@ -191,6 +201,12 @@ fn session_store_block(config: &Config, data_dir: Option<&str>) -> Value {
         .set("maxLifetime", policy.max_lifetime.as_minutes())
         .set("authLifetime", policy.auth_lifetime.as_minutes())
         .set("maxIdleTime", policy.max_idle_time.as_minutes())
+        .set("maxLifetimeCeiling", policy.ceilings.max_life.as_minutes())
+        .set(
+            "authLifetimeCeiling",
+            policy.ceilings.auth_life.as_minutes(),
+        )
+        .set("maxIdleTimeCeiling", policy.ceilings.max_idle.as_minutes())
         .set("quotaPerSubject", policy.quota_per_subject.get() as u64)
         .set("onQuotaExhaustion", policy.on_quota_exhaustion.as_str())
         .set(
