@@ -75,4 +75,4 @@ pub use sid::{
     VerifiedSid, is_legacy_sid,
 };
 pub use storage_key::StorageKey;
-pub use subject_tag::SubjectTag;
+pub use subject_tag::{SubjectHash, SubjectTag};

@@ -1,4 +1,5 @@
-//! The 2-byte routing tag derived from a subject.
+//! What is derived from a subject: the 2-byte routing tag, and the
+//! one-way hash that names a subject's index in a store.
 
 use std::fmt;
 use std::str::FromStr;
@@ -9,6 +10,42 @@ use crate::error::CryptoError;
 use crate::hex::{self, Case};
 
 const SUBJECT_TAG_LABEL: &[u8] = b"tessera/subject-tag/v1\0";
+const SUBJECT_HASH_LABEL: &[u8] = b"tessera/subject-hash/v1\0";
+
+/// The name of a subject's index in a store, so that a key listing (a
+/// DynamoDB export, CloudWatch key metrics) does not show who has sessions:
+/// `SHA-256("tessera/subject-hash/v1\0" || subject)`.
+///
+/// One-way but not secret: whoever guesses a subject can compute its hash
+/// and find its index. The index's content and the session records still
+/// hold the subject.
+///
+/// ```
+/// use tessera_crypto::SubjectHash;
+///
+/// let hash = SubjectHash::of("alice@example.com");
+/// assert_eq!(hash.to_hex().len(), 64);
+/// assert_ne!(hash, SubjectHash::of("bob@example.com"));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SubjectHash([u8; 32]);
+
+impl SubjectHash {
+    /// The hash of `subject`.
+    pub fn of(subject: &str) -> Self {
+        let mut ctx = digest::Context::new(&digest::SHA256);
+        ctx.update(SUBJECT_HASH_LABEL);
+        ctx.update(subject.as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ctx.finish().as_ref());
+        Self(out)
+    }
+
+    /// The hash as 64 lowercase hexadecimal characters.
+    pub fn to_hex(&self) -> String {
+        hex::encode(&self.0)
+    }
+}
 
 /// A 2-byte tag derived from a session's subject, used to route: a Redis
 /// Cluster hash tag, a shard directory of the local store.

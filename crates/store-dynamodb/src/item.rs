@@ -6,7 +6,8 @@
 //! * a session is `s#<session ref>` (`<tag hex>-<storage key hex>`) with
 //!   the record ([`tessera_store::record`]) in `rec` and numeric helpers
 //!   that let conditions and TTL work without reading the record;
-//! * a subject's index is `u#<subject>`: a map `s` from session ref to the
+//! * a subject's index is `u#<subject hash>` ([`SubjectHash`], 64 hex
+//!   characters): a map `s` from session ref to the
 //!   hard-expiry bound of that session, and a version `ver` that every
 //!   change bumps, so a create that read the index can commit only if
 //!   nobody changed it since.
@@ -23,7 +24,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use tessera_core::{Session, Subject, Timestamp};
-use tessera_crypto::{SessionRef, StorageKey};
+use tessera_crypto::{SessionRef, StorageKey, SubjectHash};
 use tessera_store::{StoreError, record};
 
 /// An item as the SDK represents it.
@@ -77,9 +78,13 @@ pub(crate) fn session_key(id: &SessionRef) -> String {
     format!("{SESSION_PREFIX}{id}")
 }
 
-/// The key value of a subject's index item.
+/// The key value of a subject's index item: the subject's one-way hash,
+/// so that the table's keys do not name who has sessions.
 pub(crate) fn index_key(subject: &Subject) -> String {
-    format!("{INDEX_PREFIX}{subject}")
+    format!(
+        "{INDEX_PREFIX}{}",
+        SubjectHash::of(subject.as_str()).to_hex()
+    )
 }
 
 /// The key value of a legacy SID's alias item.
@@ -389,7 +394,9 @@ mod tests {
         let key = session_key(&id());
         assert!(key.starts_with("s#") && key.len() == 2 + 69, "{key}");
         assert_eq!(session_ref_of_key(&key), Some(id()));
-        assert_eq!(index_key(&Subject::new("bob").unwrap()), "u#bob");
+        let index = index_key(&Subject::new("bob").unwrap());
+        assert!(index.starts_with("u#") && index.len() == 2 + 64, "{index}");
+        assert!(!index.contains("bob"), "the subject is hashed");
     }
 
     #[test]

@@ -36,6 +36,12 @@ fn key(value: String) -> HashMap<String, AttributeValue> {
     HashMap::from([("username".to_owned(), AttributeValue::S(value))])
 }
 
+/// The key value of `subject`'s index item, as documented: `u#` and the
+/// subject's hash.
+fn index_key(subject: &str) -> String {
+    format!("u#{}", tessera_crypto::SubjectHash::of(subject).to_hex())
+}
+
 async fn raw_item(store: &DynamoDbStore, value: String) -> Option<HashMap<String, AttributeValue>> {
     store
         .client()
@@ -173,9 +179,13 @@ async fn items_follow_the_documented_layout() {
     );
     assert_eq!(number(&item, "hx"), t0.as_millis() + 60 * MIN);
 
-    let index = raw_item(&store, "u#olga".to_owned())
+    let index = raw_item(&store, index_key("olga"))
         .await
         .expect("index item");
+    assert!(
+        raw_item(&store, "u#olga".to_owned()).await.is_none(),
+        "no key names the subject"
+    );
     let entries = index["s"].as_m().expect("a map");
     assert_eq!(entries.len(), 1);
     assert_eq!(
@@ -263,7 +273,7 @@ async fn an_oversized_session_is_refused_before_any_write() {
         "{err:?}"
     );
     assert!(
-        raw_item(&store, "u#quinn".into()).await.is_none(),
+        raw_item(&store, index_key("quinn")).await.is_none(),
         "nothing written"
     );
 
@@ -294,7 +304,7 @@ async fn extending_a_session_keeps_it_counted_by_the_quota() {
     longer.max_life = Lifetime::from_minutes("max_life", 60).unwrap();
     let stored = store.update(&id, &longer, t0).await.expect("update");
     assert_eq!(stored.version, 2);
-    let index = raw_item(&store, "u#rita".into()).await.expect("index");
+    let index = raw_item(&store, index_key("rita")).await.expect("index");
     assert_eq!(
         index["s"].as_m().unwrap()[&id.to_string()].as_n().unwrap(),
         &(t0.as_millis() + 60 * MIN).to_string()
@@ -355,8 +365,8 @@ async fn purge_pages_and_batches() {
         PurgeReport::default()
     );
     // Empty index items are gone; live subjects keep theirs.
-    assert!(raw_item(&store, "u#user-1".into()).await.is_none());
-    assert!(raw_item(&store, "u#user-10".into()).await.is_some());
+    assert!(raw_item(&store, index_key("user-1")).await.is_none());
+    assert!(raw_item(&store, index_key("user-10")).await.is_some());
 }
 
 /// A stand-in endpoint: forwards to the emulator until cut, or answers
@@ -627,6 +637,6 @@ async fn create_replaces_an_expired_item_under_the_same_key() {
     let again = session("uma", "web", t5, 60, -1, -1);
     store.create(&id, &again, &p, t5).await.expect("replaces");
     assert_eq!(store.get(&id, t5).await.expect("get"), Some(again));
-    let index = raw_item(&store, "u#uma".into()).await.expect("index");
+    let index = raw_item(&store, index_key("uma")).await.expect("index");
     assert_eq!(index["s"].as_m().unwrap().len(), 1);
 }
