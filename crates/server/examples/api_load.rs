@@ -46,10 +46,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let router = api::router(ApiState {
         sessions: Arc::new(sessions),
-        tokens: Arc::new(TokenVerifier::new([(
-            "primary".to_owned(),
-            TokenHash::of(TOKEN),
-        )])),
+        tokens: Arc::new(TokenVerifier::new([("primary".to_owned(), TokenHash::of(TOKEN))]).into()),
         limits: ApiLimits::default(),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

@@ -30,6 +30,7 @@ pub mod embedded;
 mod error;
 pub mod import;
 pub mod migrate;
+pub mod reload;
 pub mod wiring;
 
 pub use error::ServerError;

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tessera_crypto::{ApiToken, MasterKeys, SafePassword, Salts, TokenVerifier};
+use tessera_crypto::{ApiToken, MasterKeys, SafePassword, Salts, TokenHash};
 use tessera_store::{Clock, SessionStore, Sessions, SessionsConfig, SystemClock, SystemRandom};
 use tessera_store_dynamodb::DynamoDbStore;
 use tessera_store_local::{LocalOptions, LocalStore};
@@ -20,9 +20,10 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::ServerError;
-use crate::api::{self, ApiLimits, ApiState, ServeOptions};
-use crate::config::{Backend, Config, PRIMARY_LABEL, PurgeSchedule, StoreType};
+use crate::api::{self, ApiLimits, ApiState, LiveTokens, ServeOptions, Tokens};
+use crate::config::{Backend, Config, ConfigSources, PRIMARY_LABEL, PurgeSchedule, StoreType};
 use crate::embedded::{DataDir, EmbeddedToken, TokenDelivery};
+use crate::reload::{Reloader, SetLogLevel};
 
 /// The automatic subject index purge interval of stateless deployments
 /// (Redis, DynamoDB), as the reference documents it: one day.
@@ -274,6 +275,8 @@ pub struct Server {
     router: axum::Router,
     options: ServeOptions,
     service: Service,
+    tokens: Arc<LiveTokens>,
+    embedded_token: Option<TokenHash>,
 }
 
 /// Checks the token configuration, opens everything and binds the listener.
@@ -319,9 +322,14 @@ pub async fn prepare(
         .local_addr()
         .map_err(|source| ServerError::Listen { addr, source })?;
 
+    let embedded_token = embedded_token.then(|| tokens[0].1);
+    let live_tokens = Arc::new(LiveTokens::new(Tokens::new(
+        tokens,
+        config.server.metrics_token,
+    )));
     let router = api::router(ApiState {
         sessions: Arc::clone(&service.sessions),
-        tokens: Arc::new(TokenVerifier::new(tokens)),
+        tokens: Arc::clone(&live_tokens),
         limits: ApiLimits {
             max_body_bytes: config.server.max_body_bytes,
             request_timeout: config.server.request_timeout,
@@ -338,7 +346,7 @@ pub async fn prepare(
         addr,
         new_token,
         token_file,
-        embedded_token,
+        embedded_token: embedded_token.is_some(),
         data_dir: service.data_dir.as_ref().map(|d| d.path().to_path_buf()),
         store_type: config.backend.store_type(),
     };
@@ -348,12 +356,31 @@ pub async fn prepare(
             router,
             options,
             service,
+            tokens: live_tokens,
+            embedded_token,
         },
         welcome,
     ))
 }
 
 impl Server {
+    /// What reloads this server's token hashes and log level from
+    /// `sources` (the ones `started` was loaded from) on SIGHUP.
+    pub fn reloader(
+        &self,
+        sources: ConfigSources,
+        started: &Config,
+        set_log_level: SetLogLevel,
+    ) -> Reloader {
+        Reloader::new(
+            sources,
+            started.restart_keys().clone(),
+            Arc::clone(&self.tokens),
+            self.embedded_token,
+            set_log_level,
+        )
+    }
+
     /// Serves until SIGTERM or SIGINT, then shuts down gracefully (requests
     /// in flight finish, connections still open after
     /// `server.shutdown_timeout_ms` are closed, store operations complete)
@@ -364,6 +391,7 @@ impl Server {
             router,
             options,
             service,
+            ..
         } = self;
         let result =
             api::serve_with_options(listener, router, api::shutdown_signal(), options).await;

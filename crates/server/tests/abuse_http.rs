@@ -126,7 +126,7 @@ impl Running {
         );
         let router = api::router(ApiState {
             sessions: Arc::new(sessions),
-            tokens: Arc::new(tokens),
+            tokens: Arc::new(tokens.into()),
             limits,
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

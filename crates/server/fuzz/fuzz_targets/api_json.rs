@@ -52,10 +52,9 @@ fn router() -> axum::Router {
     );
     api::router(ApiState {
         sessions: Arc::new(sessions),
-        tokens: Arc::new(TokenVerifier::new([(
-            "primary".to_owned(),
-            TokenHash::of(TOKEN),
-        )])),
+        tokens: Arc::new(
+            TokenVerifier::new([("primary".to_owned(), TokenHash::of(TOKEN))]).into(),
+        ),
         limits: ApiLimits::default(),
     })
 }

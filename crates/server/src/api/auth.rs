@@ -23,12 +23,25 @@ pub(crate) async fn require_token(
     request: Request,
     next: Next,
 ) -> Response {
-    let Some(label) = presented(request.headers()).and_then(|t| state.tokens.verify(t)) else {
+    let tokens = state.tokens.current();
+    let Some(label) = presented(request.headers()).and_then(|t| tokens.api.verify(t)) else {
         metrics::auth_failure();
         return ApiError::unauthorized().into_response();
     };
     tracing::Span::current().record("token", tracing::field::display(label));
+    drop(tokens);
     next.run(request).await
+}
+
+/// Whether a request may read `/metrics`: always when it has no token of
+/// its own, else only with `Authorization: Bearer` of that token (an API
+/// token is not accepted there, nor the metrics token on the API).
+pub(crate) fn may_read_metrics(state: &Shared, headers: &HeaderMap) -> bool {
+    let tokens = state.tokens.current();
+    match &tokens.metrics {
+        None => true,
+        Some(verifier) => presented(headers).is_some_and(|t| verifier.verify(t).is_some()),
+    }
 }
 
 /// The token of the one `Authorization: Bearer` header, if that is what the

@@ -9,9 +9,12 @@
 
 use std::sync::OnceLock;
 
-use axum::http::{HeaderValue, Method, header};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use super::Shared;
 
 /// Requests answered, by `method`, `route` and `status`.
 pub(crate) const REQUESTS: &str = "tessera_http_requests_total";
@@ -170,8 +173,13 @@ pub(crate) fn connection_refused() {
     metrics::counter!(CONNECTIONS_REFUSED).increment(1);
 }
 
-/// `GET /metrics`: the Prometheus text exposition.
-pub(crate) async fn page() -> Response {
+/// `GET /metrics`: the Prometheus text exposition; `401` without the
+/// metrics token when one is configured (`server.metrics_token_sha256`).
+pub(crate) async fn page(State(state): State<Shared>, headers: HeaderMap) -> Response {
+    if !super::auth::may_read_metrics(&state, &headers) {
+        auth_failure();
+        return super::error::ApiError::unauthorized().into_response();
+    }
     let handle = handle();
     handle.run_upkeep();
     let mut response = handle.render().into_response();

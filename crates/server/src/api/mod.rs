@@ -24,7 +24,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tessera_crypto::TokenVerifier;
 use tessera_store::Sessions;
 
 mod auth;
@@ -42,6 +41,7 @@ mod routes;
 mod serve;
 mod sessions;
 mod subjects;
+mod tokens;
 mod view;
 
 pub use routes::{RouteInfo, routes};
@@ -49,6 +49,7 @@ pub use serve::{
     ServeOptions, read_buffer_bytes, serve, serve_with_options, serve_with_shutdown,
     shutdown_signal,
 };
+pub use tokens::{LiveTokens, Tokens};
 
 /// Counts the expired sessions a purge outside the API removed (the
 /// periodic one), in the same metric as `POST /purge`.
@@ -77,9 +78,10 @@ pub const OPENAPI_JSON: &str = include_str!("../../openapi.json");
 pub struct ApiState {
     /// The session service, over whichever backend is configured.
     pub sessions: Arc<Sessions>,
-    /// The configured API token hashes. With none, every API call is `401`
-    /// (the probes and `/metrics` still answer).
-    pub tokens: Arc<TokenVerifier>,
+    /// The configured token hashes, replaceable while serving. With no API
+    /// token, every API call is `401` (the probes, and `/metrics` unless it
+    /// has a token of its own, still answer).
+    pub tokens: Arc<LiveTokens>,
     /// Request size and time limits.
     pub limits: ApiLimits,
 }

@@ -180,7 +180,7 @@ fn run(command: Command, sources: &ConfigSources) -> anyhow::Result<ExitCode> {
         }
         Command::Serve => {
             let config = load(sources)?;
-            serve::run(&config)
+            serve::run(&config, sources)
         }
         Command::Sessions(command) => {
             let config = load(sources)?;

@@ -4,13 +4,15 @@ use std::io::{IsTerminal as _, Write as _};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::ExitCode;
 
+use tessera_server::ServerError;
 use tessera_server::api::BASE_PATH;
-use tessera_server::config::{Config, LogFormat};
+use tessera_server::config::{Config, ConfigSources, LogFormat};
 use tessera_server::embedded::{TOKEN_HASH_FILE, TokenDelivery};
+use tessera_server::reload::SetLogLevel;
 use tessera_server::wiring::{self, Welcome};
 
-pub(crate) fn run(config: &Config) -> anyhow::Result<ExitCode> {
-    init_logging(config);
+pub(crate) fn run(config: &Config, sources: &ConfigSources) -> anyhow::Result<ExitCode> {
+    let set_log_level = init_logging(config);
     for block in &config.ignored_blocks {
         tracing::info!(
             block = %block.name,
@@ -29,25 +31,50 @@ pub(crate) fn run(config: &Config) -> anyhow::Result<ExitCode> {
             TokenDelivery::File
         };
         let (server, welcome) = wiring::prepare(config, delivery).await?;
+        let reloads = tokio::spawn(
+            server
+                .reloader(sources.clone(), config, set_log_level)
+                .on_sighup()
+                .map_err(ServerError::Serve)?,
+        );
         print_welcome(&welcome);
-        server.run().await
+        let outcome = server.run().await;
+        reloads.abort();
+        outcome
     })?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// Logs go to stderr, as text or JSON lines, filtered by `server.log_level`.
-fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::builder()
-        .parse(&config.server.log_level)
+/// Returns what sets a new filter (a reload).
+fn init_logging(config: &Config) -> SetLogLevel {
+    let filter = log_filter(&config.server.log_level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
-    let _ = match config.server.log_format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
-    };
+    // The handle's type depends on the format, so each branch wraps its own.
+    match config.server.log_format {
+        LogFormat::Text => {
+            let builder = builder.with_filter_reloading();
+            let handle = builder.reload_handle();
+            let _ = builder.try_init();
+            Box::new(move |level| handle.reload(log_filter(level)?).map_err(|e| e.to_string()))
+        }
+        LogFormat::Json => {
+            let builder = builder.json().with_filter_reloading();
+            let handle = builder.reload_handle();
+            let _ = builder.try_init();
+            Box::new(move |level| handle.reload(log_filter(level)?).map_err(|e| e.to_string()))
+        }
+    }
+}
+
+fn log_filter(level: &str) -> Result<tracing_subscriber::EnvFilter, String> {
+    tracing_subscriber::EnvFilter::builder()
+        .parse(level)
+        .map_err(|e| e.to_string())
 }
 
 /// Tells the operator where the server listens and how to call it; on the

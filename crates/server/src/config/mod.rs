@@ -55,6 +55,7 @@ mod strength;
 mod tokenizer;
 mod validate;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 pub use files::IgnoredBlock;
@@ -100,6 +101,29 @@ pub struct Config {
     /// The top-level blocks of those files that are not Tessera's and were
     /// not read (the rest of the SQL tool's `settings.yml`).
     pub ignored_blocks: Vec<IgnoredBlock>,
+    /// What a reload compares to tell the keys that need a restart.
+    restart_keys: RestartKeys,
+}
+
+/// The values of the keys that a running server takes only at a restart
+/// (everything but the token hashes and the log level), as digests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestartKeys(BTreeMap<String, [u8; 32]>);
+
+impl RestartKeys {
+    /// The keys set, unset or changed between `self` and `newer`, in key
+    /// order.
+    pub fn changed(&self, newer: &Self) -> Vec<String> {
+        let mut keys: Vec<String> = self
+            .0
+            .iter()
+            .filter(|(k, v)| newer.0.get(*k) != Some(*v))
+            .map(|(k, _)| k.clone())
+            .chain(newer.0.keys().filter(|k| !self.0.contains_key(*k)).cloned())
+            .collect();
+        keys.sort();
+        keys
+    }
 }
 
 impl Config {
@@ -107,6 +131,12 @@ impl Config {
     /// `<redacted>`, defaults filled in.
     pub fn to_redacted_yaml(&self) -> String {
         show::redacted_yaml(self)
+    }
+
+    /// The keys a running server takes only at a restart, for a reload to
+    /// compare.
+    pub fn restart_keys(&self) -> &RestartKeys {
+        &self.restart_keys
     }
 }
 
@@ -201,6 +231,7 @@ pub fn load(sources: &ConfigSources) -> Result<Config, ConfigErrors> {
             embedded,
             files: sources.files.clone(),
             ignored_blocks,
+            restart_keys: RestartKeys(raw.restart_digests()),
         }),
         _ => Err(ConfigErrors::new(errors)),
     }

@@ -126,6 +126,23 @@ impl Raw {
         }
     }
 
+    /// A digest of every value that a running server takes only at a
+    /// restart ([`schema::is_live`] is false), by path: enough to tell
+    /// which changed, without keeping a second copy of secrets.
+    pub(crate) fn restart_digests(&self) -> BTreeMap<String, [u8; 32]> {
+        self.entries
+            .iter()
+            .filter(|(path, _)| !schema::is_live(path))
+            .map(|(path, entry)| {
+                let text = zeroize::Zeroizing::new(format!("{:?}", entry.value));
+                let digest = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+                let mut out = [0u8; 32];
+                out.copy_from_slice(digest.as_ref());
+                (path.clone(), out)
+            })
+            .collect()
+    }
+
     /// The entry at `path`, if set.
     pub(crate) fn get(&self, path: &str) -> Option<&Entry> {
         self.entries.get(path)

@@ -185,7 +185,21 @@ pub(crate) const KEYS: &[KeySpec] = &[
     key("server.data_dir", Kind::Text, Scope::Any),
     key("server.log_format", Kind::Text, Scope::Any),
     key("server.log_level", Kind::Text, Scope::Any),
+    key("server.metrics_token_sha256", Kind::Text, Scope::Any),
 ];
+
+/// Whether a running server takes a new value of `path` on a reload
+/// (SIGHUP): the token hashes and the log level. Every other key takes
+/// effect only at a restart.
+pub(crate) fn is_live(path: &str) -> bool {
+    matches!(
+        path,
+        "sessionStore.apiAccessTokenSHA256"
+            | "sessionStore.secondaryAPIAccessTokenSHA256"
+            | "server.metrics_token_sha256"
+            | "server.log_level"
+    ) || labelled_token(path).is_some()
+}
 
 /// The key with this exact path.
 pub(crate) fn find(path: &str) -> Option<&'static KeySpec> {

@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use tessera_crypto::TokenHash;
+
 use super::sources::ConfigSources;
 use super::validate::Validator;
 
@@ -68,6 +70,10 @@ pub struct ServerSettings {
     /// `log_level`: a tracing filter such as `info` or
     /// `info,tessera_server=debug`.
     pub log_level: String,
+    /// `metrics_token_sha256`: with it, `/metrics` asks for a bearer token
+    /// of this hash (a scraper's own, not an API token); without it,
+    /// `/metrics` is open.
+    pub metrics_token: Option<TokenHash>,
 }
 
 pub(crate) fn check(v: &mut Validator<'_>, sources: &ConfigSources) -> ServerSettings {
@@ -150,6 +156,24 @@ pub(crate) fn check(v: &mut Validator<'_>, sources: &ConfigSources) -> ServerSet
             .or_else(|| default_data_dir(sources)),
         log_format,
         log_level,
+        metrics_token: metrics_token(v),
+    }
+}
+
+fn metrics_token(v: &mut Validator<'_>) -> Option<TokenHash> {
+    let (text, _) = v.text("server.metrics_token_sha256")?;
+    match text.parse::<TokenHash>() {
+        Ok(hash) => Some(hash),
+        Err(e) => {
+            v.refuse(
+                "server.metrics_token_sha256",
+                format!(
+                    "{e}: expected the SHA-256 of the scraper's token as 64 hex characters \
+                     (`tessera token new` prints a token and its hash)"
+                ),
+            );
+            None
+        }
     }
 }
 

@@ -230,6 +230,10 @@ fn server_block(config: &Config, data_dir: Option<String>) -> Value {
         .set("shutdown_timeout_ms", millis(server.shutdown_timeout))
         .set_some("data_dir", data_dir)
         .set("log_format", server.log_format.as_str())
-        .set("log_level", server.log_level.clone());
+        .set("log_level", server.log_level.clone())
+        .set_some(
+            "metrics_token_sha256",
+            server.metrics_token.map(|h| h.to_hex()),
+        );
     server_block.into_value()
 }

@@ -114,7 +114,7 @@ impl TestServer {
         ]);
         let router = api::router(ApiState {
             sessions: sessions.clone(),
-            tokens: Arc::new(tokens),
+            tokens: Arc::new(tokens.into()),
             limits: options.limits,
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -66,11 +66,16 @@ impl Drop for Server {
 
 /// Starts `command` (a `tessera serve` listening on port 0) and reads its
 /// banner up to the ready-to-paste `curl` line.
-pub fn serve(mut command: Command) -> Server {
+pub fn serve(command: Command) -> Server {
+    serve_with_stderr(command, Stdio::null())
+}
+
+/// [`serve`], with the server's standard error (its log) going to `stderr`.
+pub fn serve_with_stderr(mut command: Command, stderr: Stdio) -> Server {
     let mut child = command
         .arg("-Dserver.listen=127.0.0.1:0")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
