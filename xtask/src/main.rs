@@ -30,6 +30,9 @@
 //! * `cargo xtask bench [--quick] [PART...]` runs the benchmarks, each
 //!   beside a baseline measured in the same run, and writes
 //!   `target/bench/report.md` with SVG charts (see `bench/mod.rs`).
+//! * `cargo xtask soak [--seconds N] [--rate R] [BACKEND...]` holds a steady
+//!   mixed load on `tessera serve` on each backend and checks that memory,
+//!   descriptors, p99 and errors stay bounded (see `soak.rs`).
 //! * `cargo xtask no-io` runs only the check that `tessera-core` and
 //!   `tessera-crypto` stay free of I/O, clocks and OS randomness.
 //!
@@ -60,6 +63,7 @@ mod fuzz;
 mod no_io;
 mod rust_source;
 mod services;
+mod soak;
 mod test;
 #[cfg(test)]
 mod tidy;
@@ -89,6 +93,10 @@ tasks:
                                   run the cargo-fuzz targets (or those named) for N s each
                                   (default 20; needs a nightly toolchain); the server's
                                   targets, slow to build, only with --all or by name
+  soak [--seconds N] [--rate R] [BACKEND...]
+                                  hold a steady mixed load on tessera serve on each backend
+                                  (local redis dynamodb; default 600 s each at 200 ops/s) and
+                                  check memory, descriptors, p99 and errors stay bounded
   bench [--quick] [PART...]       run the benchmarks against same-run baselines and write
                                   target/bench/report.md with SVG charts; parts: core local
                                   redis dynamodb server peers scale memory (default: all)";
@@ -126,6 +134,7 @@ fn run(args: &[String]) -> Result<()> {
         "chaos" => chaos::run(&chaos::Options::parse(rest)?),
         "fuzz" => fuzz::run(&fuzz::Options::parse(rest)?),
         "bench" => bench::run(&bench::Options::parse(rest)?),
+        "soak" => soak::run(&soak::Options::parse(rest)?),
         "no-io" => {
             no_more_args(task, rest)?;
             no_io::check()?;

@@ -1,0 +1,191 @@
+//! `cargo xtask soak [--seconds N] [--rate R] [BACKEND...]`: load held for
+//! a long time. For each backend (local, redis, dynamodb; all by default)
+//! it starts `tessera serve` (the debug build the tests use) on a fresh
+//! store, runs the server crate's `soak` example against it — a steady mix
+//! of logins, lookups, updates and logouts at `R` operations per second —
+//! and keeps that example's report: resident memory, open descriptors,
+//! p50/p99 and errors per window, and the verdict (no error, bounded
+//! growth, p99 within twice the first window's). Reports go to
+//! `target/soak/<backend>.txt` and `target/soak/report.md`; any failed
+//! verdict fails the task.
+//!
+//! The default is 10 minutes per backend in 10 one-minute windows, at 200
+//! operations per second on the local store and Redis and 30 on DynamoDB
+//! (the `moto` emulator answers one request at a time, about 50 per second
+//! here, so a higher rate would measure its queue, not Tessera); `--rate`
+//! sets one rate for all. CI runs a short one (`--seconds 40`, windows of
+//! 8 s).
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::bench::http::{self, Server};
+use crate::bench::server::{new_token, set_mode, write_config};
+use crate::services::Services;
+use crate::{cmd, project_root};
+
+const BACKENDS: [&str; 3] = ["local", "redis", "dynamodb"];
+
+/// What to run.
+pub(crate) struct Options {
+    seconds: u64,
+    /// One rate for every backend, else each backend's default.
+    rate: Option<u64>,
+    backends: Vec<&'static str>,
+}
+
+impl Options {
+    pub(crate) fn parse(args: &[String]) -> Result<Self> {
+        let mut options = Self {
+            seconds: 600,
+            rate: None,
+            backends: Vec::new(),
+        };
+        let mut it = args.iter();
+        while let Some(arg) = it.next() {
+            let mut number = |name: &str| -> Result<u64> {
+                let value = it.next().map_or("", String::as_str);
+                value.parse().ok().filter(|n| *n > 0).with_context(|| {
+                    format!("`{name}` needs a positive whole number, got `{value}`")
+                })
+            };
+            match arg.as_str() {
+                "--seconds" => options.seconds = number("--seconds")?,
+                "--rate" => options.rate = Some(number("--rate")?),
+                other => match BACKENDS.iter().find(|b| **b == other) {
+                    Some(b) => options.backends.push(b),
+                    None => bail!(
+                        "`soak` takes `--seconds N`, `--rate R` and backends ({}), got `{other}`",
+                        BACKENDS.join(", ")
+                    ),
+                },
+            }
+        }
+        if options.backends.is_empty() {
+            options.backends = BACKENDS.to_vec();
+        }
+        Ok(options)
+    }
+
+    /// Operations per second on `backend`.
+    fn rate(&self, backend: &str) -> u64 {
+        self.rate
+            .unwrap_or(if backend == "dynamodb" { 30 } else { 200 })
+    }
+
+    /// One-minute windows, or at least 5 windows in a short run.
+    fn windows(&self) -> u64 {
+        (self.seconds / 60).max(5)
+    }
+}
+
+pub(crate) fn run(options: &Options) -> Result<()> {
+    let root = project_root();
+    cmd::run(cmd::cargo().current_dir(&root).args([
+        "build",
+        "-p",
+        "tessera-server",
+        "--bin",
+        "tessera",
+        "--example",
+        "soak",
+    ]))?;
+    let target = crate::xtask_dir()
+        .parent()
+        .expect("target/xtask has a parent")
+        .to_path_buf();
+    let tessera = target.join("debug/tessera");
+    let load = target.join("debug/examples/soak");
+    let out = target.join("soak");
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out)?;
+
+    let services = Services::start()?;
+    let env = |name: &str| {
+        services
+            .env()
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .with_context(|| format!("the services set no {name}"))
+    };
+    let mut report = format!(
+        "# Soak\n\n{} s per backend, {} windows; `tessera serve` debug build.\n",
+        options.seconds,
+        options.windows()
+    );
+    let mut failed = Vec::new();
+    for backend in &options.backends {
+        let dir = out.join(backend);
+        std::fs::create_dir_all(&dir)?;
+        set_mode(&dir, 0o700)?;
+        let store = match *backend {
+            "local" => format!(
+                "  type: local\n  path: {}\n",
+                dir.join("sessions").display()
+            ),
+            "redis" => format!(
+                "  type: redis\n  url: {}\n  key_prefix: \"soak:\"\n",
+                env("TESSERA_TEST_REDIS_URL")?
+            ),
+            _ => format!(
+                "  type: dynamodb\n  table: tessera-soak\n  aws_region_name: us-east-1\n  \
+                 aws_access_key: testing\n  aws_secret_key: testing\n  endpoint_url: {}\n",
+                env("TESSERA_TEST_DYNAMODB_ENDPOINT")?
+            ),
+        };
+        let (token, hash) = new_token(&tessera)?;
+        let port = http::free_port()?;
+        let config = write_config(&dir, &store, &hash, port)?;
+        if *backend == "dynamodb" {
+            cmd::run(
+                Command::new(&tessera)
+                    .arg("--config")
+                    .arg(&config)
+                    .args(["dynamodb", "create-table"]),
+            )?;
+        }
+        let rate = options.rate(backend);
+        println!(
+            "soak: {backend}: {} s at {rate} operations/s",
+            options.seconds
+        );
+        let mut serve = Command::new(&tessera);
+        serve.arg("--config").arg(&config).arg("serve");
+        let server = Server::start(&mut serve, port, &dir.join("server.log"))?;
+        let output = Command::new(&load)
+            .args(["--url", &format!("http://127.0.0.1:{port}")])
+            .args(["--token", &token])
+            .args(["--pid", &server.pid().to_string()])
+            .args(["--seconds", &options.seconds.to_string()])
+            .args(["--windows", &options.windows().to_string()])
+            .args(["--rate", &rate.to_string()])
+            .output()
+            .with_context(|| format!("cannot run {}", load.display()))?;
+        drop(server);
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        print!("{text}");
+        std::fs::write(dir.with_extension("txt"), &text)?;
+        let _ = write!(
+            report,
+            "\n## {backend} ({rate} operations/s)\n\n```text\n{text}```\n"
+        );
+        if !output.status.success() {
+            failed.push(*backend);
+        }
+    }
+    write_report(&out.join("report.md"), &report)?;
+    drop(services);
+    if !failed.is_empty() {
+        bail!("soak failed on {} (see target/soak/)", failed.join(", "));
+    }
+    println!("soak: ok; report in {}", out.join("report.md").display());
+    Ok(())
+}
+
+fn write_report(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
