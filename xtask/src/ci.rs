@@ -3,15 +3,16 @@
 
 use anyhow::{Context, Result};
 
-use crate::{cmd, no_io, project_root, test};
+use crate::{cmd, no_io, project_root, soak, test};
 
 type Step = fn() -> Result<()>;
 
-const STEPS: [(&str, Step); 6] = [
+const STEPS: [(&str, Step); 7] = [
     ("fmt", fmt),
     ("clippy", clippy),
     ("no-io", no_io::check),
     ("test", test_everything),
+    ("soak", soak_briefly),
     ("doc", doc),
     ("deny", deny),
 ];
@@ -45,6 +46,12 @@ fn clippy() -> Result<()> {
 /// The same code path as `cargo xtask test`.
 fn test_everything() -> Result<()> {
     test::run(&test::Options::default())
+}
+
+/// The soak in its short form: 40 s per backend (the full run is 10
+/// minutes each, by hand).
+fn soak_briefly() -> Result<()> {
+    soak::run(&soak::Options::parse(&["--seconds".to_owned(), "40".to_owned()])?)
 }
 
 fn doc() -> Result<()> {
