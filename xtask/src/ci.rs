@@ -51,7 +51,10 @@ fn test_everything() -> Result<()> {
 /// The soak in its short form: 40 s per backend (the full run is 10
 /// minutes each, by hand).
 fn soak_briefly() -> Result<()> {
-    soak::run(&soak::Options::parse(&["--seconds".to_owned(), "40".to_owned()])?)
+    soak::run(&soak::Options::parse(&[
+        "--seconds".to_owned(),
+        "40".to_owned(),
+    ])?)
 }
 
 fn doc() -> Result<()> {
