@@ -6,8 +6,10 @@
 //! and keeps that example's report: resident memory, open descriptors,
 //! p50/p99 and errors per window, and the verdict (no error, bounded
 //! growth, p99 within twice the first window's). Reports go to
-//! `target/soak/<backend>.txt` and `target/soak/report.md`; any failed
-//! verdict fails the task.
+//! `target/soak/<backend>.txt` and `target/soak/report.md` (or
+//! `report-<backends>.md` for some backends only, so that runs on
+//! different backends can go side by side); any failed verdict fails the
+//! task.
 //!
 //! The default is 10 minutes per backend in 10 one-minute windows, at 200
 //! operations per second on the local store and Redis and 30 on DynamoDB
@@ -100,8 +102,14 @@ pub(crate) fn run(options: &Options) -> Result<()> {
     let tessera = target.join("debug/tessera");
     let load = target.join("debug/examples/soak");
     let out = target.join("soak");
-    let _ = std::fs::remove_dir_all(&out);
     std::fs::create_dir_all(&out)?;
+    // One report per set of backends, so runs on different backends can
+    // go side by side.
+    let report_file = if options.backends.len() == BACKENDS.len() {
+        out.join("report.md")
+    } else {
+        out.join(format!("report-{}.md", options.backends.join("-")))
+    };
 
     let services = Services::start()?;
     let env = |name: &str| {
@@ -120,6 +128,7 @@ pub(crate) fn run(options: &Options) -> Result<()> {
     let mut failed = Vec::new();
     for backend in &options.backends {
         let dir = out.join(backend);
+        let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)?;
         set_mode(&dir, 0o700)?;
         let store = match *backend {
@@ -177,12 +186,12 @@ pub(crate) fn run(options: &Options) -> Result<()> {
             failed.push(*backend);
         }
     }
-    write_report(&out.join("report.md"), &report)?;
+    write_report(&report_file, &report)?;
     drop(services);
     if !failed.is_empty() {
         bail!("soak failed on {} (see target/soak/)", failed.join(", "));
     }
-    println!("soak: ok; report in {}", out.join("report.md").display());
+    println!("soak: ok; report in {}", report_file.display());
     Ok(())
 }
 
