@@ -37,6 +37,12 @@ pub(crate) const REC: &str = "rec";
 /// Session: the subject, so a delete knows which index to fix without
 /// decoding the record.
 pub(crate) const SUB: &str = "sub";
+/// Session: the context, so an update can be refused for changing it
+/// without decoding the record.
+pub(crate) const CONTEXT: &str = "cx";
+/// Session: the token of the create that wrote it, so a retried create
+/// recognises its own write.
+pub(crate) const CREATE_TOKEN: &str = "ct";
 /// Session: last use (ms). Touches move it without rewriting `rec`.
 pub(crate) const LAST_USED: &str = "lu";
 /// Session: hard expiry, the earlier of the `max_life` and `auth_life`
@@ -176,6 +182,7 @@ pub(crate) fn session_attributes(
     let mut attrs = vec![
         (REC, AttributeValue::S(rec)),
         (SUB, s(session.subject.as_str())),
+        (CONTEXT, s(session.context.as_str())),
         (LAST_USED, n(last_used)),
         (HARD_EXPIRY, n(hard_expiry_ms(session))),
         (MAX_IDLE, n(idle.unwrap_or(FOREVER_MS))),

@@ -18,7 +18,8 @@ use aws_sdk_dynamodb::types::{
 use tessera_core::{Context, Policy, Session, Subject, Timestamp};
 use tessera_crypto::{SessionRef, StorageKey};
 use tessera_store::{
-    Created, LegacyAlias, PurgeReport, SessionStore, StoreError, StoredSession, Touch, quota_plan,
+    Created, LegacyAlias, PurgeReport, SessionStore, StoreError, StoredSession, Touch,
+    check_unchanged, quota_plan,
 };
 
 use crate::budget::{ReadBudget, backoff, random_version};
@@ -497,8 +498,15 @@ impl DynamoDbStore {
     /// The create transaction: put the session (if absent or expired), put
     /// the index (if unchanged since read), delete the closed sessions.
     /// `Ok(false)` when a concurrent change means planning again.
+    /// `attempt` numbers this try of the create: the SDK's own retries of
+    /// one attempt (after a timeout, say) carry the same client request
+    /// token, so DynamoDB applies the transaction once however often it
+    /// arrives.
+    #[expect(clippy::too_many_arguments, reason = "one transaction's parts")]
     async fn commit_create(
         &self,
+        id: &SessionRef,
+        attempt: u32,
         session_item: Item,
         new_index: Item,
         version: Option<i64>,
@@ -506,9 +514,13 @@ impl DynamoDbStore {
         now: Timestamp,
     ) -> Result<bool, StoreError> {
         let put_condition = "attribute_not_exists(#username) OR #hx <= :now OR #ix <= :now";
+        let token = create_token(id, attempt);
+        let mut session_item = session_item;
+        session_item.insert(item::CREATE_TOKEN.to_owned(), s(token.clone()));
         let put_session = Put::builder()
             .table_name(&self.table)
             .set_item(Some(session_item))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .condition_expression(put_condition)
             .set_expression_attribute_names(Some(expr::names(&[put_condition])))
             .set_expression_attribute_values(expr::values([(":now", n(now.as_millis()))]))
@@ -526,6 +538,7 @@ impl DynamoDbStore {
         let mut tx = self
             .client
             .transact_write_items()
+            .client_request_token(token.clone())
             .transact_items(TransactWriteItem::builder().put(put_session).build())
             .transact_items(TransactWriteItem::builder().put(put_index).build());
         for c in closed {
@@ -542,7 +555,21 @@ impl DynamoDbStore {
         let Some(reasons) = cancellation(&e) else {
             return Err(errors::sdk("creating a session", e));
         };
-        if reasons.first().and_then(|r| r.0.as_deref()) == Some("ConditionalCheckFailed") {
+        if let Some((Some(code), old)) = reasons.first()
+            && code == "ConditionalCheckFailed"
+        {
+            // A retry of an attempt that did commit (its answer lost to a
+            // timeout) meets its own write, marked with this attempt's
+            // token. That is success, not a clash; an endpoint that does
+            // not honour client request tokens gets here.
+            let existing = match old {
+                Some(item) => Some(item.clone()),
+                None => self.get_item(id).await?,
+            };
+            let theirs = existing.as_ref().and_then(|it| it.get(item::CREATE_TOKEN));
+            if theirs.and_then(|t| t.as_s().ok()) == Some(&token) {
+                return Ok(true);
+            }
             return Err(StoreError::AlreadyExists);
         }
         if reasons.iter().any(|r| retryable(r.0.as_deref())) {
@@ -704,7 +731,7 @@ impl UpdateExpr {
         let mut update = format!("SET {set}");
         let mut condition = String::from(
             "attribute_exists(#username) AND #v = :expected AND #lu <= :a_lu \
-             AND #hx > :now AND #ix > :now",
+             AND #hx > :now AND #ix > :now AND #sub = :a_sub AND #cx = :a_cx",
         );
         match new_bound {
             Some(bound) => {
@@ -740,6 +767,23 @@ fn index_condition(
 
 /// The cancellation reasons (code and returned item) of a cancelled
 /// transaction, or `None` for any other error.
+/// The token of one attempt of one create: the same for the SDK's retries
+/// of that attempt, different for any other create (another call, another
+/// process, a repeated import of the same session). At most 36 characters,
+/// DynamoDB's limit for a client request token.
+fn create_token(id: &SessionRef, attempt: u32) -> String {
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!(
+        "{}-{:x}-{call:x}-{attempt}",
+        &id.storage_key().to_hex()[..12],
+        std::process::id()
+    )
+    .chars()
+    .take(36)
+    .collect()
+}
+
 fn cancellation(
     e: &aws_sdk_dynamodb::error::SdkError<
         TransactWriteItemsError,
@@ -813,7 +857,15 @@ impl SessionStore for DynamoDbStore {
             );
             item::check_size(&new_index)?;
             if self
-                .commit_create(session_item.clone(), new_index, version, &closed, now)
+                .commit_create(
+                    id,
+                    attempt,
+                    session_item.clone(),
+                    new_index,
+                    version,
+                    &closed,
+                    now,
+                )
                 .await?
             {
                 return Ok(Created { closed });
@@ -967,6 +1019,7 @@ impl SessionStore for DynamoDbStore {
                     if stored.is_expired(now) {
                         return Err(StoreError::Expired);
                     }
+                    check_unchanged(&stored, session)?;
                     if stored.version != session.version {
                         return Err(StoreError::Conflict {
                             expected: session.version,

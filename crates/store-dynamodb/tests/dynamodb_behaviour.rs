@@ -423,6 +423,40 @@ impl FakeEndpoint {
         .await
     }
 
+    /// Forwards every request to `target`, but the first
+    /// `TransactWriteItems` only one way: the emulator applies it, and its
+    /// answer is dropped with the connection, as a timeout would lose it.
+    async fn losing_the_first_transaction_answer(target: String) -> Self {
+        let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        Self::start(move |mut inbound| {
+            let target = target.trim_start_matches("http://").to_owned();
+            let lost = Arc::clone(&lost);
+            async move {
+                let Ok(mut outbound) = TcpStream::connect(target).await else {
+                    return;
+                };
+                while let Some(request) = read_message(&mut inbound).await {
+                    if outbound.write_all(&request).await.is_err() {
+                        return;
+                    }
+                    let Some(answer) = read_message(&mut outbound).await else {
+                        return;
+                    };
+                    let transaction = String::from_utf8_lossy(&request)
+                        .to_lowercase()
+                        .contains("dynamodb_20120810.transactwriteitems");
+                    if transaction && !lost.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                        return;
+                    }
+                    if inbound.write_all(&answer).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        })
+        .await
+    }
+
     async fn start<F, Fut>(handle: F) -> Self
     where
         F: Fn(TcpStream) -> Fut + Send + Sync + 'static,
@@ -448,6 +482,66 @@ impl FakeEndpoint {
             t.abort();
         }
     }
+}
+
+/// One HTTP/1.1 message (head and the body its `content-length` gives),
+/// or `None` when the peer closes first.
+async fn read_message(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut seen = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let text = String::from_utf8_lossy(&seen).to_lowercase();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length = text[..end]
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            if seen.len() >= end + 4 + length {
+                return Some(seen);
+            }
+        }
+        let n = stream.read(&mut buf).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        seen.extend_from_slice(&buf[..n]);
+    }
+}
+
+#[tokio::test]
+async fn a_create_whose_answer_was_lost_succeeds_on_the_retry() {
+    let (seeded, config) = common::fresh_store("lost-answer").await;
+    let proxy = FakeEndpoint::losing_the_first_transaction_answer(common::endpoint()).await;
+    let mut via = common::config_for(&proxy.url, &config.table);
+    via.max_attempts = 3;
+    via.attempt_timeout_ms = 5_000;
+    let store = DynamoDbStore::connect(&via)
+        .await
+        .expect("connect through the proxy");
+    let t0 = now();
+    let id = session_ref("tove");
+    let p = policy(5, OnQuotaExhaustion::DenyLogin);
+    let created = store
+        .create(&id, &session("tove", "web", t0, 60, 60, 60), &p, t0)
+        .await
+        .expect("the retry meets its own write: a success, not AlreadyExists");
+    assert!(created.closed.is_empty());
+    let stored = seeded
+        .get(&id, t0)
+        .await
+        .expect("get")
+        .expect("stored once");
+    assert_eq!(stored.version, 1);
+    let tove = Subject::new("tove").unwrap();
+    assert_eq!(
+        seeded
+            .list_by_subject(&tove, None, t0)
+            .await
+            .expect("list")
+            .len(),
+        1
+    );
 }
 
 fn assert_unavailable<T: std::fmt::Debug>(what: &str, r: Result<T, StoreError>) {
