@@ -131,21 +131,7 @@ pub(crate) fn run(options: &Options) -> Result<()> {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)?;
         set_mode(&dir, 0o700)?;
-        let store = match *backend {
-            "local" => format!(
-                "  type: local\n  path: {}\n",
-                dir.join("sessions").display()
-            ),
-            "redis" => format!(
-                "  type: redis\n  url: {}\n  key_prefix: \"soak:\"\n",
-                env("TESSERA_TEST_REDIS_URL")?
-            ),
-            _ => format!(
-                "  type: dynamodb\n  table: tessera-soak\n  aws_region_name: us-east-1\n  \
-                 aws_access_key: testing\n  aws_secret_key: testing\n  endpoint_url: {}\n",
-                env("TESSERA_TEST_DYNAMODB_ENDPOINT")?
-            ),
-        };
+        let store = store_block(backend, &dir, &env)?;
         let (token, hash) = new_token(&tessera)?;
         let port = http::free_port()?;
         let config = write_config(&dir, &store, &hash, port)?;
@@ -193,6 +179,26 @@ pub(crate) fn run(options: &Options) -> Result<()> {
     }
     println!("soak: ok; report in {}", report_file.display());
     Ok(())
+}
+
+/// The `tokenizer:` block of a fresh store on `backend`, in `dir` (local)
+/// or on the services `env` names.
+fn store_block(backend: &str, dir: &Path, env: &dyn Fn(&str) -> Result<String>) -> Result<String> {
+    Ok(match backend {
+        "local" => format!(
+            "  type: local\n  path: {}\n",
+            dir.join("sessions").display()
+        ),
+        "redis" => format!(
+            "  type: redis\n  url: {}\n  key_prefix: \"soak:\"\n",
+            env("TESSERA_TEST_REDIS_URL")?
+        ),
+        _ => format!(
+            "  type: dynamodb\n  table: tessera-soak\n  aws_region_name: us-east-1\n  \
+             aws_access_key: testing\n  aws_secret_key: testing\n  endpoint_url: {}\n",
+            env("TESSERA_TEST_DYNAMODB_ENDPOINT")?
+        ),
+    })
 }
 
 fn write_report(path: &Path, text: &str) -> Result<()> {

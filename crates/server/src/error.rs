@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use tessera_crypto::CryptoError;
-use tessera_store::StoreError;
+use tessera_store::{SessionsError, StoreError};
 use tessera_store_dynamodb::DynamoDbError;
 
 use crate::config::ConfigErrors;
@@ -75,6 +75,10 @@ pub enum ServerError {
     /// The backend failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+
+    /// The session service refused or failed.
+    #[error(transparent)]
+    Sessions(#[from] SessionsError),
 
     /// A tokenizer store being imported cannot be read (a missing folder,
     /// an unreachable Redis, a failed Scan). Never quotes a record.

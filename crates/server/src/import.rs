@@ -17,7 +17,7 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 use tessera_core::Session;
-use tessera_store::{Imported, Sessions, StoreError};
+use tessera_store::{Imported, Sessions, SessionsError, StoreError};
 use zeroize::Zeroizing;
 
 /// What an import did, line by line where it matters.
@@ -150,14 +150,14 @@ async fn import_one(sessions: &Sessions, record: Value) -> Result<(Imported, boo
         .await
     {
         Ok(outcome) => Ok((outcome.imported, outcome.legacy)),
-        Err(StoreError::QuotaExhausted { .. }) => Err(LineError::Quota),
-        Err(StoreError::InvalidSid(e)) => Err(format!(
+        Err(SessionsError::Store(StoreError::QuotaExhausted { .. })) => Err(LineError::Quota),
+        Err(SessionsError::InvalidSid(e)) => Err(format!(
             "`sid` is neither a Tessera SID that verifies under the configured keys nor a \
              legacy SID (20 to 128 characters of A-Z a-z 0-9 - _ .): {e}"
         )
         .into()),
-        Err(StoreError::Invalid(e)) => Err(format!("`session`: {e}").into()),
-        Err(StoreError::AlreadyExists) => {
+        Err(SessionsError::Store(StoreError::Invalid(e))) => Err(format!("`session`: {e}").into()),
+        Err(SessionsError::Store(StoreError::AlreadyExists)) => {
             Err("a live session of another subject was already imported under this SID".into())
         }
         Err(e) => Err(format!("not imported: {e}").into()),

@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use tessera_core::{Context, Policy, Session, Subject, Timestamp};
 use tessera_crypto::{SessionRef, StorageKey};
 use tessera_store::{
-    Created, LegacyAlias, PurgeReport, SessionStore, StoreError, StoredSession, Touch, quota_plan,
-    record,
+    Created, LegacyAlias, PurgeReport, SessionStore, StoreError, StoredSession, Touch,
+    check_unchanged, quota_plan, record,
 };
 
 use crate::files::{
@@ -272,6 +272,7 @@ impl Inner {
         if stored.is_expired(now) {
             return Err(StoreError::Expired);
         }
+        check_unchanged(&stored, session)?;
         if stored.version != session.version {
             return Err(StoreError::Conflict {
                 expected: session.version,
@@ -281,9 +282,6 @@ impl Inner {
         let mut next = session.clone();
         next.version = stored.version + 1;
         next.last_used = next.last_used.max(stored.last_used);
-        // The index is keyed by subject: a record never changes owner.
-        next.subject = stored.subject;
-        next.context = stored.context;
         self.write_session(id, &next)?;
         Ok(next)
     }
@@ -553,10 +551,6 @@ impl SessionStore for LocalStore {
     ) -> Result<Option<SessionRef>, StoreError> {
         let legacy = *legacy;
         self.run(move |s| s.legacy_alias(&legacy, now)).await
-    }
-
-    async fn get(&self, id: &SessionRef, now: Timestamp) -> Result<Option<Session>, StoreError> {
-        self.get_and_touch(id, now, Touch::Skip).await
     }
 
     async fn get_and_touch(

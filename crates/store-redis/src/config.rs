@@ -214,7 +214,9 @@ impl RedisConfig {
     /// Checks every setting and builds the [`fred`] client configuration
     /// it describes, for tools that need a connection of their own (tests,
     /// benchmarks, repair scripts). [`RedisStore::connect`](crate::RedisStore::connect)
-    /// calls it too.
+    /// calls it too. Not part of the API: the `fred` types may change with
+    /// any release.
+    #[doc(hidden)]
     pub fn fred_config(&self) -> Result<Config, RedisConfigError> {
         self.check_limits()?;
         let found = usize::from(self.url.is_some())

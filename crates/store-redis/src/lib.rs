@@ -28,6 +28,9 @@ mod config;
 mod errors;
 mod hash;
 mod keys;
+// For the crate's own benchmarks (replaying a script with
+// `redis-benchmark`); not part of the API.
+#[doc(hidden)]
 pub mod scripts;
 mod store;
 mod tls;

@@ -174,12 +174,15 @@ impl RedisStore {
     }
 
     /// The store's Lua scripts (names, SHA-1s and text), e.g. to replay one
-    /// with `redis-benchmark`.
+    /// with `redis-benchmark`. For the crate's benchmarks, not the API.
+    #[doc(hidden)]
     pub fn scripts(&self) -> &Scripts {
         &self.scripts
     }
 
     /// Arguments the get-and-touch script receives, after its one key.
+    /// For the crate's benchmarks, not the API.
+    #[doc(hidden)]
     pub fn touch_args(now: Timestamp, touch: Touch) -> [String; 2] {
         [
             now.as_millis().to_string(),
@@ -385,10 +388,6 @@ impl SessionStore for RedisStore {
         Ok((!alias.is_expired(now)).then_some(alias.id))
     }
 
-    async fn get(&self, id: &SessionRef, now: Timestamp) -> Result<Option<Session>, StoreError> {
-        self.get_and_touch(id, now, Touch::Skip).await
-    }
-
     async fn get_and_touch(
         &self,
         id: &SessionRef,
@@ -482,6 +481,10 @@ impl SessionStore for RedisStore {
             "subject" => Err(StoreError::Invalid(CoreError::Invalid {
                 field: "sub",
                 reason: "the subject of a session cannot change".into(),
+            })),
+            "context" => Err(StoreError::Invalid(CoreError::Invalid {
+                field: "ctx",
+                reason: "the context of a session cannot change".into(),
             })),
             "corrupt" => Err(hash::damaged()),
             _ => Err(unexpected_reply(WHAT)),

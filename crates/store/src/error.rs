@@ -1,4 +1,8 @@
-//! The crate's one error type, shared by every store and the service.
+//! The errors of the crate, in two layers: [`StoreError`], what a backend
+//! may return from a [`SessionStore`](crate::SessionStore) method, and
+//! [`SessionsError`], what the [`Sessions`](crate::Sessions) service adds on
+//! top (a SID that does not verify, a session of another context,
+//! credentials that do not seal or open) around a store error.
 
 use std::error::Error as StdError;
 
@@ -8,8 +12,8 @@ use tessera_crypto::CryptoError;
 /// A boxed driver error kept as the source of a store error.
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 
-/// Everything a store or the [`Sessions`](crate::Sessions) service can fail
-/// with.
+/// Everything a store can fail with: the one error of every
+/// [`SessionStore`](crate::SessionStore) method.
 ///
 /// The variants keep "the session is gone" (`NotFound`, `Expired`) apart from
 /// "the backend could not answer" (`Unavailable`, `Backend`, `Corrupt`): an
@@ -48,21 +52,9 @@ pub enum StoreError {
         quota: usize,
     },
 
-    /// A SID failed to parse or verify.
-    #[error("invalid SID")]
-    InvalidSid(#[source] CryptoError),
-
-    /// The SID is valid but belongs to another context than the one asked.
-    #[error("the session belongs to another context")]
-    WrongContext,
-
     /// A value in the request breaks the model's rules.
     #[error(transparent)]
     Invalid(#[from] CoreError),
-
-    /// Sealing or opening credentials failed.
-    #[error("credentials could not be sealed or opened")]
-    Credentials(#[source] CryptoError),
 
     /// The session is larger than the backend can store.
     #[error("session is {size} bytes, the backend's limit is {limit} bytes")]
@@ -146,5 +138,42 @@ impl StoreError {
     /// caller should answer "try again later" rather than "logged out".
     pub fn is_unavailable(&self) -> bool {
         matches!(self, Self::Unavailable { .. })
+    }
+}
+
+/// Everything the [`Sessions`](crate::Sessions) service can fail with: its
+/// own refusals, and the store's errors underneath.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionsError {
+    /// A SID failed to parse or verify (checked before any store access).
+    #[error("invalid SID")]
+    InvalidSid(#[source] CryptoError),
+
+    /// The SID is valid but belongs to another context than the one asked.
+    #[error("the session belongs to another context")]
+    WrongContext,
+
+    /// Credentials could not be sealed, or stored ones could not be opened
+    /// (a password removed from the configuration, or damage).
+    #[error("credentials could not be sealed or opened")]
+    Credentials(#[source] CryptoError),
+
+    /// What the store answered.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<CoreError> for SessionsError {
+    fn from(e: CoreError) -> Self {
+        Self::Store(StoreError::Invalid(e))
+    }
+}
+
+impl SessionsError {
+    /// Whether the error means the backend could not be reached, so the
+    /// caller should answer "try again later" rather than "logged out".
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Store(e) if e.is_unavailable())
     }
 }

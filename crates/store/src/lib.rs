@@ -30,11 +30,13 @@ pub mod testkit;
 
 pub use alias::LegacyAlias;
 pub use clock::{Clock, MockClock, SystemClock};
-pub use error::{BoxError, StoreError};
+pub use error::{BoxError, SessionsError, StoreError};
 pub use memory::MemoryStore;
 pub use random::SystemRandom;
 pub use service::{
     ImportOutcome, NewSession, ReadOnlyFields, SessionChanges, Sessions, SessionsConfig,
 };
-pub use store::{Created, Imported, PurgeReport, SessionStore, StoredSession, Touch, quota_plan};
+pub use store::{
+    Created, Imported, PurgeReport, SessionStore, StoredSession, Touch, check_unchanged, quota_plan,
+};
 pub use tessera_crypto::SessionRef;

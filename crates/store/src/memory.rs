@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use tessera_core::{Context, Policy, Session, Subject, Timestamp};
 use tessera_crypto::{SessionRef, StorageKey};
 
-use crate::store::quota_plan;
+use crate::store::{check_unchanged, quota_plan};
 use crate::{
     Created, LegacyAlias, PurgeReport, SessionStore, StoreError, StoredSession, Touch, record,
 };
@@ -136,10 +136,6 @@ impl SessionStore for MemoryStore {
         Ok((!alias.is_expired(now)).then_some(alias.id))
     }
 
-    async fn get(&self, id: &SessionRef, now: Timestamp) -> Result<Option<Session>, StoreError> {
-        self.get_and_touch(id, now, Touch::Skip).await
-    }
-
     async fn get_and_touch(
         &self,
         id: &SessionRef,
@@ -172,6 +168,7 @@ impl SessionStore for MemoryStore {
         if stored.is_expired(now) {
             return Err(StoreError::Expired);
         }
+        check_unchanged(&stored, session)?;
         if stored.version != session.version {
             return Err(StoreError::Conflict {
                 expected: session.version,
@@ -187,8 +184,20 @@ impl SessionStore for MemoryStore {
 
     async fn delete(&self, id: &SessionRef, now: Timestamp) -> Result<Option<Session>, StoreError> {
         let mut state = self.lock();
-        let Some(session) = state.load(id)? else {
-            return Ok(None);
+        let session = match state.load(id) {
+            Ok(Some(session)) => session,
+            Ok(None) => return Ok(None),
+            Err(StoreError::Corrupt { .. }) => {
+                // The subject cannot be read: drop the record and any index
+                // entry naming it.
+                state.records.remove(id);
+                state.index.retain(|_, set| {
+                    set.remove(id);
+                    !set.is_empty()
+                });
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
         };
         state.remove(id, &session.subject);
         Ok((!session.is_expired(now)).then_some(session))

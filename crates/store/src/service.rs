@@ -13,7 +13,8 @@ use tessera_crypto::{
 };
 
 use crate::{
-    Clock, Imported, PurgeReport, SessionRef, SessionStore, StoreError, StoredSession, Touch,
+    Clock, Imported, PurgeReport, SessionRef, SessionStore, SessionsError, StoreError,
+    StoredSession, Touch,
 };
 
 /// How many times a subject-wide change retries a session that another
@@ -202,13 +203,13 @@ impl Sessions {
         &self,
         params: SessionParams,
         credentials: Option<&[u8]>,
-    ) -> Result<NewSession, StoreError> {
+    ) -> Result<NewSession, SessionsError> {
         let now = self.clock.now();
         let tag = SubjectTag::of(params.subject.as_str());
         let (sid, id) = self
             .sid_keys
             .mint(tag, self.rng.as_ref())
-            .map_err(StoreError::Credentials)?;
+            .map_err(SessionsError::Credentials)?;
         let mut session = Session::start(params, &self.config.policy, now)?;
         if let Some(plain) = credentials {
             self.seal_into(&mut session, &id, plain)?;
@@ -232,18 +233,18 @@ impl Sessions {
     /// `acceptLegacySIDs` is off; while it is on, its alias is read (one
     /// store lookup) and a legacy SID nothing was imported under is
     /// [`StoreError::NotFound`].
-    pub async fn resolve(&self, sid: &str) -> Result<SessionRef, StoreError> {
+    pub async fn resolve(&self, sid: &str) -> Result<SessionRef, SessionsError> {
         match self
             .sid_keys
             .resolve(sid, self.config.legacy_sids)
-            .map_err(StoreError::InvalidSid)?
+            .map_err(SessionsError::InvalidSid)?
         {
             VerifiedSid::Tessera(id) => Ok(id),
             VerifiedSid::Legacy(key) => self
                 .store
                 .legacy_alias(&key, self.clock.now())
                 .await?
-                .ok_or(StoreError::NotFound),
+                .ok_or(StoreError::NotFound.into()),
         }
     }
 
@@ -262,7 +263,7 @@ impl Sessions {
     ///
     /// # Errors
     ///
-    /// [`StoreError::InvalidSid`] for a SID that is neither;
+    /// [`SessionsError::InvalidSid`] for a SID that is neither;
     /// [`StoreError::Invalid`] for times in the future, a `last_used` before
     /// the creation, or a Tessera SID of another subject;
     /// [`StoreError::AlreadyExists`] when a live session of another subject
@@ -273,13 +274,13 @@ impl Sessions {
         sid: &str,
         mut session: Session,
         credentials: Option<&[u8]>,
-    ) -> Result<ImportOutcome, StoreError> {
+    ) -> Result<ImportOutcome, SessionsError> {
         let now = self.clock.now();
         let tag = SubjectTag::of(session.subject.as_str());
         let (id, legacy) = match self
             .sid_keys
             .resolve(sid, LegacySids::Accept)
-            .map_err(StoreError::InvalidSid)?
+            .map_err(SessionsError::InvalidSid)?
         {
             VerifiedSid::Tessera(id) if id.tag() == tag => (id, None),
             VerifiedSid::Tessera(_) => {
@@ -314,11 +315,11 @@ impl Sessions {
         key: &StorageKey,
         id: &SessionRef,
         now: Timestamp,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), SessionsError> {
         match self.store.legacy_alias(key, now).await? {
             Some(existing) if existing != *id => {
                 if self.store.get(&existing, now).await?.is_some() {
-                    return Err(StoreError::AlreadyExists);
+                    return Err(StoreError::AlreadyExists.into());
                 }
                 Ok(())
             }
@@ -328,7 +329,7 @@ impl Sessions {
 
     /// The live session behind a SID, touched unless `touch` is
     /// [`Touch::Skip`]. With `context`, a session of another context is
-    /// [`StoreError::WrongContext`] and is left as it was: a SID presented
+    /// [`SessionsError::WrongContext`] and is left as it was: a SID presented
     /// in the wrong context is no use of the session.
     ///
     /// Without `context` this is one store operation. With it and
@@ -340,7 +341,7 @@ impl Sessions {
         sid: &str,
         context: Option<&Context>,
         touch: Touch,
-    ) -> Result<StoredSession, StoreError> {
+    ) -> Result<StoredSession, SessionsError> {
         let id = self.resolve(sid).await?;
         let now = self.clock.now();
         if let (Some(context), Touch::Yes) = (context, touch) {
@@ -361,7 +362,7 @@ impl Sessions {
         id: &SessionRef,
         context: &Context,
         now: Timestamp,
-    ) -> Result<Session, StoreError> {
+    ) -> Result<Session, SessionsError> {
         let session = self.store.get(id, now).await?.ok_or(StoreError::NotFound)?;
         check_context(&session, Some(context))?;
         Ok(session)
@@ -371,7 +372,7 @@ impl Sessions {
     pub fn open_credentials(
         &self,
         stored: &StoredSession,
-    ) -> Result<Option<Credentials>, StoreError> {
+    ) -> Result<Option<Credentials>, SessionsError> {
         let Some(blob) = &stored.session.credentials else {
             return Ok(None);
         };
@@ -382,7 +383,7 @@ impl Sessions {
                 &binding,
             )
             .map(Some)
-            .map_err(StoreError::Credentials)
+            .map_err(SessionsError::Credentials)
     }
 
     /// Replaces parts of the session behind a SID, compare-and-set.
@@ -393,14 +394,14 @@ impl Sessions {
     /// update).
     ///
     /// With `context`, a session of another context is
-    /// [`StoreError::WrongContext`] and nothing changes.
+    /// [`SessionsError::WrongContext`] and nothing changes.
     pub async fn update(
         &self,
         sid: &str,
         context: Option<&Context>,
         expected_version: Option<u64>,
         changes: SessionChanges,
-    ) -> Result<Session, StoreError> {
+    ) -> Result<Session, SessionsError> {
         let id = self.resolve(sid).await?;
         self.update_by_id(&id, context, expected_version, changes)
             .await
@@ -414,7 +415,7 @@ impl Sessions {
         context: Option<&Context>,
         expected_version: Option<u64>,
         changes: SessionChanges,
-    ) -> Result<Session, StoreError> {
+    ) -> Result<Session, SessionsError> {
         let id = *id;
         let now = self.clock.now();
         let mut session = self
@@ -429,10 +430,11 @@ impl Sessions {
             return Err(StoreError::Conflict {
                 expected,
                 actual: session.version,
-            });
+            }
+            .into());
         }
         apply(&mut session, changes)?;
-        self.store.update(&id, &session, now).await
+        Ok(self.store.update(&id, &session, now).await?)
     }
 
     /// Seals `plain` as `session`'s credentials, bound to its storage key
@@ -442,12 +444,12 @@ impl Sessions {
         session: &mut Session,
         id: &SessionRef,
         plain: &[u8],
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), SessionsError> {
         let binding = SealBinding::new(id.storage_key(), session.subject.as_str());
         let sealed = self
             .sealer
             .seal(plain, &binding, self.rng.as_ref())
-            .map_err(StoreError::Credentials)?;
+            .map_err(SessionsError::Credentials)?;
         session.credentials = Some(SealedBlob::new(sealed.as_bytes().to_vec()));
         Ok(())
     }
@@ -455,12 +457,12 @@ impl Sessions {
     /// Ends the session behind a SID; returns it if it was live.
     ///
     /// With `context`, a session of another context is
-    /// [`StoreError::WrongContext`] and is not ended.
+    /// [`SessionsError::WrongContext`] and is not ended.
     pub async fn end(
         &self,
         sid: &str,
         context: Option<&Context>,
-    ) -> Result<Option<Session>, StoreError> {
+    ) -> Result<Option<Session>, SessionsError> {
         let id = self.resolve(sid).await?;
         self.end_by_id(&id, context).await
     }
@@ -471,16 +473,16 @@ impl Sessions {
         &self,
         id: &SessionRef,
         context: Option<&Context>,
-    ) -> Result<Option<Session>, StoreError> {
+    ) -> Result<Option<Session>, SessionsError> {
         let now = self.clock.now();
         if let Some(context) = context {
             match self.live_in_context(id, context, now).await {
                 Ok(_) => {}
-                Err(StoreError::NotFound) => return Ok(None),
+                Err(SessionsError::Store(StoreError::NotFound)) => return Ok(None),
                 Err(e) => return Err(e),
             }
         }
-        self.store.delete(id, now).await
+        Ok(self.store.delete(id, now).await?)
     }
 
     /// The live sessions of a subject, optionally in one context.
@@ -488,10 +490,11 @@ impl Sessions {
         &self,
         subject: &Subject,
         context: Option<&Context>,
-    ) -> Result<Vec<StoredSession>, StoreError> {
-        self.store
+    ) -> Result<Vec<StoredSession>, SessionsError> {
+        Ok(self
+            .store
             .list_by_subject(subject, context, self.clock.now())
-            .await
+            .await?)
     }
 
     /// Ends all sessions of a subject (optionally in one context).
@@ -499,10 +502,11 @@ impl Sessions {
         &self,
         subject: &Subject,
         context: Option<&Context>,
-    ) -> Result<Vec<SessionRef>, StoreError> {
-        self.store
+    ) -> Result<Vec<SessionRef>, SessionsError> {
+        Ok(self
+            .store
             .delete_by_subject(subject, context, self.clock.now())
-            .await
+            .await?)
     }
 
     /// Records a fresh authentication of `subject` in all its sessions: sets
@@ -513,7 +517,7 @@ impl Sessions {
         subject: &Subject,
         auth_time: Option<Timestamp>,
         auth_life: Option<Lifetime>,
-    ) -> Result<Vec<StoredSession>, StoreError> {
+    ) -> Result<Vec<StoredSession>, SessionsError> {
         let now = self.clock.now();
         let auth_time = auth_time.unwrap_or(now);
         if auth_time > now {
@@ -546,7 +550,7 @@ impl Sessions {
                         }
                     }
                     Err(StoreError::NotFound | StoreError::Expired) => break,
-                    Err(e) => return Err(e),
+                    Err(e) => return Err(e.into()),
                 }
             }
         }
@@ -554,31 +558,31 @@ impl Sessions {
     }
 
     /// Removes expired sessions and stale index entries.
-    pub async fn purge(&self) -> Result<PurgeReport, StoreError> {
-        self.store.purge(self.clock.now()).await
+    pub async fn purge(&self) -> Result<PurgeReport, SessionsError> {
+        Ok(self.store.purge(self.clock.now()).await?)
     }
 
     /// The number of live sessions.
-    pub async fn count(&self) -> Result<u64, StoreError> {
-        self.store.count(self.clock.now()).await
+    pub async fn count(&self) -> Result<u64, SessionsError> {
+        Ok(self.store.count(self.clock.now()).await?)
     }
 
     /// Whether the backend answers.
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        self.store.ping().await
+    pub async fn ping(&self) -> Result<(), SessionsError> {
+        Ok(self.store.ping().await?)
     }
 }
 
-/// [`StoreError::WrongContext`] unless `session` is in `context` (any
+/// [`SessionsError::WrongContext`] unless `session` is in `context` (any
 /// context when `None`).
-fn check_context(session: &Session, context: Option<&Context>) -> Result<(), StoreError> {
+fn check_context(session: &Session, context: Option<&Context>) -> Result<(), SessionsError> {
     if context.is_some_and(|c| c != &session.context) {
-        return Err(StoreError::WrongContext);
+        return Err(SessionsError::WrongContext);
     }
     Ok(())
 }
 
-fn invalid(field: &'static str, reason: &str) -> StoreError {
+fn invalid(field: &'static str, reason: &str) -> SessionsError {
     tessera_core::CoreError::Invalid {
         field,
         reason: reason.into(),
@@ -588,7 +592,7 @@ fn invalid(field: &'static str, reason: &str) -> StoreError {
 
 /// An imported session's times must describe a past that could have
 /// happened: nothing after `now`, no use before the creation.
-fn check_imported_times(session: &Session, now: Timestamp) -> Result<(), StoreError> {
+fn check_imported_times(session: &Session, now: Timestamp) -> Result<(), SessionsError> {
     for (field, t) in [
         ("creation_time", session.creation_time),
         ("auth_time", session.auth_time),
@@ -606,7 +610,7 @@ fn check_imported_times(session: &Session, now: Timestamp) -> Result<(), StoreEr
 
 /// Applies `changes`, or refuses them if they would change a read-only
 /// field.
-fn apply(session: &mut Session, changes: SessionChanges) -> Result<(), StoreError> {
+fn apply(session: &mut Session, changes: SessionChanges) -> Result<(), SessionsError> {
     let SessionChanges {
         data,
         claims,

@@ -163,7 +163,13 @@ pub trait SessionStore: Send + Sync {
     ) -> Result<Option<SessionRef>, StoreError>;
 
     /// Reads a session without touching it. `Ok(None)` if absent or expired.
-    async fn get(&self, id: &SessionRef, now: Timestamp) -> Result<Option<Session>, StoreError>;
+    ///
+    /// Provided as [`get_and_touch`](Self::get_and_touch) with
+    /// [`Touch::Skip`]; a backend overrides it only where a read without a
+    /// touch is cheaper.
+    async fn get(&self, id: &SessionRef, now: Timestamp) -> Result<Option<Session>, StoreError> {
+        self.get_and_touch(id, now, Touch::Skip).await
+    }
 
     /// Reads a session and, with [`Touch::Yes`], records the use at `now`,
     /// in one backend operation. Returns the session as it is after the
@@ -186,10 +192,14 @@ pub trait SessionStore: Send + Sync {
     /// `session.version` must equal the stored version, else
     /// [`StoreError::Conflict`] and nothing changes. On success the stored
     /// version becomes `session.version + 1` and the stored session is
-    /// returned. Subject and context must not change (the caller checks);
-    /// `last_used` never moves backwards (the larger of the stored and the
-    /// given value is kept). A missing session is [`StoreError::NotFound`],
-    /// an expired one [`StoreError::Expired`].
+    /// returned. Subject and context never change: a `session` whose
+    /// subject or context differs from the stored one is
+    /// [`StoreError::Invalid`] naming `sub` or `ctx`, and nothing changes
+    /// (the subject places the session in its index and quota, the context
+    /// decides where its SID is valid). `last_used` never moves backwards
+    /// (the larger of the stored and the given value is kept). A missing
+    /// session is [`StoreError::NotFound`], an expired one
+    /// [`StoreError::Expired`].
     async fn update(
         &self,
         id: &SessionRef,
@@ -201,6 +211,10 @@ pub trait SessionStore: Send + Sync {
     /// [`get`](Self::get) returns `Ok(None)` and the subject's list no
     /// longer shows it. Returns the session if it was live, `Ok(None)` if it
     /// was absent or already expired (an expired record is deleted too).
+    /// A record that cannot be decoded ([`StoreError::Corrupt`]) is deleted
+    /// as well, and the answer is `Ok(None)`: a logout always ends what is
+    /// stored under its SID (its index entry, if the subject cannot be
+    /// read, is left for [`purge`](Self::purge)).
     async fn delete(&self, id: &SessionRef, now: Timestamp) -> Result<Option<Session>, StoreError>;
 
     /// The live sessions of `subject`, optionally only those in `context`,
@@ -259,4 +273,23 @@ pub fn quota_plan(
             quota: policy.quota_per_subject.get(),
         }),
     }
+}
+
+/// Refuses an update that would change what never changes: the subject
+/// (`sub`) or the context (`ctx`) of the `stored` session. For stores that
+/// check in Rust; see [`SessionStore::update`].
+pub fn check_unchanged(stored: &Session, next: &Session) -> Result<(), StoreError> {
+    let refuse = |field, what| {
+        Err(StoreError::Invalid(tessera_core::CoreError::Invalid {
+            field,
+            reason: format!("the {what} of a session cannot change"),
+        }))
+    };
+    if stored.subject != next.subject {
+        return refuse("sub", "subject");
+    }
+    if stored.context != next.context {
+        return refuse("ctx", "context");
+    }
+    Ok(())
 }

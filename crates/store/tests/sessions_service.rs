@@ -6,7 +6,8 @@ use std::sync::{Arc, OnceLock};
 use tessera_core::{Context, Lifetime, SessionParams, Subject, Timestamp};
 use tessera_crypto::{MasterKeys, SafePassword, SeededRandom};
 use tessera_store::{
-    Clock, MemoryStore, MockClock, SessionChanges, Sessions, SessionsConfig, StoreError, Touch,
+    Clock, MemoryStore, MockClock, SessionChanges, Sessions, SessionsConfig, SessionsError,
+    StoreError, Touch,
 };
 
 fn keys() -> &'static MasterKeys {
@@ -72,7 +73,7 @@ async fn forged_and_malformed_sids_are_rejected_before_the_store() {
         &"A".repeat(10_000),
     ] {
         let err = sessions.get(bad, None, Touch::Yes).await.unwrap_err();
-        assert!(matches!(err, StoreError::InvalidSid(_)), "{err:?}");
+        assert!(matches!(err, SessionsError::InvalidSid(_)), "{err:?}");
     }
 }
 
@@ -104,7 +105,7 @@ async fn credentials_are_sealed_and_opened_only_on_request() {
         .unwrap();
     moved.session.credentials = Some(blob);
     let err = sessions.open_credentials(&moved).unwrap_err();
-    assert!(matches!(err, StoreError::Credentials(_)), "{err:?}");
+    assert!(matches!(err, SessionsError::Credentials(_)), "{err:?}");
 }
 
 #[tokio::test]
@@ -120,7 +121,7 @@ async fn a_sid_is_only_valid_in_its_context() {
         .get(sid, Some(&Context::default()), Touch::Yes)
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::WrongContext), "{err:?}");
+    assert!(matches!(err, SessionsError::WrongContext), "{err:?}");
 }
 
 #[tokio::test]
@@ -134,7 +135,7 @@ async fn a_sid_in_the_wrong_context_touches_changes_and_ends_nothing() {
     clock.advance_minutes(5);
 
     let err = sessions.get(sid, Some(&web), Touch::Yes).await.unwrap_err();
-    assert!(matches!(err, StoreError::WrongContext), "{err:?}");
+    assert!(matches!(err, SessionsError::WrongContext), "{err:?}");
     let mut data = serde_json::Map::new();
     data.insert("theme".into(), "dark".into());
     let changes = SessionChanges {
@@ -145,9 +146,9 @@ async fn a_sid_in_the_wrong_context_touches_changes_and_ends_nothing() {
         .update(sid, Some(&web), None, changes.clone())
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::WrongContext), "{err:?}");
+    assert!(matches!(err, SessionsError::WrongContext), "{err:?}");
     let err = sessions.end(sid, Some(&web)).await.unwrap_err();
-    assert!(matches!(err, StoreError::WrongContext), "{err:?}");
+    assert!(matches!(err, SessionsError::WrongContext), "{err:?}");
 
     let stored = sessions.get(sid, None, Touch::Skip).await.unwrap();
     assert_eq!(
@@ -191,10 +192,10 @@ async fn update_with_if_match_is_compare_and_set() {
     assert!(
         matches!(
             err,
-            StoreError::Conflict {
+            SessionsError::Store(StoreError::Conflict {
                 expected: 1,
                 actual: 2
-            }
+            })
         ),
         "{err:?}"
     );
@@ -260,7 +261,10 @@ async fn ending_sessions_by_sid_by_id_and_by_subject() {
         .get(c.sid.expose_secret(), None, Touch::Yes)
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::NotFound), "{err:?}");
+    assert!(
+        matches!(err, SessionsError::Store(StoreError::NotFound)),
+        "{err:?}"
+    );
     assert_eq!(sessions.count().await.unwrap(), 0);
 }
 

@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use tessera_store::StoreError;
+use tessera_store::{SessionsError, StoreError};
 
 use super::metrics;
 
@@ -198,16 +198,30 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<SessionsError> for ApiError {
+    /// The service's own refusals, then the store's errors as
+    /// [`From<StoreError>`] maps them.
+    fn from(error: SessionsError) -> Self {
+        match error {
+            SessionsError::InvalidSid(_) => Self::invalid_sid(),
+            SessionsError::WrongContext => Self::session_not_found(),
+            SessionsError::Store(e) => e.into(),
+            other => {
+                metrics::backend_error("other");
+                tracing::error!(error = %other, "request failed");
+                Self::internal()
+            }
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     /// Maps a store error to its response. Outages stay outages (`503`),
     /// never "not found"; internal failures are logged and answered with a
     /// generic description.
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::NotFound | StoreError::Expired | StoreError::WrongContext => {
-                Self::session_not_found()
-            }
-            StoreError::InvalidSid(_) => Self::invalid_sid(),
+            StoreError::NotFound | StoreError::Expired => Self::session_not_found(),
             StoreError::QuotaExhausted { quota } => {
                 metrics::quota_denied();
                 Self::new(

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 use tessera_core::{Context, Lifetime, SessionParams, Subject, Timestamp};
-use tessera_store::{ReadOnlyFields, SessionChanges, SessionRef, StoreError, Touch};
+use tessera_store::{ReadOnlyFields, SessionChanges, SessionRef, SessionsError, StoreError, Touch};
 
 use super::Shared;
 use super::error::ApiError;
@@ -273,7 +273,7 @@ pub(crate) async fn update(
         .await
     {
         Ok(s) => s,
-        Err(StoreError::Conflict { .. }) if expected.is_some() => {
+        Err(SessionsError::Store(StoreError::Conflict { .. })) if expected.is_some() => {
             return Err(precondition_failed());
         }
         Err(e) => return Err(e.into()),

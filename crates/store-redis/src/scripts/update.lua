@@ -3,8 +3,8 @@
 -- ARGV[1] now, [2] expected version, [3] next version, [4] rec, [5] lu,
 -- [6] mi, [7] hx, [8] sh, [9] cx, [10] index member.
 -- Returns {'ok', lu}, {'none'}, {'expired'}, {'conflict', v},
--- {'subject'} when the subject changed, or {'corrupt'}.
-local f = redis.call('HMGET', KEYS[1], 'lu', 'mi', 'hx', 'v', 'sh')
+-- {'subject'} or {'context'} when either would change, or {'corrupt'}.
+local f = redis.call('HMGET', KEYS[1], 'lu', 'mi', 'hx', 'v', 'sh', 'cx')
 if not (f[1] or f[2] or f[3] or f[4] or f[5]) then return {'none'} end
 local lu, mi, hx = tonumber(f[1]), tonumber(f[2]), tonumber(f[3])
 if not (lu and mi and hx and f[4]) then return {'corrupt'} end
@@ -12,6 +12,7 @@ local now = tonumber(ARGV[1])
 if now >= tessera_expiry(lu, mi, hx) then return {'expired'} end
 if f[4] ~= ARGV[2] then return {'conflict', f[4]} end
 if f[5] ~= ARGV[8] then return {'subject'} end
+if f[6] ~= ARGV[9] then return {'context'} end
 -- last_used never moves backwards.
 local new_lu = ARGV[5]
 if lu > tonumber(new_lu) then new_lu = f[1] end

@@ -266,6 +266,114 @@ pub async fn update_is_compare_and_set(f: Fixture) {
     );
 }
 
+/// An update that would change the subject or the context is refused
+/// naming the field, and changes nothing: not the record, not the index.
+pub async fn update_never_changes_subject_or_context(f: Fixture) {
+    let now = clock().now();
+    let p = policy(5, OnQuotaExhaustion::DenyLogin);
+    let id = session_ref("nora");
+    let v1 = session("nora", "web", now, 60, 60, 60);
+    f.store.create(&id, &v1, &p, now).await.expect("create");
+
+    let mut moved = v1.clone();
+    moved.context = Context::new("mobile").expect("context");
+    moved.data.insert("note".into(), "moved".into());
+    let mut renamed = v1.clone();
+    renamed.subject = subject("olaf");
+    renamed.data.insert("note".into(), "renamed".into());
+    for (next, field) in [(&moved, "ctx"), (&renamed, "sub")] {
+        let err = f
+            .store
+            .update(&id, next, now)
+            .await
+            .expect_err("an update that changes sub or ctx");
+        match &err {
+            StoreError::Invalid(e) => assert_eq!(e.field(), field, "{err:?}"),
+            other => panic!("expected Invalid naming {field}, got {other:?}"),
+        }
+    }
+    let stored = f
+        .store
+        .get(&id, now)
+        .await
+        .expect("get")
+        .expect("still there");
+    assert_eq!(
+        (
+            stored.subject.as_str(),
+            stored.context.as_str(),
+            stored.version
+        ),
+        ("nora", "web", 1),
+        "nothing changed"
+    );
+    assert_eq!(stored.data["note"], "conformance");
+    let listed = |name: &'static str| {
+        let store = Arc::clone(&f.store);
+        async move {
+            store
+                .list_by_subject(&subject(name), None, now)
+                .await
+                .expect("list")
+                .len()
+        }
+    };
+    assert_eq!(listed("nora").await, 1);
+    assert_eq!(
+        listed("olaf").await,
+        0,
+        "no index entry under the new subject"
+    );
+
+    let mut fine = v1.clone();
+    fine.data.insert("note".into(), "updated".into());
+    let v2 = f
+        .store
+        .update(&id, &fine, now)
+        .await
+        .expect("a real update");
+    assert_eq!(v2.version, 2);
+}
+
+/// Deleting a record that cannot be decoded removes it and answers "there
+/// was no live session": a logout always ends what is under its SID.
+pub async fn deleting_a_corrupt_record_removes_it(f: Fixture) {
+    let now = clock().now();
+    let p = policy(5, OnQuotaExhaustion::DenyLogin);
+    let bad = session_ref("pia");
+    let good = session_ref("pia");
+    for id in [&bad, &good] {
+        f.store
+            .create(id, &session("pia", "web", now, 60, 60, 60), &p, now)
+            .await
+            .expect("create");
+    }
+    (f.corrupt)(bad).await;
+    assert!(
+        f.store
+            .delete(&bad, now)
+            .await
+            .expect("a corrupt record is deleted, not an error")
+            .is_none(),
+        "nothing live to return"
+    );
+    assert!(
+        f.store.get(&bad, now).await.expect("get").is_none(),
+        "the damaged record is gone"
+    );
+    let listed = f
+        .store
+        .list_by_subject(&subject("pia"), None, now)
+        .await
+        .expect("the subject's list reads past the removed record");
+    assert_eq!(
+        listed.iter().map(|s| s.id).collect::<Vec<_>>(),
+        vec![good],
+        "only the intact session is listed"
+    );
+    assert!(visible(&f.store, &good, now).await, "others are unaffected");
+}
+
 /// DENY_LOGIN refuses the login beyond the quota, across contexts.
 pub async fn quota_deny_login(f: Fixture) {
     let now = clock().now();

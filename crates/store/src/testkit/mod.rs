@@ -111,6 +111,8 @@ macro_rules! conformance_tests {
             touch_moves_idle_expiry,
             skip_touch_leaves_idle_expiry,
             update_is_compare_and_set,
+            update_never_changes_subject_or_context,
+            deleting_a_corrupt_record_removes_it,
             quota_deny_login,
             quota_close_old_session_closes_next_expiring,
             expired_sessions_do_not_count_toward_quota,
