@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use tessera_crypto::CryptoError;
 use tessera_store::{SessionsError, StoreError};
 use tessera_store_dynamodb::DynamoDbError;
+use tessera_store_local::LocalError;
+use tessera_store_redis::RedisError;
 
 use crate::config::ConfigErrors;
 
@@ -29,6 +31,14 @@ pub enum ServerError {
          apiAccessTokenSHA256.<label>) to the hash it prints"
     )]
     NoApiToken,
+
+    /// The local store's folder cannot be used.
+    #[error(transparent)]
+    Local(#[from] LocalError),
+
+    /// Redis cannot be reached or refuses the store.
+    #[error(transparent)]
+    Redis(#[from] RedisError),
 
     /// The DynamoDB table is missing or has the wrong shape, or DynamoDB
     /// cannot be reached.

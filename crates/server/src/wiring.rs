@@ -14,7 +14,7 @@ use std::time::Duration;
 use tessera_crypto::{ApiToken, MasterKeys, SafePassword, Salts, TokenHash};
 use tessera_store::{Clock, SessionStore, Sessions, SessionsConfig, SystemClock, SystemRandom};
 use tessera_store_dynamodb::DynamoDbStore;
-use tessera_store_local::{LocalOptions, LocalStore};
+use tessera_store_local::{LocalConfig, LocalStore};
 use tessera_store_redis::RedisStore;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -191,17 +191,14 @@ fn data_dir(config: &Config, mode: Mode) -> Result<Option<DataDir>, ServerError>
 async fn open_store(config: &Config) -> Result<Arc<dyn SessionStore>, ServerError> {
     match &config.backend {
         Backend::Local(local) => {
-            let mut options = LocalOptions::new(&local.path);
+            let mut store = LocalConfig::new(&local.path);
             if let Some(window) = local.touch_window {
-                options.touch_window = window;
+                store.touch_window = window;
             }
-            // The server runs the local store's sweep itself (see
-            // `purge_tasks`), so that what it removes is counted.
-            options.sweep_interval = Duration::ZERO;
-            Ok(Arc::new(LocalStore::open(options).await?))
+            Ok(Arc::new(LocalStore::open(&store).await?))
         }
-        Backend::Redis(redis) => Ok(Arc::new(RedisStore::connect(redis).await?)),
-        Backend::DynamoDb(dynamo) => Ok(Arc::new(DynamoDbStore::connect(dynamo).await?)),
+        Backend::Redis(redis) => Ok(Arc::new(RedisStore::open(redis).await?)),
+        Backend::DynamoDb(dynamo) => Ok(Arc::new(DynamoDbStore::open(dynamo).await?)),
     }
 }
 

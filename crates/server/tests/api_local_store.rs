@@ -12,13 +12,12 @@ use api_support::{Options, TestServer, login};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tessera_core::OnQuotaExhaustion;
-use tessera_store_local::{LocalOptions, LocalStore};
+use tessera_store_local::{LocalConfig, LocalStore};
 
 async fn local_store(path: &std::path::Path) -> Arc<LocalStore> {
-    let mut options = LocalOptions::new(path);
-    options.touch_window = Duration::ZERO;
-    options.sweep_interval = Duration::ZERO;
-    Arc::new(LocalStore::open(options).await.unwrap())
+    let mut config = LocalConfig::new(path);
+    config.touch_window = Duration::ZERO;
+    Arc::new(LocalStore::open(&config).await.unwrap())
 }
 
 async fn server_on(store: Arc<LocalStore>, quota: Option<(i64, OnQuotaExhaustion)>) -> TestServer {

@@ -12,7 +12,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tessera_store::{MemoryStore, SessionStore};
 use tessera_store_dynamodb::{DynamoDbConfig, DynamoDbStore, create_table};
-use tessera_store_local::{LocalOptions, LocalStore};
+use tessera_store_local::{LocalConfig, LocalStore};
 use tessera_store_redis::{RedisConfig, RedisStore};
 
 fn service_env(name: &str) -> String {
@@ -35,11 +35,7 @@ fn unique(label: &str) -> String {
 async fn redis() -> Arc<dyn SessionStore> {
     let mut config = RedisConfig::from_url(service_env("TESSERA_TEST_REDIS_URL"));
     config.key_prefix = format!("{}:", unique("redis"));
-    Arc::new(
-        RedisStore::connect(&config)
-            .await
-            .expect("connect to Redis"),
-    )
+    Arc::new(RedisStore::open(&config).await.expect("connect to Redis"))
 }
 
 async fn dynamodb() -> Arc<dyn SessionStore> {
@@ -52,7 +48,7 @@ async fn dynamodb() -> Arc<dyn SessionStore> {
     create_table(&client, &config.table)
         .await
         .expect("create table");
-    Arc::new(DynamoDbStore::connect(&config).await.expect("connect"))
+    Arc::new(DynamoDbStore::open(&config).await.expect("connect"))
 }
 
 /// GET → change `data` → PUT the whole object → GET shows the change; a
@@ -149,7 +145,7 @@ async fn round_trip_on_the_memory_store() {
 #[tokio::test]
 async fn round_trip_on_the_local_store() {
     let folder = tempfile::tempdir().unwrap();
-    let store = LocalStore::open(LocalOptions::new(folder.path().join("sessions")))
+    let store = LocalStore::open(&LocalConfig::new(folder.path().join("sessions")))
         .await
         .unwrap();
     round_trip(Arc::new(store)).await;

@@ -165,5 +165,5 @@ fn previous_passwords_and_the_other_backend_keys_are_accepted() {
     assert_eq!(r.url.as_deref(), Some("rediss://app:pw@cache:6380/2"));
     assert_eq!(r.key_prefix, "tessera-");
     assert_eq!(r.pool_size, 8);
-    assert_eq!(r.command_timeout(), Duration::from_millis(500));
+    assert_eq!(r.command_timeout, Duration::from_millis(500));
 }

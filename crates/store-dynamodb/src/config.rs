@@ -53,12 +53,22 @@ pub struct DynamoDbConfig {
     /// failed call is reported as unavailable.
     #[serde(default = "defaults::max_attempts")]
     pub max_attempts: u32,
-    /// Milliseconds to establish a connection.
-    #[serde(default = "defaults::connect_timeout_ms")]
-    pub connect_timeout_ms: u64,
-    /// Milliseconds for one attempt of one request.
-    #[serde(default = "defaults::attempt_timeout_ms")]
-    pub attempt_timeout_ms: u64,
+    /// Time to establish a connection (default 3 s; key
+    /// `connect_timeout_ms`).
+    #[serde(
+        rename = "connect_timeout_ms",
+        with = "tessera_store::millis",
+        default = "defaults::connect_timeout"
+    )]
+    pub connect_timeout: Duration,
+    /// Time for one attempt of one request (default 5 s; key
+    /// `attempt_timeout_ms`).
+    #[serde(
+        rename = "attempt_timeout_ms",
+        with = "tessera_store::millis",
+        default = "defaults::attempt_timeout"
+    )]
+    pub attempt_timeout: Duration,
     /// Times a create retries after losing the race for the subject index
     /// to a concurrent login of the same subject.
     #[serde(default = "defaults::create_attempts")]
@@ -76,11 +86,13 @@ mod defaults {
     pub(super) fn max_attempts() -> u32 {
         3
     }
-    pub(super) fn connect_timeout_ms() -> u64 {
-        3_000
+    use std::time::Duration;
+
+    pub(super) fn connect_timeout() -> Duration {
+        Duration::from_secs(3)
     }
-    pub(super) fn attempt_timeout_ms() -> u64 {
-        5_000
+    pub(super) fn attempt_timeout() -> Duration {
+        Duration::from_secs(5)
     }
     pub(super) fn create_attempts() -> u32 {
         // 32 concurrent logins of one subject each lose at most 31 races.
@@ -108,8 +120,8 @@ impl fmt::Debug for DynamoDbConfig {
             )
             .field("endpoint_url", &self.endpoint_url)
             .field("max_attempts", &self.max_attempts)
-            .field("connect_timeout_ms", &self.connect_timeout_ms)
-            .field("attempt_timeout_ms", &self.attempt_timeout_ms)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("attempt_timeout", &self.attempt_timeout)
             .field("create_attempts", &self.create_attempts)
             .field("scan_page_size", &self.scan_page_size)
             .field("max_read_units_per_second", &self.max_read_units_per_second)
@@ -129,8 +141,8 @@ impl DynamoDbConfig {
             aws_secret_key: None,
             endpoint_url: None,
             max_attempts: defaults::max_attempts(),
-            connect_timeout_ms: defaults::connect_timeout_ms(),
-            attempt_timeout_ms: defaults::attempt_timeout_ms(),
+            connect_timeout: defaults::connect_timeout(),
+            attempt_timeout: defaults::attempt_timeout(),
             create_attempts: defaults::create_attempts(),
             scan_page_size: defaults::scan_page_size(),
             max_read_units_per_second: defaults::max_read_units_per_second(),
@@ -216,8 +228,8 @@ impl DynamoDbConfig {
             .retry_config(RetryConfig::standard().with_max_attempts(self.max_attempts))
             .timeout_config(
                 TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_millis(self.connect_timeout_ms))
-                    .operation_attempt_timeout(Duration::from_millis(self.attempt_timeout_ms))
+                    .connect_timeout(self.connect_timeout)
+                    .operation_attempt_timeout(self.attempt_timeout)
                     .build(),
             );
         match (&self.aws_region_name, &self.endpoint_url) {

@@ -4,7 +4,7 @@ use std::error::Error as StdError;
 
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use tessera_store::StoreError;
+use tessera_store::{BoxError, StoreError};
 
 /// What setting up the DynamoDB store can fail with. Store operations
 /// themselves return [`StoreError`].
@@ -41,12 +41,38 @@ pub enum DynamoDbError {
         table: String,
         /// The service's answer.
         #[source]
-        source: StoreError,
+        source: BoxError,
     },
 
-    /// The backend could not be reached or refused a call.
-    #[error(transparent)]
-    Store(#[from] StoreError),
+    /// DynamoDB did not answer, or throttled, within the retry budget;
+    /// retrying later may succeed.
+    #[error("DynamoDB is unreachable while {what}")]
+    Unreachable {
+        /// What was being done.
+        what: String,
+        /// The SDK's error.
+        #[source]
+        source: BoxError,
+    },
+
+    /// DynamoDB refused a call: a missing IAM permission, rejected
+    /// credentials, a malformed request. Retrying does not help.
+    #[error("DynamoDB refused the store while {what}")]
+    Refused {
+        /// What was being done.
+        what: String,
+        /// The SDK's error.
+        #[source]
+        source: BoxError,
+    },
+}
+
+impl DynamoDbError {
+    /// Whether DynamoDB could not be reached (as opposed to a configuration,
+    /// a table or credentials that cannot work): retrying later may succeed.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Self::Unreachable { .. })
+    }
 }
 
 /// A condition the store could not satisfy within its retry budget
@@ -85,18 +111,41 @@ pub(crate) fn sdk<E>(what: &str, err: SdkError<E, HttpResponse>) -> StoreError
 where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
 {
-    let transient = match &err {
+    if is_transient(&err) {
+        StoreError::unavailable(what, err)
+    } else {
+        StoreError::backend(what, err)
+    }
+}
+
+/// Maps an SDK error met while setting up (checking or creating the table)
+/// to a setup error, sorted as [`sdk`] sorts them.
+pub(crate) fn setup<E>(what: &str, err: SdkError<E, HttpResponse>) -> DynamoDbError
+where
+    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+{
+    let what = what.to_owned();
+    if is_transient(&err) {
+        DynamoDbError::Unreachable {
+            what,
+            source: err.into(),
+        }
+    } else {
+        DynamoDbError::Refused {
+            what,
+            source: err.into(),
+        }
+    }
+}
+
+fn is_transient<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> bool {
+    match err {
         SdkError::ServiceError(ctx) => {
             is_transient_code(ctx.err().code()) || ctx.raw().status().is_server_error()
         }
         SdkError::ConstructionFailure(_) => false,
         // Timeouts, connection failures and unreadable responses.
         _ => true,
-    };
-    if transient {
-        StoreError::unavailable(what, err)
-    } else {
-        StoreError::backend(what, err)
     }
 }
 

@@ -101,7 +101,7 @@ enum UpdateOutcome {
 
 impl DynamoDbStore {
     /// Connects with `config` and checks the table's shape.
-    pub async fn connect(config: &DynamoDbConfig) -> Result<Self, DynamoDbError> {
+    pub async fn open(config: &DynamoDbConfig) -> Result<Self, DynamoDbError> {
         let client = config.client().await?;
         Self::with_client(client, config).await
     }

@@ -12,7 +12,6 @@ use aws_sdk_dynamodb::types::{
 use crate::DynamoDbError;
 use crate::errors::{self, GaveUp};
 use crate::item::{KEY, TTL};
-use tessera_store::StoreError;
 
 /// How long [`create_table`] waits for a new table to become active.
 const ACTIVE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -49,7 +48,7 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), DynamoDbEr
     match created {
         Ok(_) => {}
         Err(e) if errors::code(&e) == Some("ResourceInUseException") => {}
-        Err(e) => return Err(errors::sdk("creating the table", e).into()),
+        Err(e) => return Err(errors::setup("creating the table", e)),
     }
     wait_active(client, table).await?;
     verify_table(client, table).await?;
@@ -64,17 +63,16 @@ async fn wait_active(client: &Client, table: &str) -> Result<(), DynamoDbError> 
             .table_name(table)
             .send()
             .await
-            .map_err(|e| errors::sdk("describing the table", e))?;
+            .map_err(|e| errors::setup("describing the table", e))?;
         let status = described.table().and_then(|t| t.table_status());
         if matches!(status, Some(TableStatus::Active) | None) {
             return Ok(());
         }
         if tokio::time::Instant::now() >= deadline {
-            return Err(StoreError::unavailable(
-                "waiting for the new table to become active",
-                GaveUp(format!("table `{table}` is still {status:?}")),
-            )
-            .into());
+            return Err(DynamoDbError::Unreachable {
+                what: "waiting for the new table to become active".to_owned(),
+                source: GaveUp(format!("table `{table}` is still {status:?}")).into(),
+            });
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
@@ -86,7 +84,7 @@ async fn enable_ttl(client: &Client, table: &str) -> Result<(), DynamoDbError> {
         .table_name(table)
         .send()
         .await
-        .map_err(|e| errors::sdk("reading the table's TTL setting", e))?;
+        .map_err(|e| errors::setup("reading the table's TTL setting", e))?;
     let description = current.time_to_live_description();
     let status = description.and_then(|d| d.time_to_live_status());
     let attribute = description.and_then(|d| d.attribute_name());
@@ -118,7 +116,7 @@ async fn enable_ttl(client: &Client, table: &str) -> Result<(), DynamoDbError> {
         )
         .send()
         .await
-        .map_err(|e| errors::sdk("enabling TTL on `ttl`", e))?;
+        .map_err(|e| errors::setup("enabling TTL on `ttl`", e))?;
     Ok(())
 }
 
@@ -130,10 +128,10 @@ pub async fn verify_table(client: &Client, table: &str) -> Result<(), DynamoDbEr
         Err(e) if errors::code(&e) == Some("ResourceNotFoundException") => {
             return Err(DynamoDbError::TableMissing {
                 table: table.to_owned(),
-                source: errors::sdk("describing the table", e),
+                source: e.into(),
             });
         }
-        Err(e) => return Err(errors::sdk("describing the table", e).into()),
+        Err(e) => return Err(errors::setup("describing the table", e)),
     };
     let Some(t) = described.table() else {
         return Err(shape(table, "no table description".into()));

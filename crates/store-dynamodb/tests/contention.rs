@@ -25,7 +25,7 @@ async fn one_stores_concurrent_creates_of_a_subject_never_race() {
     // No second attempt: a create that lost a race for the index would be
     // Unavailable at once.
     config.create_attempts = 1;
-    let store = Arc::new(DynamoDbStore::connect(&config).await.expect("connect"));
+    let store = Arc::new(DynamoDbStore::open(&config).await.expect("connect"));
     let t0 = now();
     let logins: Vec<_> = (0..40)
         .map(|i| {

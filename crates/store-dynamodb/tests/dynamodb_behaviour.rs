@@ -102,7 +102,7 @@ async fn a_table_of_another_shape_is_refused_with_what_was_expected() {
         .send()
         .await
         .expect("create a wrongly shaped table");
-    let err = DynamoDbStore::connect(&config).await.expect_err("refused");
+    let err = DynamoDbStore::open(&config).await.expect_err("refused");
     let text = err.to_string();
     assert!(
         matches!(err, DynamoDbError::WrongTableShape { .. }),
@@ -123,7 +123,7 @@ async fn a_table_of_another_shape_is_refused_with_what_was_expected() {
 #[tokio::test]
 async fn a_missing_table_is_named() {
     let config = common::config_for(&common::endpoint(), &common::unique_table("missing"));
-    let err = DynamoDbStore::connect(&config).await.expect_err("missing");
+    let err = DynamoDbStore::open(&config).await.expect_err("missing");
     assert!(matches!(err, DynamoDbError::TableMissing { .. }), "{err:?}");
     assert!(err.to_string().contains(&config.table));
 }
@@ -337,7 +337,7 @@ async fn purge_pages_and_batches() {
     config.max_read_units_per_second = 1_000.0;
     let store = {
         drop(store);
-        DynamoDbStore::connect(&config).await.expect("connect")
+        DynamoDbStore::open(&config).await.expect("connect")
     };
     let t0 = now();
     let p = policy(5, OnQuotaExhaustion::DenyLogin);
@@ -515,8 +515,8 @@ async fn a_create_whose_answer_was_lost_succeeds_on_the_retry() {
     let proxy = FakeEndpoint::losing_the_first_transaction_answer(common::endpoint()).await;
     let mut via = common::config_for(&proxy.url, &config.table);
     via.max_attempts = 3;
-    via.attempt_timeout_ms = 5_000;
-    let store = DynamoDbStore::connect(&via)
+    via.attempt_timeout = Duration::from_secs(5);
+    let store = DynamoDbStore::open(&via)
         .await
         .expect("connect through the proxy");
     let t0 = now();
@@ -570,9 +570,9 @@ async fn an_unreachable_endpoint_is_unavailable_never_not_found() {
     let proxy = FakeEndpoint::forwarding_to(common::endpoint()).await;
     let mut via = common::config_for(&proxy.url, &config.table);
     via.max_attempts = 2;
-    via.connect_timeout_ms = 300;
-    via.attempt_timeout_ms = 1_000;
-    let store = DynamoDbStore::connect(&via)
+    via.connect_timeout = Duration::from_millis(300);
+    via.attempt_timeout = Duration::from_secs(1);
+    let store = DynamoDbStore::open(&via)
         .await
         .expect("connect through the proxy");
     assert!(store.get(&id, t0).await.expect("get").is_some());
@@ -592,13 +592,8 @@ async fn an_unreachable_endpoint_is_unavailable_never_not_found() {
     assert_unavailable("list", store.list_by_subject(&sam, None, t0).await);
     assert_unavailable("count", store.count(t0).await);
     assert_unavailable("ping", store.ping().await);
-    let err = DynamoDbStore::connect(&via)
-        .await
-        .expect_err("cannot connect");
-    assert!(
-        matches!(&err, DynamoDbError::Store(e) if e.is_unavailable()),
-        "{err:?}"
-    );
+    let err = DynamoDbStore::open(&via).await.expect_err("cannot connect");
+    assert!(err.is_unreachable(), "{err:?}");
     // Nothing was lost: the session is still there.
     assert!(seeded.get(&id, t0).await.expect("get").is_some());
 }
@@ -612,19 +607,11 @@ async fn throttling_is_unavailable_after_the_retries() {
     let err = create_table(&client, "throttled-table")
         .await
         .expect_err("throttled");
-    let DynamoDbError::Store(e) = &err else {
-        panic!("{err:?}")
-    };
-    assert!(e.is_unavailable(), "{e:?}");
-    let chain = format!("{:?}", std::error::Error::source(e));
+    assert!(err.is_unreachable(), "{err:?}");
+    let chain = format!("{:?}", std::error::Error::source(&err));
     assert!(chain.contains("ThrottlingException"), "{chain}");
-    let err = DynamoDbStore::connect(&config)
-        .await
-        .expect_err("throttled");
-    assert!(
-        matches!(&err, DynamoDbError::Store(e) if e.is_unavailable()),
-        "{err:?}"
-    );
+    let err = DynamoDbStore::open(&config).await.expect_err("throttled");
+    assert!(err.is_unreachable(), "{err:?}");
     fake.cut();
 }
 
@@ -663,10 +650,10 @@ async fn the_emulator_going_down_and_coming_back() {
     wait_up().await;
     let mut config = common::config_for(&endpoint, &common::unique_table("restart"));
     config.max_attempts = 2;
-    config.attempt_timeout_ms = 1_000;
+    config.attempt_timeout = Duration::from_secs(1);
     let client = config.client().await.expect("client");
     create_table(&client, &config.table).await.expect("table");
-    let store = DynamoDbStore::connect(&config).await.expect("connect");
+    let store = DynamoDbStore::open(&config).await.expect("connect");
     let t0 = now();
     let id = session_ref("tara");
     let p = policy(5, OnQuotaExhaustion::DenyLogin);

@@ -30,7 +30,7 @@ use std::time::Instant;
 use tessera_core::{OnQuotaExhaustion, Subject, Timestamp};
 use tessera_store::testkit::{policy, session, session_ref};
 use tessera_store::{Clock, SessionRef, SessionStore, SystemClock, Touch};
-use tessera_store_local::{LocalOptions, LocalStore};
+use tessera_store_local::{LocalConfig, LocalStore};
 
 struct Row {
     name: &'static str,
@@ -88,7 +88,7 @@ async fn main() {
 
     let tmp = tempfile::tempdir().unwrap();
     let store = Arc::new(
-        LocalStore::open(LocalOptions::new(tmp.path().join("store")))
+        LocalStore::open(&LocalConfig::new(tmp.path().join("store")))
             .await
             .unwrap(),
     );

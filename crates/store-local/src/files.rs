@@ -8,6 +8,7 @@ use std::path::Path;
 
 use tessera_store::StoreError;
 
+use crate::LocalError;
 use crate::layout::TEMP_PREFIX;
 
 /// Creates `dir` (and missing parents) with mode 0700.
@@ -24,25 +25,22 @@ pub(crate) fn create_private_dir(dir: &Path) -> io::Result<()> {
 /// by nobody else (no group or other write bit, sticky or not).
 ///
 /// The server's embedded data directory follows the same rule.
-pub(crate) fn check_folder_is_safe(dir: &Path) -> Result<(), StoreError> {
+pub(crate) fn check_folder_is_safe(dir: &Path) -> Result<(), LocalError> {
     // Through symlinks: what matters is the folder the files land in.
-    let meta = fs::metadata(dir).map_err(|e| io_error(&format!("reading {}", dir.display()), e))?;
-    if !meta.is_dir() {
-        return Err(StoreError::backend(
-            format!("{} is not a directory", dir.display()),
-            io::Error::from(ErrorKind::NotADirectory),
-        ));
-    }
-    let refuse = |why: String| {
-        Err(StoreError::backend(
-            format!(
-                "refusing to keep sessions in {}: {why}; use a directory that only the user \
-                 running Tessera owns and can write (chown it, then chmod 700)",
-                dir.display()
-            ),
-            io::Error::from(ErrorKind::PermissionDenied),
-        ))
+    let meta = fs::metadata(dir).map_err(|source| LocalError::Io {
+        what: "reading",
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let refuse = |reason: String| {
+        Err(LocalError::UnsafeFolder {
+            path: dir.to_path_buf(),
+            reason,
+        })
     };
+    if !meta.is_dir() {
+        return refuse("it is not a directory".to_owned());
+    }
     let euid = rustix::process::geteuid().as_raw();
     if meta.uid() != euid {
         return refuse(format!(

@@ -21,7 +21,7 @@ use crate::layout::{FORMAT, Layout, SubjectKey, TEMP_PREFIX};
 /// Temporary files older than this are leftovers of a crash; purge removes them.
 const STALE_TEMP_MILLIS: i64 = 10 * 60_000;
 use crate::locks::Stripes;
-use crate::{LocalOptions, index};
+use crate::{LocalConfig, LocalError, index};
 
 /// Sessions in a local folder; see the crate docs for the layout.
 ///
@@ -45,7 +45,6 @@ pub(crate) struct Inner {
     layout: Layout,
     stripes: Stripes,
     touch_window_ms: i64,
-    pub(crate) options: LocalOptions,
 }
 
 impl LocalStore {
@@ -55,30 +54,58 @@ impl LocalStore {
     /// folder or subfolder that another user owns or may write to, and
     /// refuses a folder written by a newer, incompatible version of the
     /// store.
-    pub async fn open(options: LocalOptions) -> Result<Self, StoreError> {
-        tokio::task::spawn_blocking(move || Self::open_blocking(options))
+    ///
+    /// ```
+    /// use tessera_store_local::{LocalConfig, LocalStore};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let folder = tempfile::tempdir()?;
+    /// let store = LocalStore::open(&LocalConfig::new(folder.path().join("sessions"))).await?;
+    /// assert!(store.path().ends_with("sessions"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`LocalError`] naming the folder or file at fault.
+    pub async fn open(config: &LocalConfig) -> Result<Self, LocalError> {
+        let config = config.clone();
+        let path = config.path.clone();
+        tokio::task::spawn_blocking(move || Self::open_blocking(&config))
             .await
-            .map_err(|e| StoreError::backend("opening the local store", e))?
+            .map_err(|e| LocalError::Io {
+                what: "opening",
+                path,
+                source: std::io::Error::other(e),
+            })?
     }
 
-    fn open_blocking(options: LocalOptions) -> Result<Self, StoreError> {
-        let layout = Layout::new(&options.path);
+    fn open_blocking(config: &LocalConfig) -> Result<Self, LocalError> {
+        let layout = Layout::new(&config.path);
         let root = layout.root().to_path_buf();
         if root.exists() {
             check_folder_is_safe(&root)?;
         }
-        create_private_dir(&root)
-            .map_err(|e| io_error(&format!("creating {}", root.display()), e))?;
+        let create = |dir: &Path| {
+            create_private_dir(dir).map_err(|source| LocalError::Io {
+                what: "creating",
+                path: dir.to_path_buf(),
+                source,
+            })
+        };
+        create(&root)?;
         check_folder_is_safe(&root)?;
-        match read_optional(&layout.marker())
-            .map_err(|e| io_error("reading the store's format marker", e))?
-        {
-            Some(bytes) => check_marker(&bytes)?,
-            None => write_atomic(
-                &layout.marker(),
-                format!("{{\"format\":{FORMAT}}}\n").as_bytes(),
-            )
-            .map_err(|e| io_error("writing the store's format marker", e))?,
+        let marker = layout.marker();
+        let io = |what| {
+            let path = marker.clone();
+            move |source| LocalError::Io { what, path, source }
+        };
+        match read_optional(&marker).map_err(io("reading"))? {
+            Some(bytes) => check_marker(&marker, &bytes)?,
+            None => write_atomic(&marker, format!("{{\"format\":{FORMAT}}}\n").as_bytes())
+                .map_err(io("writing"))?,
         }
         for dir in [
             layout.sessions_dir(),
@@ -86,17 +113,15 @@ impl LocalStore {
             layout.locks_dir(),
             layout.legacy_dir(),
         ] {
-            create_private_dir(&dir)
-                .map_err(|e| io_error(&format!("creating {}", dir.display()), e))?;
+            create(&dir)?;
             check_folder_is_safe(&dir)?;
         }
-        let touch_window_ms = i64::try_from(options.touch_window.as_millis()).unwrap_or(i64::MAX);
+        let touch_window_ms = i64::try_from(config.touch_window.as_millis()).unwrap_or(i64::MAX);
         Ok(Self {
             inner: Arc::new(Inner {
                 layout,
                 stripes: Stripes::new(),
                 touch_window_ms,
-                options,
             }),
         })
     }
@@ -104,10 +129,6 @@ impl LocalStore {
     /// The folder this store lives in.
     pub fn path(&self) -> &Path {
         self.inner.layout.root()
-    }
-
-    pub(crate) fn inner(&self) -> &Arc<Inner> {
-        &self.inner
     }
 
     async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
@@ -122,15 +143,18 @@ impl LocalStore {
     }
 }
 
-fn check_marker(bytes: &[u8]) -> Result<(), StoreError> {
+fn check_marker(path: &Path, bytes: &[u8]) -> Result<(), LocalError> {
     #[derive(serde::Deserialize)]
     struct Marker {
         format: u64,
     }
-    let marker: Marker = serde_json::from_slice(bytes)
-        .map_err(|e| StoreError::corrupt("the store's format marker does not decode", e))?;
+    let marker: Marker = serde_json::from_slice(bytes).map_err(|source| LocalError::BadMarker {
+        path: path.to_path_buf(),
+        source,
+    })?;
     if marker.format > FORMAT {
-        return Err(StoreError::UnsupportedFormat {
+        return Err(LocalError::NewerFormat {
+            path: path.parent().unwrap_or(path).to_path_buf(),
             found: marker.format,
             supported: FORMAT,
         });

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tessera_store::testkit::Fixture;
-use tessera_store_local::{LocalOptions, LocalStore};
+use tessera_store_local::{LocalConfig, LocalStore};
 
 /// Finds the file holding a session by its reference (the file name).
 fn session_file(root: &Path, name: &str) -> PathBuf {
@@ -19,7 +19,7 @@ fn session_file(root: &Path, name: &str) -> PathBuf {
 
 async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = LocalStore::open(LocalOptions::new(dir.path().join("store")))
+    let store = LocalStore::open(&LocalConfig::new(dir.path().join("store")))
         .await
         .expect("open");
     Fixture {

@@ -12,7 +12,7 @@ use tessera_core::{OnQuotaExhaustion, Subject, Timestamp};
 use tessera_crypto::SessionRef;
 use tessera_store::testkit::{policy, session, session_ref};
 use tessera_store::{Clock, SessionStore, StoreError, SystemClock, Touch, record};
-use tessera_store_local::{LocalOptions, LocalStore};
+use tessera_store_local::{LocalConfig, LocalStore};
 
 const QUOTA: i64 = 4;
 const SUBJECTS: usize = 6;
@@ -33,7 +33,7 @@ async fn crash_worker_writes_until_killed() {
     let Ok(dir) = std::env::var(WORKER_DIR) else {
         return;
     };
-    let store = LocalStore::open(LocalOptions::new(dir)).await.unwrap();
+    let store = LocalStore::open(&LocalConfig::new(dir)).await.unwrap();
     let p = policy(QUOTA, OnQuotaExhaustion::DenyLogin);
     // Sessions left by earlier rounds can be deleted too, so the subjects
     // never all sit at their quota.
@@ -103,7 +103,7 @@ fn all_records_decode(root: &Path) -> usize {
 async fn acknowledged_sessions_survive_sigkill() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("store");
-    LocalStore::open(LocalOptions::new(&dir)).await.unwrap();
+    LocalStore::open(&LocalConfig::new(&dir)).await.unwrap();
     let exe = std::env::current_exe().unwrap();
     let mut acked: BTreeSet<String> = BTreeSet::new();
     let mut deleting: BTreeSet<String> = BTreeSet::new();
@@ -144,7 +144,7 @@ async fn acknowledged_sessions_survive_sigkill() {
         }
 
         // A fresh store opens the folder after the crash.
-        let store = LocalStore::open(LocalOptions::new(&dir)).await.unwrap();
+        let store = LocalStore::open(&LocalConfig::new(&dir)).await.unwrap();
         let t = now();
         for id in acked.difference(&deleting) {
             let id: SessionRef = id.parse().unwrap();
@@ -219,7 +219,7 @@ async fn a_full_disk_fails_writes_clearly_and_keeps_what_is_stored() {
     let _mount = Mount(mnt.clone());
 
     let store = Arc::new(
-        LocalStore::open(LocalOptions::new(mnt.join("store")))
+        LocalStore::open(&LocalConfig::new(mnt.join("store")))
             .await
             .unwrap(),
     );

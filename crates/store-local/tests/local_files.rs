@@ -11,7 +11,7 @@ use std::time::Duration;
 use tessera_core::{OnQuotaExhaustion, Subject, Timestamp};
 use tessera_store::testkit::{policy, session, session_ref};
 use tessera_store::{Clock, MockClock, SessionStore, StoreError, SystemClock, Touch};
-use tessera_store_local::{LocalOptions, LocalStore};
+use tessera_store_local::{LocalConfig, LocalError, LocalStore};
 
 fn now() -> Timestamp {
     Timestamp::from_secs(SystemClock.now().as_secs())
@@ -39,7 +39,7 @@ fn all_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
 async fn folders_are_0700_and_files_0600() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("a/b/store");
-    let store = LocalStore::open(LocalOptions::new(&root)).await.unwrap();
+    let store = LocalStore::open(&LocalConfig::new(&root)).await.unwrap();
     let t = now();
     let p = policy(5, OnQuotaExhaustion::DenyLogin);
     store
@@ -63,10 +63,10 @@ async fn folders_are_0700_and_files_0600() {
 
 /// The error `LocalStore::open` gives for `root`.
 async fn open_error(root: &Path) -> String {
-    let err = LocalStore::open(LocalOptions::new(root))
+    let err = LocalStore::open(&LocalConfig::new(root))
         .await
         .expect_err("the folder was accepted");
-    assert!(matches!(err, StoreError::Backend { .. }), "{err:?}");
+    assert!(matches!(err, LocalError::UnsafeFolder { .. }), "{err:?}");
     err.to_string()
 }
 
@@ -102,7 +102,7 @@ async fn refuses_a_folder_someone_else_owns_or_may_write() {
 async fn refuses_a_subfolder_swapped_for_an_open_one() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("store");
-    drop(LocalStore::open(LocalOptions::new(&root)).await.unwrap());
+    drop(LocalStore::open(&LocalConfig::new(&root)).await.unwrap());
     for sub in ["sessions", "subjects", "locks", "legacy"] {
         let dir = root.join(sub);
         std::fs::remove_dir_all(&dir).unwrap();
@@ -115,7 +115,7 @@ async fn refuses_a_subfolder_swapped_for_an_open_one() {
         );
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
     }
-    LocalStore::open(LocalOptions::new(&root)).await.unwrap();
+    LocalStore::open(&LocalConfig::new(&root)).await.unwrap();
 }
 
 fn rustix_euid() -> u32 {
@@ -129,7 +129,7 @@ fn rustix_euid() -> u32 {
 async fn damaged_and_future_files_are_typed_errors_and_lose_nothing_else() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("store");
-    let store = LocalStore::open(LocalOptions::new(&root)).await.unwrap();
+    let store = LocalStore::open(&LocalConfig::new(&root)).await.unwrap();
     let t = now();
     let p = policy(5, OnQuotaExhaustion::DenyLogin);
     let (garbage, future, fine) = (session_ref("a"), session_ref("a"), session_ref("a"));
@@ -170,11 +170,11 @@ async fn damaged_and_future_files_are_typed_errors_and_lose_nothing_else() {
 
     // A store folder from a newer layout is refused at open.
     std::fs::write(root.join("tessera-local.json"), r#"{"format":2}"#).unwrap();
-    let err = LocalStore::open(LocalOptions::new(&root))
+    let err = LocalStore::open(&LocalConfig::new(&root))
         .await
         .unwrap_err();
     assert!(
-        matches!(err, StoreError::UnsupportedFormat { found: 2, .. }),
+        matches!(err, LocalError::NewerFormat { found: 2, .. }),
         "{err:?}"
     );
 }
@@ -183,7 +183,7 @@ async fn damaged_and_future_files_are_typed_errors_and_lose_nothing_else() {
 async fn a_file_where_a_folder_should_be_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("store");
-    let store = LocalStore::open(LocalOptions::new(&root)).await.unwrap();
+    let store = LocalStore::open(&LocalConfig::new(&root)).await.unwrap();
     let t = now();
     let p = policy(5, OnQuotaExhaustion::DenyLogin);
     let ok = session_ref("b");
@@ -218,9 +218,9 @@ async fn a_file_where_a_folder_should_be_is_a_clear_error() {
 async fn touches_are_coalesced_and_a_lost_touch_only_shortens() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("store");
-    let mut options = LocalOptions::new(&root);
+    let mut options = LocalConfig::new(&root);
     options.touch_window = Duration::from_secs(60);
-    let store = LocalStore::open(options.clone()).await.unwrap();
+    let store = LocalStore::open(&options).await.unwrap();
     let clock = MockClock::new(now());
     let id = session_ref("c");
     let s = session("c", "web", clock.now(), -1, -1, 10);
@@ -243,7 +243,7 @@ async fn touches_are_coalesced_and_a_lost_touch_only_shortens() {
     assert_eq!(seen.last_used, clock.now(), "the caller sees the touch");
     // A second process (or this one after a crash) reads the file: the touch
     // inside the window was not persisted...
-    let reopened = LocalStore::open(options.clone()).await.unwrap();
+    let reopened = LocalStore::open(&options).await.unwrap();
     let on_disk = reopened.get(&id, clock.now()).await.unwrap().unwrap();
     assert_eq!(on_disk.last_used, s.last_used);
     // ...and losing it can only make the session end sooner, never later.
@@ -260,61 +260,6 @@ async fn touches_are_coalesced_and_a_lost_touch_only_shortens() {
         on_disk.last_used,
         clock.now(),
         "a touch older than the window is persisted"
-    );
-}
-
-#[tokio::test]
-async fn the_sweeper_removes_expired_sessions() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut options = LocalOptions::new(tmp.path().join("store"));
-    options.sweep_interval = Duration::from_millis(20);
-    let store = Arc::new(LocalStore::open(options).await.unwrap());
-    let clock = Arc::new(MockClock::new(now()));
-    let t = clock.now();
-    let id = session_ref("d");
-    let p = policy(5, OnQuotaExhaustion::DenyLogin);
-    store
-        .create(&id, &session("d", "web", t, 1, -1, -1), &p, t)
-        .await
-        .unwrap();
-    let sweeper = store
-        .spawn_sweeper(clock.clone())
-        .expect("interval is not zero");
-    clock.advance_minutes(2);
-    let file = store
-        .path()
-        .join("sessions")
-        .join(&id.storage_key().to_hex()[..2])
-        .join(id.to_string());
-    // Wait (bounded) for a sweep; the assertion is on the effect, not the time.
-    for _ in 0..500 {
-        if !file.exists() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    sweeper.abort();
-    assert!(
-        !file.exists(),
-        "the sweeper removed the expired session file"
-    );
-    let subject = Subject::new("d").unwrap();
-    assert!(
-        store
-            .list_by_subject(&subject, None, clock.now())
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    let off = LocalStore::open(LocalOptions {
-        sweep_interval: Duration::ZERO,
-        ..LocalOptions::new(tmp.path().join("other"))
-    })
-    .await
-    .unwrap();
-    assert!(
-        Arc::new(off).spawn_sweeper(clock).is_none(),
-        "0 turns the sweeper off"
     );
 }
 
@@ -338,7 +283,7 @@ async fn worker_process_logs_in_repeatedly() {
     } else {
         OnQuotaExhaustion::CloseOldSession
     };
-    let store = Arc::new(LocalStore::open(LocalOptions::new(dir)).await.unwrap());
+    let store = Arc::new(LocalStore::open(&LocalConfig::new(dir)).await.unwrap());
     let t = Timestamp::from_secs(SystemClock.now().as_secs());
     let tasks: Vec<_> = (0..16)
         .map(|_| {
@@ -367,7 +312,7 @@ async fn two_processes_sharing_a_folder_keep_the_quota() {
     for rule in ["deny", "close"] {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("store");
-        LocalStore::open(LocalOptions::new(&dir)).await.unwrap();
+        LocalStore::open(&LocalConfig::new(&dir)).await.unwrap();
         let exe = std::env::current_exe().unwrap();
         let children: Vec<_> = (0..2)
             .map(|_| {
@@ -399,7 +344,7 @@ async fn two_processes_sharing_a_folder_keep_the_quota() {
                 .unwrap();
             admitted += n;
         }
-        let store = LocalStore::open(LocalOptions::new(&dir)).await.unwrap();
+        let store = LocalStore::open(&LocalConfig::new(&dir)).await.unwrap();
         let live = store
             .list_by_subject(&Subject::new("shared").unwrap(), None, now())
             .await

@@ -289,7 +289,7 @@ async fn main() {
     let mut config = RedisConfig::from_url(args.url.clone());
     config.key_prefix = prefix.clone();
     config.pool_size = args.pool_size;
-    let store = Arc::new(RedisStore::connect(&config).await.expect("connect"));
+    let store = Arc::new(RedisStore::open(&config).await.expect("connect"));
     let raw = Builder::from_config(config.fred_config().expect("config"))
         .build()
         .expect("client");

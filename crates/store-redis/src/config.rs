@@ -15,10 +15,10 @@ use crate::tls;
 pub const DEFAULT_KEY_PREFIX: &str = "tessera:";
 /// The default number of connections (per Redis node).
 pub const DEFAULT_POOL_SIZE: usize = 4;
-/// The default time allowed to connect (TCP, TLS and handshake), in ms.
-pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 5_000;
-/// The default time allowed for one command, in ms.
-pub const DEFAULT_COMMAND_TIMEOUT_MS: u64 = 2_000;
+/// The default time allowed to connect (TCP, TLS and handshake).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The default time allowed for one command.
+pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
 const DEFAULT_PORT: u16 = 6379;
 const DEFAULT_SENTINEL_PORT: u16 = 26379;
 
@@ -67,12 +67,16 @@ pub struct RedisConfig {
     pub tls_insecure_skip_verify: bool,
     /// Connections per Redis node (default 4).
     pub pool_size: usize,
-    /// Time allowed to connect, in ms (default 5000). Also bounds how long
-    /// [`RedisStore::connect`](crate::RedisStore::connect) retries.
-    pub connect_timeout_ms: u64,
-    /// Time allowed for one command, in ms (default 2000). No operation
-    /// waits longer for Redis, down or not.
-    pub command_timeout_ms: u64,
+    /// Time allowed to connect (default 5 s; key `connect_timeout_ms`).
+    /// Also bounds how long
+    /// [`RedisStore::open`](crate::RedisStore::open) retries.
+    #[serde(rename = "connect_timeout_ms", with = "tessera_store::millis")]
+    pub connect_timeout: Duration,
+    /// Time allowed for one command (default 2 s; key
+    /// `command_timeout_ms`). No operation waits longer for Redis, down or
+    /// not.
+    #[serde(rename = "command_timeout_ms", with = "tessera_store::millis")]
+    pub command_timeout: Duration,
     /// Prepended to every key (default `tessera:`). Must not contain `{` or
     /// `}`, which would move the Cluster hash tag.
     pub key_prefix: String,
@@ -109,10 +113,13 @@ pub struct SentinelConfig {
     pub password: Option<String>,
 }
 
-/// A configuration that cannot work. Names the setting at fault.
+/// What [`RedisStore::open`](crate::RedisStore::open) fails with: a
+/// configuration that cannot work (naming the setting at fault), a Redis
+/// that cannot be reached, or one that refuses the store. Store operations
+/// return [`StoreError`](tessera_store::StoreError).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum RedisConfigError {
+pub enum RedisError {
     /// None or more than one of `url`, `host`, `cluster_nodes`, `sentinel`.
     #[error(
         "configure exactly one of `url`, `host`, `cluster_nodes` or `sentinel` for Redis (found {found})"
@@ -148,10 +155,45 @@ pub enum RedisConfigError {
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
+    /// Redis did not answer within `connect_timeout_ms`; retrying later may
+    /// succeed.
+    #[error("Redis is unreachable while {what}")]
+    Unreachable {
+        /// What was being done.
+        what: &'static str,
+        /// The driver's error.
+        #[source]
+        source: fred::error::Error,
+    },
+    /// Redis answered but refused: a wrong password, a missing ACL
+    /// permission, an untrusted certificate. Retrying does not help.
+    #[error("Redis refused the store while {what}")]
+    Refused {
+        /// What was being done.
+        what: &'static str,
+        /// The driver's error (Redis's reply, never a password).
+        #[source]
+        source: fred::error::Error,
+    },
 }
 
-impl RedisConfigError {
-    fn invalid(setting: &'static str, reason: impl Into<String>) -> Self {
+impl RedisError {
+    /// Whether Redis could not be reached (as opposed to a configuration
+    /// that cannot work or a refusal): retrying later may succeed.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Self::Unreachable { .. })
+    }
+
+    /// Sorts a driver error met while connecting.
+    pub(crate) fn from_driver(what: &'static str, source: fred::error::Error) -> Self {
+        if crate::errors::is_unavailable(&source) {
+            Self::Unreachable { what, source }
+        } else {
+            Self::Refused { what, source }
+        }
+    }
+
+    pub(crate) fn invalid(setting: &'static str, reason: impl Into<String>) -> Self {
         Self::Invalid {
             setting,
             reason: reason.into(),
@@ -172,8 +214,8 @@ impl Default for RedisConfig {
             tls_ca_file: None,
             tls_insecure_skip_verify: false,
             pool_size: DEFAULT_POOL_SIZE,
-            connect_timeout_ms: DEFAULT_CONNECT_TIMEOUT_MS,
-            command_timeout_ms: DEFAULT_COMMAND_TIMEOUT_MS,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            command_timeout: DEFAULT_COMMAND_TIMEOUT,
             key_prefix: DEFAULT_KEY_PREFIX.to_owned(),
         }
     }
@@ -201,30 +243,20 @@ impl RedisConfig {
         }
     }
 
-    /// The time allowed for one command.
-    pub fn command_timeout(&self) -> Duration {
-        Duration::from_millis(self.command_timeout_ms)
-    }
-
-    /// The time allowed to connect.
-    pub fn connect_timeout(&self) -> Duration {
-        Duration::from_millis(self.connect_timeout_ms)
-    }
-
     /// Checks every setting and builds the [`fred`] client configuration
     /// it describes, for tools that need a connection of their own (tests,
-    /// benchmarks, repair scripts). [`RedisStore::connect`](crate::RedisStore::connect)
+    /// benchmarks, repair scripts). [`RedisStore::open`](crate::RedisStore::open)
     /// calls it too. Not part of the API: the `fred` types may change with
     /// any release.
     #[doc(hidden)]
-    pub fn fred_config(&self) -> Result<Config, RedisConfigError> {
+    pub fn fred_config(&self) -> Result<Config, RedisError> {
         self.check_limits()?;
         let found = usize::from(self.url.is_some())
             + usize::from(self.host.is_some())
             + usize::from(!self.cluster_nodes.is_empty())
             + usize::from(self.sentinel.is_some());
         if found != 1 {
-            return Err(RedisConfigError::Servers { found });
+            return Err(RedisError::Servers { found });
         }
         let (mut config, wants_tls) = if let Some(url) = &self.url {
             self.url_server(url)?
@@ -236,13 +268,13 @@ impl RedisConfig {
             self.nodes_server()?
         };
         if self.url.is_some() && self.options != ConnectionOptions::default() {
-            return Err(RedisConfigError::invalid(
+            return Err(RedisError::invalid(
                 "options",
                 "put credentials, db and TLS in the URL when `url` is set",
             ));
         }
         if config.server.is_clustered() && config.database.is_some_and(|db| db != 0) {
-            return Err(RedisConfigError::invalid(
+            return Err(RedisError::invalid(
                 "db",
                 "Redis Cluster has only database 0",
             ));
@@ -251,7 +283,7 @@ impl RedisConfig {
             Some(tls::connector(self.tls_ca_file.as_deref(), self.tls_insecure_skip_verify)?.into())
         } else {
             if self.tls_insecure_skip_verify || self.tls_ca_file.is_some() {
-                return Err(RedisConfigError::invalid(
+                return Err(RedisError::invalid(
                     "tls_insecure_skip_verify",
                     "TLS settings are given but TLS is off (use rediss:// or options.ssl: true)",
                 ));
@@ -261,25 +293,26 @@ impl RedisConfig {
         Ok(config)
     }
 
-    fn check_limits(&self) -> Result<(), RedisConfigError> {
+    fn check_limits(&self) -> Result<(), RedisError> {
         if self.key_prefix.contains(['{', '}']) {
-            return Err(RedisConfigError::invalid(
+            return Err(RedisError::invalid(
                 "key_prefix",
                 "must not contain `{` or `}`: they would move the Redis Cluster hash tag",
             ));
         }
         if self.pool_size == 0 || self.pool_size > 256 {
-            return Err(RedisConfigError::invalid(
+            return Err(RedisError::invalid(
                 "pool_size",
                 format!("{} is outside 1..=256", self.pool_size),
             ));
         }
-        for (setting, ms) in [
-            ("connect_timeout_ms", self.connect_timeout_ms),
-            ("command_timeout_ms", self.command_timeout_ms),
+        for (setting, timeout) in [
+            ("connect_timeout_ms", self.connect_timeout),
+            ("command_timeout_ms", self.command_timeout),
         ] {
+            let ms = timeout.as_millis();
             if ms == 0 || ms > 600_000 {
-                return Err(RedisConfigError::invalid(
+                return Err(RedisError::invalid(
                     setting,
                     format!("{ms} is outside 1..=600000 ms"),
                 ));
@@ -288,9 +321,9 @@ impl RedisConfig {
         Ok(())
     }
 
-    fn url_server(&self, url: &str) -> Result<(Config, bool), RedisConfigError> {
+    fn url_server(&self, url: &str) -> Result<(Config, bool), RedisError> {
         let wants_tls = url_uses_tls(url);
-        let mut config = Config::from_url(url).map_err(|source| RedisConfigError::Url {
+        let mut config = Config::from_url(url).map_err(|source| RedisError::Url {
             setting: "url",
             source,
         })?;
@@ -302,7 +335,7 @@ impl RedisConfig {
                 },
                 clustered @ ServerConfig::Clustered { .. } => clustered,
                 _ => {
-                    return Err(RedisConfigError::invalid(
+                    return Err(RedisError::invalid(
                         "cluster",
                         "`cluster: true` needs a redis:// or rediss:// URL of one Cluster node",
                     ));
@@ -312,9 +345,9 @@ impl RedisConfig {
         Ok((config, wants_tls))
     }
 
-    fn host_server(&self, host: &str) -> Result<(Config, bool), RedisConfigError> {
+    fn host_server(&self, host: &str) -> Result<(Config, bool), RedisError> {
         if host.is_empty() {
-            return Err(RedisConfigError::invalid("host", "must not be empty"));
+            return Err(RedisError::invalid("host", "must not be empty"));
         }
         let server = Server::new(host, self.port.unwrap_or(DEFAULT_PORT));
         let config = Config {
@@ -334,11 +367,11 @@ impl RedisConfig {
         Ok((config, self.options.ssl))
     }
 
-    fn nodes_server(&self) -> Result<(Config, bool), RedisConfigError> {
+    fn nodes_server(&self) -> Result<(Config, bool), RedisError> {
         if self.cluster_nodes.iter().any(|u| url_uses_tls(u))
             != self.cluster_nodes.iter().all(|u| url_uses_tls(u))
         {
-            return Err(RedisConfigError::invalid(
+            return Err(RedisError::invalid(
                 "cluster_nodes",
                 "mixes TLS (rediss://) and plain (redis://) URLs",
             ));
@@ -346,11 +379,10 @@ impl RedisConfig {
         let mut hosts = Vec::with_capacity(self.cluster_nodes.len());
         let mut first = None;
         for url in &self.cluster_nodes {
-            let node =
-                Config::from_url_centralized(url).map_err(|source| RedisConfigError::Url {
-                    setting: "cluster_nodes",
-                    source,
-                })?;
+            let node = Config::from_url_centralized(url).map_err(|source| RedisError::Url {
+                setting: "cluster_nodes",
+                source,
+            })?;
             hosts.extend(node.server.hosts());
             first.get_or_insert(node);
         }
@@ -367,18 +399,15 @@ impl RedisConfig {
         Ok((config, url_uses_tls(&self.cluster_nodes[0])))
     }
 
-    fn sentinel_server(
-        &self,
-        sentinel: &SentinelConfig,
-    ) -> Result<(Config, bool), RedisConfigError> {
+    fn sentinel_server(&self, sentinel: &SentinelConfig) -> Result<(Config, bool), RedisError> {
         if sentinel.service_name.is_empty() {
-            return Err(RedisConfigError::invalid(
+            return Err(RedisError::invalid(
                 "sentinel.service_name",
                 "must not be empty",
             ));
         }
         if sentinel.nodes.is_empty() {
-            return Err(RedisConfigError::invalid(
+            return Err(RedisError::invalid(
                 "sentinel.nodes",
                 "list at least one Sentinel as host:port",
             ));
@@ -389,7 +418,7 @@ impl RedisConfig {
             .map(|node| parse_host_port(node, DEFAULT_SENTINEL_PORT))
             .collect::<Result<Vec<_>, _>>()?;
         if self.cluster {
-            return Err(RedisConfigError::invalid(
+            return Err(RedisError::invalid(
                 "cluster",
                 "Sentinel and Cluster do not combine",
             ));
@@ -415,9 +444,9 @@ fn url_uses_tls(url: &str) -> bool {
     scheme.starts_with("rediss") || scheme.starts_with("valkeys")
 }
 
-fn parse_host_port(node: &str, default_port: u16) -> Result<Server, RedisConfigError> {
+fn parse_host_port(node: &str, default_port: u16) -> Result<Server, RedisError> {
     let bad = || {
-        RedisConfigError::invalid(
+        RedisError::invalid(
             "sentinel.nodes",
             format!("`{node}` is not host or host:port"),
         )
@@ -457,8 +486,8 @@ impl fmt::Debug for RedisConfig {
             .field("tls_ca_file", &self.tls_ca_file)
             .field("tls_insecure_skip_verify", &self.tls_insecure_skip_verify)
             .field("pool_size", &self.pool_size)
-            .field("connect_timeout_ms", &self.connect_timeout_ms)
-            .field("command_timeout_ms", &self.command_timeout_ms)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("command_timeout", &self.command_timeout)
             .field("key_prefix", &self.key_prefix)
             .finish()
     }
@@ -574,7 +603,7 @@ mod tests {
         insecure.tls_insecure_skip_verify = true;
         assert!(err(insecure).contains("TLS is off"));
         let mut timeout = RedisConfig::from_url("redis://a");
-        timeout.command_timeout_ms = 0;
+        timeout.command_timeout = Duration::ZERO;
         assert!(err(timeout).contains("command_timeout_ms"));
         let mut db = RedisConfig::from_url("redis://a/2");
         db.cluster = true;

@@ -36,7 +36,7 @@ mod store;
 mod tls;
 
 pub use config::{
-    ConnectionOptions, DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_KEY_PREFIX,
-    DEFAULT_POOL_SIZE, RedisConfig, RedisConfigError, SentinelConfig,
+    ConnectionOptions, DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEY_PREFIX,
+    DEFAULT_POOL_SIZE, RedisConfig, RedisError, SentinelConfig,
 };
 pub use store::RedisStore;

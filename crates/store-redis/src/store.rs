@@ -15,13 +15,13 @@ use tessera_store::{
     Created, LegacyAlias, PurgeReport, SessionStore, StoreError, StoredSession, Touch, record,
 };
 
-use crate::config::RedisConfig;
+use crate::config::{RedisConfig, RedisError};
 use crate::errors::{is_unavailable, store_error, unexpected_reply};
 use crate::hash::{self, Limits, Reply};
 use crate::keys::{self, Keys};
 use crate::scripts::{Script, Scripts};
 
-/// Pause between connection attempts in [`RedisStore::connect`].
+/// Pause between connection attempts in [`RedisStore::open`].
 const CONNECT_RETRY_PAUSE: Duration = Duration::from_millis(200);
 /// Reconnection back-off after a lost connection: from 50 ms, doubling, up
 /// to 1 s, forever. Commands meanwhile fail fast as unavailable.
@@ -40,7 +40,7 @@ const HOUSEKEEPING_CONCURRENCY: usize = 32;
 /// operation fails within the command timeout with
 /// [`StoreError::Unavailable`], and the store reconnects by itself.
 ///
-/// Created with [`RedisStore::connect`]. Cloning is cheap and shares the
+/// Created with [`RedisStore::open`]. Cloning is cheap and shares the
 /// connections.
 #[derive(Clone)]
 pub struct RedisStore {
@@ -64,16 +64,30 @@ impl RedisStore {
     /// Connects to Redis and loads the scripts.
     ///
     /// Retries for up to `connect_timeout_ms` while Redis does not answer,
-    /// then fails with [`StoreError::Unavailable`]. A configuration that
-    /// cannot work (or a refused password) fails at once with
-    /// [`StoreError::Backend`].
-    pub async fn connect(config: &RedisConfig) -> Result<Self, StoreError> {
-        let fred_config = config
-            .fred_config()
-            .map_err(|e| StoreError::backend("invalid Redis configuration", e))?;
+    /// then fails with [`RedisError::Unreachable`]. A configuration that
+    /// cannot work fails at once naming the setting, and a refusal (a
+    /// wrong password, an untrusted certificate) with
+    /// [`RedisError::Refused`].
+    ///
+    /// ```no_run
+    /// use tessera_store_redis::{RedisConfig, RedisStore};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tessera_store_redis::RedisError> {
+    /// let store = RedisStore::open(&RedisConfig::from_url("redis://127.0.0.1:6379")).await?;
+    /// # drop(store);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`RedisError`], as above.
+    pub async fn open(config: &RedisConfig) -> Result<Self, RedisError> {
+        let fred_config = config.fred_config()?;
         let clustered = fred_config.server.is_clustered();
-        let command_timeout = config.command_timeout();
-        let connect_timeout = config.connect_timeout();
+        let command_timeout = config.command_timeout;
+        let connect_timeout = config.connect_timeout;
         let mut builder = Builder::from_config(fred_config);
         builder
             .with_connection_config(|c| {
@@ -99,7 +113,7 @@ impl RedisStore {
         let pool = loop {
             let pool = builder
                 .build_pool(config.pool_size)
-                .map_err(|e| StoreError::backend("invalid Redis configuration", e))?;
+                .map_err(|e| RedisError::invalid("pool_size", e.details().to_owned()))?;
             let attempt = tokio::time::timeout_at(deadline, pool.init()).await;
             match attempt {
                 Ok(Ok(_connection_task)) => break pool,
@@ -111,20 +125,20 @@ impl RedisStore {
                 }
                 Ok(Err(e)) => {
                     let _ = pool.quit().await;
-                    return Err(store_error("connecting to Redis", e));
+                    return Err(RedisError::from_driver("connecting", e));
                 }
                 Err(_elapsed) => {
                     let _ = pool.quit().await;
-                    let what = "connecting to Redis (gave up after connect_timeout_ms)";
+                    let what = "connecting (gave up after connect_timeout_ms)";
                     return Err(match last_error {
-                        Some(e) => store_error(what, e),
-                        None => StoreError::unavailable(
+                        Some(e) => RedisError::from_driver(what, e),
+                        None => RedisError::Unreachable {
                             what,
-                            fred::error::Error::new(
+                            source: fred::error::Error::new(
                                 fred::error::ErrorKind::Timeout,
                                 "no connection within the connect timeout",
                             ),
-                        ),
+                        },
                     });
                 }
             }
@@ -146,8 +160,9 @@ impl RedisStore {
     /// under Cluster). Not needed for correctness — a `NOSCRIPT` reply is
     /// answered by sending the script — but it keeps the first calls at one
     /// round trip.
-    async fn load_scripts(&self) -> Result<(), StoreError> {
-        let client = self.client("loading the session scripts")?;
+    async fn load_scripts(&self) -> Result<(), RedisError> {
+        const WHAT: &str = "loading the session scripts";
+        let client = self.pool.next_connected();
         for script in self.scripts.all() {
             let loaded = if self.clustered {
                 client
@@ -158,7 +173,7 @@ impl RedisStore {
                     .script_load::<Value, _>(script.source().to_owned())
                     .await
             };
-            loaded.map_err(|e| store_error("loading the session scripts", e))?;
+            loaded.map_err(|e| RedisError::from_driver(WHAT, e))?;
         }
         Ok(())
     }

@@ -14,7 +14,7 @@ use fred::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use fred::rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use fred::types::config::TlsConnector;
 
-use crate::config::RedisConfigError;
+use crate::config::RedisError;
 
 /// Builds the TLS connector. The crypto provider is set here rather than
 /// taken from the process default, so a binary that links another rustls
@@ -22,7 +22,7 @@ use crate::config::RedisConfigError;
 pub(crate) fn connector(
     ca_file: Option<&Path>,
     insecure_skip_verify: bool,
-) -> Result<TlsConnector, RedisConfigError> {
+) -> Result<TlsConnector, RedisError> {
     let provider = Arc::new(fred::rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
@@ -46,7 +46,7 @@ pub(crate) fn connector(
     Ok(config.into())
 }
 
-fn roots(ca_file: Option<&Path>) -> Result<RootCertStore, RedisConfigError> {
+fn roots(ca_file: Option<&Path>) -> Result<RootCertStore, RedisError> {
     let mut roots = RootCertStore::empty();
     let system = fred::rustls_native_certs::load_native_certs();
     // Unreadable system certificates are only fatal when nothing else
@@ -65,13 +65,13 @@ fn roots(ca_file: Option<&Path>) -> Result<RootCertStore, RedisConfigError> {
             found += 1;
         }
         if found == 0 {
-            return Err(RedisConfigError::Tls {
+            return Err(RedisError::Tls {
                 reason: format!("tls_ca_file {} holds no certificate", path.display()),
                 source: None,
             });
         }
     } else if added == 0 {
-        return Err(RedisConfigError::Tls {
+        return Err(RedisError::Tls {
             reason: "no trusted root certificates found on this system; set tls_ca_file".into(),
             source: system
                 .errors
@@ -86,8 +86,8 @@ fn roots(ca_file: Option<&Path>) -> Result<RootCertStore, RedisConfigError> {
 fn tls_error(
     reason: impl Into<String>,
     source: impl std::error::Error + Send + Sync + 'static,
-) -> RedisConfigError {
-    RedisConfigError::Tls {
+) -> RedisError {
+    RedisError::Tls {
         reason: reason.into(),
         source: Some(Box::new(source)),
     }

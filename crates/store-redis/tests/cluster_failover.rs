@@ -107,9 +107,9 @@ async fn after_a_primary_dies_the_store_follows_the_cluster_to_its_replica() {
             .map(|(_, port)| format!("redis://127.0.0.1:{port}")),
     );
     config.key_prefix = common::unique_prefix();
-    config.command_timeout_ms = 1_000;
-    config.connect_timeout_ms = 1_000;
-    let store = RedisStore::connect(&config)
+    config.command_timeout = std::time::Duration::from_secs(1);
+    config.connect_timeout = std::time::Duration::from_secs(1);
+    let store = RedisStore::open(&config)
         .await
         .expect("connects to the cluster");
     let now = Timestamp::from_secs(SystemClock.now().as_secs());

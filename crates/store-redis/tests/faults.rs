@@ -11,7 +11,7 @@ use fred::interfaces::{ClientLike as _, LuaInterface as _};
 use tessera_core::{Context, OnQuotaExhaustion, Subject, Timestamp};
 use tessera_store::testkit::{policy, session, session_ref};
 use tessera_store::{Clock as _, SessionStore, StoreError, SystemClock, Touch};
-use tessera_store_redis::{RedisConfig, RedisStore};
+use tessera_store_redis::{RedisConfig, RedisError, RedisStore};
 
 use common::PrivateRedis;
 
@@ -20,8 +20,8 @@ const COMMAND_TIMEOUT_MS: u64 = 500;
 fn private_config(redis: &PrivateRedis) -> RedisConfig {
     let mut config = RedisConfig::from_url(redis.url());
     config.key_prefix = common::unique_prefix();
-    config.command_timeout_ms = COMMAND_TIMEOUT_MS;
-    config.connect_timeout_ms = 1_000;
+    config.command_timeout = Duration::from_millis(COMMAND_TIMEOUT_MS);
+    config.connect_timeout = Duration::from_secs(1);
     config
 }
 
@@ -72,7 +72,7 @@ async fn assert_every_operation_unavailable(store: &RedisStore, subject: &Subjec
 async fn an_outage_is_unavailable_and_the_store_recovers_by_itself() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut redis = PrivateRedis::start(dir.path());
-    let store = RedisStore::connect(&private_config(&redis))
+    let store = RedisStore::open(&private_config(&redis))
         .await
         .expect("connects");
     let subject = Subject::new("olga").expect("subject");
@@ -114,12 +114,12 @@ async fn an_outage_is_unavailable_and_the_store_recovers_by_itself() {
 #[tokio::test]
 async fn connecting_to_a_dead_server_is_unavailable_within_the_connect_timeout() {
     let mut config = RedisConfig::from_url(format!("redis://127.0.0.1:{}", common::free_port()));
-    config.connect_timeout_ms = 700;
+    config.connect_timeout = Duration::from_millis(700);
     let started = Instant::now();
-    let err = RedisStore::connect(&config)
+    let err = RedisStore::open(&config)
         .await
         .expect_err("nothing listens there");
-    assert!(err.is_unavailable(), "{err:?}");
+    assert!(err.is_unreachable(), "{err:?}");
     assert!(
         started.elapsed() < Duration::from_millis(700 + 2_500),
         "took {:?}",
@@ -141,12 +141,12 @@ async fn a_wrong_password_is_a_backend_error_not_an_outage() {
         .expect("set a password");
     let mut config = private_config(&redis);
     config.url = Some(format!("redis://:wrong@127.0.0.1:{}", redis.port));
-    let err = RedisStore::connect(&config).await.expect_err("refused");
-    assert!(matches!(err, StoreError::Backend { .. }), "{err:?}");
+    let err = RedisStore::open(&config).await.expect_err("refused");
+    assert!(matches!(err, RedisError::Refused { .. }), "{err:?}");
 }
 
 async fn flush_scripts_then_use(config: RedisConfig, clustered: bool) {
-    let store = RedisStore::connect(&config).await.expect("connects");
+    let store = RedisStore::open(&config).await.expect("connects");
     let raw = common::raw_client(&config).await;
     let now = now();
     let p = policy(2, OnQuotaExhaustion::CloseOldSession);

@@ -25,7 +25,7 @@ fn now() -> Timestamp {
 #[tokio::test]
 async fn a_session_is_a_hash_expiring_with_the_session_and_an_index_entry() {
     let config = common::standalone_config();
-    let store = RedisStore::connect(&config).await.expect("connects");
+    let store = RedisStore::open(&config).await.expect("connects");
     let raw = common::raw_client(&config).await;
     let now = now();
     let id = session_ref("quinn");
@@ -92,7 +92,7 @@ async fn a_session_is_a_hash_expiring_with_the_session_and_an_index_entry() {
 #[tokio::test]
 async fn a_session_that_never_expires_has_no_key_expiry() {
     let config = common::standalone_config();
-    let store = RedisStore::connect(&config).await.expect("connects");
+    let store = RedisStore::open(&config).await.expect("connects");
     let raw = common::raw_client(&config).await;
     let now = now();
     let id = session_ref("rosa");
@@ -113,7 +113,7 @@ async fn a_session_that_never_expires_has_no_key_expiry() {
 #[tokio::test]
 async fn a_reference_without_the_subjects_tag_is_refused() {
     let config = common::standalone_config();
-    let store = RedisStore::connect(&config).await.expect("connects");
+    let store = RedisStore::open(&config).await.expect("connects");
     let now = now();
     let s = session("sam", "web", now, 60, 60, 60);
     let other_tag = SubjectTag::from_bytes([SubjectTag::of("sam").as_bytes()[0] ^ 0xff, 0]);
@@ -170,7 +170,7 @@ async fn get_and_touch_and_create_are_one_round_trip_each() {
     let redis = common::PrivateRedis::start(dir.path());
     let mut config = RedisConfig::from_url(redis.url());
     config.key_prefix = common::unique_prefix();
-    let store = RedisStore::connect(&config).await.expect("connects");
+    let store = RedisStore::open(&config).await.expect("connects");
     let raw = common::raw_client(&config).await;
     let now = now();
     let p = policy(3, OnQuotaExhaustion::CloseOldSession);
@@ -247,7 +247,7 @@ async fn the_documented_acl_is_enough() {
 
     let mut config = RedisConfig::from_url(format!("redis://tessera:pw@127.0.0.1:{}", redis.port));
     config.key_prefix = "tessera:".into();
-    let store = RedisStore::connect(&config)
+    let store = RedisStore::open(&config)
         .await
         .expect("the ACL user connects");
     let now = now();
@@ -284,7 +284,7 @@ async fn the_documented_acl_is_enough() {
 
     // And the same user is refused outside its prefix.
     config.key_prefix = "other:".into();
-    let outside = RedisStore::connect(&config).await.expect("connects");
+    let outside = RedisStore::open(&config).await.expect("connects");
     let err = outside
         .create(&session_ref("vera"), &s, &p, now)
         .await

@@ -30,7 +30,7 @@ impl Rng {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_decides_like_core() {
-    let store = RedisStore::connect(&common::standalone_config())
+    let store = RedisStore::open(&common::standalone_config())
         .await
         .expect("connects");
     let mut rng = Rng(0x7e55_e7a5_eed5_0001);

@@ -56,8 +56,8 @@ fn sentinel_config(sentinel_port: u16) -> RedisConfig {
             password: None,
         }),
         key_prefix: common::unique_prefix(),
-        command_timeout_ms: 1_000,
-        connect_timeout_ms: 1_000,
+        command_timeout: std::time::Duration::from_secs(1),
+        connect_timeout: std::time::Duration::from_secs(1),
         ..RedisConfig::default()
     }
 }
@@ -89,7 +89,7 @@ async fn after_a_failover_the_store_follows_sentinel_to_the_new_primary() {
         inline(sentinel_port, "SENTINEL REPLICAS tessera-main").contains(&replica_port.to_string())
     });
 
-    let store = RedisStore::connect(&sentinel_config(sentinel_port))
+    let store = RedisStore::open(&sentinel_config(sentinel_port))
         .await
         .expect("connects through Sentinel");
     let now = Timestamp::from_secs(SystemClock.now().as_secs());
@@ -143,7 +143,7 @@ async fn the_store_finds_the_primary_through_sentinel() {
     let primary = common::PrivateRedis::start(dir.path());
     let (_sentinel, port) = start_sentinel(dir.path(), primary.port, 5_000);
     let config = sentinel_config(port);
-    let store = RedisStore::connect(&config)
+    let store = RedisStore::open(&config)
         .await
         .expect("connects through Sentinel");
     let now = Timestamp::from_secs(SystemClock.now().as_secs());

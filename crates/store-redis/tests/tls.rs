@@ -138,7 +138,7 @@ impl Drop for TlsRedis {
 fn config(port: u16) -> RedisConfig {
     let mut config = RedisConfig::from_url(format!("rediss://127.0.0.1:{port}"));
     config.key_prefix = common::unique_prefix();
-    config.connect_timeout_ms = 1_000;
+    config.connect_timeout = std::time::Duration::from_secs(1);
     config
 }
 
@@ -160,11 +160,11 @@ async fn tls_is_verified_by_default_and_trusts_the_configured_ca() {
     let redis = TlsRedis::start(dir.path());
 
     let started = Instant::now();
-    let err = RedisStore::connect(&config(redis.port))
+    let err = RedisStore::open(&config(redis.port))
         .await
         .expect_err("a certificate from an unknown CA is refused");
     assert!(
-        matches!(err, tessera_store::StoreError::Backend { .. }),
+        matches!(err, tessera_store_redis::RedisError::Refused { .. }),
         "a refused certificate is not an outage: {err:?}"
     );
     assert!(format!("{err:?}").contains("Certificate"), "{err:?}");
@@ -176,7 +176,7 @@ async fn tls_is_verified_by_default_and_trusts_the_configured_ca() {
     let mut trusted = config(redis.port);
     trusted.tls_ca_file = Some(dir.path().join("ca.crt"));
     round_trip(
-        &RedisStore::connect(&trusted)
+        &RedisStore::open(&trusted)
             .await
             .expect("connects with the CA"),
     )
@@ -185,7 +185,7 @@ async fn tls_is_verified_by_default_and_trusts_the_configured_ca() {
     let mut insecure = config(redis.port);
     insecure.tls_insecure_skip_verify = true;
     round_trip(
-        &RedisStore::connect(&insecure)
+        &RedisStore::open(&insecure)
             .await
             .expect("connects unverified"),
     )
@@ -251,17 +251,17 @@ async fn a_cluster_served_over_tls_only_is_verified_and_works() {
                 .map(|(_, port)| format!("rediss://127.0.0.1:{port}")),
         );
         config.key_prefix = common::unique_prefix();
-        config.connect_timeout_ms = 1_000;
+        config.connect_timeout = std::time::Duration::from_secs(1);
         config.tls_ca_file = ca.then(|| dir.path().join("ca.crt"));
         config
     };
-    let err = RedisStore::connect(&cluster(false))
+    let err = RedisStore::open(&cluster(false))
         .await
         .expect_err("a Cluster node's certificate from an unknown CA is refused");
     assert!(format!("{err:?}").contains("Certificate"), "{err:?}");
 
     // Trusted: sessions of many subjects, so every primary serves some.
-    let store = RedisStore::connect(&cluster(true))
+    let store = RedisStore::open(&cluster(true))
         .await
         .expect("connects to the Cluster with the CA");
     let now = Timestamp::from_secs(SystemClock.now().as_secs());

@@ -21,6 +21,7 @@ mod alias;
 mod clock;
 mod error;
 mod memory;
+pub mod millis;
 mod random;
 pub mod record;
 mod service;

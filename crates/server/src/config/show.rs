@@ -104,8 +104,8 @@ fn tokenizer_block(config: &Config, data_dir: Option<&str>) -> Value {
                 )
                 .set_some("endpoint_url", dynamo.endpoint_url.clone())
                 .set("max_attempts", u64::from(dynamo.max_attempts))
-                .set("connect_timeout_ms", dynamo.connect_timeout_ms)
-                .set("attempt_timeout_ms", dynamo.attempt_timeout_ms)
+                .set("connect_timeout_ms", millis(dynamo.connect_timeout))
+                .set("attempt_timeout_ms", millis(dynamo.attempt_timeout))
                 .set("create_attempts", u64::from(dynamo.create_attempts))
                 .set("scan_page_size", u64::from(dynamo.scan_page_size))
                 .set(
@@ -166,8 +166,8 @@ fn redis_keys(tokenizer: &mut Block, redis: &RedisConfig) {
         )
         .set("tls_insecure_skip_verify", redis.tls_insecure_skip_verify)
         .set("pool_size", redis.pool_size as u64)
-        .set("connect_timeout_ms", redis.connect_timeout_ms)
-        .set("command_timeout_ms", redis.command_timeout_ms)
+        .set("connect_timeout_ms", millis(redis.connect_timeout))
+        .set("command_timeout_ms", millis(redis.command_timeout))
         .set("key_prefix", redis.key_prefix.clone());
 }
 

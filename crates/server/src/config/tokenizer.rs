@@ -9,7 +9,7 @@ use tessera_core::Lifetime;
 use tessera_crypto::{CryptoError, DeploymentSalt, SafePassword};
 
 use tessera_store_dynamodb::{DynamoDbConfig, DynamoDbError};
-use tessera_store_redis::{ConnectionOptions, RedisConfig, RedisConfigError, SentinelConfig};
+use tessera_store_redis::{ConnectionOptions, RedisConfig, RedisError, SentinelConfig};
 
 use super::origin::Origin;
 use super::schema::{self, Scope};
@@ -301,9 +301,9 @@ pub(crate) fn backend(
     }
 }
 
-fn millis(v: &mut Validator<'_>, key: &str, default: u64) -> u64 {
+fn millis(v: &mut Validator<'_>, key: &str, default: Duration) -> Duration {
     v.integer_in(key, 1..=600_000, "milliseconds")
-        .map_or(default, i64::unsigned_abs)
+        .map_or(default, |ms| Duration::from_millis(ms.unsigned_abs()))
 }
 
 fn text(v: &Validator<'_>, key: &str) -> Option<String> {
@@ -388,16 +388,8 @@ fn redis(v: &mut Validator<'_>) -> Option<RedisConfig> {
             .boolean("tokenizer.tls_insecure_skip_verify")
             .is_some_and(|(b, _)| b),
         pool_size,
-        connect_timeout_ms: millis(
-            v,
-            "tokenizer.connect_timeout_ms",
-            defaults.connect_timeout_ms,
-        ),
-        command_timeout_ms: millis(
-            v,
-            "tokenizer.command_timeout_ms",
-            defaults.command_timeout_ms,
-        ),
+        connect_timeout: millis(v, "tokenizer.connect_timeout_ms", defaults.connect_timeout),
+        command_timeout: millis(v, "tokenizer.command_timeout_ms", defaults.command_timeout),
         key_prefix: text(v, "tokenizer.key_prefix").unwrap_or(defaults.key_prefix),
     };
     if let Some(url) = &config.url
@@ -421,11 +413,11 @@ fn redis(v: &mut Validator<'_>) -> Option<RedisConfig> {
 }
 
 /// Blames the key a Redis configuration error is about.
-fn redis_error(v: &mut Validator<'_>, config: &RedisConfig, error: &RedisConfigError) {
+fn redis_error(v: &mut Validator<'_>, config: &RedisConfig, error: &RedisError) {
     let message = std::error::Error::source(error)
         .map_or_else(|| error.to_string(), |source| format!("{error}: {source}"));
     let key = match error {
-        RedisConfigError::Servers { .. } => {
+        RedisError::Servers { .. } => {
             let given = [
                 ("tokenizer.url", config.url.is_some()),
                 ("tokenizer.host", config.host.is_some()),
@@ -442,13 +434,11 @@ fn redis_error(v: &mut Validator<'_>, config: &RedisConfig, error: &RedisConfigE
             };
             (*key).to_owned()
         }
-        RedisConfigError::Invalid { setting, .. } | RedisConfigError::Url { setting, .. } => {
-            match *setting {
-                "db" => "tokenizer.options.db".to_owned(),
-                other => format!("tokenizer.{other}"),
-            }
-        }
-        RedisConfigError::Tls { .. } => {
+        RedisError::Invalid { setting, .. } | RedisError::Url { setting, .. } => match *setting {
+            "db" => "tokenizer.options.db".to_owned(),
+            other => format!("tokenizer.{other}"),
+        },
+        RedisError::Tls { .. } => {
             if config.tls_ca_file.is_some() {
                 "tokenizer.tls_ca_file".to_owned()
             } else {
@@ -487,10 +477,8 @@ fn dynamodb(v: &mut Validator<'_>) -> Option<DynamoDbConfig> {
     config.max_attempts = count(v, "tokenizer.max_attempts", config.max_attempts);
     config.create_attempts = count(v, "tokenizer.create_attempts", config.create_attempts);
     config.scan_page_size = count(v, "tokenizer.scan_page_size", config.scan_page_size);
-    config.connect_timeout_ms =
-        millis(v, "tokenizer.connect_timeout_ms", config.connect_timeout_ms);
-    config.attempt_timeout_ms =
-        millis(v, "tokenizer.attempt_timeout_ms", config.attempt_timeout_ms);
+    config.connect_timeout = millis(v, "tokenizer.connect_timeout_ms", config.connect_timeout);
+    config.attempt_timeout = millis(v, "tokenizer.attempt_timeout_ms", config.attempt_timeout);
     if let Some((rate, _)) = v.number("tokenizer.max_read_units_per_second") {
         config.max_read_units_per_second = rate;
     }

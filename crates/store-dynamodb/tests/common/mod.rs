@@ -55,6 +55,6 @@ pub(crate) async fn fresh_store(label: &str) -> (DynamoDbStore, DynamoDbConfig) 
     create_table(&client, &config.table)
         .await
         .expect("create table");
-    let store = DynamoDbStore::connect(&config).await.expect("connect");
+    let store = DynamoDbStore::open(&config).await.expect("connect");
     (store, config)
 }

@@ -64,7 +64,7 @@ pub async fn raw_client(config: &RedisConfig) -> Client {
 
 /// A conformance fixture on `config`.
 pub async fn fixture(config: RedisConfig) -> Fixture {
-    let store = RedisStore::connect(&config).await.expect("store connects");
+    let store = RedisStore::open(&config).await.expect("store connects");
     let raw = raw_client(&config).await;
     let keys = store.clone();
     Fixture {

@@ -78,7 +78,7 @@ async fn tessera(url: &str, ops: usize, concurrency: &[usize], pool_size: usize)
     let mut config = RedisConfig::from_url(url.to_owned());
     config.key_prefix = "peers-tessera:".to_owned();
     config.pool_size = pool_size;
-    let store = Arc::new(RedisStore::connect(&config).await.expect("connect"));
+    let store = Arc::new(RedisStore::open(&config).await.expect("connect"));
     let quota = Arc::new(policy(5, OnQuotaExhaustion::CloseOldSession));
     let now = SystemClock.now();
     let mut ids: Vec<SessionRef> = Vec::with_capacity(READ_SET);

@@ -32,7 +32,7 @@ use tessera_core::{OnQuotaExhaustion, Policy, Timestamp};
 use tessera_store::testkit::{policy, session_ref};
 use tessera_store::{SessionRef, SessionStore, StoreError, Touch};
 use tessera_store_dynamodb::{DynamoDbConfig, DynamoDbStore, create_table};
-use tessera_store_local::{LocalOptions, LocalStore};
+use tessera_store_local::{LocalConfig, LocalStore};
 use tessera_store_redis::{RedisConfig, RedisStore};
 
 #[expect(clippy::print_stdout, reason = "a benchmark reports on the terminal")]
@@ -119,11 +119,8 @@ async fn open(backend: &str, args: &[String]) -> Arc<dyn SessionStore> {
         "local" => {
             let path: String = arg(args, "--path", String::new());
             assert!(!path.is_empty(), "--path DIR is required for local");
-            let mut options = LocalOptions::new(path);
-            // Nothing expires during a run; the sweeper would only add noise.
-            options.sweep_interval = std::time::Duration::ZERO;
             Arc::new(
-                LocalStore::open(options)
+                LocalStore::open(&LocalConfig::new(path))
                     .await
                     .expect("open the local store"),
             )
@@ -134,7 +131,7 @@ async fn open(backend: &str, args: &[String]) -> Arc<dyn SessionStore> {
             config.key_prefix = "scale:".to_owned();
             config.pool_size = arg(args, "--pool-size", tessera_store_redis::DEFAULT_POOL_SIZE);
             Arc::new(
-                RedisStore::connect(&config)
+                RedisStore::open(&config)
                     .await
                     .expect("connect to Redis"),
             )

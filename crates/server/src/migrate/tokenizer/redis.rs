@@ -22,7 +22,7 @@ pub(super) async fn read_all(config: &RedisConfig) -> Result<Vec<RawRecord>, Ser
         .fred_config()
         .map_err(|e| failed("the settings are not usable", e))?;
     let clustered = fred_config.server.is_clustered();
-    let (connect_timeout, command_timeout) = (config.connect_timeout(), config.command_timeout());
+    let (connect_timeout, command_timeout) = (config.connect_timeout, config.command_timeout);
     let mut builder = Builder::from_config(fred_config);
     builder
         .with_connection_config(|c| c.connection_timeout = connect_timeout)
