@@ -44,8 +44,13 @@ pub(crate) fn encode_into(bytes: &[u8], out: &mut String) {
     }
 }
 
-/// The lowercase hex form of `bytes`.
-pub(crate) fn encode(bytes: &[u8]) -> String {
+/// The lowercase hex form of `bytes`: the one hex encoder of the
+/// workspace (storage keys, subject hashes, script digests, file names).
+///
+/// ```
+/// assert_eq!(tessera_crypto::to_hex(&[0x0f, 0xa0]), "0fa0");
+/// ```
+pub fn encode(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() * 2);
     encode_into(bytes, &mut out);
     out

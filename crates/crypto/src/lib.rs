@@ -63,6 +63,7 @@ mod subject_tag;
 
 pub use api_token::{API_TOKEN_LEN, ApiToken, MIN_API_TOKEN_CHARS, TokenHash, TokenVerifier};
 pub use error::CryptoError;
+pub use hex::encode as to_hex;
 pub use keys::{
     DeploymentSalt, GENERATED_PASSWORD_CHARS, MAX_SALT_BYTES, MIN_DISTINCT_CHARS,
     MIN_PASSWORD_CHARS, MIN_SALT_CHARS, MasterKeys, PBKDF2_ITERATIONS, PBKDF2_SALT, SafePassword,

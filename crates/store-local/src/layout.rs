@@ -47,11 +47,7 @@ impl SubjectKey {
         let d = digest::digest(&digest::SHA256, subject.as_str().as_bytes());
         let bytes = d.as_ref();
         Self {
-            hex: bytes.iter().fold(String::with_capacity(64), |mut hex, b| {
-                use std::fmt::Write as _;
-                let _ = write!(hex, "{b:02x}");
-                hex
-            }),
+            hex: tessera_crypto::to_hex(bytes),
             stripe: bytes[0],
         }
     }

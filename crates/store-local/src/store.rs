@@ -9,7 +9,7 @@ use tessera_core::{Context, Policy, Session, Subject, Timestamp};
 use tessera_crypto::{SessionRef, StorageKey};
 use tessera_store::{
     Created, LegacyAlias, PurgeReport, SessionStore, StoreError, StoredSession, Touch,
-    check_unchanged, quota_plan, record,
+    check_unchanged, listed, quota_plan, record,
 };
 
 use crate::files::{
@@ -340,12 +340,8 @@ impl Inner {
         context: Option<&Context>,
         now: Timestamp,
     ) -> Result<Vec<StoredSession>, StoreError> {
-        let (mut live, _) = self.sessions_of(&SubjectKey::of(subject), now)?;
-        live.retain(|s| {
-            &s.session.subject == subject && context.is_none_or(|c| &s.session.context == c)
-        });
-        live.sort_by_key(|s| (s.session.creation_time, s.id));
-        Ok(live)
+        let (found, _) = self.sessions_of(&SubjectKey::of(subject), now)?;
+        Ok(listed(found, subject, context, now))
     }
 
     fn delete_by_subject(

@@ -102,20 +102,12 @@ pub(crate) fn subject_hash(subject: &Subject) -> String {
     ctx.update(SUBJECT_HASH_LABEL);
     ctx.update(subject.as_str().as_bytes());
     let d = ctx.finish();
-    hex(&d.as_ref()[..SUBJECT_HASH_LEN])
+    tessera_crypto::to_hex(&d.as_ref()[..SUBJECT_HASH_LEN])
 }
 
 /// A storage key as an index member (lowercase hex).
 pub(crate) fn member(key: &StorageKey) -> String {
     key.to_hex()
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 /// Escapes Redis glob metacharacters so a prefix matches only itself.

@@ -37,7 +37,7 @@ impl Script {
     fn new(name: &'static str, source: &'static str) -> Self {
         debug_assert!(source.starts_with(PRELUDE));
         let sha = digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, source.as_bytes());
-        let sha = crate::keys::hex(sha.as_ref());
+        let sha = tessera_crypto::to_hex(sha.as_ref());
         Self {
             name,
             source: Str::from_static(source),

@@ -581,12 +581,9 @@ impl SessionStore for RedisStore {
                 &hash::text(lu, WHAT)?,
                 &hash::text(v, WHAT)?,
             )?;
-            if &session.subject == subject && context.is_none_or(|c| &session.context == c) {
-                out.push(StoredSession { id, session });
-            }
+            out.push(StoredSession { id, session });
         }
-        out.sort_by_key(|s| (s.session.creation_time, s.id));
-        Ok(out)
+        Ok(tessera_store::listed(out, subject, context, now))
     }
 
     async fn delete_by_subject(

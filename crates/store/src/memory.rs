@@ -210,14 +210,12 @@ impl SessionStore for MemoryStore {
         now: Timestamp,
     ) -> Result<Vec<StoredSession>, StoreError> {
         let state = self.lock();
-        let mut live: Vec<StoredSession> = state
-            .of_subject(subject)?
-            .into_iter()
-            .filter(|s| !s.session.is_expired(now))
-            .filter(|s| context.is_none_or(|c| &s.session.context == c))
-            .collect();
-        live.sort_by_key(|s| (s.session.creation_time, s.id));
-        Ok(live)
+        Ok(crate::listed(
+            state.of_subject(subject)?,
+            subject,
+            context,
+            now,
+        ))
     }
 
     async fn delete_by_subject(

@@ -275,6 +275,28 @@ pub fn quota_plan(
     }
 }
 
+/// What [`SessionStore::list_by_subject`] returns from the sessions a store
+/// found under a subject's index: the live ones of `subject` (in `context`
+/// when given), oldest first (creation time, then reference). Every backend
+/// ends its listing here, so they order and filter alike.
+pub fn listed(
+    found: impl IntoIterator<Item = StoredSession>,
+    subject: &Subject,
+    context: Option<&Context>,
+    now: Timestamp,
+) -> Vec<StoredSession> {
+    let mut live: Vec<StoredSession> = found
+        .into_iter()
+        .filter(|s| {
+            &s.session.subject == subject
+                && !s.session.is_expired(now)
+                && context.is_none_or(|c| &s.session.context == c)
+        })
+        .collect();
+    live.sort_by_key(|s| (s.session.creation_time, s.id));
+    live
+}
+
 /// Refuses an update that would change what never changes: the subject
 /// (`sub`) or the context (`ctx`) of the `stored` session. For stores that
 /// check in Rust; see [`SessionStore::update`].
