@@ -1,29 +1,18 @@
 //! Reading what the benchmark programs write: `BENCH {...}` result lines
 //! (flat JSON objects of strings and numbers) and criterion's
-//! `estimates.json`. xtask has no JSON library; these shapes need none.
+//! `estimates.json`, with serde_json.
 
-use std::collections::BTreeMap;
-
-use anyhow::{Context, Result, bail};
-
-/// A value of a result line.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Value {
-    Text(String),
-    Number(f64),
-    Null,
-}
+use anyhow::{Context, Result};
+use serde_json::{Map, Value};
 
 /// One result line's fields.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub(crate) struct Record(BTreeMap<String, Value>);
+pub(crate) struct Record(Map<String, Value>);
 
 impl Record {
+    /// A text field; empty when missing or not text.
     pub(crate) fn text(&self, key: &str) -> &str {
-        match self.0.get(key) {
-            Some(Value::Text(text)) => text,
-            _ => "",
-        }
+        self.0.get(key).and_then(Value::as_str).unwrap_or("")
     }
 
     /// Whether a number field holds `value` (a count, so to the unit).
@@ -33,10 +22,7 @@ impl Record {
 
     /// A number field; NaN when missing or null.
     pub(crate) fn number(&self, key: &str) -> f64 {
-        match self.0.get(key) {
-            Some(Value::Number(x)) => *x,
-            _ => f64::NAN,
-        }
+        self.0.get(key).and_then(Value::as_f64).unwrap_or(f64::NAN)
     }
 }
 
@@ -49,100 +35,18 @@ pub(crate) fn records(output: &str) -> Result<Vec<Record>> {
         .collect()
 }
 
-/// Parses `{"key": "text" | number | null, ...}`.
+/// Parses one JSON object.
 pub(crate) fn parse_object(text: &str) -> Result<Record> {
-    let mut rest = text.trim();
-    rest = rest.strip_prefix('{').context("expected `{`")?.trim_start();
-    let mut fields = BTreeMap::new();
-    if let Some(after) = rest.strip_prefix('}') {
-        return if after.trim().is_empty() {
-            Ok(Record(fields))
-        } else {
-            bail!("text after the object")
-        };
-    }
-    loop {
-        let (key, after) = string(rest)?;
-        rest = after
-            .trim_start()
-            .strip_prefix(':')
-            .context("expected `:`")?
-            .trim_start();
-        let value;
-        (value, rest) = if rest.starts_with('"') {
-            let (text, after) = string(rest)?;
-            (Value::Text(text), after)
-        } else if let Some(after) = rest.strip_prefix("null") {
-            (Value::Null, after)
-        } else {
-            let end = rest
-                .find(|c: char| !(c.is_ascii_digit() || "+-.eE".contains(c)))
-                .unwrap_or(rest.len());
-            let number = rest[..end]
-                .parse()
-                .with_context(|| format!("bad number in {rest:?}"))?;
-            (Value::Number(number), &rest[end..])
-        };
-        fields.insert(key, value);
-        rest = rest.trim_start();
-        if let Some(after) = rest.strip_prefix(',') {
-            rest = after.trim_start();
-        } else if let Some(after) = rest.strip_prefix('}') {
-            if !after.trim().is_empty() {
-                bail!("text after the object");
-            }
-            return Ok(Record(fields));
-        } else {
-            bail!("expected `,` or `}}` at {rest:?}");
-        }
-    }
-}
-
-/// A JSON string at the start of `text` and what follows it.
-fn string(text: &str) -> Result<(String, &str)> {
-    let body = text.strip_prefix('"').context("expected a string")?;
-    let mut out = String::new();
-    let mut chars = body.char_indices();
-    while let Some((at, c)) = chars.next() {
-        match c {
-            '"' => return Ok((out, &body[at + 1..])),
-            '\\' => match chars.next().map(|(_, c)| c) {
-                Some('n') => out.push('\n'),
-                Some('t') => out.push('\t'),
-                Some('u') => {
-                    let hex: String = chars.by_ref().take(4).map(|(_, c)| c).collect();
-                    let code = u32::from_str_radix(&hex, 16).context("bad \\u escape")?;
-                    out.push(char::from_u32(code).unwrap_or('\u{fffd}'));
-                }
-                Some(other) => out.push(other),
-                None => bail!("unterminated escape"),
-            },
-            c => out.push(c),
-        }
-    }
-    bail!("unterminated string")
+    Ok(Record(serde_json::from_str(text)?))
 }
 
 /// `median.point_estimate` (nanoseconds) from criterion's `estimates.json`.
 pub(crate) fn criterion_median_ns(estimates: &str) -> Result<f64> {
-    let median = estimates
-        .find("\"median\"")
-        .context("no median in estimates.json")?;
-    let after = &estimates[median..];
-    let at = after
-        .find("\"point_estimate\"")
-        .context("no median point estimate")?;
-    let value = after[at + "\"point_estimate\"".len()..]
-        .trim_start()
-        .strip_prefix(':')
-        .context("expected `:`")?
-        .trim_start();
-    let end = value
-        .find(|c: char| !(c.is_ascii_digit() || "+-.eE".contains(c)))
-        .unwrap_or(value.len());
-    value[..end]
-        .parse()
-        .with_context(|| format!("bad point estimate {:?}", &value[..end]))
+    let estimates: Value = serde_json::from_str(estimates).context("bad estimates.json")?;
+    estimates
+        .pointer("/median/point_estimate")
+        .and_then(Value::as_f64)
+        .context("no median point estimate in estimates.json")
 }
 
 #[cfg(test)]
@@ -151,11 +55,11 @@ mod tests {
 
     #[test]
     fn result_lines_are_parsed_and_other_lines_ignored() -> Result<()> {
-        let out = "populating\nBENCH {\"system\": \"tessera\", \"op\": \"get \\\"x\\\"\", \"ops_per_sec\": 1.5e3, \"p99_us\": null}\ndone\n";
+        let out = "populating\nBENCH {\"system\": \"tessera\", \"op\": \"get \\\"x\\\" \\u00e9\\n\", \"ops_per_sec\": 1.5e3, \"p99_us\": null}\ndone\n";
         let records = records(out)?;
         assert_eq!(records.len(), 1);
         assert_eq!(records[0].text("system"), "tessera");
-        assert_eq!(records[0].text("op"), "get \"x\"");
+        assert_eq!(records[0].text("op"), "get \"x\" \u{e9}\n");
         assert!((records[0].number("ops_per_sec") - 1500.0).abs() < 1e-9);
         assert!(records[0].number("p99_us").is_nan());
         assert!(records[0].number("missing").is_nan());
