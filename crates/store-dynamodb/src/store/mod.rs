@@ -157,8 +157,6 @@ impl SessionStore for DynamoDbStore {
         self.create_session(id, session, policy, now).await
     }
 
-    /// One PutItem; DynamoDB's TTL removes the alias after its expiry (and
-    /// reads ignore it from then on, TTL or not).
     async fn put_legacy_alias(
         &self,
         legacy: &StorageKey,
