@@ -9,7 +9,7 @@ use tessera_core::{Context, Policy, Session, Subject, Timestamp};
 use tessera_crypto::{SessionRef, StorageKey};
 use tessera_store::{
     Created, LegacyAlias, PurgeReport, SessionStore, StoreError, StoredSession, Touch,
-    check_unchanged, listed, quota_plan, record,
+    compare_and_set, listed, quota_plan, record,
 };
 
 use crate::files::{
@@ -293,19 +293,7 @@ impl Inner {
         let key = SubjectKey::of(&subject);
         let _lock = self.stripes.lock(&self.layout, key.stripe())?;
         let stored = self.read_session(id)?.ok_or(StoreError::NotFound)?;
-        if stored.is_expired(now) {
-            return Err(StoreError::Expired);
-        }
-        check_unchanged(&stored, session)?;
-        if stored.version != session.version {
-            return Err(StoreError::Conflict {
-                expected: session.version,
-                actual: stored.version,
-            });
-        }
-        let mut next = session.clone();
-        next.version = stored.version + 1;
-        next.last_used = next.last_used.max(stored.last_used);
+        let next = compare_and_set(&stored, session, now)?;
         self.write_session(id, &next)?;
         Ok(next)
     }

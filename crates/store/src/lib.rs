@@ -38,7 +38,7 @@ pub use service::{
     ImportOutcome, NewSession, ReadOnlyFields, SessionChanges, Sessions, SessionsConfig,
 };
 pub use store::{
-    Created, Imported, PurgeReport, SessionStore, StoredSession, Touch, check_unchanged, listed,
-    quota_plan,
+    Created, Imported, PurgeReport, SessionStore, StoredSession, Touch, check_update,
+    compare_and_set, listed, quota_plan,
 };
 pub use tessera_crypto::SessionRef;

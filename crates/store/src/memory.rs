@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use tessera_core::{Context, Policy, Session, Subject, Timestamp};
 use tessera_crypto::{SessionRef, StorageKey};
 
-use crate::store::{check_unchanged, quota_plan};
+use crate::store::{compare_and_set, quota_plan};
 use crate::{
     Created, LegacyAlias, PurgeReport, SessionStore, StoreError, StoredSession, Touch, record,
 };
@@ -165,19 +165,7 @@ impl SessionStore for MemoryStore {
     ) -> Result<Session, StoreError> {
         let mut state = self.lock();
         let stored = state.load(id)?.ok_or(StoreError::NotFound)?;
-        if stored.is_expired(now) {
-            return Err(StoreError::Expired);
-        }
-        check_unchanged(&stored, session)?;
-        if stored.version != session.version {
-            return Err(StoreError::Conflict {
-                expected: session.version,
-                actual: stored.version,
-            });
-        }
-        let mut next = session.clone();
-        next.version = stored.version + 1;
-        next.last_used = next.last_used.max(stored.last_used);
+        let next = compare_and_set(&stored, session, now)?;
         state.records.insert(*id, record::encode(&next));
         Ok(next)
     }

@@ -297,10 +297,32 @@ pub fn listed(
     live
 }
 
-/// Refuses an update that would change what never changes: the subject
-/// (`sub`) or the context (`ctx`) of the `stored` session. For stores that
-/// check in Rust; see [`SessionStore::update`].
-pub fn check_unchanged(stored: &Session, next: &Session) -> Result<(), StoreError> {
+/// The compare-and-set rule of [`SessionStore::update`], for stores that
+/// check in Rust: `next` may replace `stored` only if `stored` is live at
+/// `now`, neither the subject nor the context changes, and `next` carries
+/// the stored version. Returns the session to write: `next` with the
+/// following version and the later of the two last uses (a touch since the
+/// caller read the session is kept).
+pub fn compare_and_set(
+    stored: &Session,
+    next: &Session,
+    now: Timestamp,
+) -> Result<Session, StoreError> {
+    check_update(stored, next, now)?;
+    let mut written = next.clone();
+    written.version = stored.version + 1;
+    written.last_used = next.last_used.max(stored.last_used);
+    Ok(written)
+}
+
+/// Why `next` may not replace `stored` at `now`, if it may not: `Expired`,
+/// `Invalid` (the subject or the context would change) or `Conflict`. The
+/// checks of [`compare_and_set`], for a store whose own write already failed
+/// its condition and that now says why.
+pub fn check_update(stored: &Session, next: &Session, now: Timestamp) -> Result<(), StoreError> {
+    if stored.is_expired(now) {
+        return Err(StoreError::Expired);
+    }
     let refuse = |field, what| {
         Err(StoreError::Invalid(tessera_core::CoreError::Invalid {
             field,
@@ -313,5 +335,82 @@ pub fn check_unchanged(stored: &Session, next: &Session) -> Result<(), StoreErro
     if stored.context != next.context {
         return refuse("ctx", "context");
     }
+    if stored.version != next.version {
+        return Err(StoreError::Conflict {
+            expected: next.version,
+            actual: stored.version,
+        });
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use tessera_core::{Context, Policy, SessionParams, Subject};
+
+    use super::*;
+
+    fn stored(now: Timestamp) -> Session {
+        let mut s = Session::start(
+            SessionParams::new(Subject::new("alice").unwrap()),
+            &Policy::default(),
+            now,
+        )
+        .unwrap();
+        s.version = 3;
+        s
+    }
+
+    #[test]
+    fn compare_and_set_bumps_the_version_and_keeps_the_later_use() {
+        let start = Timestamp::from_millis(1_000_000);
+        let mut old = stored(start);
+        let next = old.clone();
+        old.last_used = Timestamp::from_millis(1_005_000);
+        let written = compare_and_set(&old, &next, Timestamp::from_millis(1_006_000)).unwrap();
+        assert_eq!(written.version, 4);
+        assert_eq!(written.last_used, old.last_used);
+    }
+
+    #[test]
+    fn compare_and_set_refuses_each_broken_rule_with_its_error() {
+        let now = Timestamp::from_millis(1_000_000);
+        let old = stored(now);
+
+        let mut stale = old.clone();
+        stale.version = 2;
+        assert!(matches!(
+            compare_and_set(&old, &stale, now),
+            Err(StoreError::Conflict {
+                expected: 2,
+                actual: 3
+            })
+        ));
+
+        let mut moved = old.clone();
+        moved.subject = Subject::new("bob").unwrap();
+        assert!(matches!(
+            compare_and_set(&old, &moved, now),
+            Err(StoreError::Invalid(tessera_core::CoreError::Invalid {
+                field: "sub",
+                ..
+            }))
+        ));
+
+        let mut elsewhere = old.clone();
+        elsewhere.context = Context::new("other").unwrap();
+        assert!(matches!(
+            check_update(&old, &elsewhere, now),
+            Err(StoreError::Invalid(tessera_core::CoreError::Invalid {
+                field: "ctx",
+                ..
+            }))
+        ));
+
+        let far = Timestamp::from_millis(now.as_millis() + 400 * 24 * 3_600_000);
+        assert!(matches!(
+            compare_and_set(&old, &old, far),
+            Err(StoreError::Expired)
+        ));
+    }
 }

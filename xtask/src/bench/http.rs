@@ -1,11 +1,9 @@
 //! The `tessera` server as a child process of the benchmark (stopped by PID
-//! when dropped), and a minimal HTTP/1.1 client for setting up sessions and
-//! waiting for readiness.
+//! when dropped), and the blocking HTTP calls that set up sessions and wait
+//! for readiness.
 
-use std::fmt::Write as _;
 use std::fs::File;
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpListener};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -89,7 +87,7 @@ impl Drop for Server {
     }
 }
 
-/// One request on a fresh connection; returns the status and the body.
+/// One request; returns the status and the body, whatever the status.
 pub(super) fn request(
     port: u16,
     method: &str,
@@ -97,67 +95,27 @@ pub(super) fn request(
     headers: &[(&str, &str)],
     body: &str,
 ) -> Result<(u16, String)> {
-    let mut stream = TcpStream::connect_timeout(&(Ipv4Addr::LOCALHOST, port).into(), TIMEOUT)?;
-    stream.set_read_timeout(Some(TIMEOUT))?;
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(TIMEOUT))
+        .build()
+        .into();
+    let uri = format!("http://127.0.0.1:{port}{path}");
+    let mut req = ureq::http::Request::builder().method(method).uri(&uri);
     for (name, value) in headers {
-        let _ = write!(head, "{name}: {value}\r\n");
+        req = req.header(*name, *value);
     }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(body.as_bytes())?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response)?;
-    let response = String::from_utf8_lossy(&response);
-    let (head, body) = response
-        .split_once("\r\n\r\n")
-        .context("no end of the response head")?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .context("no status in the response")?;
-    let chunked = head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked");
-    Ok((
-        status,
-        if chunked {
-            dechunk(body)
-        } else {
-            body.to_owned()
-        },
-    ))
+    let mut response = agent
+        .run(req.body(body.to_owned())?)
+        .with_context(|| format!("{method} {path}"))?;
+    let text = response.body_mut().read_to_string()?;
+    Ok((response.status().as_u16(), text))
 }
 
-/// The body of a chunked response.
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
-        if size == 0 || rest.len() < size {
-            break;
-        }
-        out.push_str(&rest[..size]);
-        body = rest[size..].trim_start_matches("\r\n");
-    }
-    out
-}
-
-/// The string value of `"key": "..."` in a JSON text (no escapes inside).
+/// The string value of `key` in a JSON object text.
 pub(super) fn json_string(text: &str, key: &str) -> Option<String> {
-    let at = text.find(&format!("\"{key}\""))? + key.len() + 2;
-    let rest = text[at..]
-        .trim_start()
-        .strip_prefix(':')?
-        .trim_start()
-        .strip_prefix('"')?;
-    Some(rest[..rest.find('"')?].to_owned())
+    let value: serde_json::Value = serde_json::from_str(text).ok()?;
+    value.get(key)?.as_str().map(str::to_owned)
 }
 
 #[cfg(test)]
@@ -165,11 +123,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn chunked_bodies_and_json_strings_are_read() {
-        assert_eq!(
-            dechunk("5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"),
-            "hello world"
-        );
+    fn json_strings_are_read() {
         let body = r#"{"sid": "abc.def", "id": "x"}"#;
         assert_eq!(json_string(body, "sid").as_deref(), Some("abc.def"));
         assert_eq!(json_string(body, "nope"), None);

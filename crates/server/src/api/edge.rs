@@ -8,10 +8,10 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
 use tracing::field::Empty;
 
-use super::drain::InFlight;
 use super::error::{ApiError, ErrorCode};
 use super::extract::BodyDeadline;
 use super::{Shared, metrics, routes};
@@ -47,15 +47,12 @@ pub(crate) async fn edge(
         // waits for it through the guard.
         let deadline = tokio::time::Instant::now() + state.limits.request_timeout;
         request.extensions_mut().insert(BodyDeadline(deadline));
-        let running = request.extensions().get::<InFlight>().map(InFlight::enter);
-        let handler = tokio::spawn(
-            async move {
-                let response = next.run(request).await;
-                drop(running);
-                response
-            }
-            .in_current_span(),
-        );
+        let tracker = request.extensions().get::<TaskTracker>().cloned();
+        let task = async move { next.run(request).await }.in_current_span();
+        let handler = match tracker {
+            Some(tracker) => tracker.spawn(task),
+            None => tokio::spawn(task),
+        };
         match tokio::time::timeout_at(deadline, handler).await {
             Ok(Ok(response)) => response,
             Ok(Err(_)) => {

@@ -29,7 +29,6 @@ use tessera_store::Sessions;
 mod auth;
 mod connections;
 mod discard;
-mod drain;
 mod edge;
 mod error;
 mod extract;

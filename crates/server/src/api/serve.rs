@@ -12,9 +12,9 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio_util::task::TaskTracker;
 
 use super::connections::{Cut, Slots};
-use super::drain::InFlight;
 use super::metrics;
 
 /// How often histogram samples are folded into the exported buckets
@@ -127,8 +127,11 @@ where
             handle.run_upkeep();
         }
     });
-    let in_flight = InFlight::default();
-    let service = TowerToHyperService::new(router.layer(Extension(in_flight.clone())));
+    // Every handler runs as a task of this tracker (see the edge
+    // middleware), so shutdown can wait for those no connection waits for
+    // any more: timed out, or abandoned by a client that hung up.
+    let handlers = TaskTracker::new();
+    let service = TowerToHyperService::new(router.layer(Extension(handlers.clone())));
     // hyper enforces the head timeout only when it is given a timer, which
     // `axum::serve` does not do: hence this loop instead of that one.
     let mut http = http1::Builder::new();
@@ -186,9 +189,15 @@ where
         );
     }
     cut.now();
-    let unfinished = in_flight.drained(DRAIN_LIMIT).await;
-    if unfinished > 0 {
-        tracing::warn!(unfinished, "store operations still running at shutdown");
+    handlers.close();
+    if tokio::time::timeout(DRAIN_LIMIT, handlers.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            unfinished = handlers.len(),
+            "store operations still running at shutdown"
+        );
     }
     upkeep.abort();
     tracing::info!("server stopped");

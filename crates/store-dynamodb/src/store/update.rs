@@ -18,7 +18,7 @@ use aws_sdk_dynamodb::types::{
 use std::collections::HashMap;
 use tessera_core::{Session, Timestamp};
 use tessera_crypto::SessionRef;
-use tessera_store::{SessionStore, StoreError, Touch, check_unchanged};
+use tessera_store::{SessionStore, StoreError, Touch, check_update};
 
 enum UpdateOutcome {
     Updated,
@@ -65,16 +65,7 @@ impl DynamoDbStore {
                 UpdateOutcome::Failed(None) => return Err(StoreError::NotFound),
                 UpdateOutcome::Failed(Some(old)) => {
                     let stored = item::decode_session(&old)?;
-                    if stored.is_expired(now) {
-                        return Err(StoreError::Expired);
-                    }
-                    check_unchanged(&stored, session)?;
-                    if stored.version != session.version {
-                        return Err(StoreError::Conflict {
-                            expected: session.version,
-                            actual: stored.version,
-                        });
-                    }
+                    check_update(&stored, session, now)?;
                     if stored.last_used > known_last_used {
                         // Touched since the caller read it: keep the later use.
                         known_last_used = stored.last_used;
