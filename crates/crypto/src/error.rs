@@ -42,6 +42,13 @@ pub enum CryptoError {
         reason: &'static str,
     },
 
+    /// A root key is not 32 bytes in hex, or is plainly not random.
+    #[error("root key refused: {reason}")]
+    InvalidRootKey {
+        /// What is wrong with it (never the key itself).
+        reason: &'static str,
+    },
+
     /// The sealed blob is too short or has an unknown version, so it was not
     /// produced by this crate (or was truncated).
     #[error("sealed credentials are malformed: {reason}")]

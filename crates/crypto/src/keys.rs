@@ -259,6 +259,53 @@ struct PasswordKeys {
     seal: SealKey,
 }
 
+/// A deployment's 32-byte root key, given as is instead of a safe
+/// password: [`MasterKeys::from_root_keys`] splits it into the same
+/// sub-keys a password's PBKDF2 output is split into, without the PBKDF2
+/// rounds, so start-up is instant.
+///
+/// Make one with `openssl rand -hex 32` (or [`RootKey::generate`]) and keep
+/// it as a secret. Wiped on drop; its `Debug` shows nothing of it.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct RootKey([u8; ROOT_KEY_BYTES]);
+
+/// The length of a [`RootKey`], in bytes.
+pub const ROOT_KEY_BYTES: usize = 32;
+
+impl RootKey {
+    /// A root key from its 32 bytes, which must come from a secure random
+    /// source.
+    pub fn from_bytes(bytes: [u8; ROOT_KEY_BYTES]) -> Self {
+        Self(bytes)
+    }
+
+    /// A root key from 64 hex digits (what `openssl rand -hex 32` prints).
+    pub fn from_hex(text: &str) -> Result<Self, CryptoError> {
+        let refuse = |reason| CryptoError::InvalidRootKey { reason };
+        let bytes = Zeroizing::new(
+            crate::hex::decode::<ROOT_KEY_BYTES>(text.trim(), crate::hex::Case::Either)
+                .map_err(|_| refuse("it is not 64 hex digits"))?,
+        );
+        if bytes.iter().all(|&b| b == bytes[0]) {
+            return Err(refuse("all its bytes are the same"));
+        }
+        Ok(Self(*bytes))
+    }
+
+    /// A fresh root key from `rng`.
+    pub fn generate(rng: &dyn SecureRandom) -> Result<Self, CryptoError> {
+        let mut bytes = [0u8; ROOT_KEY_BYTES];
+        rng.fill(&mut bytes)?;
+        Ok(Self(bytes))
+    }
+}
+
+impl fmt::Debug for RootKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RootKey(redacted)")
+    }
+}
+
 impl PasswordKeys {
     fn derive(password: &SafePassword, salt: Option<&DeploymentSalt>) -> Self {
         const ITERATIONS: NonZeroU32 = match NonZeroU32::new(PBKDF2_ITERATIONS) {
@@ -273,7 +320,12 @@ impl PasswordKeys {
             password.0.as_bytes(),
             &mut root[..],
         );
-        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, HKDF_SALT).extract(&root[..]);
+        Self::split(&root[..])
+    }
+
+    /// The sub-keys of a 32-byte root (a PBKDF2 output or a [`RootKey`]).
+    fn split(root: &[u8]) -> Self {
+        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, HKDF_SALT).extract(root);
 
         // `expand` fails only for outputs over 255 hash lengths; these are 32
         // and 4 bytes.
@@ -322,8 +374,22 @@ impl MasterKeys {
     /// Derives the keys of `current` and of each of `previous`, in order.
     ///
     /// Slow on purpose: one PBKDF2 of [`PBKDF2_ITERATIONS`] rounds per
-    /// password (a fraction of a second each). Call it once at start-up and
-    /// share the result.
+    /// password (about 0.2 s each in an optimised build). Call it once at
+    /// start-up and share the result; in an async program, call it before
+    /// the runtime starts or on a blocking thread
+    /// (`tokio::task::spawn_blocking`), not on a runtime worker.
+    ///
+    /// A debug build of a crate that depends on this one compiles ring
+    /// unoptimised, and then each derivation takes about 2 s. Add this to
+    /// that crate's `Cargo.toml` to optimise ring alone:
+    ///
+    /// ```toml
+    /// [profile.dev.package.ring]
+    /// opt-level = 3
+    /// ```
+    ///
+    /// Or configure root keys instead of passwords
+    /// ([`MasterKeys::from_root_keys`]), which need no PBKDF2 at all.
     pub fn derive(current: &SafePassword, previous: &[SafePassword]) -> Self {
         Self::derive_salted(current, previous, Salts::default())
     }
@@ -343,6 +409,27 @@ impl MasterKeys {
                 .iter()
                 .map(|p| PasswordKeys::derive(p, salts.previous))
                 .collect(),
+        }
+    }
+
+    /// The keys of a deployment configured with root keys instead of
+    /// passwords: `current` signs and seals, every one verifies and opens.
+    /// No PBKDF2 runs, so this is instant even in a debug build.
+    ///
+    /// ```
+    /// use tessera_crypto::{MasterKeys, RootKey};
+    ///
+    /// let current = RootKey::from_hex(
+    ///     "8e0c6d7f1b2a3948a5b6c7d8e9f001122334455667788990aabbccddeeff0011",
+    /// )?;
+    /// let keys = MasterKeys::from_root_keys(&current, &[]);
+    /// # let _ = keys;
+    /// # Ok::<(), tessera_crypto::CryptoError>(())
+    /// ```
+    pub fn from_root_keys(current: &RootKey, previous: &[RootKey]) -> Self {
+        Self {
+            current: PasswordKeys::split(&current.0),
+            previous: previous.iter().map(|k| PasswordKeys::split(&k.0)).collect(),
         }
     }
 
@@ -389,6 +476,43 @@ mod tests {
             Err(CryptoError::WeakPassword { reason }) => reason,
             Err(other) => panic!("unexpected error {other:?}"),
             Ok(_) => panic!("{password:?} was accepted"),
+        }
+    }
+
+    #[test]
+    fn root_keys_sign_sids_the_keys_of_another_root_refuse() {
+        let rng = SeededRandom::new(b"root");
+        let a = RootKey::generate(&rng).unwrap();
+        let b = RootKey::generate(&rng).unwrap();
+        let (sid, _) = MasterKeys::from_root_keys(&a, &[])
+            .sid_keys()
+            .mint(crate::SubjectTag::of("alice"), &rng)
+            .unwrap();
+        let verify = |keys: MasterKeys| {
+            keys.sid_keys()
+                .resolve(sid.expose_secret(), crate::LegacySids::Reject)
+                .is_ok()
+        };
+        assert!(verify(MasterKeys::from_root_keys(&a, &[])));
+        assert!(verify(MasterKeys::from_root_keys(&b, std::slice::from_ref(&a))));
+        assert!(!verify(MasterKeys::from_root_keys(&b, &[])));
+        assert_eq!(format!("{a:?}"), "RootKey(redacted)");
+    }
+
+    #[test]
+    fn root_keys_in_hex_are_checked() {
+        let good = "8e0c6d7f1b2a3948a5b6c7d8e9f001122334455667788990aabbccddeeff0011";
+        RootKey::from_hex(good).unwrap();
+        RootKey::from_hex(&format!(" {good}\n")).unwrap();
+        for (bad, why) in [
+            (&good[..62], "it is not 64 hex digits"),
+            (&good.replace('8', "g"), "it is not 64 hex digits"),
+            (&"0".repeat(64), "all its bytes are the same"),
+        ] {
+            assert!(
+                matches!(RootKey::from_hex(bad), Err(CryptoError::InvalidRootKey { reason }) if reason == why),
+                "{bad}"
+            );
         }
     }
 

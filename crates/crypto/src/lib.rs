@@ -66,8 +66,8 @@ pub use error::CryptoError;
 pub use hex::encode as to_hex;
 pub use keys::{
     DeploymentSalt, GENERATED_PASSWORD_CHARS, MAX_SALT_BYTES, MIN_DISTINCT_CHARS,
-    MIN_PASSWORD_CHARS, MIN_SALT_CHARS, MasterKeys, PBKDF2_ITERATIONS, PBKDF2_SALT, SafePassword,
-    Salts,
+    MIN_PASSWORD_CHARS, MIN_SALT_CHARS, MasterKeys, PBKDF2_ITERATIONS, PBKDF2_SALT, ROOT_KEY_BYTES,
+    RootKey, SafePassword, Salts,
 };
 pub use random::{RandomError, SecureRandom, SeededRandom};
 pub use seal::{Credentials, SealBinding, SealedCredentials, Sealer};

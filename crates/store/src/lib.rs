@@ -35,8 +35,28 @@ pub use error::{BoxError, SessionsError, StoreError};
 pub use memory::MemoryStore;
 pub use random::SystemRandom;
 pub use service::{
-    ImportOutcome, NewSession, ReadOnlyFields, SessionChanges, Sessions, SessionsConfig,
+    ImportOutcome, NewSession, ReadOnlyFields, SessionChanges, Sessions, SessionsBuilder,
+    SessionsConfig,
 };
+/// The session model (re-exported so that one dependency is enough).
+pub use tessera_core as core;
+/// Keys, SIDs and sealing (re-exported so that one dependency is enough).
+pub use tessera_crypto as crypto;
+
+/// What an application needs to build and use [`Sessions`] over any store,
+/// in one import: `use tessera_store::prelude::*;`.
+pub mod prelude {
+    pub use tessera_core::{
+        Context, Lifetime, OnQuotaExhaustion, Policy, Quota, Session, SessionParams, Subject,
+        Timestamp,
+    };
+    pub use tessera_crypto::{MasterKeys, RootKey, SafePassword, SessionRef, Sid};
+
+    pub use crate::{
+        MemoryStore, SessionChanges, SessionStore, Sessions, SessionsError, StoreError,
+        StoredSession, Touch,
+    };
+}
 pub use store::{
     Created, Imported, PurgeReport, SessionStore, StoredSession, Touch, check_update,
     compare_and_set, listed, quota_plan,

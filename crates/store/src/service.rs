@@ -167,9 +167,98 @@ impl fmt::Debug for Sessions {
     }
 }
 
+/// Builds a [`Sessions`] with the defaults an application wants: the
+/// default [`Policy`], legacy SIDs refused, the system clock and the
+/// operating system's random generator. See [`Sessions::builder`].
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct SessionsBuilder<'k> {
+    store: Arc<dyn SessionStore>,
+    keys: &'k MasterKeys,
+    config: SessionsConfig,
+    clock: Arc<dyn Clock>,
+    rng: Arc<dyn SecureRandom>,
+}
+
+impl fmt::Debug for SessionsBuilder<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionsBuilder")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SessionsBuilder<'_> {
+    /// Lifetimes and quota (default: [`Policy::default`]).
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.config.policy = policy;
+        self
+    }
+
+    /// Whether legacy SIDs are looked up among imported sessions (default:
+    /// refused).
+    pub fn legacy_sids(mut self, legacy_sids: LegacySids) -> Self {
+        self.config.legacy_sids = legacy_sids;
+        self
+    }
+
+    /// Where time comes from (default: [`SystemClock`](crate::SystemClock)).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Where SIDs' randomness comes from (default:
+    /// [`SystemRandom`](crate::SystemRandom)).
+    pub fn rng(mut self, rng: Arc<dyn SecureRandom>) -> Self {
+        self.rng = rng;
+        self
+    }
+
+    /// The service.
+    pub fn build(self) -> Sessions {
+        Sessions::new(self.store, self.config, self.keys, self.clock, self.rng)
+    }
+}
+
 impl Sessions {
-    /// Builds the service. `keys` come from the deployment's safe password
-    /// (derived once at start-up).
+    /// A builder over `store` with `keys` and every other setting at its
+    /// default.
+    ///
+    /// ```
+    /// use tessera_store::prelude::*;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // 64 hex digits from `openssl rand -hex 32`, kept as a secret.
+    /// let root = RootKey::from_hex(
+    ///     "5f1e0c9a7b3d2e4f60718293a4b5c6d7e8f90a1b2c3d4e5f6a7b8c9d0e1f2a3b",
+    /// )?;
+    /// let keys = MasterKeys::from_root_keys(&root, &[]);
+    /// let sessions = Sessions::builder(MemoryStore::new(), &keys).build();
+    ///
+    /// let login = sessions
+    ///     .create(SessionParams::new(Subject::new("alice")?), None)
+    ///     .await?;
+    /// let read = sessions
+    ///     .get(login.sid.expose_secret(), None, Touch::Yes)
+    ///     .await?;
+    /// assert_eq!(read.session.subject.as_str(), "alice");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn builder(store: impl SessionStore + 'static, keys: &MasterKeys) -> SessionsBuilder<'_> {
+        SessionsBuilder {
+            store: Arc::new(store),
+            keys,
+            config: SessionsConfig::default(),
+            clock: Arc::new(crate::SystemClock),
+            rng: Arc::new(crate::SystemRandom::new()),
+        }
+    }
+
+    /// Builds the service from every part; [`Sessions::builder`] fills in
+    /// the usual ones. `keys` come from the deployment's safe password
+    /// (derived once at start-up) or its root key.
     pub fn new(
         store: Arc<dyn SessionStore>,
         config: SessionsConfig,
