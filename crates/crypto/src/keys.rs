@@ -494,7 +494,10 @@ mod tests {
                 .is_ok()
         };
         assert!(verify(MasterKeys::from_root_keys(&a, &[])));
-        assert!(verify(MasterKeys::from_root_keys(&b, std::slice::from_ref(&a))));
+        assert!(verify(MasterKeys::from_root_keys(
+            &b,
+            std::slice::from_ref(&a)
+        )));
         assert!(!verify(MasterKeys::from_root_keys(&b, &[])));
         assert_eq!(format!("{a:?}"), "RootKey(redacted)");
     }
