@@ -44,6 +44,7 @@ fn clippy() -> Result<()> {
         "clippy",
         "--workspace",
         "--all-targets",
+        "--all-features",
         "--",
         "-D",
         "warnings",
@@ -86,7 +87,7 @@ fn soak_briefly() -> Result<()> {
 fn doc() -> Result<()> {
     cmd::run(
         cmd::cargo()
-            .args(["doc", "--workspace", "--no-deps"])
+            .args(["doc", "--workspace", "--all-features", "--no-deps"])
             .env("RUSTDOCFLAGS", "-D warnings"),
     )
 }

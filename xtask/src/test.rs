@@ -78,15 +78,19 @@ impl Options {
 }
 
 fn run_tests(options: &Options, env: &[(String, String)]) -> Result<()> {
+    // Every feature, so that no test is left out by its `required-features`
+    // (the conformance suite's `testkit`, the remote backend of tessera-axum).
     let select = |packages: &[&str]| -> Vec<String> {
-        if options.packages.is_empty() {
+        let mut args = if options.packages.is_empty() {
             vec!["--workspace".to_owned()]
         } else {
             packages
                 .iter()
                 .flat_map(|name| ["-p".to_owned(), (*name).to_owned()])
                 .collect()
-        }
+        };
+        args.push("--all-features".to_owned());
+        args
     };
     let packages: Vec<&str> = options.packages.iter().map(String::as_str).collect();
     // `cargo test --doc` refuses a package without a library, like xtask.

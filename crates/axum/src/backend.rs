@@ -1,0 +1,205 @@
+//! What the layer needs from wherever sessions are kept, and the in-process
+//! implementation over [`Sessions`] (any `SessionStore`).
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+use tessera_store::core::{Context, SessionParams, Subject};
+use tessera_store::{SessionChanges, Sessions, SessionsError, StoreError, Touch};
+use zeroize::Zeroizing;
+
+use crate::Error;
+
+/// A session as the layer holds it between calls.
+#[derive(Clone, PartialEq)]
+pub struct Loaded {
+    /// The admin id (safe to show and log; not a SID).
+    pub id: String,
+    /// The signed-in subject.
+    pub subject: String,
+    /// The version, for the next compare-and-set.
+    pub version: u64,
+    /// The application's data.
+    pub data: Map<String, Value>,
+    /// When the session ends at the latest (seconds since the epoch), if
+    /// ever: the cookie's `Max-Age` is counted to it.
+    pub hard_expiry: Option<i64>,
+}
+
+impl fmt::Debug for Loaded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Loaded")
+            .field("id", &self.id)
+            .field("subject", &self.subject)
+            .field("version", &self.version)
+            .field("keys", &self.data.keys().collect::<Vec<_>>())
+            .field("hard_expiry", &self.hard_expiry)
+            .finish()
+    }
+}
+
+/// A SID, wiped on drop. Never log it.
+pub type SidText = Zeroizing<String>;
+
+/// Where the layer keeps sessions: [`Sessions`] in process (over any
+/// store), or a remote `tessera` server through `tessera_client::Client`
+/// (feature `remote`).
+///
+/// `context` is the layer's context (`web` by default): a SID of another
+/// context is no session here.
+#[async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// Starts a session of `subject` holding `data`; returns its new SID.
+    async fn login(
+        &self,
+        subject: &str,
+        context: &str,
+        data: Map<String, Value>,
+    ) -> Result<(SidText, Loaded), Error>;
+
+    /// The live session behind `sid`, touched; `None` if there is none (an
+    /// unknown, forged or expired SID, or one of another context).
+    async fn load(&self, sid: &str, context: &str) -> Result<Option<Loaded>, Error>;
+
+    /// Replaces the session's data if it is still at `version`;
+    /// [`Error::Conflict`] if it is not, [`Error::NotSignedIn`] if it
+    /// ended.
+    async fn save(
+        &self,
+        sid: &str,
+        context: &str,
+        version: u64,
+        data: Map<String, Value>,
+    ) -> Result<Loaded, Error>;
+
+    /// Ends the session behind `sid`, if there is one.
+    async fn logout(&self, sid: &str, context: &str) -> Result<(), Error>;
+}
+
+#[async_trait]
+impl<B: Backend + ?Sized> Backend for Arc<B> {
+    async fn login(
+        &self,
+        subject: &str,
+        context: &str,
+        data: Map<String, Value>,
+    ) -> Result<(SidText, Loaded), Error> {
+        (**self).login(subject, context, data).await
+    }
+
+    async fn load(&self, sid: &str, context: &str) -> Result<Option<Loaded>, Error> {
+        (**self).load(sid, context).await
+    }
+
+    async fn save(
+        &self,
+        sid: &str,
+        context: &str,
+        version: u64,
+        data: Map<String, Value>,
+    ) -> Result<Loaded, Error> {
+        (**self).save(sid, context, version, data).await
+    }
+
+    async fn logout(&self, sid: &str, context: &str) -> Result<(), Error> {
+        (**self).logout(sid, context).await
+    }
+}
+
+#[async_trait]
+impl Backend for Sessions {
+    async fn login(
+        &self,
+        subject: &str,
+        context: &str,
+        data: Map<String, Value>,
+    ) -> Result<(SidText, Loaded), Error> {
+        let mut params =
+            SessionParams::new(Subject::new(subject).map_err(|e| Error::Invalid(e.to_string()))?);
+        params.context = context_of(context)?;
+        params.data = data;
+        let created = self.create(params, None).await.map_err(error)?;
+        let sid = Zeroizing::new(created.sid.expose_secret().to_owned());
+        Ok((sid, loaded(&created.id, &created.session)))
+    }
+
+    async fn load(&self, sid: &str, context: &str) -> Result<Option<Loaded>, Error> {
+        match self.get(sid, Some(&context_of(context)?), Touch::Yes).await {
+            Ok(stored) => Ok(Some(loaded(&stored.id, &stored.session))),
+            Err(e) if is_gone(&e) => Ok(None),
+            Err(e) => Err(error(e)),
+        }
+    }
+
+    async fn save(
+        &self,
+        sid: &str,
+        context: &str,
+        version: u64,
+        data: Map<String, Value>,
+    ) -> Result<Loaded, Error> {
+        let changes = SessionChanges {
+            data: Some(data),
+            ..SessionChanges::default()
+        };
+        let id = match self.resolve(sid).await {
+            Ok(id) => id,
+            Err(e) if is_gone(&e) => return Err(Error::NotSignedIn),
+            Err(e) => return Err(error(e)),
+        };
+        match self
+            .update_by_id(&id, Some(&context_of(context)?), Some(version), changes)
+            .await
+        {
+            Ok(session) => Ok(loaded(&id, &session)),
+            Err(e) if is_gone(&e) => Err(Error::NotSignedIn),
+            Err(e) => Err(error(e)),
+        }
+    }
+
+    async fn logout(&self, sid: &str, context: &str) -> Result<(), Error> {
+        match self.end(sid, Some(&context_of(context)?)).await {
+            Ok(_) => Ok(()),
+            Err(e) if is_gone(&e) => Ok(()),
+            Err(e) => Err(error(e)),
+        }
+    }
+}
+
+fn context_of(context: &str) -> Result<Context, Error> {
+    Context::new(context).map_err(|e| Error::Invalid(e.to_string()))
+}
+
+fn loaded(id: &tessera_store::SessionRef, session: &tessera_store::core::Session) -> Loaded {
+    Loaded {
+        id: id.to_string(),
+        subject: session.subject.as_str().to_owned(),
+        version: session.version,
+        data: session.data.clone(),
+        hard_expiry: session.hard_expiry().at().map(tessera_store::core::Timestamp::as_secs),
+    }
+}
+
+/// Whether `e` means "no live session here" rather than a failure.
+fn is_gone(e: &SessionsError) -> bool {
+    matches!(
+        e,
+        SessionsError::InvalidSid(_)
+            | SessionsError::WrongContext
+            | SessionsError::Store(StoreError::NotFound | StoreError::Expired)
+    )
+}
+
+fn error(e: SessionsError) -> Error {
+    match e {
+        SessionsError::Store(StoreError::Conflict { .. }) => Error::Conflict,
+        SessionsError::Store(StoreError::QuotaExhausted { .. }) => Error::QuotaExhausted,
+        SessionsError::Store(e @ (StoreError::Invalid(_) | StoreError::TooLarge { .. })) => {
+            Error::Invalid(e.to_string())
+        }
+        e if e.is_unavailable() => Error::unavailable(e),
+        e => Error::Backend(e.into()),
+    }
+}

@@ -1,0 +1,256 @@
+//! The extractors: [`Session`] on any route, [`SignedIn`] where a user
+//! must be signed in (`Option<SignedIn>` where one may be).
+
+use std::fmt;
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use axum::http::request::Parts;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use crate::Error;
+use crate::backend::Loaded;
+use crate::layer::Handle;
+
+/// The request's session, signed in or not: what a login or logout handler
+/// asks for.
+///
+/// A login always mints a new SID and ends the session the request came
+/// with, so a SID planted before the login is worth nothing after it.
+#[derive(Clone)]
+pub struct Session {
+    handle: Arc<Handle>,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session").finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// Signs `subject` in: a new session, its SID in the response's cookie.
+    pub async fn login(&self, subject: &str) -> Result<SignedIn, Error> {
+        self.login_with(subject, Map::new()).await
+    }
+
+    /// [`Session::login`] with the session's first data.
+    pub async fn login_with(
+        &self,
+        subject: &str,
+        data: Map<String, Value>,
+    ) -> Result<SignedIn, Error> {
+        let loaded = self.handle.login(subject, data).await?;
+        Ok(SignedIn::new(Arc::clone(&self.handle), &loaded))
+    }
+
+    /// The signed-in user, if any.
+    pub async fn signed_in(&self) -> Result<Option<SignedIn>, Error> {
+        Ok(self
+            .handle
+            .load()
+            .await?
+            .map(|loaded| SignedIn::new(Arc::clone(&self.handle), &loaded)))
+    }
+
+    /// Ends the session, if there is one, and clears the cookie.
+    pub async fn logout(&self) -> Result<(), Error> {
+        self.handle.logout().await
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Session {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Error> {
+        parts
+            .extensions
+            .get::<Arc<Handle>>()
+            .map(|handle| Self {
+                handle: Arc::clone(handle),
+            })
+            .ok_or(Error::MissingLayer)
+    }
+}
+
+/// A signed-in user's session. As an extractor it answers `401` when
+/// nobody is signed in; `Option<SignedIn>` is `None` then. Either way a
+/// backend outage is `503`, never "not signed in".
+///
+/// Data is read from the session as this request loaded it; every change
+/// ([`insert`](Self::insert), [`remove`](Self::remove),
+/// [`modify`](Self::modify)) is written at once, compare-and-set, and
+/// retried on a concurrent update, so no change of another request is
+/// lost.
+#[derive(Clone)]
+pub struct SignedIn {
+    handle: Arc<Handle>,
+    id: String,
+    subject: String,
+}
+
+impl fmt::Debug for SignedIn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SignedIn")
+            .field("id", &self.id)
+            .field("subject", &self.subject)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SignedIn {
+    fn new(handle: Arc<Handle>, loaded: &Loaded) -> Self {
+        Self {
+            handle,
+            id: loaded.id.clone(),
+            subject: loaded.subject.clone(),
+        }
+    }
+
+    /// Who is signed in.
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    /// The session's admin id: safe to show and log, unlike its SID.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The session as this request last read or wrote it.
+    async fn current(&self) -> Result<Loaded, Error> {
+        self.handle.load().await?.ok_or(Error::NotSignedIn)
+    }
+
+    /// The value under `key`, decoded as `T`; `None` if there is none.
+    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
+        let Some(value) = self.current().await?.data.remove(key) else {
+            return Ok(None);
+        };
+        serde_json::from_value(value)
+            .map(Some)
+            .map_err(|source| Error::Data {
+                key: key.to_owned(),
+                source,
+            })
+    }
+
+    /// All of the session's data.
+    pub async fn data(&self) -> Result<Map<String, Value>, Error> {
+        Ok(self.current().await?.data)
+    }
+
+    /// Stores `value` under `key`.
+    pub async fn insert<T: Serialize>(&self, key: &str, value: T) -> Result<(), Error> {
+        let value = serde_json::to_value(value).map_err(|source| Error::Data {
+            key: key.to_owned(),
+            source,
+        })?;
+        self.modify(|data| {
+            data.insert(key.to_owned(), value.clone());
+        })
+        .await
+    }
+
+    /// Replaces the value under `key` with what `change` makes of it (the
+    /// value decoded as `T`, `None` if there is none), compare-and-set as
+    /// [`modify`](Self::modify) does; returns the value written. Safe for
+    /// counters: concurrent requests never lose an update.
+    ///
+    /// ```no_run
+    /// # async fn visit(user: tessera_axum::SignedIn) -> Result<(), tessera_axum::Error> {
+    /// let visits = user.update("visits", |n: Option<u64>| n.unwrap_or(0) + 1).await?;
+    /// # let _ = visits; Ok(()) }
+    /// ```
+    pub async fn update<T: Serialize + DeserializeOwned>(
+        &self,
+        key: &str,
+        mut change: impl FnMut(Option<T>) -> T,
+    ) -> Result<T, Error> {
+        let data_error = |source| Error::Data {
+            key: key.to_owned(),
+            source,
+        };
+        self.modify(|data| {
+            let old = data
+                .get(key)
+                .map(|v| serde_json::from_value(v.clone()))
+                .transpose()
+                .map_err(data_error)?;
+            let new = change(old);
+            data.insert(
+                key.to_owned(),
+                serde_json::to_value(&new).map_err(data_error)?,
+            );
+            Ok(new)
+        })
+        .await?
+    }
+
+    /// Removes `key`; returns what it held.
+    pub async fn remove(&self, key: &str) -> Result<Option<Value>, Error> {
+        self.modify(|data| data.remove(key)).await
+    }
+
+    /// Changes the data with `change` and writes the result if nobody else
+    /// wrote the session in between; otherwise reads it again and runs
+    /// `change` again on what is there now, up to the layer's
+    /// `modify_retries` times (then [`Error::Conflict`]). `change` may run
+    /// more than once, so it should only compute from the data it is given.
+    /// Returns what the last run of `change` returned.
+    pub async fn modify<R>(
+        &self,
+        mut change: impl FnMut(&mut Map<String, Value>) -> R,
+    ) -> Result<R, Error> {
+        let mut current = self.current().await?;
+        for _ in 0..=self.handle.retries() {
+            let mut data = current.data.clone();
+            let out = change(&mut data);
+            match self.handle.save(current.version, data).await {
+                Ok(_) => return Ok(out),
+                Err(Error::Conflict) => {
+                    current = self.handle.reload().await?.ok_or(Error::NotSignedIn)?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::Conflict)
+    }
+
+    /// A fresh authentication of the signed-in user (a step-up, a password
+    /// typed again): like the server's `set_subject_auth` for this session,
+    /// but with a new SID, so no SID from before the authentication stays
+    /// valid. The data is carried over; the old session ends.
+    #[doc(alias = "set_subject_auth")]
+    pub async fn reauthenticate(&self) -> Result<SignedIn, Error> {
+        let data = self.current().await?.data;
+        let loaded = self.handle.login(&self.subject, data).await?;
+        Ok(Self::new(Arc::clone(&self.handle), &loaded))
+    }
+
+    /// Ends the session and clears the cookie.
+    pub async fn logout(self) -> Result<(), Error> {
+        self.handle.logout().await
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        <Self as OptionalFromRequestParts<S>>::from_request_parts(parts, state)
+            .await?
+            .ok_or(Error::NotSignedIn)
+    }
+}
+
+impl<S: Send + Sync> OptionalFromRequestParts<S> for SignedIn {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Option<Self>, Error> {
+        let session = <Session as FromRequestParts<S>>::from_request_parts(parts, state).await?;
+        session.signed_in().await
+    }
+}

@@ -1,0 +1,111 @@
+//! Sessions kept by a remote `tessera` server: [`Backend`] for
+//! [`tessera_client::Client`].
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+use tessera_client::{Changes, Client, ClientError, Fetched, NewSession, Session, Sid};
+use zeroize::Zeroizing;
+
+use crate::Error;
+use crate::backend::{Backend, Loaded, SidText};
+
+#[async_trait]
+impl Backend for Client {
+    async fn login(
+        &self,
+        subject: &str,
+        context: &str,
+        data: Map<String, Value>,
+    ) -> Result<(SidText, Loaded), Error> {
+        let mut new = NewSession::of(subject);
+        new.ctx = Some(context.to_owned());
+        new.data = data;
+        let created = self.create(&new).await.map_err(error)?;
+        let sid = Zeroizing::new(created.sid.expose_secret().to_owned());
+        // A session starts at version 1.
+        Ok((sid, loaded(created.id, &created.session, 1)))
+    }
+
+    async fn load(&self, sid: &str, context: &str) -> Result<Option<Loaded>, Error> {
+        match self.get(&Sid::new(sid), Some(context)).await {
+            Ok(found) => Ok(found.map(fetched)),
+            Err(e) if e.code() == Some("invalid_sid") => Ok(None),
+            Err(e) => Err(error(e)),
+        }
+    }
+
+    async fn save(
+        &self,
+        sid: &str,
+        context: &str,
+        version: u64,
+        data: Map<String, Value>,
+    ) -> Result<Loaded, Error> {
+        let changes = Changes {
+            data: Some(data),
+            ..Changes::default()
+        };
+        match self
+            .update(&Sid::new(sid), Some(context), Some(version), &changes)
+            .await
+        {
+            Ok(saved) => Ok(fetched(saved)),
+            Err(e) if matches!(e.code(), Some("not_found" | "invalid_sid")) => {
+                Err(Error::NotSignedIn)
+            }
+            Err(e) => Err(error(e)),
+        }
+    }
+
+    async fn logout(&self, sid: &str, context: &str) -> Result<(), Error> {
+        match self.end(&Sid::new(sid), Some(context)).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("invalid_sid") => Ok(()),
+            Err(e) => Err(error(e)),
+        }
+    }
+}
+
+fn fetched(f: Fetched) -> Loaded {
+    loaded(f.id, &f.session, f.version)
+}
+
+fn loaded(id: String, session: &Session, version: u64) -> Loaded {
+    Loaded {
+        id,
+        subject: session.sub.clone(),
+        version,
+        data: session.data.clone(),
+        hard_expiry: session.hard_expiry(),
+    }
+}
+
+fn error(e: ClientError) -> Error {
+    if e.is_conflict() {
+        return Error::Conflict;
+    }
+    match (e.code(), &e) {
+        (Some("quota_exhausted"), _) => Error::QuotaExhausted,
+        (
+            _,
+            ClientError::Api {
+                status: 400 | 413,
+                description,
+                ..
+            },
+        ) => Error::Invalid(description.clone()),
+        (
+            _,
+            ClientError::Api {
+                retry_after: Some(wait),
+                status: 503,
+                ..
+            },
+        ) => Error::Unavailable {
+            retry_after: *wait,
+            source: e.into(),
+        },
+        _ if e.is_unavailable() => Error::unavailable(e),
+        _ => Error::Backend(e.into()),
+    }
+}
