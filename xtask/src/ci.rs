@@ -4,7 +4,7 @@
 
 use anyhow::{Context, Result};
 
-use crate::{chaos, cmd, fuzz, no_io, project_root, soak};
+use crate::{chaos, cmd, dist, fuzz, no_io, project_root, soak};
 
 type Step = fn() -> Result<()>;
 
@@ -12,7 +12,7 @@ type Step = fn() -> Result<()>;
 /// chaos`, by hand).
 const CI_QUOTA_ROUNDS: &str = "20";
 
-const STEPS: [(&str, Step); 9] = [
+const STEPS: [(&str, Step); 11] = [
     ("fmt", fmt),
     ("deny", deny),
     ("clippy", clippy),
@@ -22,6 +22,8 @@ const STEPS: [(&str, Step); 9] = [
     ("soak", soak_briefly),
     ("fuzz", fuzz_briefly),
     ("doc", doc),
+    ("package", package),
+    ("dist", || dist::run(&[])),
 ];
 
 /// Runs [`STEPS`] from the workspace root.
@@ -90,6 +92,21 @@ fn doc() -> Result<()> {
             .args(["doc", "--workspace", "--all-features", "--no-deps"])
             .env("RUSTDOCFLAGS", "-D warnings"),
     )
+}
+
+/// Every publishable crate packaged and built from its package, in
+/// dependency order, as `cargo publish` would upload it (nothing is
+/// uploaded).
+fn package() -> Result<()> {
+    cmd::run(cmd::cargo().args([
+        "publish",
+        "--workspace",
+        "--exclude",
+        "xtask",
+        "--dry-run",
+        "--allow-dirty",
+        "--locked",
+    ]))
 }
 
 /// The dependency policy (deny.toml). cargo-deny is installed when

@@ -58,6 +58,7 @@ mod bench;
 mod chaos;
 mod ci;
 mod cmd;
+mod dist;
 mod files;
 mod fuzz;
 mod no_io;
@@ -85,7 +86,11 @@ tasks:
                                   phases against tessera on the local store and on Redis
                                   (--quick: bounded as in `test`)
   services                        start those services, print their environment, wait for Ctrl-C
-  ci                              fmt, clippy, no-I/O check, test, doc, cargo-deny
+  ci                              every CI step: fmt, cargo-deny, clippy, no-I/O check,
+                                  test, chaos, soak, fuzz (short forms), doc, package, dist
+  dist                            the release tarball in target/dist (stripped binary,
+                                  SHA256SUMS, man page, completions, systemd unit, example
+                                  configurations), unpacked and checked
   chaos [--rounds N] [FILTER...]  the reliability tests with those services: outages under
                                   load, and the quota under attack with N rounds (default 50)
   no-io                           check that tessera-core and tessera-crypto do no I/O
@@ -132,6 +137,7 @@ fn run(args: &[String]) -> Result<()> {
             ci::run()
         }
         "chaos" => chaos::run(&chaos::Options::parse(rest)?),
+        "dist" => dist::run(rest),
         "fuzz" => fuzz::run(&fuzz::Options::parse(rest)?),
         "bench" => bench::run(&bench::Options::parse(rest)?),
         "soak" => soak::run(&soak::Options::parse(rest)?),

@@ -1,5 +1,4 @@
-//! Sign in, see who you are (and how often you looked), sign out.
-//!
+//! Sign in, see who you are (and how often you looked), sign out:
 //! TESSERA_ROOT_KEY=$(openssl rand -hex 32) cargo run -p tessera-axum --example login
 
 use axum::routing::{get, post};
@@ -32,7 +31,6 @@ async fn logout(user: SignedIn) -> Result<&'static str, Error> {
     Ok("signed out\n")
 }
 
-/// The routes, under the session layer.
 pub(crate) fn app(layer: SessionLayer) -> Router {
     Router::new()
         .route("/login", post(login))

@@ -178,7 +178,10 @@ fn loaded(id: &tessera_store::SessionRef, session: &tessera_store::core::Session
         subject: session.subject.as_str().to_owned(),
         version: session.version,
         data: session.data.clone(),
-        hard_expiry: session.hard_expiry().at().map(tessera_store::core::Timestamp::as_secs),
+        hard_expiry: session
+            .hard_expiry()
+            .at()
+            .map(tessera_store::core::Timestamp::as_secs),
     }
 }
 

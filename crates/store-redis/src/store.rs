@@ -69,12 +69,17 @@ impl RedisStore {
     /// wrong password, an untrusted certificate) with
     /// [`RedisError::Refused`].
     ///
-    /// ```no_run
+    /// ```
     /// use tessera_store_redis::{RedisConfig, RedisStore};
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), tessera_store_redis::RedisError> {
-    /// let store = RedisStore::open(&RedisConfig::from_url("redis://127.0.0.1:6379")).await?;
+    /// # // `cargo xtask test` starts a Redis and names it here.
+    /// # let url = std::env::var("TESSERA_TEST_REDIS_URL")
+    /// #     .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    /// let mut config = RedisConfig::from_url(url);
+    /// config.key_prefix = "myapp:sessions:".to_owned();
+    /// let store = RedisStore::open(&config).await?;
     /// # drop(store);
     /// # Ok(())
     /// # }

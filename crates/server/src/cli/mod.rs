@@ -2,10 +2,11 @@
 
 use std::ffi::OsString;
 use std::fmt::Write as _;
+use std::io;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{ArgAction, Parser, Subcommand};
+use clap::{ArgAction, CommandFactory as _, Parser, Subcommand};
 use tessera_server::ServerError;
 use tessera_server::config::{self, Config, ConfigSources};
 
@@ -79,6 +80,15 @@ enum Command {
     /// DynamoDB table administration.
     #[command(subcommand)]
     Dynamodb(admin::DynamoDbCommand),
+    /// Prints the completion script of a shell, e.g.
+    /// `tessera completions bash > /etc/bash_completion.d/tessera`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Prints the man page, tessera(1), in roff.
+    #[command(hide = true)]
+    Manpage,
 }
 
 #[derive(Debug, Subcommand)]
@@ -137,6 +147,14 @@ fn split_defines(args: impl IntoIterator<Item = OsString>) -> (Vec<String>, Vec<
 
 fn run(command: Command, sources: &ConfigSources) -> anyhow::Result<ExitCode> {
     match command {
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "tessera", &mut io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Manpage => {
+            clap_mangen::Man::new(Cli::command()).render(&mut io::stdout())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Token(command) => token::run(&command),
         Command::Config(ConfigCommand::Check) => {
             let config = load(sources)?;

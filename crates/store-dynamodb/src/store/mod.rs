@@ -84,6 +84,26 @@ impl SubjectTurns {
 
 impl DynamoDbStore {
     /// Connects with `config` and checks the table's shape.
+    ///
+    /// ```
+    /// use tessera_store_dynamodb::{DynamoDbConfig, DynamoDbStore, create_table};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tessera_store_dynamodb::DynamoDbError> {
+    /// let mut config = DynamoDbConfig::new("sessions");
+    /// config.aws_region_name = Some("eu-west-1".into());
+    /// # // `cargo xtask test` starts a DynamoDB endpoint and names it here.
+    /// # config.endpoint_url = std::env::var("TESSERA_TEST_DYNAMODB_ENDPOINT").ok();
+    /// # config.aws_access_key = Some("testing".into());
+    /// # config.aws_secret_key = Some("testing".into());
+    /// # config.table = format!("doctest-{}", std::process::id());
+    /// // Once per deployment (or `tessera dynamodb create-table`):
+    /// create_table(&config.client().await?, &config.table).await?;
+    /// let store = DynamoDbStore::open(&config).await?;
+    /// # drop(store);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn open(config: &DynamoDbConfig) -> Result<Self, DynamoDbError> {
         let client = config.client().await?;
         Self::with_client(client, config).await
