@@ -129,6 +129,109 @@ impl TokenHash {
     pub fn to_hex(&self) -> String {
         hex::encode(&self.0)
     }
+
+    /// Why no deployment should accept this hash, if it is the SHA-256 of a
+    /// well-known or short token: one of [`WELL_KNOWN_TOKENS`] (the samples
+    /// of documentation, `test`, `password`, …; in any letter case for
+    /// the all-lowercase ones), up to four digits, or up to three letters.
+    /// Anyone could present such a token.
+    pub fn weakness(&self) -> Option<&'static str> {
+        static DENIED: std::sync::OnceLock<Vec<[u8; 32]>> = std::sync::OnceLock::new();
+        let denied = DENIED.get_or_init(|| {
+            let mut hashes: Vec<[u8; 32]> = short_tokens()
+                .chain(
+                    WELL_KNOWN_TOKENS
+                        .iter()
+                        .flat_map(|t| [(*t).to_owned(), t.to_ascii_uppercase(), capitalized(t)]),
+                )
+                .map(|t| Self::of(&t).0)
+                .collect();
+            hashes.sort_unstable();
+            hashes.dedup();
+            hashes
+        });
+        denied
+            .binary_search(&self.0)
+            .is_ok()
+            .then_some("a well-known or short token, which anyone could present")
+    }
+}
+
+/// Tokens no deployment may use: the samples of this project's and the
+/// replaced products' documentation and the usual defaults. Their hashes,
+/// and those of every token of up to four digits or three letters, are
+/// refused in the configuration ([`TokenHash::weakness`]).
+pub const WELL_KNOWN_TOKENS: &[&str] = &[
+    "test",
+    "test1",
+    "test2",
+    "test3",
+    "testing",
+    "token",
+    "apitoken",
+    "api-token",
+    "api_token",
+    "apikey",
+    "api-key",
+    "secret",
+    "password",
+    "passw0rd",
+    "changeme",
+    "change-me",
+    "admin",
+    "root",
+    "example",
+    "sample",
+    "default",
+    "demo",
+    "dev",
+    "local",
+    "localhost",
+    "letmein",
+    "qwerty",
+    "hello",
+    "foobar",
+    "abc123",
+    "12345",
+    "123456",
+    "1234567",
+    "12345678",
+    "123456789",
+    "1234567890",
+    "00000000",
+    "tessera",
+    "session",
+    "sessions",
+    "sessionstore",
+    "tokenizer",
+    "bearer",
+];
+
+/// Every token of one to four digits, and of one to three lowercase letters.
+fn short_tokens() -> impl Iterator<Item = String> {
+    let digits = (0..=9999u32).flat_map(|n| {
+        (1..=4usize)
+            .filter(move |&width| n < 10u32.pow(u32::try_from(width).unwrap_or(4)))
+            .map(move |width| format!("{n:0width$}"))
+    });
+    let letters = (1..=3u32).flat_map(|len| {
+        (0..26u32.pow(len)).map(move |mut n| {
+            let mut word = String::new();
+            for _ in 0..len {
+                word.push(char::from(b'a' + u8::try_from(n % 26).unwrap_or(0)));
+                n /= 26;
+            }
+            word
+        })
+    });
+    digits.chain(letters)
+}
+
+fn capitalized(word: &str) -> String {
+    let mut chars = word.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_ascii_uppercase().to_string() + chars.as_str()
+    })
 }
 
 impl fmt::Display for TokenHash {
@@ -149,6 +252,11 @@ impl FromStr for TokenHash {
     /// Parses exactly 64 hex characters, in either case, and nothing else (no
     /// surrounding whitespace, no `0x` prefix).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if crate::is_placeholder(s) {
+            return Err(CryptoError::MalformedTokenHash {
+                reason: "it is a placeholder (`<…>`) from an example, not a hash",
+            });
+        }
         hex::decode::<32>(s, Case::Either)
             .map(Self)
             .map_err(|e| CryptoError::MalformedTokenHash {
@@ -245,6 +353,49 @@ mod tests {
             dest.fill(self.0);
             Ok(())
         }
+    }
+
+    #[test]
+    fn hashes_of_well_known_and_short_tokens_are_refused() {
+        // The former samples of the docs: SHA-256 of "test", "test2", "test3".
+        for sample in [
+            "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+            "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752",
+            "fd61a03af4f77d870fc21e05e7e80678095c92d808cfb3b5c279ee04c74aca13",
+        ] {
+            assert!(
+                sample.parse::<TokenHash>().unwrap().weakness().is_some(),
+                "{sample}"
+            );
+        }
+        for token in [
+            "Password", "CHANGEME", "0", "0042", "9999", "zz", "abc", "tessera",
+        ] {
+            assert!(TokenHash::of(token).weakness().is_some(), "{token}");
+        }
+        for token in [
+            "10000",
+            "abcd",
+            "p2InZCSDzPPRoEp33hovrPVWtbniDGE344GHGkmup9t",
+        ] {
+            assert!(TokenHash::of(token).weakness().is_none(), "{token}");
+        }
+        let generated = ApiToken::generate(&SeededRandom::new(b"weak")).unwrap();
+        assert!(
+            TokenHash::of(generated.expose_secret())
+                .weakness()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_placeholder_is_not_a_hash() {
+        let refused = "<the SHA-256 of your token>"
+            .parse::<TokenHash>()
+            .unwrap_err();
+        assert!(refused.to_string().contains("placeholder"), "{refused}");
+        assert!(crate::is_placeholder(" <at least 16 random characters> "));
+        assert!(!crate::is_placeholder("a<b>"));
     }
 
     #[test]

@@ -165,6 +165,9 @@ impl fmt::Debug for SafePassword {
 
 fn check_password_rule(password: &str) -> Result<(), CryptoError> {
     let weak = |reason| Err(CryptoError::WeakPassword { reason });
+    if crate::is_placeholder(password) {
+        return weak("it is a placeholder (`<…>`) from an example, not a password");
+    }
     if password.eq_ignore_ascii_case(DOCUMENTED_EXAMPLE) {
         return weak("it is the example value from the tokenizer documentation");
     }
@@ -527,6 +530,14 @@ mod tests {
                 "it is the example value from the tokenizer documentation"
             );
         }
+    }
+
+    #[test]
+    fn a_placeholder_pasted_from_the_docs_is_refused() {
+        assert_eq!(
+            reason("<at least 16 random characters>"),
+            "it is a placeholder (`<…>`) from an example, not a password"
+        );
     }
 
     #[test]

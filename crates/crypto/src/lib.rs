@@ -61,7 +61,17 @@ mod sid;
 mod storage_key;
 mod subject_tag;
 
-pub use api_token::{API_TOKEN_LEN, ApiToken, MIN_API_TOKEN_CHARS, TokenHash, TokenVerifier};
+pub use api_token::{
+    API_TOKEN_LEN, ApiToken, MIN_API_TOKEN_CHARS, TokenHash, TokenVerifier, WELL_KNOWN_TOKENS,
+};
+
+/// Whether a configured secret is an example's placeholder, such as
+/// `<at least 16 random characters>`: text in angle brackets. Such a value
+/// pasted from the docs is refused, never used.
+pub fn is_placeholder(value: &str) -> bool {
+    let value = value.trim();
+    value.len() >= 2 && value.starts_with('<') && value.ends_with('>')
+}
 pub use error::CryptoError;
 pub use hex::encode as to_hex;
 pub use keys::{

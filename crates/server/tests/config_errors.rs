@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use tessera_server::config::{self, ConfigError, ConfigErrors, ConfigSources, Origin};
 
 const STRONG: &str = "hT4k-9qZ_mW2xVbR-long";
-const HASH: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+const HASH: &str = "7e106527ae813dd8ec7096203235045a2b990c099b52f2ecbffe5219fff4ee54";
 
 fn load_yaml(
     contents: &str,
@@ -501,4 +501,78 @@ fn a_default_above_its_ceiling_names_the_default() {
     );
     let (_, error) = one_error("sessionStore:\n  maxIdleTimeCeiling: 0\n");
     assert_eq!(error.key(), "sessionStore.maxIdleTimeCeiling");
+}
+
+/// The first `lang` block after `marker` in docs/configuration.md.
+fn documented_example(marker: &str, lang: &str) -> String {
+    let docs = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/configuration.md"),
+    )
+    .unwrap();
+    let after = &docs[docs.find(marker).expect(marker)..];
+    let fence = format!("```{lang}\n");
+    let start = after.find(&fence).expect("a code block") + fence.len();
+    after[start..start + after[start..].find("```").unwrap()].to_owned()
+}
+
+#[test]
+fn the_documented_production_file_pasted_as_is_is_refused_with_how_to_fix_it() {
+    for lang in ["yaml", "toml"] {
+        let example = documented_example("A minimal production file", lang);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(format!(
+            "settings.{}",
+            if lang == "yaml" { "yml" } else { "toml" }
+        ));
+        std::fs::write(&file, &example).unwrap();
+        let errors = config::load(&ConfigSources {
+            files: vec![file],
+            env: vec![("HOME".into(), "/home/t".into())],
+            defines: Vec::new(),
+        })
+        .expect_err(lang)
+        .to_string();
+        for (key, fix) in [
+            ("tokenizer.safe_password", "openssl rand -base64 32"),
+            ("sessionStore.apiAccessTokenSHA256", "tessera token new"),
+        ] {
+            let line = errors
+                .lines()
+                .find(|l| l.contains(key))
+                .unwrap_or_else(|| panic!("{lang}: no error for {key} in\n{errors}"));
+            assert!(line.contains("placeholder"), "{line}");
+            assert!(errors.contains(fix), "{lang}: no `{fix}` in\n{errors}");
+        }
+    }
+}
+
+#[test]
+fn hashes_of_tokens_anyone_could_present_are_refused() {
+    // The samples of earlier docs: SHA-256 of "test", "test2", "test3".
+    for (key, hash) in [
+        (
+            "sessionStore.apiAccessTokenSHA256",
+            "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        ),
+        (
+            "sessionStore.apiAccessTokenSHA256.ops",
+            "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752",
+        ),
+        (
+            "sessionStore.secondaryAPIAccessTokenSHA256",
+            "fd61a03af4f77d870fc21e05e7e80678095c92d808cfb3b5c279ee04c74aca13",
+        ),
+        // SHA-256 of "1234".
+        (
+            "server.metrics_token_sha256",
+            "03ac674216f3e15c761ee1a5e255f067953623c8b388b4459e13f978d7c846f4",
+        ),
+    ] {
+        let (block, name) = key.split_once('.').unwrap();
+        let (_, error) = one_error(&format!("{block}:\n  {name}: {hash}\n"));
+        let shown = error.to_string();
+        assert!(shown.contains(key), "{shown}");
+        assert!(shown.contains("well-known or short token"), "{shown}");
+        assert!(shown.contains("tessera token new"), "{shown}");
+    }
 }

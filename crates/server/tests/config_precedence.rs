@@ -11,8 +11,8 @@ use tessera_server::config::{
 };
 
 const STRONG: &str = "hT4k-9qZ_mW2xVbR-long";
-const HASH_A: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
-const HASH_B: &str = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+const HASH_A: &str = "7e106527ae813dd8ec7096203235045a2b990c099b52f2ecbffe5219fff4ee54";
+const HASH_B: &str = "8a2cb7579708b805cd14fc320041e567f0e068cd42212703638b25554c6dad83";
 
 struct Setup {
     _dir: tempfile::TempDir,

@@ -4,7 +4,7 @@
 use tessera_server::config::{self, ConfigSources};
 
 const STRONG: &str = "hT4k-9qZ_mW2xVbR-long";
-const HASH: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+const HASH: &str = "7e106527ae813dd8ec7096203235045a2b990c099b52f2ecbffe5219fff4ee54";
 
 fn show(contents: &str, defines: &[&str]) -> String {
     let dir = tempfile::tempdir().unwrap();

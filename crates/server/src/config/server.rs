@@ -163,7 +163,16 @@ pub(crate) fn check(v: &mut Validator<'_>, sources: &ConfigSources) -> ServerSet
 fn metrics_token(v: &mut Validator<'_>) -> Option<TokenHash> {
     let (text, _) = v.text("server.metrics_token_sha256")?;
     match text.parse::<TokenHash>() {
-        Ok(hash) => Some(hash),
+        Ok(hash) => match hash.weakness() {
+            None => Some(hash),
+            Some(why) => {
+                v.refuse(
+                    "server.metrics_token_sha256",
+                    super::session_store::weak_token_message(why),
+                );
+                None
+            }
+        },
         Err(e) => {
             v.refuse(
                 "server.metrics_token_sha256",

@@ -313,7 +313,10 @@ fn tokens(v: &mut Validator<'_>) -> Vec<(String, TokenHash)> {
             continue;
         };
         match text.parse::<TokenHash>() {
-            Ok(hash) => tokens.push((label, hash)),
+            Ok(hash) => match hash.weakness() {
+                None => tokens.push((label, hash)),
+                Some(why) => v.refuse(&key, weak_token_message(why)),
+            },
             Err(e) => v.refuse(
                 &key,
                 format!(
@@ -324,4 +327,9 @@ fn tokens(v: &mut Validator<'_>) -> Vec<(String, TokenHash)> {
         }
     }
     tokens
+}
+
+/// The refusal of a configured hash of a token anyone could present.
+pub(crate) fn weak_token_message(why: &str) -> String {
+    format!("is the SHA-256 of {why}; `tessera token new` makes a real token and prints its hash")
 }

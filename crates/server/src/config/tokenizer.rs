@@ -281,7 +281,8 @@ fn password_message(error: &CryptoError) -> String {
     match error {
         CryptoError::WeakPassword { reason } => format!(
             "refused by the password rule: {reason} (use at least 16 characters with at least 8 \
-             different ones, not an example or default value)"
+             different ones, not an example or default value; `openssl rand -base64 32` makes a \
+             good one)"
         ),
         other => other.to_string(),
     }
