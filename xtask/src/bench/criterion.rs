@@ -102,7 +102,7 @@ pub(super) fn run(bench: &mut Bench) -> Result<()> {
         &rows,
     ));
     body.push_str(
-        "\nSID verification decodes the 44-character SID, recomputes the HMAC tag, compares it in \
+        "\nSID verification decodes the 45-character SID, recomputes the HMAC tag, compares it in \
          constant time and derives the storage key (one SHA-256): about two hash computations \
          where the baseline does one.\n",
     );

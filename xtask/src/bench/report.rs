@@ -274,18 +274,24 @@ pub(crate) fn rate(ops_per_sec: f64) -> String {
     out
 }
 
-/// A latency in microseconds, in the unit that reads best.
+/// A latency in microseconds, in the unit that reads best, to three
+/// significant digits: enough that a ratio of two printed latencies is the
+/// ratio the report prints beside them.
 pub(crate) fn latency(us: f64) -> String {
     if !us.is_finite() {
         "n/a".to_owned()
-    } else if us >= 10_000.0 {
+    } else if us >= 100_000.0 {
         format!("{:.0} ms", us / 1000.0)
+    } else if us >= 10_000.0 {
+        format!("{:.1} ms", us / 1000.0)
     } else if us >= 1000.0 {
         format!("{:.2} ms", us / 1000.0)
-    } else if us >= 10.0 {
+    } else if us >= 100.0 {
         format!("{us:.0} µs")
-    } else {
+    } else if us >= 10.0 {
         format!("{us:.1} µs")
+    } else {
+        format!("{us:.2} µs")
     }
 }
 
@@ -316,10 +322,17 @@ mod tests {
         assert_eq!(rate(1_234_567.4), "1,234,567");
         assert_eq!(rate(999.0), "999");
         assert_eq!(rate(f64::NAN), "n/a");
-        assert_eq!(latency(12_345.0), "12 ms");
+        assert_eq!(latency(123_456.0), "123 ms");
+        assert_eq!(latency(12_345.0), "12.3 ms");
         assert_eq!(latency(1_234.0), "1.23 ms");
-        assert_eq!(latency(87.4), "87 µs");
-        assert_eq!(latency(0.84), "0.8 µs");
+        assert_eq!(latency(187.4), "187 µs");
+        assert_eq!(latency(12.4), "12.4 µs");
+        assert_eq!(latency(0.844), "0.84 µs");
+        // 12.4 / 8.8 prints as 1.41×: the latencies must show why.
+        assert_eq!(
+            (latency(12.4), latency(8.8), times(12.4, 8.8)),
+            ("12.4 µs".into(), "8.80 µs".into(), "1.41×".into())
+        );
         assert_eq!(percent(62.0, 100.0), "62%");
         assert_eq!(percent(1.0, 0.0), "n/a");
         assert_eq!(times(3.0, 2.0), "1.50×");
