@@ -576,3 +576,39 @@ fn hashes_of_tokens_anyone_could_present_are_refused() {
         assert!(shown.contains("tessera token new"), "{shown}");
     }
 }
+
+#[test]
+fn a_redis_client_certificate_needs_its_key_and_tls() {
+    for (extra, key, why) in [
+        (
+            "  options:\n    ssl: true\n  tls_cert_file: /etc/tessera/client.crt\n",
+            "tokenizer.tls_key_file",
+            "is needed with tls_cert_file",
+        ),
+        (
+            "  options:\n    ssl: true\n  tls_key_file: /etc/tessera/client.key\n",
+            "tokenizer.tls_cert_file",
+            "is needed with tls_key_file",
+        ),
+        (
+            "  options:\n    ssl: true\n  tls_cert_file: /nonexistent/client.crt\n  tls_key_file: /nonexistent/client.key\n",
+            "tokenizer.tls_cert_file",
+            "cannot read /nonexistent/client.crt",
+        ),
+        (
+            "  tls_cert_file: /etc/tessera/client.crt\n  tls_key_file: /etc/tessera/client.key\n",
+            "tokenizer.tls_cert_file",
+            "TLS is off",
+        ),
+    ] {
+        let (_file, result, _dir) = load_yaml(&format!(
+            "tokenizer:\n  type: redis\n  safe_password: {STRONG}\n  host: redis.internal\n{extra}"
+        ));
+        let shown = result.expect_err(extra).to_string();
+        let line = shown
+            .lines()
+            .find(|l| l.contains(key))
+            .unwrap_or_else(|| panic!("no error for {key} in\n{shown}"));
+        assert!(line.contains(why), "{line}");
+    }
+}

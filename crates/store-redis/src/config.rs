@@ -62,6 +62,13 @@ pub struct RedisConfig {
     pub sentinel: Option<SentinelConfig>,
     /// A PEM file of extra certificate authorities to trust for TLS.
     pub tls_ca_file: Option<PathBuf>,
+    /// A PEM file with the client certificate (and its chain) to present,
+    /// for a Redis that asks for one (`tls-auth-clients yes`, its
+    /// default). With `tls_key_file`.
+    pub tls_cert_file: Option<PathBuf>,
+    /// The PEM private key of `tls_cert_file`. Secret: keep it readable by
+    /// the server's user only.
+    pub tls_key_file: Option<PathBuf>,
     /// **Disables TLS certificate verification.** For self-signed test
     /// setups only; never in production.
     pub tls_insecure_skip_verify: bool,
@@ -149,6 +156,9 @@ pub enum RedisError {
     /// The TLS settings cannot be turned into a TLS client.
     #[error("Redis TLS setup failed: {reason}")]
     Tls {
+        /// The setting at fault (`tls_ca_file`, `tls_cert_file`,
+        /// `tls_key_file`, or `ssl` for TLS as a whole).
+        setting: &'static str,
         /// What failed.
         reason: String,
         /// The underlying error, if any.
@@ -212,6 +222,8 @@ impl Default for RedisConfig {
             cluster_nodes: Vec::new(),
             sentinel: None,
             tls_ca_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
             tls_insecure_skip_verify: false,
             pool_size: DEFAULT_POOL_SIZE,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
@@ -279,12 +291,40 @@ impl RedisConfig {
                 "Redis Cluster has only database 0",
             ));
         }
-        config.tls = if wants_tls {
-            Some(tls::connector(self.tls_ca_file.as_deref(), self.tls_insecure_skip_verify)?.into())
-        } else {
-            if self.tls_insecure_skip_verify || self.tls_ca_file.is_some() {
+        let client_identity = match (&self.tls_cert_file, &self.tls_key_file) {
+            (Some(cert), Some(key)) => Some((cert.as_path(), key.as_path())),
+            (None, None) => None,
+            (Some(_), None) => {
                 return Err(RedisError::invalid(
-                    "tls_insecure_skip_verify",
+                    "tls_key_file",
+                    "is needed with tls_cert_file: the private key of the client certificate",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(RedisError::invalid(
+                    "tls_cert_file",
+                    "is needed with tls_key_file: the client certificate of that key",
+                ));
+            }
+        };
+        config.tls = if wants_tls {
+            Some(
+                tls::connector(
+                    self.tls_ca_file.as_deref(),
+                    self.tls_insecure_skip_verify,
+                    client_identity,
+                )?
+                .into(),
+            )
+        } else {
+            let given = [
+                ("tls_cert_file", client_identity.is_some()),
+                ("tls_ca_file", self.tls_ca_file.is_some()),
+                ("tls_insecure_skip_verify", self.tls_insecure_skip_verify),
+            ];
+            if let Some((setting, _)) = given.iter().find(|(_, set)| *set) {
+                return Err(RedisError::invalid(
+                    setting,
                     "TLS settings are given but TLS is off (use rediss:// or options.ssl: true)",
                 ));
             }
@@ -484,6 +524,8 @@ impl fmt::Debug for RedisConfig {
             )
             .field("sentinel", &self.sentinel)
             .field("tls_ca_file", &self.tls_ca_file)
+            .field("tls_cert_file", &self.tls_cert_file)
+            .field("tls_key_file", &self.tls_key_file)
             .field("tls_insecure_skip_verify", &self.tls_insecure_skip_verify)
             .field("pool_size", &self.pool_size)
             .field("connect_timeout", &self.connect_timeout)

@@ -10,7 +10,7 @@ use fred::rustls::client::danger::{
 };
 use fred::rustls::crypto::WebPkiSupportedAlgorithms;
 use fred::rustls::pki_types::pem::PemObject as _;
-use fred::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use fred::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use fred::rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use fred::types::config::TlsConnector;
 
@@ -19,15 +19,18 @@ use crate::config::RedisError;
 /// Builds the TLS connector. The crypto provider is set here rather than
 /// taken from the process default, so a binary that links another rustls
 /// provider cannot change (or break) what Redis connections use.
+/// With `client` (a certificate file and its key file), the connector
+/// presents that certificate to a Redis that asks for one.
 pub(crate) fn connector(
     ca_file: Option<&Path>,
     insecure_skip_verify: bool,
+    client: Option<(&Path, &Path)>,
 ) -> Result<TlsConnector, RedisError> {
     let provider = Arc::new(fred::rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
-        .map_err(|e| tls_error("no TLS protocol version is available", e))?;
-    let config = if insecure_skip_verify {
+        .map_err(|e| tls_error("ssl", "no TLS protocol version is available", e))?;
+    let builder = if insecure_skip_verify {
         tracing::warn!(
             "Redis TLS certificate verification is DISABLED (tls_insecure_skip_verify): \
              anyone on the network path can read and change sessions"
@@ -37,13 +40,52 @@ pub(crate) fn connector(
             .with_custom_certificate_verifier(Arc::new(NoVerification {
                 algorithms: provider.signature_verification_algorithms,
             }))
-            .with_no_client_auth()
     } else {
-        builder
-            .with_root_certificates(roots(ca_file)?)
-            .with_no_client_auth()
+        builder.with_root_certificates(roots(ca_file)?)
+    };
+    let config = match client {
+        None => builder.with_no_client_auth(),
+        Some((cert_file, key_file)) => {
+            let chain = certificates(cert_file)?;
+            let key = PrivateKeyDer::from_pem_file(key_file).map_err(|e| {
+                tls_error(
+                    "tls_key_file",
+                    format!("{} holds no readable PEM private key", key_file.display()),
+                    e,
+                )
+            })?;
+            builder.with_client_auth_cert(chain, key).map_err(|e| {
+                tls_error(
+                    "tls_key_file",
+                    "the key does not fit the client certificate of tls_cert_file",
+                    e,
+                )
+            })?
+        }
     };
     Ok(config.into())
+}
+
+/// The certificates of a client certificate file, leaf first.
+fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, RedisError> {
+    let chain = CertificateDer::pem_file_iter(path)
+        .map_err(|e| {
+            tls_error(
+                "tls_cert_file",
+                format!("cannot read {}", path.display()),
+                e,
+            )
+        })?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| tls_error("tls_cert_file", format!("{} is not PEM", path.display()), e))?;
+    if chain.is_empty() {
+        return Err(RedisError::Tls {
+            setting: "tls_cert_file",
+            reason: format!("{} holds no certificate", path.display()),
+            source: None,
+        });
+    }
+    Ok(chain)
 }
 
 fn roots(ca_file: Option<&Path>) -> Result<RootCertStore, RedisError> {
@@ -54,24 +96,39 @@ fn roots(ca_file: Option<&Path>) -> Result<RootCertStore, RedisError> {
     let (added, _ignored) = roots.add_parsable_certificates(system.certs);
     if let Some(path) = ca_file {
         let mut found = 0;
-        for cert in CertificateDer::pem_file_iter(path)
-            .map_err(|e| tls_error(format!("cannot read tls_ca_file {}", path.display()), e))?
-        {
-            let cert = cert
-                .map_err(|e| tls_error(format!("tls_ca_file {} is not PEM", path.display()), e))?;
-            roots
-                .add(cert)
-                .map_err(|e| tls_error("a certificate in tls_ca_file is not a valid CA", e))?;
+        for cert in CertificateDer::pem_file_iter(path).map_err(|e| {
+            tls_error(
+                "tls_ca_file",
+                format!("cannot read tls_ca_file {}", path.display()),
+                e,
+            )
+        })? {
+            let cert = cert.map_err(|e| {
+                tls_error(
+                    "tls_ca_file",
+                    format!("tls_ca_file {} is not PEM", path.display()),
+                    e,
+                )
+            })?;
+            roots.add(cert).map_err(|e| {
+                tls_error(
+                    "tls_ca_file",
+                    "a certificate in tls_ca_file is not a valid CA",
+                    e,
+                )
+            })?;
             found += 1;
         }
         if found == 0 {
             return Err(RedisError::Tls {
+                setting: "tls_ca_file",
                 reason: format!("tls_ca_file {} holds no certificate", path.display()),
                 source: None,
             });
         }
     } else if added == 0 {
         return Err(RedisError::Tls {
+            setting: "tls_ca_file",
             reason: "no trusted root certificates found on this system; set tls_ca_file".into(),
             source: system
                 .errors
@@ -84,10 +141,12 @@ fn roots(ca_file: Option<&Path>) -> Result<RootCertStore, RedisError> {
 }
 
 fn tls_error(
+    setting: &'static str,
     reason: impl Into<String>,
     source: impl std::error::Error + Send + Sync + 'static,
 ) -> RedisError {
     RedisError::Tls {
+        setting,
         reason: reason.into(),
         source: Some(Box::new(source)),
     }

@@ -1,6 +1,7 @@
 //! TLS against a real `redis-server` serving TLS only, with a CA and a
 //! server certificate made for the test: verified by default, trusted
-//! through `tls_ca_file`, and accepted unverified only when asked.
+//! through `tls_ca_file`, and accepted unverified only when asked; and
+//! mutual TLS, with a client certificate, for a Redis that asks for one.
 
 mod common;
 
@@ -24,7 +25,8 @@ fn openssl(dir: &Path, args: &[&str]) {
     assert!(status.success(), "openssl {args:?} failed");
 }
 
-/// A CA, and a server certificate for 127.0.0.1 signed by it.
+/// A CA, a server certificate for 127.0.0.1 and a client certificate
+/// (`client.crt`, `client.key`), both signed by it.
 fn make_certificates(dir: &Path) {
     openssl(
         dir,
@@ -84,11 +86,52 @@ fn make_certificates(dir: &Path) {
             "server.crt",
         ],
     );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=tessera",
+            "-keyout",
+            "client.key",
+            "-out",
+            "client.csr",
+        ],
+    );
+    std::fs::write(
+        dir.join("client.cnf"),
+        "extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n",
+    )
+    .expect("write client.cnf");
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "client.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "client.cnf",
+            "-out",
+            "client.crt",
+        ],
+    );
 }
 
 /// A `redis-server` serving TLS only on `port`, with the certificates
-/// `make_certificates` left in `dir`, persisting nothing.
-fn tls_server(dir: &Path, port: u16) -> Command {
+/// `make_certificates` left in `dir`, persisting nothing; with
+/// `client_certificates`, it requires one signed by the CA (its default).
+fn tls_server(dir: &Path, port: u16, client_certificates: bool) -> Command {
     let mut server = Command::new(common::service_env("TESSERA_TEST_REDIS_SERVER_BIN"));
     server
         .args(["--port", "0", "--tls-port", &port.to_string()])
@@ -99,7 +142,8 @@ fn tls_server(dir: &Path, port: u16) -> Command {
             "--tls-key-file",
             "server.key",
         ])
-        .args(["--tls-ca-cert-file", "ca.crt", "--tls-auth-clients", "no"])
+        .args(["--tls-ca-cert-file", "ca.crt", "--tls-auth-clients"])
+        .arg(if client_certificates { "yes" } else { "no" })
         .args(["--save", "", "--appendonly", "no"])
         .current_dir(dir)
         .stdout(Stdio::null())
@@ -113,9 +157,11 @@ struct TlsRedis {
 }
 
 impl TlsRedis {
-    fn start(dir: &Path) -> Self {
+    fn start(dir: &Path, client_certificates: bool) -> Self {
         let port = common::free_port();
-        let child = tls_server(dir, port).spawn().expect("redis-server starts");
+        let child = tls_server(dir, port, client_certificates)
+            .spawn()
+            .expect("redis-server starts");
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
@@ -157,7 +203,7 @@ async fn round_trip(store: &RedisStore) {
 async fn tls_is_verified_by_default_and_trusts_the_configured_ca() {
     let dir = tempfile::tempdir().expect("temp dir");
     make_certificates(dir.path());
-    let redis = TlsRedis::start(dir.path());
+    let redis = TlsRedis::start(dir.path(), false);
 
     let started = Instant::now();
     let err = RedisStore::open(&config(redis.port))
@@ -192,14 +238,80 @@ async fn tls_is_verified_by_default_and_trusts_the_configured_ca() {
     .await;
 }
 
-/// `redis-cli` over TLS, trusting the test CA in `dir`.
+/// `redis-cli` over TLS, trusting the test CA in `dir` and presenting its
+/// client certificate.
 fn tls_cli(dir: &Path) -> Command {
     let mut cli = Command::new(common::service_env("TESSERA_TEST_REDIS_CLI_BIN"));
     cli.args(["--tls", "--cacert"])
         .arg(dir.join("ca.crt"))
+        .arg("--cert")
+        .arg(dir.join("client.crt"))
+        .arg("--key")
+        .arg(dir.join("client.key"))
         .stdin(Stdio::null())
         .current_dir(dir);
     cli
+}
+
+#[tokio::test]
+async fn a_redis_that_requires_client_certificates_gets_the_configured_one() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    make_certificates(dir.path());
+    let redis = TlsRedis::start(dir.path(), true);
+    let mut trusted = config(redis.port);
+    trusted.tls_ca_file = Some(dir.path().join("ca.crt"));
+
+    let err = RedisStore::open(&trusted)
+        .await
+        .expect_err("without a client certificate the handshake fails");
+    assert!(
+        matches!(err, tessera_store_redis::RedisError::Refused { .. }),
+        "a refused handshake is not an outage: {err:?}"
+    );
+
+    let mut mutual = trusted.clone();
+    mutual.tls_cert_file = Some(dir.path().join("client.crt"));
+    mutual.tls_key_file = Some(dir.path().join("client.key"));
+    round_trip(
+        &RedisStore::open(&mutual)
+            .await
+            .expect("connects with the client certificate"),
+    )
+    .await;
+
+    // A key that is not the certificate's, or half of the pair, is a
+    // setup error naming the setting, before any connection.
+    let mut mismatched = mutual.clone();
+    mismatched.tls_key_file = Some(dir.path().join("server.key"));
+    let err = RedisStore::open(&mismatched)
+        .await
+        .expect_err("mismatched key");
+    assert!(
+        matches!(
+            err,
+            tessera_store_redis::RedisError::Tls {
+                setting: "tls_key_file",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let mut half = mutual.clone();
+    half.tls_key_file = None;
+    let err = RedisStore::open(&half)
+        .await
+        .expect_err("a certificate without its key");
+    assert!(
+        matches!(
+            err,
+            tessera_store_redis::RedisError::Invalid {
+                setting: "tls_key_file",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(!format!("{err:?} {err}").contains("PRIVATE KEY"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -209,7 +321,7 @@ async fn a_cluster_served_over_tls_only_is_verified_and_works() {
     let mut nodes = Vec::new();
     for _ in 0..3 {
         let port = common::free_port();
-        let child = tls_server(dir.path(), port)
+        let child = tls_server(dir.path(), port, true)
             .args(["--tls-cluster", "yes"])
             .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "1000"])
             .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
@@ -253,6 +365,9 @@ async fn a_cluster_served_over_tls_only_is_verified_and_works() {
         config.key_prefix = common::unique_prefix();
         config.connect_timeout = std::time::Duration::from_secs(1);
         config.tls_ca_file = ca.then(|| dir.path().join("ca.crt"));
+        // The nodes ask every client for a certificate (mutual TLS).
+        config.tls_cert_file = Some(dir.path().join("client.crt"));
+        config.tls_key_file = Some(dir.path().join("client.key"));
         config
     };
     let err = RedisStore::open(&cluster(false))

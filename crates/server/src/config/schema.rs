@@ -137,6 +137,8 @@ pub(crate) const KEYS: &[KeySpec] = &[
     key("tokenizer.sentinel.username", Kind::Text, Scope::Redis),
     key("tokenizer.sentinel.password", Kind::Secret, Scope::Redis),
     key("tokenizer.tls_ca_file", Kind::Text, Scope::Redis),
+    key("tokenizer.tls_cert_file", Kind::Text, Scope::Redis),
+    key("tokenizer.tls_key_file", Kind::Text, Scope::Redis),
     key(
         "tokenizer.tls_insecure_skip_verify",
         Kind::Boolean,

@@ -164,6 +164,17 @@ fn redis_keys(tokenizer: &mut Block, redis: &RedisConfig) {
             "tls_ca_file",
             redis.tls_ca_file.as_ref().map(|p| p.display().to_string()),
         )
+        .set_some(
+            "tls_cert_file",
+            redis
+                .tls_cert_file
+                .as_ref()
+                .map(|p| p.display().to_string()),
+        )
+        .set_some(
+            "tls_key_file",
+            redis.tls_key_file.as_ref().map(|p| p.display().to_string()),
+        )
         .set("tls_insecure_skip_verify", redis.tls_insecure_skip_verify)
         .set("pool_size", redis.pool_size as u64)
         .set("connect_timeout_ms", millis(redis.connect_timeout))

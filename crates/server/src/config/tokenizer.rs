@@ -385,6 +385,8 @@ fn redis(v: &mut Validator<'_>) -> Option<RedisConfig> {
             .unwrap_or_default(),
         sentinel,
         tls_ca_file: v.path("tokenizer.tls_ca_file"),
+        tls_cert_file: v.path("tokenizer.tls_cert_file"),
+        tls_key_file: v.path("tokenizer.tls_key_file"),
         tls_insecure_skip_verify: v
             .boolean("tokenizer.tls_insecure_skip_verify")
             .is_some_and(|(b, _)| b),
@@ -439,13 +441,11 @@ fn redis_error(v: &mut Validator<'_>, config: &RedisConfig, error: &RedisError) 
             "db" => "tokenizer.options.db".to_owned(),
             other => format!("tokenizer.{other}"),
         },
-        RedisError::Tls { .. } => {
-            if config.tls_ca_file.is_some() {
-                "tokenizer.tls_ca_file".to_owned()
-            } else {
-                "tokenizer.options.ssl".to_owned()
-            }
-        }
+        RedisError::Tls { setting, .. } => match *setting {
+            "ssl" => "tokenizer.options.ssl".to_owned(),
+            "tls_ca_file" if config.tls_ca_file.is_none() => "tokenizer.options.ssl".to_owned(),
+            other => format!("tokenizer.{other}"),
+        },
         _ => "tokenizer.type".to_owned(),
     };
     if v.text(&key).is_some() || v.is_set(&key) {
