@@ -229,7 +229,7 @@ async fn the_documented_acl_is_enough() {
     let redis = common::PrivateRedis::start(dir.path());
     let admin = common::raw_client(&RedisConfig::from_url(redis.url())).await;
     // The command list of docs/backends/redis.md ("TLS and authentication").
-    let rule = "+evalsha +eval +script|load +scan +hmget +ping +hset +del \
+    let rule = "+evalsha +eval +script|load +scan +hmget +ping +info +client|id +hset +del \
                 +pexpireat +persist +zrange +zadd +zrem";
     let mut acl = vec![
         "SETUSER",
@@ -281,6 +281,15 @@ async fn the_documented_acl_is_enough() {
         .await
         .expect("delete by subject");
     store.ping().await.expect("ping");
+
+    // Nothing the store sent was denied: the ACL log (which records every
+    // NOPERM, including those of commands the driver sends on its own, such
+    // as on connecting) is empty.
+    let denied: Vec<fred::types::Value> = admin
+        .custom(CustomCommand::new_static("ACL", None, false), vec!["LOG"])
+        .await
+        .expect("acl log");
+    assert!(denied.is_empty(), "commands the ACL refused: {denied:?}");
 
     // And the same user is refused outside its prefix.
     config.key_prefix = "other:".into();
