@@ -94,3 +94,23 @@ fn redis_option_and_sentinel_passwords_are_redacted() {
     assert!(!shown.contains("node-secret"), "{shown}");
     assert!(shown.contains("redis://:<redacted>@n1:7000"), "{shown}");
 }
+
+#[test]
+fn every_default_is_filled_in_even_the_empty_and_backend_ones() {
+    let shown = show(
+        &format!("tokenizer:\n  type: local\n  safe_password: {STRONG}\n  path: /tmp/t\n"),
+        &[],
+    );
+    for expected in [
+        "previous_safe_passwords: []",
+        "touch_window_ms: 60000",
+        "expirationInterval: 300000",
+        "subjectIndexPurgeInterval: 0",
+    ] {
+        assert!(
+            shown.contains(expected),
+            "{expected} missing from:\n{shown}"
+        );
+    }
+    assert!(!shown.contains("backend default"), "{shown}");
+}

@@ -61,12 +61,10 @@ fn tokenizer_block(config: &Config, data_dir: Option<&str>) -> Value {
         );
     if let Some(passwords) = &config.passwords {
         tokenizer.set("safe_password", REDACTED);
-        if !passwords.previous.is_empty() {
-            tokenizer.set(
-                "previous_safe_passwords",
-                Value::Sequence(vec![Value::from(REDACTED); passwords.previous.len()]),
-            );
-        }
+        tokenizer.set(
+            "previous_safe_passwords",
+            Value::Sequence(vec![Value::from(REDACTED); passwords.previous.len()]),
+        );
         let salt_text = |salt: Option<&tessera_crypto::DeploymentSalt>| match salt {
             Some(_) => "<set>",
             None => "none",
@@ -86,9 +84,14 @@ fn tokenizer_block(config: &Config, data_dir: Option<&str>) -> Value {
     }
     match &config.backend {
         Backend::Local(local) => {
-            tokenizer
-                .set("path", local.path.display().to_string())
-                .set_some("touch_window_ms", local.touch_window.map(millis));
+            tokenizer.set("path", local.path.display().to_string()).set(
+                "touch_window_ms",
+                millis(
+                    local
+                        .touch_window
+                        .unwrap_or(tessera_store_local::LocalConfig::DEFAULT_TOUCH_WINDOW),
+                ),
+            );
         }
         Backend::Redis(redis) => redis_keys(&mut tokenizer, redis),
         Backend::DynamoDb(dynamo) => {
