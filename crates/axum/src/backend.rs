@@ -40,8 +40,31 @@ impl fmt::Debug for Loaded {
     }
 }
 
-/// A SID, wiped on drop. Never log it.
-pub type SidText = Zeroizing<String>;
+/// A SID as the layer carries it: wiped on drop, and shown by `Debug` as
+/// `SidText(redacted)`. Dereferences to the SID itself; never log that.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SidText(Zeroizing<String>);
+
+impl SidText {
+    /// Wraps a SID.
+    pub fn new(sid: impl Into<String>) -> Self {
+        Self(Zeroizing::new(sid.into()))
+    }
+}
+
+impl std::ops::Deref for SidText {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SidText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SidText(redacted)")
+    }
+}
 
 /// Where the layer keeps sessions: [`Sessions`] in process (over any
 /// store), or a remote `tessera` server through `tessera_client::Client`
@@ -121,7 +144,7 @@ impl Backend for Sessions {
         params.context = context_of(context)?;
         params.data = data;
         let created = self.create(params, None).await.map_err(error)?;
-        let sid = Zeroizing::new(created.sid.expose_secret().to_owned());
+        let sid = SidText::new(created.sid.expose_secret());
         Ok((sid, loaded(&created.id, &created.session)))
     }
 

@@ -72,7 +72,7 @@ impl CookieConfig {
             .flat_map(Cookie::split_parse)
             .filter_map(Result::ok)
             .find(|c| c.name() == name && !c.value().is_empty())
-            .map(|c| Zeroizing::new(c.value().to_owned()))
+            .map(|c| SidText::new(c.value()))
     }
 
     /// `Set-Cookie` for `sid`, kept for `max_age` seconds (a browser-session
@@ -166,10 +166,9 @@ mod tests {
             header::COOKIE,
             HeaderValue::from_static("a=1; __Host-tessera=s1.d2; __Host-tessera=other"),
         );
-        assert_eq!(
-            config.read(&headers).as_deref().map(String::as_str),
-            Some("s1.d2")
-        );
+        let sid = config.read(&headers).unwrap();
+        assert_eq!(&*sid, "s1.d2");
+        assert_eq!(format!("{sid:?}"), "SidText(redacted)");
         assert!(config.read(&HeaderMap::new()).is_none());
     }
 }

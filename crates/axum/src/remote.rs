@@ -4,7 +4,6 @@
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 use tessera_client::{Changes, Client, ClientError, Fetched, NewSession, Session, Sid};
-use zeroize::Zeroizing;
 
 use crate::Error;
 use crate::backend::{Backend, Loaded, SidText};
@@ -21,7 +20,7 @@ impl Backend for Client {
         new.ctx = Some(context.to_owned());
         new.data = data;
         let created = self.create(&new).await.map_err(error)?;
-        let sid = Zeroizing::new(created.sid.expose_secret().to_owned());
+        let sid = SidText::new(created.sid.expose_secret());
         // A session starts at version 1.
         Ok((sid, loaded(created.id, &created.session, 1)))
     }
