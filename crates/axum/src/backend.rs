@@ -149,11 +149,8 @@ impl Backend for Sessions {
     }
 
     async fn load(&self, sid: &str, context: &str) -> Result<Option<Loaded>, Error> {
-        match self.get(sid, Some(&context_of(context)?), Touch::Yes).await {
-            Ok(stored) => Ok(Some(loaded(&stored.id, &stored.session))),
-            Err(e) if is_gone(&e) => Ok(None),
-            Err(e) => Err(error(e)),
-        }
+        let found = live(self.get(sid, Some(&context_of(context)?), Touch::Yes).await)?;
+        Ok(found.map(|stored| loaded(&stored.id, &stored.session)))
     }
 
     async fn save(
@@ -167,27 +164,17 @@ impl Backend for Sessions {
             data: Some(data),
             ..SessionChanges::default()
         };
-        let id = match self.resolve(sid).await {
-            Ok(id) => id,
-            Err(e) if is_gone(&e) => return Err(Error::NotSignedIn),
-            Err(e) => return Err(error(e)),
-        };
-        match self
+        // Resolved here rather than in `update`, for the id of the answer.
+        let id = live(self.resolve(sid).await)?.ok_or(Error::NotSignedIn)?;
+        let updated = self
             .update_by_id(&id, Some(&context_of(context)?), Some(version), changes)
-            .await
-        {
-            Ok(session) => Ok(loaded(&id, &session)),
-            Err(e) if is_gone(&e) => Err(Error::NotSignedIn),
-            Err(e) => Err(error(e)),
-        }
+            .await;
+        let session = live(updated)?.ok_or(Error::NotSignedIn)?;
+        Ok(loaded(&id, &session))
     }
 
     async fn logout(&self, sid: &str, context: &str) -> Result<(), Error> {
-        match self.end(sid, Some(&context_of(context)?)).await {
-            Ok(_) => Ok(()),
-            Err(e) if is_gone(&e) => Ok(()),
-            Err(e) => Err(error(e)),
-        }
+        live(self.end(sid, Some(&context_of(context)?)).await).map(drop)
     }
 }
 
@@ -208,14 +195,19 @@ fn loaded(id: &tessera_store::SessionRef, session: &tessera_store::core::Session
     }
 }
 
-/// Whether `e` means "no live session here" rather than a failure.
-fn is_gone(e: &SessionsError) -> bool {
-    matches!(
-        e,
-        SessionsError::InvalidSid(_)
+/// `None` for an error that means "no live session here" (a forged or
+/// unknown SID, another context, an ended or expired session) rather than
+/// a failure; every other error mapped to the layer's.
+fn live<T>(result: Result<T, SessionsError>) -> Result<Option<T>, Error> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(
+            SessionsError::InvalidSid(_)
             | SessionsError::WrongContext
-            | SessionsError::Store(StoreError::NotFound | StoreError::Expired)
-    )
+            | SessionsError::Store(StoreError::NotFound | StoreError::Expired),
+        ) => Ok(None),
+        Err(e) => Err(error(e)),
+    }
 }
 
 fn error(e: SessionsError) -> Error {
