@@ -31,10 +31,35 @@ pub(crate) fn run() -> Result<()> {
     std::env::set_current_dir(project_root())?;
     for (index, (name, step)) in STEPS.iter().enumerate() {
         println!("xtask ci: [{}/{}] {name}", index + 1, STEPS.len());
-        step().with_context(|| format!("ci step `{name}` failed"))?;
+        let started = std::time::Instant::now();
+        let outcome = step().with_context(|| format!("ci step `{name}` failed"));
+        println!(
+            "xtask ci: {name} took {} s; {}",
+            started.elapsed().as_secs(),
+            disk_left()
+        );
+        outcome?;
     }
     println!("xtask ci: all {} steps passed", STEPS.len());
     Ok(())
+}
+
+/// Free space on the disk that holds `target/`, as `df` reports it: CI
+/// builds the workspace several ways, and a full disk is the likeliest
+/// failure that is not the project's.
+fn disk_left() -> String {
+    let report = cmd::output(std::process::Command::new("df").args(["-Pk", "."]));
+    let free_kib = report.ok().and_then(|text| {
+        let line = text.lines().nth(1)?.to_owned();
+        line.split_whitespace().nth(3)?.parse::<u64>().ok()
+    });
+    free_kib.map_or_else(
+        || "free disk space unknown".to_owned(),
+        |kib| {
+            let tenths = kib * 10 / (1024 * 1024);
+            format!("{}.{} GiB free on this disk", tenths / 10, tenths % 10)
+        },
+    )
 }
 
 fn fmt() -> Result<()> {
