@@ -10,7 +10,7 @@ type Step = fn() -> Result<()>;
 
 /// Rounds of the quota attack in CI (the full 50 run with `cargo xtask
 /// chaos`, by hand).
-const CI_QUOTA_ROUNDS: &str = "20";
+const CI_QUOTA_ROUNDS: &str = "12";
 
 const STEPS: [(&str, Step); 11] = [
     ("fmt", fmt),

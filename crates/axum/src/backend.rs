@@ -217,6 +217,9 @@ fn error(e: SessionsError) -> Error {
         SessionsError::Store(e @ (StoreError::Invalid(_) | StoreError::TooLarge { .. })) => {
             Error::Invalid(e.to_string())
         }
+        // Written by a newer Tessera sharing the backend: left as it is,
+        // and an upgraded server can answer, so it is "try again".
+        e @ SessionsError::Store(StoreError::UnsupportedFormat { .. }) => Error::unavailable(e),
         e if e.is_unavailable() => Error::unavailable(e),
         e => Error::Backend(e.into()),
     }

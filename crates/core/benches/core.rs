@@ -31,6 +31,7 @@ fn bench(c: &mut Criterion) {
         .map(|i| Existing {
             key: i,
             expiry: Expiry::At(now.plus_millis(i64::from((i * 7919) % 25 + 1) * 60_000)),
+            signer: None,
         })
         .collect();
     c.bench_function("quota/decide_25_sessions", |b| {

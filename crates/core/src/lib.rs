@@ -27,6 +27,7 @@ mod lifetime;
 mod policy;
 mod quota;
 mod session;
+mod signers;
 mod time;
 
 pub use error::CoreError;
@@ -35,4 +36,5 @@ pub use lifetime::Lifetime;
 pub use policy::{Ceilings, OnQuotaExhaustion, Policy, Quota};
 pub use quota::{Existing, QuotaDecision, decide};
 pub use session::{Context, SealedBlob, Session, SessionParams, Subject};
+pub use signers::{KeyGeneration, Signers};
 pub use time::Timestamp;

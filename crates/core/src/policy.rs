@@ -5,6 +5,7 @@ use std::num::NonZeroU8;
 
 use serde::{Deserialize, Serialize};
 
+use crate::signers::Signers;
 use crate::{CoreError, Lifetime};
 
 /// How many live sessions one subject may hold at once: 1 to [`Quota::MAX`].
@@ -105,6 +106,9 @@ pub struct Policy {
     pub on_quota_exhaustion: OnQuotaExhaustion,
     /// The longest lifetimes a session may have (none by default).
     pub ceilings: Ceilings,
+    /// The key generations whose SIDs still verify (unknown by default):
+    /// a session signed by another one no longer holds a quota slot.
+    pub signers: Signers,
 }
 
 /// The longest lifetimes a session may be given, each
@@ -182,6 +186,7 @@ impl Default for Policy {
             quota_per_subject: Quota::DEFAULT,
             on_quota_exhaustion: OnQuotaExhaustion::CloseOldSession,
             ceilings: Ceilings::default(),
+            signers: Signers::default(),
         }
     }
 }
@@ -209,6 +214,7 @@ impl Policy {
                 on_quota_exhaustion,
             )?,
             ceilings: Ceilings::default(),
+            signers: Signers::default(),
         })
     }
 }

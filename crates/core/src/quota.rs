@@ -1,6 +1,6 @@
 //! The per-subject quota decision.
 
-use crate::{Expiry, OnQuotaExhaustion, Policy, Timestamp};
+use crate::{Expiry, KeyGeneration, OnQuotaExhaustion, Policy, Timestamp};
 
 /// One existing session of the subject, as the quota decision sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -9,6 +9,9 @@ pub struct Existing<K> {
     pub key: K,
     /// When it ends.
     pub expiry: Expiry,
+    /// The key generation that signed its SID, if recorded
+    /// ([`Session::signer`](crate::Session::signer)).
+    pub signer: Option<KeyGeneration>,
 }
 
 /// The outcome of [`decide`].
@@ -26,7 +29,9 @@ pub enum QuotaDecision<K> {
 /// Decides whether a subject with `existing` sessions may open one more.
 ///
 /// Sessions already expired at `now` do not count (and are never listed for
-/// closing; the store removes them on its own). When the live sessions reach
+/// closing; the store removes them on its own), nor do sessions signed by a
+/// key generation the policy no longer holds ([`crate::Signers::counts`]),
+/// which are never closed either: nothing can present their SIDs. When the live sessions reach
 /// the quota, [`OnQuotaExhaustion::DenyLogin`] denies and
 /// [`OnQuotaExhaustion::CloseOldSession`] closes just enough of them to make
 /// room, choosing those that would expire first (ties broken by key, so the
@@ -38,7 +43,7 @@ pub fn decide<K: Clone + Ord>(
 ) -> QuotaDecision<K> {
     let mut live: Vec<&Existing<K>> = existing
         .iter()
-        .filter(|e| !e.expiry.has_passed(now))
+        .filter(|e| !e.expiry.has_passed(now) && policy.signers.counts(e.signer))
         .collect();
     let quota = policy.quota_per_subject.get();
     if live.len() < quota {

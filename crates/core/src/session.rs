@@ -5,7 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::{CoreError, Lifetime, Policy, Timestamp};
+use crate::{CoreError, KeyGeneration, Lifetime, Policy, Timestamp};
 
 /// The user a session belongs to (`sub`): 1 to [`Subject::MAX_LEN`] bytes of
 /// UTF-8 without control characters.
@@ -202,6 +202,12 @@ pub struct Session {
     /// Compare-and-set version; starts at 1 and grows with every update.
     #[serde(skip, default = "first_version")]
     pub version: u64,
+    /// The key generation that signed the session's SID, when known: set
+    /// when the SID is minted, `None` for sessions imported under a SID of
+    /// another system or stored before it was recorded. Decides whether
+    /// the session still holds a quota slot ([`crate::Signers`]).
+    #[serde(skip)]
+    pub signer: Option<KeyGeneration>,
 }
 
 /// What a login asks for: everything but the times, which the store sets.
@@ -279,6 +285,7 @@ impl Session {
             data: params.data,
             credentials: None,
             version: 1,
+            signer: None,
         };
         policy
             .ceilings

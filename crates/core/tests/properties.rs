@@ -40,6 +40,7 @@ prop_compose! {
             data: serde_json::Map::new(),
             credentials: None,
             version: 1,
+            signer: None,
         }
     }
 }
@@ -130,7 +131,11 @@ proptest! {
         let existing: Vec<Existing<usize>> = expiries
             .iter()
             .enumerate()
-            .map(|(key, &expiry)| Existing { key, expiry })
+            .map(|(key, &expiry)| Existing {
+                key,
+                expiry,
+                signer: None,
+            })
             .collect();
         let live: Vec<&Existing<usize>> =
             existing.iter().filter(|e| !e.expiry.has_passed(now)).collect();

@@ -444,6 +444,17 @@ impl MasterKeys {
         )
     }
 
+    /// The public id of each password's (or root key's) keys, current
+    /// first, as a number: the 4-byte id that sealed credentials carry in
+    /// clear, derived from the key and revealing nothing of it. A session
+    /// records the current one as the key generation that signed its SID.
+    pub fn generation_ids(&self) -> Vec<u32> {
+        std::iter::once(&self.current)
+            .chain(&self.previous)
+            .map(|k| k.seal.id().to_u32())
+            .collect()
+    }
+
     /// The keys that seal and open credentials.
     pub fn sealer(&self) -> Sealer {
         Sealer::new(

@@ -48,6 +48,11 @@ impl KeyId {
     pub(crate) const fn from_bytes(bytes: [u8; KEY_ID_LEN]) -> Self {
         Self(bytes)
     }
+
+    /// The id as a number (big-endian).
+    pub(crate) const fn to_u32(self) -> u32 {
+        u32::from_be_bytes(self.0)
+    }
 }
 
 impl fmt::Debug for KeyId {

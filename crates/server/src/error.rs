@@ -78,6 +78,10 @@ pub enum ServerError {
         source: io::Error,
     },
 
+    /// The API's TLS certificate or key cannot be used.
+    #[error(transparent)]
+    Tls(#[from] crate::api::TlsSetupError),
+
     /// The HTTP server failed while serving.
     #[error("the HTTP server failed")]
     Serve(#[source] io::Error),

@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::ServerError;
-use crate::api::{self, ApiLimits, ApiState, LiveTokens, ServeOptions, Tokens};
+use crate::api::{self, ApiLimits, ApiState, LiveTokens, ServeOptions, ServerTls, Tokens};
 use crate::config::{Backend, Config, ConfigSources, PRIMARY_LABEL, PurgeSchedule, StoreType};
 use crate::embedded::{DataDir, EmbeddedToken, TokenDelivery};
 use crate::reload::{Reloader, SetLogLevel};
@@ -263,6 +263,8 @@ pub struct Welcome {
     pub data_dir: Option<PathBuf>,
     /// The backend.
     pub store_type: StoreType,
+    /// Whether the API is served over TLS (`https://`).
+    pub tls: bool,
 }
 
 /// A server ready to run: bound, with its router built.
@@ -333,19 +335,27 @@ pub async fn prepare(
             max_header_bytes: config.server.max_header_bytes,
         },
     });
-    let options = ServeOptions {
-        max_header_bytes: config.server.max_header_bytes,
-        max_connections: config.server.max_connections,
-        shutdown_timeout: config.server.shutdown_timeout,
-        ..ServeOptions::default()
-    };
+    let tls = config
+        .server
+        .tls
+        .as_ref()
+        .map(|files| ServerTls::from_pem_files(&files.cert_file, &files.key_file))
+        .transpose()?;
     let welcome = Welcome {
         addr,
+        tls: tls.is_some(),
         new_token,
         token_file,
         embedded_token: embedded_token.is_some(),
         data_dir: service.data_dir.as_ref().map(|d| d.path().to_path_buf()),
         store_type: config.backend.store_type(),
+    };
+    let options = ServeOptions {
+        max_header_bytes: config.server.max_header_bytes,
+        max_connections: config.server.max_connections,
+        shutdown_timeout: config.server.shutdown_timeout,
+        tls,
+        ..ServeOptions::default()
     };
     Ok((
         Server {

@@ -26,6 +26,25 @@ pub(crate) fn names(exprs: &[&str]) -> HashMap<String, String> {
     out
 }
 
+/// The condition that an item's record is one this build may change: of
+/// its own format, or not in the `{"format":N` envelope at all (damaged).
+/// A record of a newer format fails it and is left as it was. Uses the
+/// values of [`own_format_values`].
+pub(crate) const OWN_FORMAT: &str =
+    "(begins_with(#rec, :own_format) OR NOT begins_with(#rec, :any_format))";
+
+/// The values [`OWN_FORMAT`] refers to.
+pub(crate) fn own_format_values() -> [(&'static str, AttributeValue); 2] {
+    let envelope = String::from_utf8_lossy(tessera_store::record::ENVELOPE).into_owned();
+    [
+        (
+            ":own_format",
+            AttributeValue::S(format!("{envelope}{},", tessera_store::record::FORMAT)),
+        ),
+        (":any_format", AttributeValue::S(envelope)),
+    ]
+}
+
 /// A values map, or `None` when empty (DynamoDB rejects an empty map).
 pub(crate) fn values<const N: usize>(
     pairs: [(&str, AttributeValue); N],

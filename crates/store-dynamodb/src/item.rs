@@ -290,6 +290,15 @@ pub(crate) fn decode_session(item: &Item) -> Result<Session, StoreError> {
     Ok(session)
 }
 
+/// Whether a session item's record is of a newer format than this build
+/// reads (see [`record::format_of`]).
+pub(crate) fn is_of_newer_format(item: &Item) -> bool {
+    item.get(REC)
+        .and_then(|rec| rec.as_s().ok())
+        .and_then(|rec| record::format_of(rec.as_bytes()))
+        .is_some_and(|format| format > record::FORMAT)
+}
+
 /// Whether a session item is expired at `now` by its helper attributes
 /// (what conditions and scans see).
 pub(crate) fn helpers_expired(item: &Item, now: Timestamp) -> Result<bool, StoreError> {

@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use tessera_core::{Context, Policy, Session, Subject, Timestamp};
 use tessera_crypto::{SessionRef, StorageKey};
 use tessera_store::{
-    Created, LegacyAlias, PurgeReport, SessionStore, StoreError, StoredSession, Touch,
-    compare_and_set, listed, quota_plan, record,
+    Created, LegacyAlias, PurgeReport, RevokeReport, SessionStore, StoreError, StoredSession,
+    Touch, compare_and_set, listed, quota_plan, record,
 };
 
 use crate::files::{
@@ -303,8 +303,10 @@ impl Inner {
             Ok(Some(s)) => s,
             Ok(None) => return Ok(None),
             // Ending a session whose file is damaged removes the file: the
-            // caller wants it gone, and there is nothing to return.
-            Err(StoreError::Corrupt { .. } | StoreError::UnsupportedFormat { .. }) => {
+            // caller wants it gone, and there is nothing to return. A file
+            // of a newer format is left alone (the error says so): an
+            // older server never destroys what it cannot read.
+            Err(StoreError::Corrupt { .. }) => {
                 self.remove_session(id)?;
                 return Ok(None);
             }
@@ -461,6 +463,37 @@ impl Inner {
         Ok(())
     }
 
+    /// Removes every session file but those of a newer format, shard by
+    /// shard, then lets [`Inner::purge`] drop the index entries left
+    /// without a file.
+    fn delete_all(&self, now: Timestamp) -> Result<RevokeReport, StoreError> {
+        let mut report = RevokeReport::default();
+        self.each_session_file(|path, id| {
+            let Some(bytes) =
+                read_optional(path).map_err(|e| io_error("reading a session file", e))?
+            else {
+                return Ok(());
+            };
+            let live = match record::decode(&bytes) {
+                Err(StoreError::UnsupportedFormat { .. }) => {
+                    report.left += 1;
+                    return Ok(());
+                }
+                Ok(session) => !session.is_expired(now),
+                Err(_) => false,
+            };
+            if id.is_some()
+                && remove_optional(path).map_err(|e| io_error("removing a session file", e))?
+                && live
+            {
+                report.ended += 1;
+            }
+            Ok(())
+        })?;
+        self.purge(now)?;
+        Ok(report)
+    }
+
     fn purge(&self, now: Timestamp) -> Result<PurgeReport, StoreError> {
         self.remove_stale_temp_files(now)?;
         self.purge_legacy_aliases(now)?;
@@ -498,7 +531,15 @@ impl Inner {
                 };
                 let key = SubjectKey::of(&subject);
                 let _lock = self.stripes.lock(&self.layout, key.stripe())?;
-                let (live, dead) = self.sessions_of(&key, now)?;
+                let (live, dead) = match self.sessions_of(&key, now) {
+                    Ok(found) => found,
+                    // A damaged record, or one of a newer format, leaves its
+                    // subject's index as it is; the other subjects go on.
+                    Err(StoreError::Corrupt { .. } | StoreError::UnsupportedFormat { .. }) => {
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
                 if dead.is_empty() {
                     continue;
                 }
@@ -630,6 +671,10 @@ impl SessionStore for LocalStore {
 
     async fn count(&self, now: Timestamp) -> Result<u64, StoreError> {
         self.run(move |s| s.count(now)).await
+    }
+
+    async fn delete_all(&self, now: Timestamp) -> Result<RevokeReport, StoreError> {
+        self.run(move |s| s.delete_all(now)).await
     }
 
     async fn purge(&self, now: Timestamp) -> Result<PurgeReport, StoreError> {

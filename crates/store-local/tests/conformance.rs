@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use tessera_store::testkit::Fixture;
+use tessera_store::testkit::{Fixture, next_format_record};
 use tessera_store_local::{LocalConfig, LocalStore};
 
 /// Finds the file holding a session by its reference (the file name).
@@ -18,18 +18,25 @@ fn session_file(root: &Path, name: &str) -> PathBuf {
 }
 
 async fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+    let root = dir.path().join("store");
     let store = LocalStore::open(&LocalConfig::new(dir.path().join("store")))
         .await
         .expect("open");
     Fixture {
         store: Arc::new(store),
         corrupt: Box::new(move |id| {
-            // The closure owns the temporary folder, so it lives as long as
+            // The closures own the temporary folder, so it lives as long as
             // the fixture and is removed afterwards.
             let path = session_file(&dir.path().join("store"), &id.to_string());
             Box::pin(async move {
                 std::fs::write(path, b"{\"format\":1,\"sub\":\"half a rec").expect("write garbage");
+            })
+        }),
+        newer: Box::new(move |id| {
+            let path = session_file(&root, &id.to_string());
+            Box::pin(async move {
+                std::fs::write(path, next_format_record()).expect("write a newer record");
             })
         }),
     }

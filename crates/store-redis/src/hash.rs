@@ -9,6 +9,7 @@
 //! | `v`   | version, for compare-and-set |
 //! | `sh`  | the subject hash, naming the subject index |
 //! | `cx`  | the context |
+//! | `kg`  | the key generation that signed the SID, when known (the record holds it too) |
 //!
 //! The numbers let the scripts decide expiry and quota without decoding the
 //! record. `lu` and `v` override the record's copies when reading.
@@ -124,6 +125,22 @@ fn number(text: &str, field: &'static str) -> Result<i64, StoreError> {
             e,
         )
     })
+}
+
+/// The error for a `{'newer', format}` reply: the record is of a format
+/// this build does not read, and the script left it as it was.
+pub(crate) fn newer(reply: Reply, what: &'static str) -> StoreError {
+    let found = reply.into_values().first().and_then(|v| match v {
+        Value::Integer(i) => u64::try_from(*i).ok(),
+        other => other.as_string().and_then(|s| s.parse().ok()),
+    });
+    match found {
+        Some(found) => StoreError::UnsupportedFormat {
+            found,
+            supported: record::FORMAT,
+        },
+        None => crate::errors::unexpected_reply(what),
+    }
 }
 
 /// The error for a hash whose numeric fields are damaged.

@@ -142,3 +142,16 @@ impl Default for Scripts {
         Self::new()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_scripts_know_the_newest_record_format() {
+        let line = format!("local TESSERA_FORMAT = {}\n", tessera_store::record::FORMAT);
+        assert!(
+            super::PRELUDE.contains(&line),
+            "scripts/prelude.lua must say `{}`",
+            line.trim_end()
+        );
+    }
+}

@@ -12,7 +12,8 @@ use futures::{StreamExt as _, TryStreamExt as _};
 use tessera_core::{CoreError, OnQuotaExhaustion, Policy, Session, Subject, Timestamp};
 use tessera_crypto::{SessionRef, StorageKey, SubjectTag};
 use tessera_store::{
-    Created, LegacyAlias, PurgeReport, SessionStore, StoreError, StoredSession, Touch, record,
+    Created, LegacyAlias, PurgeReport, RevokeReport, SessionStore, StoreError, StoredSession,
+    Touch, record,
 };
 
 use crate::config::{RedisConfig, RedisError};
@@ -269,6 +270,34 @@ impl RedisStore {
         Ok(bounded.boxed())
     }
 
+    /// Runs `script` on every session hash of the store (found by `SCAN`,
+    /// on every primary of a Cluster), a bounded number at a time, with the
+    /// arguments each per-session script takes: `now`, the index key prefix
+    /// of the session's tag and its index member. Yields the replies.
+    fn on_every_session<'a>(
+        &'a self,
+        what: &'static str,
+        script: &'a Script,
+        now: Timestamp,
+    ) -> Result<impl futures::Stream<Item = Result<Value, StoreError>> + 'a, StoreError> {
+        let now_arg = now.as_millis().to_string();
+        Ok(self
+            .scan(what, self.keys.session_pattern())?
+            .try_filter_map(|k| {
+                futures::future::ready(Ok(k.as_str().and_then(|s| self.keys.parse_session(s))))
+            })
+            .map_ok(move |id| {
+                let args = vec![
+                    arg(now_arg.clone()),
+                    arg(self.keys.index_prefix(id.tag())),
+                    arg(keys::member(&id.storage_key())),
+                ];
+                let keys = vec![key(self.keys.session(&id))];
+                self.run(script, what, keys, args)
+            })
+            .try_buffer_unordered(HOUSEKEEPING_CONCURRENCY))
+    }
+
     fn session_ref(
         tag: SubjectTag,
         member: Value,
@@ -339,6 +368,16 @@ impl SessionStore for RedisStore {
             arg(self.keys.session_prefix(id.tag())),
             arg(keys::member(&id.storage_key())),
             arg(self.keys.index_prefix(id.tag())),
+            arg(session
+                .signer
+                .map_or_else(String::new, |g| g.get().to_string())),
+            arg(policy
+                .signers
+                .ids()
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(",")),
         ];
         let reply = Reply::parse(
             self.run(&self.scripts.create, WHAT, keys, args).await?,
@@ -363,6 +402,7 @@ impl SessionStore for RedisStore {
                     .into(),
                 source: None,
             }),
+            "newer" => Err(hash::newer(reply, WHAT)),
             _ => Err(unexpected_reply(WHAT)),
         }
     }
@@ -437,6 +477,7 @@ impl SessionStore for RedisStore {
             }
             "none" => Ok(None),
             "corrupt" => Err(hash::damaged()),
+            "newer" => Err(hash::newer(reply, WHAT)),
             _ => Err(unexpected_reply(WHAT)),
         }
     }
@@ -507,6 +548,7 @@ impl SessionStore for RedisStore {
                 reason: "the context of a session cannot change".into(),
             })),
             "corrupt" => Err(hash::damaged()),
+            "newer" => Err(hash::newer(reply, WHAT)),
             _ => Err(unexpected_reply(WHAT)),
         }
     }
@@ -546,6 +588,7 @@ impl SessionStore for RedisStore {
                 }
             }
             "none" => Ok(None),
+            "newer" => Err(hash::newer(reply, WHAT)),
             _ => Err(unexpected_reply(WHAT)),
         }
     }
@@ -611,13 +654,16 @@ impl SessionStore for RedisStore {
                 ],
             )
             .await?;
-        let Value::Array(members) = value else {
-            return Err(unexpected_reply(WHAT));
-        };
-        members
-            .into_iter()
-            .map(|m| Self::session_ref(tag, m, WHAT))
-            .collect()
+        let reply = Reply::parse(value, WHAT)?;
+        match reply.status() {
+            "ok" => reply
+                .into_values()
+                .into_iter()
+                .map(|m| Self::session_ref(tag, m, WHAT))
+                .collect(),
+            "newer" => Err(hash::newer(reply, WHAT)),
+            _ => Err(unexpected_reply(WHAT)),
+        }
     }
 
     async fn count(&self, now: Timestamp) -> Result<u64, StoreError> {
@@ -637,30 +683,33 @@ impl SessionStore for RedisStore {
             .await
     }
 
+    /// Every session hash found by `SCAN` (on every primary of a Cluster)
+    /// goes through the delete script, which removes its index entry too
+    /// and leaves a record of a newer format alone.
+    async fn delete_all(&self, now: Timestamp) -> Result<RevokeReport, StoreError> {
+        const WHAT: &str = "ending every session";
+        self.on_every_session(WHAT, &self.scripts.delete, now)?
+            .and_then(|value| async move {
+                match Reply::parse(value, WHAT)?.status() {
+                    "ok" => Ok(RevokeReport { ended: 1, left: 0 }),
+                    "none" => Ok(RevokeReport::default()),
+                    "newer" => Ok(RevokeReport { ended: 0, left: 1 }),
+                    _ => Err(unexpected_reply(WHAT)),
+                }
+            })
+            .try_fold(RevokeReport::default(), |total, one| async move {
+                Ok(total + one)
+            })
+            .await
+    }
+
     async fn purge(&self, now: Timestamp) -> Result<PurgeReport, StoreError> {
         const WHAT: &str = "purging sessions";
         let now_arg = now.as_millis().to_string();
         // Expired sessions first, each with its own index entry.
         let sessions = self
-            .scan(WHAT, self.keys.session_pattern())?
-            .try_filter_map(|k| {
-                futures::future::ready(Ok(k.as_str().and_then(|s| self.keys.parse_session(s))))
-            })
-            .map_ok(|id| {
-                let args = vec![
-                    arg(now_arg.clone()),
-                    arg(self.keys.index_prefix(id.tag())),
-                    arg(keys::member(&id.storage_key())),
-                ];
-                let keys = vec![key(self.keys.session(&id))];
-                async move {
-                    let reply = self
-                        .run(&self.scripts.purge_session, WHAT, keys, args)
-                        .await?;
-                    counts(&reply, WHAT)
-                }
-            })
-            .try_buffer_unordered(HOUSEKEEPING_CONCURRENCY)
+            .on_every_session(WHAT, &self.scripts.purge_session, now)?
+            .and_then(|reply| async move { counts(&reply, WHAT) })
             .try_fold(PurgeReport::default(), |a, b| async move { Ok(add(a, b)) })
             .await?;
         // Then index entries whose session is gone (Redis expired it, or a

@@ -1,10 +1,11 @@
 //! The create script's quota decision is exactly `tessera_core::decide`:
-//! random subjects, lifetimes (with many ties), touches and quotas, each
-//! compared with the decision core takes on the same sessions.
+//! random subjects, lifetimes (with many ties), touches, quotas and key
+//! generations (sessions signed by a key no longer held do not count),
+//! each compared with the decision core takes on the same sessions.
 
 mod common;
 
-use tessera_core::{Existing, OnQuotaExhaustion, QuotaDecision, Timestamp};
+use tessera_core::{Existing, KeyGeneration, OnQuotaExhaustion, QuotaDecision, Signers, Timestamp};
 use tessera_store::testkit::{policy, session, session_ref};
 use tessera_store::{Clock as _, SessionStore, StoreError, SystemClock, Touch};
 use tessera_store_redis::RedisStore;
@@ -43,7 +44,7 @@ async fn create_decides_like_core() {
         for _ in 0..rng.below(8) {
             let id = session_ref(&who);
             let (life, idle) = (rng.lifetime(), rng.lifetime());
-            let s = session(
+            let mut s = session(
                 &who,
                 if rng.below(2) == 0 { "web" } else { "app" },
                 t0,
@@ -51,6 +52,13 @@ async fn create_decides_like_core() {
                 -1,
                 idle,
             );
+            // Signed by the held generation 1, the dropped generation 2,
+            // or unrecorded.
+            s.signer = [
+                None,
+                Some(KeyGeneration::new(1)),
+                Some(KeyGeneration::new(2)),
+            ][usize::try_from(rng.below(3)).expect("small")];
             store.create(&id, &s, &roomy, t0).await.expect("existing");
             existing.push((id, s));
         }
@@ -74,18 +82,23 @@ async fn create_decides_like_core() {
         } else {
             OnQuotaExhaustion::CloseOldSession
         };
-        let p = policy(i64::try_from(rng.below(6) + 1).expect("small"), rule);
+        let mut p = policy(i64::try_from(rng.below(6) + 1).expect("small"), rule);
+        if rng.below(3) != 0 {
+            p.signers = Signers::new([KeyGeneration::new(1), KeyGeneration::new(3)])
+                .expect("two generations");
+        }
         let candidates: Vec<Existing<_>> = existing
             .iter()
             .map(|(id, s)| Existing {
                 key: *id,
                 expiry: s.expiry(),
+                signer: s.signer,
             })
             .collect();
         let expected = tessera_core::decide(&candidates, &p, now);
         let mut live: Vec<_> = candidates
             .iter()
-            .filter(|c| !c.expiry.has_passed(now))
+            .filter(|c| !c.expiry.has_passed(now) && p.signers.counts(c.signer))
             .map(|c| c.expiry)
             .collect();
         live.sort();

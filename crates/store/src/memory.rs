@@ -9,7 +9,8 @@ use tessera_crypto::{SessionRef, StorageKey};
 
 use crate::store::{compare_and_set, quota_plan};
 use crate::{
-    Created, LegacyAlias, PurgeReport, SessionStore, StoreError, StoredSession, Touch, record,
+    Created, LegacyAlias, PurgeReport, RevokeReport, SessionStore, StoreError, StoredSession,
+    Touch, record,
 };
 
 /// Sessions in process memory, lost on restart.
@@ -234,6 +235,28 @@ impl SessionStore for MemoryStore {
             .filter(|s| !s.is_expired(now))
             .count();
         Ok(live as u64)
+    }
+
+    async fn delete_all(&self, now: Timestamp) -> Result<RevokeReport, StoreError> {
+        let mut state = self.lock();
+        let mut report = RevokeReport::default();
+        let State { records, index, .. } = &mut *state;
+        records.retain(|_, bytes| match record::decode(bytes) {
+            Err(StoreError::UnsupportedFormat { .. }) => {
+                report.left += 1;
+                true
+            }
+            Ok(session) => {
+                report.ended += u64::from(!session.is_expired(now));
+                false
+            }
+            Err(_) => false,
+        });
+        for ids in index.values_mut() {
+            ids.retain(|id| records.contains_key(id));
+        }
+        index.retain(|_, ids| !ids.is_empty());
+        Ok(report)
     }
 
     async fn purge(&self, now: Timestamp) -> Result<PurgeReport, StoreError> {

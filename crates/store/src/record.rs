@@ -7,12 +7,19 @@
 //! read ([`StoreError::UnsupportedFormat`]) instead of misreading it. Unlike
 //! the API's JSON form it keeps milliseconds, the version and the sealed
 //! credentials (base64).
+//!
+//! **The envelope.** Every record, in this format and in every later one,
+//! begins with the bytes `{"format":` followed by its format number in
+//! decimal ([`format_of`]). That is what lets an older build tell a record
+//! of a newer format, which it must leave alone, from a damaged one, which
+//! a logout may remove. The Redis scripts and the DynamoDB conditions read
+//! the same prefix.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD_NO_PAD as B64;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use tessera_core::{Context, Lifetime, SealedBlob, Session, Subject, Timestamp};
+use tessera_core::{Context, KeyGeneration, Lifetime, SealedBlob, Session, Subject, Timestamp};
 
 use crate::StoreError;
 
@@ -41,11 +48,21 @@ struct RecordV1 {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     credentials: Option<String>,
     version: u64,
+    /// The key generation that signed the SID (absent in records written
+    /// before it was recorded, and for imports under foreign SIDs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    kg: Option<u32>,
 }
 
-#[derive(Deserialize)]
-struct FormatOnly {
-    format: Option<u64>,
+/// The first bytes of every record, before its format number.
+pub const ENVELOPE: &[u8] = b"{\"format\":";
+
+/// The format number a record declares in its envelope (`{"format":N`),
+/// or `None` when it does not begin with one.
+pub fn format_of(bytes: &[u8]) -> Option<u64> {
+    let rest = bytes.strip_prefix(ENVELOPE)?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()
 }
 
 /// Encodes a session as a record.
@@ -69,6 +86,7 @@ pub fn encode(session: &Session) -> Vec<u8> {
             .as_ref()
             .map(|c| B64.encode(c.as_bytes())),
         version: session.version,
+        kg: session.signer.map(KeyGeneration::get),
     };
     serde_json::to_vec(&record).expect("a record always serializes")
 }
@@ -76,17 +94,20 @@ pub fn encode(session: &Session) -> Vec<u8> {
 /// Decodes a record. Garbage is [`StoreError::Corrupt`]; a record from a
 /// newer format is [`StoreError::UnsupportedFormat`].
 pub fn decode(bytes: &[u8]) -> Result<Session, StoreError> {
-    let format = serde_json::from_slice::<FormatOnly>(bytes)
-        .map_err(|e| StoreError::corrupt("not a session record", e))?
-        .format
-        .ok_or_else(|| StoreError::Corrupt {
-            reason: "record has no format number".into(),
-            source: None,
-        })?;
-    if format != FORMAT {
+    let format = format_of(bytes).ok_or_else(|| StoreError::Corrupt {
+        reason: "record does not begin with its format number".into(),
+        source: None,
+    })?;
+    if format > FORMAT {
         return Err(StoreError::UnsupportedFormat {
             found: format,
             supported: FORMAT,
+        });
+    }
+    if format < FORMAT {
+        return Err(StoreError::Corrupt {
+            reason: format!("record format {format} does not exist"),
+            source: None,
         });
     }
     let r: RecordV1 = serde_json::from_slice(bytes)
@@ -111,6 +132,7 @@ pub fn decode(bytes: &[u8]) -> Result<Session, StoreError> {
         data: r.data,
         credentials,
         version: r.version,
+        signer: r.kg.map(KeyGeneration::new),
     })
 }
 
@@ -127,7 +149,17 @@ mod tests {
             Session::start(p, &Policy::default(), Timestamp::from_millis(1_234_567)).unwrap();
         s.credentials = Some(SealedBlob::new(vec![1, 2, 3]));
         s.version = 7;
+        s.signer = Some(KeyGeneration::new(0xdead_beef));
         s
+    }
+
+    #[test]
+    fn the_envelope_gives_the_format_number() {
+        assert_eq!(format_of(&encode(&session())), Some(FORMAT));
+        assert_eq!(format_of(br#"{"format":12,"x":1}"#), Some(12));
+        assert_eq!(format_of(br#"{"format": 1}"#), None);
+        assert_eq!(format_of(br#"{"sub":"a","format":1}"#), None);
+        assert_eq!(format_of(b"\x00garbage"), None);
     }
 
     #[test]
@@ -145,6 +177,10 @@ mod tests {
         assert!(matches!(decode(b"{}"), Err(StoreError::Corrupt { .. })));
         assert!(matches!(
             decode(br#"{"format":1}"#),
+            Err(StoreError::Corrupt { .. })
+        ));
+        assert!(matches!(
+            decode(br#"{"format":0,"sub":"a"}"#),
             Err(StoreError::Corrupt { .. })
         ));
         assert!(matches!(

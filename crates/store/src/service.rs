@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 use tessera_core::{
-    Ceilings, Context, Lifetime, Policy, SealedBlob, Session, SessionParams, Subject, Timestamp,
+    Ceilings, Context, KeyGeneration, Lifetime, Policy, SealedBlob, Session, SessionParams,
+    Signers, Subject, Timestamp,
 };
 use tessera_crypto::{
     Credentials, LegacySids, MasterKeys, SealBinding, SealedCredentials, Sealer, SecureRandom, Sid,
@@ -13,8 +14,8 @@ use tessera_crypto::{
 };
 
 use crate::{
-    Clock, Imported, PurgeReport, SessionRef, SessionStore, SessionsError, StoreError,
-    StoredSession, Touch,
+    Clock, Imported, PurgeReport, RevokeReport, SessionRef, SessionStore, SessionsError,
+    StoreError, StoredSession, Touch,
 };
 
 /// How many times a subject-wide change retries a session that another
@@ -155,6 +156,8 @@ pub struct Sessions {
     config: SessionsConfig,
     sid_keys: SidKeys,
     sealer: Sealer,
+    /// The key generation that signs new SIDs.
+    signer: KeyGeneration,
     clock: Arc<dyn Clock>,
     rng: Arc<dyn SecureRandom>,
 }
@@ -266,11 +269,20 @@ impl Sessions {
         clock: Arc<dyn Clock>,
         rng: Arc<dyn SecureRandom>,
     ) -> Self {
+        let mut config = config;
+        let generations: Vec<KeyGeneration> = keys
+            .generation_ids()
+            .into_iter()
+            .map(KeyGeneration::new)
+            .collect();
+        // Sessions signed by a key no longer held stop holding quota slots.
+        config.policy.signers = Signers::new(generations.iter().copied()).unwrap_or_default();
         Self {
             store,
             config,
             sid_keys: keys.sid_keys(),
             sealer: keys.sealer(),
+            signer: generations[0],
             clock,
             rng,
         }
@@ -300,6 +312,7 @@ impl Sessions {
             .mint(tag, self.rng.as_ref())
             .map_err(SessionsError::Credentials)?;
         let mut session = Session::start(params, &self.config.policy, now)?;
+        session.signer = Some(self.signer);
         if let Some(plain) = credentials {
             self.seal_into(&mut session, &id, plain)?;
         }
@@ -574,16 +587,23 @@ impl Sessions {
         Ok(self.store.delete(id, now).await?)
     }
 
-    /// The live sessions of a subject, optionally in one context.
+    /// The live sessions of a subject, optionally in one context, except
+    /// those whose SID was signed by a key this service no longer holds
+    /// (after a rotation that dropped a password): nothing can use them,
+    /// and they hold no quota slot. They stay stored until they expire, a
+    /// delete by subject, or [`Sessions::end_every_session`].
     pub async fn list(
         &self,
         subject: &Subject,
         context: Option<&Context>,
     ) -> Result<Vec<StoredSession>, SessionsError> {
-        Ok(self
+        let mut listed = self
             .store
             .list_by_subject(subject, context, self.clock.now())
-            .await?)
+            .await?;
+        // Signed by a key no longer held: nothing can present its SID.
+        listed.retain(|s| self.config.policy.signers.counts(s.session.signer));
+        Ok(listed)
     }
 
     /// Ends all sessions of a subject (optionally in one context).
@@ -644,6 +664,12 @@ impl Sessions {
             }
         }
         Ok(updated)
+    }
+
+    /// Ends every session in the store ([`SessionStore::delete_all`]):
+    /// every subject's, in every context.
+    pub async fn end_every_session(&self) -> Result<RevokeReport, SessionsError> {
+        Ok(self.store.delete_all(self.clock.now()).await?)
     }
 
     /// Removes expired sessions and stale index entries.

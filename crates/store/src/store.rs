@@ -55,6 +55,27 @@ pub struct PurgeReport {
     pub index_entries: u64,
 }
 
+/// What [`SessionStore::delete_all`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RevokeReport {
+    /// Live sessions ended. Expired and damaged records are deleted too,
+    /// without being counted here.
+    pub ended: u64,
+    /// Records of a newer format, left as they are.
+    pub left: u64,
+}
+
+impl std::ops::Add for RevokeReport {
+    type Output = Self;
+
+    fn add(self, other: Self) -> Self {
+        Self {
+            ended: self.ended + other.ended,
+            left: self.left + other.left,
+        }
+    }
+}
+
 /// A session backend.
 ///
 /// Sessions are addressed by [`SessionRef`] (a subject tag and the
@@ -241,6 +262,16 @@ pub trait SessionStore: Send + Sync {
     /// not for request paths.
     async fn count(&self, now: Timestamp) -> Result<u64, StoreError>;
 
+    /// Ends every session in the store: the administrator's "revoke all",
+    /// for instance after an emergency key rotation left sessions no key
+    /// can verify. Walks the store page by page (never holding all of it
+    /// in memory), deletes each session record — live, expired or damaged
+    /// — with its index entry, and counts the live ones. Records of a newer
+    /// format ([`StoreError::UnsupportedFormat`]) are left as they are and
+    /// counted in [`RevokeReport::left`]. Not atomic: a session created
+    /// while it runs may be ended too, or may survive.
+    async fn delete_all(&self, now: Timestamp) -> Result<RevokeReport, StoreError>;
+
     /// Deletes every expired session and every index entry whose session is
     /// gone or expired, and says how many of each it removed.
     async fn purge(&self, now: Timestamp) -> Result<PurgeReport, StoreError>;
@@ -264,6 +295,7 @@ pub fn quota_plan(
         .map(|s| tessera_core::Existing {
             key: s.id,
             expiry: s.session.expiry(),
+            signer: s.session.signer,
         })
         .collect();
     match tessera_core::decide(&candidates, policy, now) {
@@ -311,6 +343,8 @@ pub fn compare_and_set(
     check_update(stored, next, now)?;
     let mut written = next.clone();
     written.version = stored.version + 1;
+    // Like the subject, the key that signed the SID never changes.
+    written.signer = stored.signer;
     written.last_used = next.last_used.max(stored.last_used);
     Ok(written)
 }

@@ -259,7 +259,23 @@ impl From<StoreError> for ApiError {
                     "the session backend failed to complete the request",
                 )
             }
-            StoreError::Corrupt { .. } | StoreError::UnsupportedFormat { .. } => {
+            StoreError::UnsupportedFormat { found, supported } => {
+                metrics::backend_error("newer_format");
+                tracing::error!(
+                    error = %error,
+                    "a session record of a newer format was left as it is; upgrade this server"
+                );
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "newer_record_format",
+                    format!(
+                        "the session was written by a newer Tessera (record format {found}; this \
+                         server reads up to {supported}) and was left as it is; retry on an \
+                         upgraded server"
+                    ),
+                )
+            }
+            StoreError::Corrupt { .. } => {
                 metrics::backend_error("corrupt");
                 // The top-level message only: a decoder's error may quote
                 // stored claims or data.

@@ -40,6 +40,7 @@ mod routes;
 mod serve;
 mod sessions;
 mod subjects;
+mod tls;
 mod tokens;
 mod view;
 
@@ -48,6 +49,7 @@ pub use serve::{
     ServeOptions, read_buffer_bytes, serve, serve_with_options, serve_with_shutdown,
     shutdown_signal,
 };
+pub use tls::{ServerTls, TlsSetupError};
 pub use tokens::{LiveTokens, Tokens};
 
 /// Counts the expired sessions a purge outside the API removed (the

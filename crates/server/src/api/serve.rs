@@ -14,6 +14,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_util::task::TaskTracker;
 
+use super::ServerTls;
 use super::connections::{Cut, Slots};
 use super::metrics;
 
@@ -55,6 +56,13 @@ pub struct ServeOptions {
     /// in flight, bodies still arriving) before it closes them. Store
     /// operations already started still complete afterwards.
     pub shutdown_timeout: Duration,
+    /// TLS on the listener: with it, every connection starts with a TLS
+    /// handshake, which must finish within `header_read_timeout`; without
+    /// it, plain HTTP (for loopback, or behind a TLS-terminating proxy).
+    /// With TLS, a connection beyond `max_connections` is closed without
+    /// an answer: a plain-text `503` would be garbage inside a handshake,
+    /// and a handshake per refusal would cost what the limit saves.
+    pub tls: Option<ServerTls>,
 }
 
 impl Default for ServeOptions {
@@ -66,7 +74,23 @@ impl Default for ServeOptions {
             max_header_bytes: 16 * 1024,
             max_connections: 512,
             shutdown_timeout: Duration::from_secs(5),
+            tls: None,
         }
+    }
+}
+
+/// Runs one connection until it ends or is cut at the shutdown limit. A
+/// client that hangs up, sends garbage or runs out of time ends its own
+/// connection; nothing to report above debug.
+async fn finish(
+    connection: impl Future<Output = Result<(), hyper::Error>>,
+    cut: impl Future<Output = ()>,
+) {
+    tokio::select! {
+        result = connection => if let Err(e) = result {
+            tracing::debug!(error = %e, "connection closed with an error");
+        },
+        () = cut => {}
     }
 }
 
@@ -159,22 +183,43 @@ where
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
         let Some(slot) = slots.take() else {
-            slots.refuse(stream);
+            if options.tls.is_some() {
+                metrics::connection_refused();
+                drop(stream);
+            } else {
+                slots.refuse(stream);
+            }
             continue;
         };
-        let connection =
-            connections.watch(http.serve_connection(TokioIo::new(stream), service.clone()));
         let cut = cut.watch();
+        let Some(tls) = &options.tls else {
+            let connection =
+                connections.watch(http.serve_connection(TokioIo::new(stream), service.clone()));
+            tokio::spawn(async move {
+                let _slot = slot;
+                finish(connection, cut).await;
+            });
+            continue;
+        };
+        let (tls, http, service) = (tls.clone(), http.clone(), service.clone());
+        let (watcher, limit) = (connections.watcher(), options.header_read_timeout);
         tokio::spawn(async move {
             let _slot = slot;
-            // A client that hangs up, sends garbage or runs out of time
-            // ends its own connection; nothing to report above debug.
-            tokio::select! {
-                result = connection => if let Err(e) = result {
-                    tracing::debug!(error = %e, "connection closed with an error");
-                },
-                () = cut => {}
-            }
+            let stream = match tokio::time::timeout(limit, tls.acceptor().accept(stream)).await {
+                Ok(Ok(stream)) => stream,
+                // A plain-HTTP client, a client that distrusts the
+                // certificate, or one too slow: its own failure.
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!("TLS handshake took longer than the header read timeout");
+                    return;
+                }
+            };
+            let connection = watcher.watch(http.serve_connection(TokioIo::new(stream), service));
+            finish(connection, cut).await;
         });
     }
     tracing::info!("shutting down: no new connections, finishing requests in flight");

@@ -1,7 +1,7 @@
 //! Administrative commands that work on the configured backend directly:
 //! `sessions list|revoke|import`, `purge`, `dynamodb create-table`.
 
-use std::io::BufRead as _;
+use std::io::{BufRead as _, IsTerminal as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -34,9 +34,9 @@ pub(crate) enum SessionsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Ends sessions: all of a subject's (optionally in one context), or one
-    /// by the id that `list` shows.
-    #[command(group(ArgGroup::new("which").required(true).args(["subject", "id"])))]
+    /// Ends sessions: all of a subject's (optionally in one context), one
+    /// by the id that `list` shows, or every session in the store.
+    #[command(group(ArgGroup::new("which").required(true).args(["subject", "id", "all"])))]
     Revoke {
         /// Ends every session of this subject.
         #[arg(long)]
@@ -47,6 +47,15 @@ pub(crate) enum SessionsCommand {
         /// Ends the one session with this id.
         #[arg(long, value_name = "SESSION_ID")]
         id: Option<String>,
+        /// Ends every session of every subject (after an emergency key
+        /// rotation, say). Asks for confirmation first, showing how many
+        /// live sessions there are; walks the store page by page.
+        #[arg(long)]
+        all: bool,
+        /// With --all: do not ask (for scripts; required when standard
+        /// input is not a terminal).
+        #[arg(long, requires = "all")]
+        yes: bool,
     },
     /// Imports live sessions from JSON Lines, each under the SID its client
     /// already holds: `{"sid": "...", "session": {...}}` per line, the
@@ -134,7 +143,16 @@ pub(crate) fn sessions(config: &Config, command: SessionsCommand) -> anyhow::Res
                     }
                 }
             }
-            SessionsCommand::Revoke { subject, ctx, id } => {
+            SessionsCommand::Revoke {
+                subject,
+                ctx,
+                id,
+                all,
+                yes,
+            } => {
+                if all {
+                    return revoke_everything(sessions, yes).await;
+                }
                 if let Some(id) = id {
                     let id: SessionRef = id.parse().context("invalid --id")?;
                     match sessions.end_by_id(&id, None).await? {
@@ -173,6 +191,41 @@ pub(crate) fn sessions(config: &Config, command: SessionsCommand) -> anyhow::Res
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// `sessions revoke --all`: counts, asks (unless `yes`), then ends every
+/// session and reports what it did.
+async fn revoke_everything(sessions: &Sessions, yes: bool) -> anyhow::Result<ExitCode> {
+    let live = sessions.count().await?;
+    if !yes {
+        if !std::io::stdin().is_terminal() {
+            bail!(
+                "refusing to end all {live} live session(s) without confirmation: standard input \
+                 is not a terminal, so add --yes"
+            );
+        }
+        print!(
+            "This ends every session in the store: {live} live session(s), every user signs in \
+             again. Type `revoke all` to go on: "
+        );
+        std::io::Write::flush(&mut std::io::stdout())?;
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if answer.trim() != "revoke all" {
+            println!("nothing was changed");
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    let report = sessions.end_every_session().await?;
+    println!("ended {} session(s)", report.ended);
+    if report.left > 0 {
+        println!(
+            "left {} session record(s) of a newer format as they are: a newer Tessera wrote them; \
+             run this command again with that version",
+            report.left
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `sessions import FILE`: the JSON Lines records, bad lines reported in

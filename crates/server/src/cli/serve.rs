@@ -82,7 +82,8 @@ fn log_filter(level: &str) -> Result<tracing_subscriber::EnvFilter, String> {
 /// terminal) or says which file holds it (anywhere else), never printing
 /// it where it would be logged.
 fn print_welcome(welcome: &Welcome) {
-    let url = format!("http://{}", reachable(welcome.addr));
+    let scheme = if welcome.tls { "https" } else { "http" };
+    let url = format!("{scheme}://{}", reachable(welcome.addr));
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,

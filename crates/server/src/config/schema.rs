@@ -188,6 +188,8 @@ pub(crate) const KEYS: &[KeySpec] = &[
     key("server.log_format", Kind::Text, Scope::Any),
     key("server.log_level", Kind::Text, Scope::Any),
     key("server.metrics_token_sha256", Kind::Text, Scope::Any),
+    key("server.tls_cert_file", Kind::Text, Scope::Any),
+    key("server.tls_key_file", Kind::Text, Scope::Any),
 ];
 
 /// Whether a running server takes a new value of `path` on a reload

@@ -70,10 +70,24 @@ pub struct ServerSettings {
     /// `log_level`: a tracing filter such as `info` or
     /// `info,tessera_server=debug`.
     pub log_level: String,
+    /// `tls_cert_file` and `tls_key_file`: with both, the API is served
+    /// over TLS with this PEM certificate chain (leaf first) and key; with
+    /// neither, plain HTTP. One without the other is refused.
+    pub tls: Option<TlsFiles>,
     /// `metrics_token_sha256`: with it, `/metrics` asks for a bearer token
     /// of this hash (a scraper's own, not an API token); without it,
     /// `/metrics` is open.
     pub metrics_token: Option<TokenHash>,
+}
+
+/// The certificate and key files of `server.tls_cert_file` and
+/// `server.tls_key_file`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The PEM certificate chain, leaf first.
+    pub cert_file: PathBuf,
+    /// The PEM private key of the leaf certificate.
+    pub key_file: PathBuf,
 }
 
 pub(crate) fn check(v: &mut Validator<'_>, sources: &ConfigSources) -> ServerSettings {
@@ -146,6 +160,7 @@ pub(crate) fn check(v: &mut Validator<'_>, sources: &ConfigSources) -> ServerSet
     };
     ServerSettings {
         listen,
+        tls: tls_files(v),
         max_body_bytes,
         max_header_bytes,
         request_timeout,
@@ -157,6 +172,34 @@ pub(crate) fn check(v: &mut Validator<'_>, sources: &ConfigSources) -> ServerSet
         log_format,
         log_level,
         metrics_token: metrics_token(v),
+    }
+}
+
+/// `server.tls_cert_file` and `server.tls_key_file`: both or neither.
+fn tls_files(v: &mut Validator<'_>) -> Option<TlsFiles> {
+    match (
+        v.path("server.tls_cert_file"),
+        v.path("server.tls_key_file"),
+    ) {
+        (Some(cert_file), Some(key_file)) => Some(TlsFiles {
+            cert_file,
+            key_file,
+        }),
+        (None, None) => None,
+        (Some(_), None) => {
+            v.refuse(
+                "server.tls_key_file",
+                "server.tls_cert_file is set: set the key file of that certificate too",
+            );
+            None
+        }
+        (None, Some(_)) => {
+            v.refuse(
+                "server.tls_cert_file",
+                "server.tls_key_file is set: set the certificate file it belongs to too",
+            );
+            None
+        }
     }
 }
 

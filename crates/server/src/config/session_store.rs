@@ -212,6 +212,8 @@ pub(crate) fn check(
             quota_per_subject,
             on_quota_exhaustion,
             ceilings,
+            // The service fills these in from its keys.
+            signers: tessera_core::Signers::default(),
         },
         legacy_sids,
         tokens: tokens(v),

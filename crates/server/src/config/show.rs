@@ -248,6 +248,20 @@ fn server_block(config: &Config, data_dir: Option<String>) -> Value {
         .set_some(
             "metrics_token_sha256",
             server.metrics_token.map(|h| h.to_hex()),
+        )
+        .set_some(
+            "tls_cert_file",
+            server
+                .tls
+                .as_ref()
+                .map(|t| t.cert_file.display().to_string()),
+        )
+        .set_some(
+            "tls_key_file",
+            server
+                .tls
+                .as_ref()
+                .map(|t| t.key_file.display().to_string()),
         );
     server_block.into_value()
 }

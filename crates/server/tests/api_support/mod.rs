@@ -226,8 +226,8 @@ pub mod faults {
     use tessera_core::{Context, Policy, Session, Subject, Timestamp};
     use tessera_crypto::StorageKey;
     use tessera_store::{
-        Created, LegacyAlias, MemoryStore, PurgeReport, SessionRef, SessionStore, StoreError,
-        StoredSession, Touch,
+        Created, LegacyAlias, MemoryStore, PurgeReport, RevokeReport, SessionRef, SessionStore,
+        StoreError, StoredSession, Touch,
     };
     use tokio::sync::Notify;
 
@@ -329,6 +329,9 @@ pub mod faults {
         async fn count(&self, _: Timestamp) -> Result<u64, StoreError> {
             self.fail()
         }
+        async fn delete_all(&self, _: Timestamp) -> Result<RevokeReport, StoreError> {
+            self.fail()
+        }
         async fn purge(&self, _: Timestamp) -> Result<PurgeReport, StoreError> {
             self.fail()
         }
@@ -422,6 +425,9 @@ pub mod faults {
         }
         async fn count(&self, now: Timestamp) -> Result<u64, StoreError> {
             self.inner.count(now).await
+        }
+        async fn delete_all(&self, now: Timestamp) -> Result<RevokeReport, StoreError> {
+            self.inner.delete_all(now).await
         }
         async fn purge(&self, now: Timestamp) -> Result<PurgeReport, StoreError> {
             self.inner.purge(now).await

@@ -86,7 +86,10 @@ pub fn serve_with_stderr(mut command: Command, stderr: Stdio) -> Server {
         let line = line.unwrap();
         banner.push_str(&line);
         banner.push('\n');
-        if let Some(rest) = line.strip_prefix("tessera: listening on http://") {
+        if let Some(rest) = line
+            .strip_prefix("tessera: listening on http://")
+            .or_else(|| line.strip_prefix("tessera: listening on https://"))
+        {
             addr = Some(rest.split_whitespace().next().unwrap().to_owned());
         }
         if let Some((_, rest)) = line.split_once("it is in ")

@@ -2,8 +2,10 @@
 
 use super::DynamoDbStore;
 use crate::errors;
+use crate::expr;
 use crate::item;
-use aws_sdk_dynamodb::types::ReturnValue;
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 use tessera_core::{Context, Session, Subject, Timestamp};
 use tessera_crypto::SessionRef;
 use tessera_store::StoreError;
@@ -14,15 +16,29 @@ impl DynamoDbStore {
         id: &SessionRef,
         now: Timestamp,
     ) -> Result<Option<Session>, StoreError> {
-        let out = self
+        let sent = self
             .client
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(item::key(item::session_key(id))))
+            .condition_expression(expr::OWN_FORMAT)
+            .set_expression_attribute_names(Some(expr::names(&[expr::OWN_FORMAT])))
+            .set_expression_attribute_values(expr::values(expr::own_format_values()))
             .return_values(ReturnValue::AllOld)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
-            .await
-            .map_err(|e| errors::sdk("deleting a session", e))?;
+            .await;
+        let out = match sent {
+            Ok(out) => out,
+            Err(e) => match e.as_service_error() {
+                // Left alone: the record is of a newer format, which the
+                // old item's record says.
+                Some(DeleteItemError::ConditionalCheckFailedException(ccf)) => {
+                    return Err(newer_than_this_build(ccf.item()));
+                }
+                _ => return Err(errors::sdk("deleting a session", e)),
+            },
+        };
         let Some(old) = out.attributes else {
             return Ok(None);
         };
@@ -72,5 +88,18 @@ impl DynamoDbStore {
             .await?;
         live.sort();
         Ok(live.into_iter().map(|(_, id)| id).collect())
+    }
+}
+
+/// The error for a session item that failed [`expr::OWN_FORMAT`]: the
+/// format its record declares, when the item came back with the failure.
+fn newer_than_this_build(old: Option<&item::Item>) -> StoreError {
+    let found = old
+        .and_then(|it| it.get(item::REC))
+        .and_then(|rec| rec.as_s().ok())
+        .and_then(|rec| tessera_store::record::format_of(rec.as_bytes()));
+    StoreError::UnsupportedFormat {
+        found: found.unwrap_or(tessera_store::record::FORMAT + 1),
+        supported: tessera_store::record::FORMAT,
     }
 }

@@ -21,7 +21,7 @@ use aws_sdk_dynamodb::Client;
 use tessera_core::{Context, Policy, Session, Subject, Timestamp};
 use tessera_crypto::{SessionRef, StorageKey};
 use tessera_store::{
-    Created, LegacyAlias, PurgeReport, SessionStore, StoreError, StoredSession, Touch,
+    Created, LegacyAlias, PurgeReport, RevokeReport, SessionStore, StoreError, StoredSession, Touch,
 };
 
 use crate::budget::ReadBudget;
@@ -245,6 +245,10 @@ impl SessionStore for DynamoDbStore {
 
     async fn count(&self, now: Timestamp) -> Result<u64, StoreError> {
         self.count_live(now).await
+    }
+
+    async fn delete_all(&self, now: Timestamp) -> Result<RevokeReport, StoreError> {
+        self.delete_everything(now).await
     }
 
     async fn purge(&self, now: Timestamp) -> Result<PurgeReport, StoreError> {

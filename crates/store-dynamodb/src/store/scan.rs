@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::operation::scan::ScanOutput;
 use aws_sdk_dynamodb::types::{ReturnConsumedCapacity, Select};
 use tessera_core::Timestamp;
 use tessera_crypto::SessionRef;
-use tessera_store::{PurgeReport, StoreError};
+use tessera_store::{PurgeReport, RevokeReport, StoreError};
 
 /// Read units charged per scanned item when the endpoint does not report
 /// consumed capacity: the price of one item of up to 4 KB read eventually
@@ -43,8 +43,57 @@ impl DynamoDbStore {
         }
     }
 
+    /// Deletes every session item but those of a newer format, one scan
+    /// page at a time (batched deletes within the write budget), then runs
+    /// [`Self::purge_expired`] to drop the index entries left without a
+    /// session.
+    pub(super) async fn delete_everything(
+        &self,
+        now: Timestamp,
+    ) -> Result<RevokeReport, StoreError> {
+        let filter = "begins_with(#username, :prefix)";
+        let projection = "#username, #hx, #ix, #rec";
+        let mut report = RevokeReport::default();
+        let mut start = None;
+        loop {
+            let out = self
+                .scan_page(start, |scan| {
+                    scan.filter_expression(filter)
+                        .projection_expression(projection)
+                        .set_expression_attribute_names(Some(expr::names(&[filter, projection])))
+                        .set_expression_attribute_values(expr::values([(":prefix", s("s#"))]))
+                })
+                .await?;
+            let mut doomed = Vec::new();
+            for it in out.items() {
+                let Some(key) = it.get(KEY).and_then(|k| k.as_s().ok()) else {
+                    continue;
+                };
+                if !matches!(item::key_kind(key), KeyKind::Session) {
+                    continue;
+                }
+                if item::is_of_newer_format(it) {
+                    report.left += 1;
+                    continue;
+                }
+                // Damaged helper attributes count as not live.
+                if !item::helpers_expired(it, now).unwrap_or(true) {
+                    report.ended += 1;
+                }
+                doomed.push(key.clone());
+            }
+            self.batch_delete(doomed).await?;
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        self.purge_expired(now).await?;
+        Ok(report)
+    }
+
     pub(super) async fn purge_expired(&self, now: Timestamp) -> Result<PurgeReport, StoreError> {
-        let projection = "#username, #hx, #ix, #s, #ver";
+        let projection = "#username, #hx, #ix, #s, #ver, #rec";
         let mut report = PurgeReport::default();
         let mut start = None;
         loop {
@@ -65,7 +114,9 @@ impl DynamoDbStore {
                         // Expiry is final: a touch or update never revives
                         // an expired item, so deleting unconditionally is
                         // safe.
-                        if item::helpers_expired(it, now)? {
+                        // A record of a newer format is left alone, expired
+                        // or not: its writer decides.
+                        if !item::is_of_newer_format(it) && item::helpers_expired(it, now)? {
                             expired.push(key.clone());
                         }
                     }

@@ -101,19 +101,25 @@ impl DynamoDbStore {
         // max_idle `tb` is absent and ttl = now_s + mis; for an unlimited
         // one `mis` is absent and ttl stays tb.
         let update = "SET #lu = :now, #ix = #mi + :now, #ttl = if_not_exists(#tb, :now_s) + if_not_exists(#mis, :zero)";
-        let condition = "attribute_exists(#username) AND #hx > :now AND #ix > :now AND #lu < :now";
+        let condition = format!(
+            "attribute_exists(#username) AND #hx > :now AND #ix > :now AND #lu < :now AND {}",
+            expr::OWN_FORMAT
+        );
+        let [own, any] = expr::own_format_values();
         let sent = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(item::key(item::session_key(id))))
             .update_expression(update)
-            .condition_expression(condition)
-            .set_expression_attribute_names(Some(expr::names(&[update, condition])))
+            .condition_expression(&condition)
+            .set_expression_attribute_names(Some(expr::names(&[update, condition.as_str()])))
             .set_expression_attribute_values(expr::values([
                 (":now", n(now.as_millis())),
                 (":now_s", n(item::secs_ceil(now.as_millis()))),
                 (":zero", n(0)),
+                own,
+                any,
             ]))
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
@@ -284,8 +290,12 @@ impl UpdateExpr {
         let mut update = format!("SET {set}");
         let mut condition = String::from(
             "attribute_exists(#username) AND #v = :expected AND #lu <= :a_lu \
-             AND #hx > :now AND #ix > :now AND #sub = :a_sub AND #cx = :a_cx",
+             AND #hx > :now AND #ix > :now AND #sub = :a_sub AND #cx = :a_cx AND ",
         );
+        condition.push_str(expr::OWN_FORMAT);
+        for (name, value) in expr::own_format_values() {
+            values.insert(name.into(), value);
+        }
         match new_bound {
             Some(bound) => {
                 update.push_str(", #ih = :bound");

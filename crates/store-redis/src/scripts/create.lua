@@ -2,30 +2,47 @@
 -- KEYS[1] session hash, KEYS[2] subject index.
 -- ARGV[1] now, [2] quota, [3] 'deny' or 'close', [4] rec, [5] lu, [6] mi,
 -- [7] hx, [8] v, [9] sh, [10] cx, [11] session key prefix of the tag,
--- [12] the new session's index member, [13] index key prefix of the tag.
--- Returns {'ok', closed members...}, {'exists'}, {'quota'} or {'corrupt'}.
+-- [12] the new session's index member, [13] index key prefix of the tag,
+-- [14] the key generation that signed the new session's SID ('' unknown),
+-- [15] the generations held, comma-separated ('' unknown: all count).
+-- A live session signed by a generation not held does not count and is
+-- never closed (tessera_core::Signers).
+-- Returns {'ok', closed members...}, {'exists'}, {'quota'}, {'corrupt'},
+-- or {'newer', format} when a session of the subject has a record of a
+-- newer format (nothing is changed then).
 local now = tonumber(ARGV[1])
 local old = tessera_meta(KEYS[1])
-if old == false then return {'exists'} end
+if old == false or (old and (old.newer or now < old.exp)) then return {'exists'} end
+-- The subject's live sessions; stale and expired entries are pruned here,
+-- so the index never depends on keyspace notifications. Every record is
+-- looked at before anything is deleted, so a refusal changes nothing.
+local metas = {}
+for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+  local meta = tessera_meta(ARGV[11] .. m)
+  if meta == false then return {'corrupt'} end
+  if meta and meta.newer then return {'newer', meta.newer} end
+  metas[#metas + 1] = {m = m, meta = meta}
+end
+-- An expired session under the new one's key gives way to it.
 if old then
-  if now < old.exp then return {'exists'} end
   redis.call('DEL', KEYS[1])
   if old.sh then redis.call('ZREM', ARGV[13] .. old.sh, ARGV[12]) end
 end
--- The subject's live sessions; stale and expired entries are pruned here,
--- so the index never depends on keyspace notifications.
+local held = nil
+if ARGV[15] ~= '' then
+  held = {}
+  for g in string.gmatch(ARGV[15], '[^,]+') do held[g] = true end
+end
 local live = {}
-for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+for _, entry in ipairs(metas) do
+  local m, meta = entry.m, entry.meta
   local key = ARGV[11] .. m
-  local meta = tessera_meta(key)
   if meta == nil then
     redis.call('ZREM', KEYS[2], m)
-  elseif meta == false then
-    return {'corrupt'}
   elseif now >= meta.exp then
     redis.call('DEL', key)
     redis.call('ZREM', KEYS[2], m)
-  else
+  elseif held == nil or not meta.kg or held[meta.kg] then
     live[#live + 1] = {m = m, exp = meta.exp}
   end
 end
@@ -42,6 +59,7 @@ if #live >= quota then
 end
 redis.call('HSET', KEYS[1], 'rec', ARGV[4], 'lu', ARGV[5], 'mi', ARGV[6],
   'hx', ARGV[7], 'v', ARGV[8], 'sh', ARGV[9], 'cx', ARGV[10])
+if ARGV[14] ~= '' then redis.call('HSET', KEYS[1], 'kg', ARGV[14]) end
 tessera_expire(KEYS[1], tessera_expiry(tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])))
 redis.call('ZADD', KEYS[2], tessera_score(ARGV[7]), ARGV[12])
 return reply

@@ -2,13 +2,20 @@
 -- through its index.
 -- KEYS[1] subject index. ARGV[1] now, [2] session key prefix of the tag,
 -- [3] context, or '' for all contexts.
--- Returns the members of the live sessions deleted. Damaged hashes go too
--- when every context is asked for.
+-- Returns {'ok', members of the live sessions deleted...}, or {'newer',
+-- format} when one of the subject's records is of a newer format (nothing
+-- is deleted then). Damaged hashes go too when every context is asked for.
 local now = tonumber(ARGV[1])
-local deleted = {}
+local entries = {}
 for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local meta = tessera_meta(ARGV[2] .. m)
+  if meta and meta.newer then return {'newer', meta.newer} end
+  entries[#entries + 1] = {m = m, meta = meta}
+end
+local deleted = {'ok'}
+for _, entry in ipairs(entries) do
+  local m, meta = entry.m, entry.meta
   local key = ARGV[2] .. m
-  local meta = tessera_meta(key)
   if meta == nil then
     redis.call('ZREM', KEYS[1], m)
   elseif ARGV[3] == '' or (meta and meta.cx == ARGV[3]) then

@@ -3,9 +3,12 @@
 -- ARGV[1] now, [2] expected version, [3] next version, [4] rec, [5] lu,
 -- [6] mi, [7] hx, [8] sh, [9] cx, [10] index member.
 -- Returns {'ok', lu}, {'none'}, {'expired'}, {'conflict', v},
--- {'subject'} or {'context'} when either would change, or {'corrupt'}.
-local f = redis.call('HMGET', KEYS[1], 'lu', 'mi', 'hx', 'v', 'sh', 'cx')
-if not (f[1] or f[2] or f[3] or f[4] or f[5]) then return {'none'} end
+-- {'subject'} or {'context'} when either would change, {'corrupt'}, or
+-- {'newer', format} when the stored record is of a newer format.
+local f = redis.call('HMGET', KEYS[1], 'lu', 'mi', 'hx', 'v', 'sh', 'cx', 'rec')
+if not (f[1] or f[2] or f[3] or f[4] or f[5] or f[7]) then return {'none'} end
+local newer = tessera_newer(f[7])
+if newer then return {'newer', newer} end
 local lu, mi, hx = tonumber(f[1]), tonumber(f[2]), tonumber(f[3])
 if not (lu and mi and hx and f[4]) then return {'corrupt'} end
 local now = tonumber(ARGV[1])

@@ -67,6 +67,7 @@ pub async fn fixture(config: RedisConfig) -> Fixture {
     let store = RedisStore::open(&config).await.expect("store connects");
     let raw = raw_client(&config).await;
     let keys = store.clone();
+    let (raw_ahead, keys_ahead) = (raw.clone(), store.clone());
     Fixture {
         store: Arc::new(store),
         corrupt: Box::new(move |id| {
@@ -77,6 +78,17 @@ pub async fn fixture(config: RedisConfig) -> Fixture {
                     .hset(key, ("rec", "{\"format\":1,\"sub\":"))
                     .await
                     .expect("damage the record");
+            })
+        }),
+        newer: Box::new(move |id| {
+            let raw = raw_ahead.clone();
+            let key = keys_ahead.session_key(&id);
+            Box::pin(async move {
+                let record = tessera_store::testkit::next_format_record();
+                let () = raw
+                    .hset(key, ("rec", record.as_slice()))
+                    .await
+                    .expect("write a newer record");
             })
         }),
     }

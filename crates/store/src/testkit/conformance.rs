@@ -828,6 +828,245 @@ pub async fn corrupt_record_is_a_typed_error(f: Fixture) {
     );
 }
 
+/// A record written by a newer Tessera (one format ahead) is never changed
+/// or deleted by this one: reads, touches, updates, logouts, deletes by
+/// subject and quota decisions that would have to look at it fail with
+/// [`StoreError::UnsupportedFormat`], and purge passes it by. During a
+/// rolling upgrade an older server must not destroy what it cannot read.
+pub async fn records_of_a_newer_format_are_left_alone(f: Fixture) {
+    let clock = clock();
+    let now = clock.now();
+    let close = policy(2, OnQuotaExhaustion::CloseOldSession);
+    let ahead = session_ref("nora");
+    let other = session_ref("nora");
+    let s = session("nora", "web", now, 60, 60, 10);
+    f.store.create(&ahead, &s, &close, now).await.expect("c");
+    f.store
+        .create(
+            &other,
+            &session("nora", "web", now, 60, 60, 10),
+            &close,
+            now,
+        )
+        .await
+        .expect("c");
+    (f.newer)(ahead).await;
+    let is_newer = |what: &str, result: Result<(), StoreError>| match result {
+        Err(StoreError::UnsupportedFormat { found, supported })
+            if found == crate::record::FORMAT + 1 && supported == crate::record::FORMAT => {}
+        other => panic!("{what}: expected UnsupportedFormat, got {other:?}"),
+    };
+    let still_there = |what: &'static str| {
+        let store = Arc::clone(&f.store);
+        async move {
+            is_newer(
+                &format!("after {what}, a read"),
+                store.get(&ahead, now).await.map(drop),
+            );
+        }
+    };
+
+    is_newer("get", f.store.get(&ahead, now).await.map(drop));
+    let later = Timestamp::from_millis(now.as_millis() + 5 * MIN);
+    is_newer(
+        "touch",
+        f.store
+            .get_and_touch(&ahead, later, Touch::Yes)
+            .await
+            .map(drop),
+    );
+    still_there("a touch").await;
+    is_newer("update", f.store.update(&ahead, &s, now).await.map(drop));
+    still_there("an update").await;
+    is_newer("delete", f.store.delete(&ahead, now).await.map(drop));
+    still_there("a delete").await;
+    is_newer(
+        "delete by subject",
+        f.store
+            .delete_by_subject(&subject("nora"), None, now)
+            .await
+            .map(drop),
+    );
+    still_there("a delete by subject").await;
+    assert!(
+        visible(&f.store, &other, now).await,
+        "a refused delete by subject deletes nothing"
+    );
+    // The quota would close the next-expiring session to admit a third;
+    // it cannot decide without reading every one, so the login fails.
+    is_newer(
+        "create under the quota",
+        f.store
+            .create(
+                &session_ref("nora"),
+                &session("nora", "web", now, 60, 60, 10),
+                &close,
+                now,
+            )
+            .await
+            .map(drop),
+    );
+    still_there("a create").await;
+    assert!(
+        visible(&f.store, &other, now).await,
+        "a refused create closes nothing"
+    );
+    // Well past every expiry this build could read off the record.
+    let past = Timestamp::from_millis(now.as_millis() + 120 * MIN);
+    f.store
+        .purge(past)
+        .await
+        .expect("purge passes the record by");
+    still_there("a purge").await;
+}
+
+/// A session whose SID was signed by a key generation the policy no longer
+/// holds does not count toward the quota and is never closed to make room;
+/// one whose signer is unknown always counts.
+pub async fn sessions_of_keys_no_longer_held_hold_no_quota_slot(f: Fixture) {
+    use tessera_core::{KeyGeneration, Signers};
+    let now = clock().now();
+    let (old, new) = (KeyGeneration::new(1), KeyGeneration::new(2));
+    let signed = |who: &str, by: Option<KeyGeneration>| {
+        let mut s = session(who, "web", now, 60, 60, 60);
+        s.signer = by;
+        s
+    };
+    let with = |rule, held: &[KeyGeneration]| {
+        let mut p = policy(2, rule);
+        p.signers = Signers::new(held.iter().copied()).unwrap_or_default();
+        p
+    };
+    let before = with(OnQuotaExhaustion::DenyLogin, &[old]);
+    let dropped = [session_ref("ivy"), session_ref("ivy")];
+    for id in &dropped {
+        f.store
+            .create(id, &signed("ivy", Some(old)), &before, now)
+            .await
+            .expect("create under the old key");
+    }
+    // The old key is dropped: its two sessions leave room for two more.
+    let deny = with(OnQuotaExhaustion::DenyLogin, &[new]);
+    for _ in 0..2 {
+        f.store
+            .create(&session_ref("ivy"), &signed("ivy", Some(new)), &deny, now)
+            .await
+            .expect("the old sessions hold no slot");
+    }
+    assert!(matches!(
+        f.store
+            .create(&session_ref("ivy"), &signed("ivy", Some(new)), &deny, now)
+            .await,
+        Err(StoreError::QuotaExhausted { quota: 2 })
+    ));
+    // Closing makes room among the sessions that count, never the others.
+    let close = with(OnQuotaExhaustion::CloseOldSession, &[new]);
+    let created = f
+        .store
+        .create(&session_ref("ivy"), &signed("ivy", Some(new)), &close, now)
+        .await
+        .expect("create, closing one");
+    assert_eq!(created.closed.len(), 1);
+    assert!(!dropped.contains(&created.closed[0]));
+    for id in &dropped {
+        assert!(
+            visible(&f.store, id, now).await,
+            "not deleted, only not counted"
+        );
+    }
+    // No signer recorded (imported, or stored before signers): counts.
+    let unknown = with(OnQuotaExhaustion::DenyLogin, &[new]);
+    for _ in 0..2 {
+        f.store
+            .create(&session_ref("una"), &signed("una", None), &unknown, now)
+            .await
+            .expect("create");
+    }
+    assert!(matches!(
+        f.store
+            .create(
+                &session_ref("una"),
+                &signed("una", Some(new)),
+                &unknown,
+                now
+            )
+            .await,
+        Err(StoreError::QuotaExhausted { .. })
+    ));
+}
+
+/// Ending every session: every subject's live sessions in every context
+/// go, with their index entries (the quota slots are free again), expired
+/// ones go uncounted, and a record of a newer format is left alone and
+/// counted apart. Enough sessions that a store reading a page at a time
+/// reads more than one.
+pub async fn delete_all_ends_every_session_but_newer_records(f: Fixture) {
+    let clock = clock();
+    let now = clock.now();
+    let deny = policy(1, OnQuotaExhaustion::DenyLogin);
+    let mut ids = Vec::new();
+    for i in 0..150 {
+        let who = format!("user{i}");
+        let id = session_ref(&who);
+        let ctx = if i % 2 == 0 { "web" } else { "app" };
+        f.store
+            .create(&id, &session(&who, ctx, now, 60, 60, 60), &deny, now)
+            .await
+            .expect("create");
+        ids.push((who, id));
+    }
+    // One expired before the revocation, one from a newer Tessera.
+    let short = session_ref("brief");
+    f.store
+        .create(&short, &session("brief", "web", now, 1, 1, 1), &deny, now)
+        .await
+        .expect("create");
+    let ahead = session_ref("nora");
+    f.store
+        .create(&ahead, &session("nora", "web", now, 60, 60, 60), &deny, now)
+        .await
+        .expect("create");
+    (f.newer)(ahead).await;
+    let later = Timestamp::from_millis(now.as_millis() + 2 * MIN);
+
+    let report = f.store.delete_all(later).await.expect("delete_all");
+    assert_eq!(report.ended, 150, "{report:?}");
+    assert_eq!(report.left, 1, "{report:?}");
+    for (who, id) in &ids {
+        assert!(
+            !visible(&f.store, id, later).await,
+            "{who}'s session is gone"
+        );
+        assert!(
+            f.store
+                .list_by_subject(&subject(who), None, later)
+                .await
+                .expect("list")
+                .is_empty(),
+            "{who}'s index is empty"
+        );
+    }
+    assert!(matches!(
+        f.store.get(&ahead, later).await,
+        Err(StoreError::UnsupportedFormat { .. })
+    ));
+    // The quota of 1 admits a new login for each subject again.
+    let (who, _) = &ids[0];
+    f.store
+        .create(
+            &session_ref(who),
+            &session(who, "web", later, 60, 60, 60),
+            &deny,
+            later,
+        )
+        .await
+        .expect("the slot is free again");
+    assert_eq!(
+        f.store.delete_all(later).await.expect("again"),
+        crate::RevokeReport { ended: 1, left: 1 }
+    );
+}
+
 /// An imported session keeps the times it was given; importing it again
 /// (even with other content) changes nothing and says so.
 pub async fn import_keeps_times_and_is_idempotent(f: Fixture) {

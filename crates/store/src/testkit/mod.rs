@@ -37,6 +37,22 @@ pub struct Fixture {
     /// Overwrites the stored record of a session with bytes that do not
     /// decode, bypassing the store's API.
     pub corrupt: Box<dyn Fn(SessionRef) -> BoxFuture + Send + Sync>,
+    /// Overwrites the stored record of a session with
+    /// [`next_format_record`], as a newer Tessera sharing the backend
+    /// would have written it, bypassing the store's API and leaving the
+    /// rest of what the backend keeps for the session as it was.
+    pub newer: Box<dyn Fn(SessionRef) -> BoxFuture + Send + Sync>,
+}
+
+/// A record one format ahead of what this build reads: the
+/// `{"format":N` envelope every format keeps, then content this build
+/// knows nothing of.
+pub fn next_format_record() -> Vec<u8> {
+    format!(
+        "{{\"format\":{},\"written_by\":\"a newer Tessera\"}}",
+        crate::record::FORMAT + 1
+    )
+    .into_bytes()
 }
 
 /// A unique session reference for `subject` (same subject tag as a real
@@ -113,6 +129,9 @@ macro_rules! conformance_tests {
             update_is_compare_and_set,
             update_never_changes_subject_or_context,
             deleting_a_corrupt_record_removes_it,
+            records_of_a_newer_format_are_left_alone,
+            delete_all_ends_every_session_but_newer_records,
+            sessions_of_keys_no_longer_held_hold_no_quota_slot,
             quota_deny_login,
             quota_close_old_session_closes_next_expiring,
             expired_sessions_do_not_count_toward_quota,

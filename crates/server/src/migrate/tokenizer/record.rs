@@ -111,6 +111,7 @@ pub(super) fn convert(
         data,
         credentials: None,
         version: 1,
+        signer: None,
     };
     let Ok(session) = serde_json::to_value(&session) else {
         return Err(skip(SkipReason::Unreadable(
