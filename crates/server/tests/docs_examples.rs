@@ -281,6 +281,7 @@ fn every_shell_example_is_run_or_says_why_not() {
             "Moving from the OpenID provider's session store",
         ),
         ("docs/configuration.md", "Properties files"),
+        ("docs/configuration.md", "Errors"),
     ];
     let mut unaccounted = Vec::new();
     let mut listed = 0;
@@ -402,4 +403,28 @@ fn the_properties_examples_run_as_written() {
     blocks.extend(shell_blocks("docs/configuration.md", "Properties files"));
     let ran = run(&blocks, scratch.path(), &[("HOME", home.as_str())], &[]);
     assert_eq!(ran, 2);
+}
+
+#[test]
+fn the_configuration_error_example_prints_what_the_docs_say() {
+    let scratch = tempfile::tempdir().unwrap();
+    let fill = |text: &str| {
+        placeholders(scratch.path())
+            .iter()
+            .fold(text.to_owned(), |t, (from, to)| t.replace(from, to))
+    };
+    let settings = blocks("docs/configuration.md")
+        .into_iter()
+        .find(|b| b.heading == "Errors" && b.lang == "yaml")
+        .expect("the settings of the error example");
+    let file = scratch.path().join("settings.yml");
+    std::fs::write(&file, fill(&settings.text)).unwrap();
+    let home = scratch.path().display().to_string();
+    let ran = run(
+        &shell_blocks("docs/configuration.md", "Errors"),
+        scratch.path(),
+        &[("HOME", home.as_str())],
+        &[("/etc/tessera/settings.yml", file.display().to_string())],
+    );
+    assert_eq!(ran, 1);
 }
