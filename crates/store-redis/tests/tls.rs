@@ -408,3 +408,92 @@ async fn a_cluster_served_over_tls_only_is_verified_and_works() {
     assert_eq!(slots_by_node.len(), 3, "every primary holds some sessions");
     assert_eq!(store.count(now).await.expect("count"), 30);
 }
+
+/// A Sentinel serving TLS only, asking its clients for a certificate and
+/// reaching the primary over TLS itself, its own certificate serving as
+/// its client certificate.
+struct TlsSentinel {
+    port: u16,
+    child: Child,
+}
+
+impl TlsSentinel {
+    fn start(dir: &Path, primary_port: u16) -> Self {
+        let port = common::free_port();
+        let conf = dir.join("sentinel.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "port 0\ntls-port {port}\nbind 127.0.0.1\ndir {dir}\n\
+                 tls-cert-file {dir}/server.crt\ntls-key-file {dir}/server.key\n\
+                 tls-ca-cert-file {dir}/ca.crt\ntls-auth-clients yes\ntls-replication yes\n\
+                 sentinel monitor tessera-main 127.0.0.1 {primary_port} 1\n",
+                dir = dir.display(),
+            ),
+        )
+        .expect("write sentinel.conf");
+        let child = Command::new(common::service_env("TESSERA_TEST_REDIS_SERVER_BIN"))
+            .arg(&conf)
+            .arg("--sentinel")
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server --sentinel starts");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "Sentinel did not listen for TLS");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self { port, child }
+    }
+}
+
+impl Drop for TlsSentinel {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinel_and_its_primary_requiring_client_certificates_get_the_configured_one() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    make_certificates(dir.path());
+    let primary = TlsRedis::start(dir.path(), true);
+    let sentinel = TlsSentinel::start(dir.path(), primary.port);
+    let through_sentinel = RedisConfig {
+        sentinel: Some(tessera_store_redis::SentinelConfig {
+            service_name: "tessera-main".into(),
+            nodes: vec![format!("127.0.0.1:{}", sentinel.port)],
+            username: None,
+            password: None,
+        }),
+        options: tessera_store_redis::ConnectionOptions {
+            ssl: true,
+            ..tessera_store_redis::ConnectionOptions::default()
+        },
+        tls_ca_file: Some(dir.path().join("ca.crt")),
+        key_prefix: common::unique_prefix(),
+        connect_timeout: Duration::from_secs(1),
+        ..RedisConfig::default()
+    };
+
+    let err = RedisStore::open(&through_sentinel)
+        .await
+        .expect_err("without a client certificate Sentinel refuses the handshake");
+    assert!(
+        matches!(err, tessera_store_redis::RedisError::Refused { .. }),
+        "a refused handshake is not an outage: {err:?}"
+    );
+
+    let mut mutual = through_sentinel;
+    mutual.tls_cert_file = Some(dir.path().join("client.crt"));
+    mutual.tls_key_file = Some(dir.path().join("client.key"));
+    round_trip(
+        &RedisStore::open(&mutual)
+            .await
+            .expect("finds the primary through Sentinel and connects to both with the certificate"),
+    )
+    .await;
+}
