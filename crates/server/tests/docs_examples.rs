@@ -417,14 +417,17 @@ fn the_configuration_error_example_prints_what_the_docs_say() {
         .into_iter()
         .find(|b| b.heading == "Errors" && b.lang == "yaml")
         .expect("the settings of the error example");
-    let file = scratch.path().join("settings.yml");
-    std::fs::write(&file, fill(&settings.text)).unwrap();
+    let settings_path = scratch.path().join("settings.yml");
+    std::fs::write(&settings_path, fill(&settings.text)).unwrap();
     let home = scratch.path().display().to_string();
     let ran = run(
         &shell_blocks("docs/configuration.md", "Errors"),
         scratch.path(),
         &[("HOME", home.as_str())],
-        &[("/etc/tessera/settings.yml", file.display().to_string())],
+        &[(
+            "/etc/tessera/settings.yml",
+            settings_path.display().to_string(),
+        )],
     );
     assert_eq!(ran, 1);
 }

@@ -5,7 +5,7 @@
 //! | `rec` | the record ([`tessera_store::record`]), as written at create or update |
 //! | `lu`  | last use, ms since the epoch (the one field a touch writes) |
 //! | `mi`  | `max_idle` in ms, `-1` unlimited |
-//! | `hx`  | hard expiry (the earlier of the `max_life` and `auth_life` ends), ms, `-1` never |
+//! | `hx`  | hard expiry (the earlier of the `max_life` and `auth_life` ends), ms, negative before 1970; `never` when there is none |
 //! | `v`   | version, for compare-and-set |
 //! | `sh`  | the subject hash, naming the subject index |
 //! | `cx`  | the context |
@@ -19,6 +19,11 @@ use tessera_core::{Lifetime, Session, Timestamp};
 use tessera_store::{StoreError, record};
 
 const MILLIS_PER_MINUTE: i64 = 60_000;
+
+/// The `hx` of a session with no hard expiry. A word, not a number, so
+/// that no instant (a negative one before 1970 included) can be read as
+/// "never".
+pub(crate) const NEVER: &str = "never";
 
 /// The numeric fields of a session, as script arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,8 +44,7 @@ impl Limits {
             hard_expiry: session
                 .hard_expiry()
                 .at()
-                .map_or(-1, Timestamp::as_millis)
-                .to_string(),
+                .map_or_else(|| NEVER.to_owned(), |t| t.as_millis().to_string()),
         }
     }
 }

@@ -756,11 +756,18 @@ impl SessionStore for RedisStore {
 /// Whether `lu`, `mi`, `hx` describe a session alive at `now` (damaged or
 /// absent fields: not counted).
 fn is_live(fields: &[Option<String>], now: i64) -> bool {
-    let number = |i: usize| fields.get(i)?.as_deref()?.parse::<i64>().ok();
-    let (Some(lu), Some(mi), Some(hx)) = (number(0), number(1), number(2)) else {
+    let text = |i: usize| fields.get(i)?.as_deref();
+    let number = |i: usize| text(i)?.parse::<i64>().ok();
+    let hard = match text(2) {
+        Some(hash::NEVER) => None,
+        _ => match number(2) {
+            Some(hx) => Some(hx),
+            None => return false,
+        },
+    };
+    let (Some(lu), Some(mi)) = (number(0), number(1)) else {
         return false;
     };
-    let hard = (hx >= 0).then_some(hx);
     let idle = (mi >= 0).then(|| lu.saturating_add(mi));
     match (hard, idle) {
         (None, None) => true,
@@ -806,19 +813,22 @@ mod tests {
 
     #[test]
     fn liveness_matches_the_scripts() {
-        let f = |lu: i64, mi: i64, hx: i64| {
+        let f = |lu: i64, mi: i64, hx: &str| {
             vec![
                 Some(lu.to_string()),
                 Some(mi.to_string()),
-                Some(hx.to_string()),
+                Some(hx.to_owned()),
             ]
         };
-        assert!(is_live(&f(0, -1, -1), i64::MAX));
-        assert!(is_live(&f(100, 10, -1), 109));
-        assert!(!is_live(&f(100, 10, -1), 110));
-        assert!(is_live(&f(100, -1, 200), 199));
-        assert!(!is_live(&f(100, -1, 200), 200));
-        assert!(!is_live(&f(100, 500, 200), 200));
+        assert!(is_live(&f(0, -1, "never"), i64::MAX));
+        assert!(is_live(&f(100, 10, "never"), 109));
+        assert!(!is_live(&f(100, 10, "never"), 110));
+        assert!(is_live(&f(100, -1, "200"), 199));
+        assert!(!is_live(&f(100, -1, "200"), 200));
+        assert!(!is_live(&f(100, 500, "200"), 200));
+        // A hard expiry before 1970 has passed; it is not "never".
+        assert!(!is_live(&f(100, -1, "-1"), 0));
+        assert!(!is_live(&f(100, -1, "-86400000"), 0));
         assert!(!is_live(&[None, None, None], 0));
         assert!(!is_live(
             &[Some("x".into()), Some("1".into()), Some("1".into())],

@@ -60,6 +60,6 @@ end
 redis.call('HSET', KEYS[1], 'rec', ARGV[4], 'lu', ARGV[5], 'mi', ARGV[6],
   'hx', ARGV[7], 'v', ARGV[8], 'sh', ARGV[9], 'cx', ARGV[10])
 if ARGV[14] ~= '' then redis.call('HSET', KEYS[1], 'kg', ARGV[14]) end
-tessera_expire(KEYS[1], tessera_expiry(tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])))
+tessera_expire(KEYS[1], tessera_expiry(tonumber(ARGV[5]), tonumber(ARGV[6]), tessera_hx(ARGV[7])))
 redis.call('ZADD', KEYS[2], tessera_score(ARGV[7]), ARGV[12])
 return reply

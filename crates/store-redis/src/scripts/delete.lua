@@ -12,7 +12,7 @@ local newer = tessera_newer(f[1])
 if newer then return {'newer', newer} end
 redis.call('DEL', KEYS[1])
 if f[6] then redis.call('ZREM', ARGV[2] .. f[6], ARGV[3]) end
-local lu, mi, hx = tonumber(f[2]), tonumber(f[3]), tonumber(f[4])
+local lu, mi, hx = tonumber(f[2]), tonumber(f[3]), tessera_hx(f[4])
 if not (f[1] and lu and mi and hx and f[5]) then return {'none'} end
 if tonumber(ARGV[1]) >= tessera_expiry(lu, mi, hx) then return {'none'} end
 return {'ok', f[1], f[2], f[5]}

@@ -6,7 +6,7 @@ local now = tonumber(ARGV[1])
 local out = {}
 for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   local f = redis.call('HMGET', ARGV[2] .. m, 'rec', 'lu', 'mi', 'hx', 'v')
-  local lu, mi, hx = tonumber(f[2]), tonumber(f[3]), tonumber(f[4])
+  local lu, mi, hx = tonumber(f[2]), tonumber(f[3]), tessera_hx(f[4])
   if f[1] and lu and mi and hx and f[5] and now < tessera_expiry(lu, mi, hx) then
     out[#out + 1] = m
     out[#out + 1] = f[1]

@@ -2,7 +2,8 @@
 --
 -- A session hash holds: rec (the encoded record), lu (last use, ms),
 -- mi (max idle, ms, -1 unlimited), hx (hard expiry: the earlier of the
--- max_life and auth_life ends, ms, -1 never), v (version), sh (subject
+-- max_life and auth_life ends, ms, possibly before 1970; 'never' when
+-- both are unlimited), v (version), sh (subject
 -- hash: names the subject index), cx (context), and kg (the key
 -- generation that signed the SID, when known).
 -- Every decision uses the caller's `now` (ARGV), never Redis' clock, so the
@@ -27,10 +28,16 @@ local function tessera_newer(rec)
   return nil
 end
 
+-- The hard expiry field as a number: math.huge for the explicit 'never'
+-- (any number, negative ones included, is an instant); nil when damaged.
+local function tessera_hx(v)
+  if v == 'never' then return math.huge end
+  return tonumber(v)
+end
+
 -- The session's expiry in ms; math.huge when it never expires.
 local function tessera_expiry(lu, mi, hx)
-  local e = math.huge
-  if hx >= 0 then e = hx end
+  local e = hx
   if mi >= 0 and lu + mi < e then e = lu + mi end
   return e
 end
@@ -40,13 +47,15 @@ local function tessera_expire(key, e)
   if e == math.huge then
     redis.call('PERSIST', key)
   else
+    -- An instant before 1970 has passed as surely as 1 ms after it.
+    if e < 1 then e = 1 end
     redis.call('PEXPIREAT', key, string.format('%d', e))
   end
 end
 
 -- The index score of a session: its hard expiry, +inf for never.
 local function tessera_score(hx)
-  if hx == '-1' then return '+inf' end
+  if hx == 'never' then return '+inf' end
   return hx
 end
 
@@ -59,7 +68,7 @@ local function tessera_meta(key)
   if not (f[1] or f[2] or f[3] or f[4] or f[5] or f[6] or f[7]) then return nil end
   local newer = tessera_newer(f[7])
   if newer then return {newer = newer} end
-  local lu, mi, hx = tonumber(f[1]), tonumber(f[2]), tonumber(f[3])
+  local lu, mi, hx = tonumber(f[1]), tonumber(f[2]), tessera_hx(f[3])
   if not (lu and mi and hx) then return false end
   return {exp = tessera_expiry(lu, mi, hx), sh = f[4], cx = f[5], kg = f[8]}
 end

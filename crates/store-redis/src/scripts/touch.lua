@@ -7,7 +7,7 @@ local f = redis.call('HMGET', KEYS[1], 'rec', 'lu', 'mi', 'hx', 'v')
 if not (f[1] or f[2] or f[3] or f[4] or f[5]) then return {'none'} end
 local newer = tessera_newer(f[1])
 if newer then return {'newer', newer} end
-local lu, mi, hx = tonumber(f[2]), tonumber(f[3]), tonumber(f[4])
+local lu, mi, hx = tonumber(f[2]), tonumber(f[3]), tessera_hx(f[4])
 if not (f[1] and lu and mi and hx and f[5]) then return {'corrupt'} end
 local now = tonumber(ARGV[1])
 if now >= tessera_expiry(lu, mi, hx) then return {'none'} end

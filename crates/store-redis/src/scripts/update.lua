@@ -9,7 +9,7 @@ local f = redis.call('HMGET', KEYS[1], 'lu', 'mi', 'hx', 'v', 'sh', 'cx', 'rec')
 if not (f[1] or f[2] or f[3] or f[4] or f[5] or f[7]) then return {'none'} end
 local newer = tessera_newer(f[7])
 if newer then return {'newer', newer} end
-local lu, mi, hx = tonumber(f[1]), tonumber(f[2]), tonumber(f[3])
+local lu, mi, hx = tonumber(f[1]), tonumber(f[2]), tessera_hx(f[3])
 if not (lu and mi and hx and f[4]) then return {'corrupt'} end
 local now = tonumber(ARGV[1])
 if now >= tessera_expiry(lu, mi, hx) then return {'expired'} end
@@ -21,6 +21,6 @@ local new_lu = ARGV[5]
 if lu > tonumber(new_lu) then new_lu = f[1] end
 redis.call('HSET', KEYS[1], 'rec', ARGV[4], 'lu', new_lu, 'mi', ARGV[6],
   'hx', ARGV[7], 'v', ARGV[3], 'cx', ARGV[9])
-tessera_expire(KEYS[1], tessera_expiry(tonumber(new_lu), tonumber(ARGV[6]), tonumber(ARGV[7])))
+tessera_expire(KEYS[1], tessera_expiry(tonumber(new_lu), tonumber(ARGV[6]), tessera_hx(ARGV[7])))
 redis.call('ZADD', KEYS[2], tessera_score(ARGV[7]), ARGV[10])
 return {'ok', new_lu}

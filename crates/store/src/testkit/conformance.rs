@@ -920,6 +920,41 @@ pub async fn records_of_a_newer_format_are_left_alone(f: Fixture) {
     still_there("a purge").await;
 }
 
+/// A hard expiry before 1970 (an `auth_time` that far back, as an update of
+/// the subject's authentication may set) is an instant that has passed,
+/// never "no expiry": the session is gone, unlisted, uncounted, and holds no
+/// quota slot.
+pub async fn a_hard_expiry_before_1970_has_passed(f: Fixture) {
+    let now = clock().now();
+    let p = policy(1, OnQuotaExhaustion::DenyLogin);
+    let id = session_ref("olga");
+    let mut s = session("olga", "web", now, -1, 60, -1);
+    f.store.create(&id, &s, &p, now).await.expect("create");
+    s.auth_time = Timestamp::from_millis(-86_400_000);
+    assert!(s.is_expired(now), "core: the session has ended");
+    // Whether a store takes the write or refuses it as expired, the
+    // session must not outlive it.
+    let _ = f.store.update(&id, &s, now).await;
+    assert!(!visible(&f.store, &id, now).await, "the session is gone");
+    assert!(
+        f.store
+            .list_by_subject(&subject("olga"), None, now)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    assert_eq!(f.store.count(now).await.expect("count"), 0);
+    f.store
+        .create(
+            &session_ref("olga"),
+            &session("olga", "web", now, 60, 60, 60),
+            &p,
+            now,
+        )
+        .await
+        .expect("the ended session holds no quota slot");
+}
+
 /// A session whose SID was signed by a key generation the policy no longer
 /// holds does not count toward the quota and is never closed to make room;
 /// one whose signer is unknown always counts.

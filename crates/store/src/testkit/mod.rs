@@ -132,6 +132,7 @@ macro_rules! conformance_tests {
             records_of_a_newer_format_are_left_alone,
             delete_all_ends_every_session_but_newer_records,
             sessions_of_keys_no_longer_held_hold_no_quota_slot,
+            a_hard_expiry_before_1970_has_passed,
             quota_deny_login,
             quota_close_old_session_closes_next_expiring,
             expired_sessions_do_not_count_toward_quota,
