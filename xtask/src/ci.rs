@@ -26,10 +26,19 @@ const STEPS: [(&str, Step); 11] = [
     ("dist", || dist::run(&[])),
 ];
 
-/// Runs [`STEPS`] from the workspace root.
-pub(crate) fn run() -> Result<()> {
+/// Runs [`STEPS`] from the workspace root; with `--from STEP`, that step
+/// and the ones after it (to finish a run that stopped there).
+pub(crate) fn run(args: &[String]) -> Result<()> {
+    let first = match args {
+        [] => 0,
+        [flag, step] if flag == "--from" => STEPS
+            .iter()
+            .position(|(name, _)| name == step)
+            .with_context(|| format!("no ci step `{step}`"))?,
+        _ => anyhow::bail!("usage: ci [--from STEP]"),
+    };
     std::env::set_current_dir(project_root())?;
-    for (index, (name, step)) in STEPS.iter().enumerate() {
+    for (index, (name, step)) in STEPS.iter().enumerate().skip(first) {
         println!("xtask ci: [{}/{}] {name}", index + 1, STEPS.len());
         let started = std::time::Instant::now();
         let outcome = step().with_context(|| format!("ci step `{name}` failed"));
@@ -123,6 +132,7 @@ fn doc() -> Result<()> {
 /// dependency order, as `cargo publish` would upload it (nothing is
 /// uploaded).
 fn package() -> Result<()> {
+    forget_unpacked_workspace_crates()?;
     cmd::run(cmd::cargo().args([
         "publish",
         "--workspace",
@@ -132,6 +142,60 @@ fn package() -> Result<()> {
         "--allow-dirty",
         "--locked",
     ]))
+}
+
+/// Removes what an earlier dry run unpacked of the workspace's own crates.
+///
+/// The dry run verifies each crate against its dependencies as packaged,
+/// unpacked under `$CARGO_HOME/registry/src/<index>/<name>-<version>`; a
+/// later run finds that folder and reuses it as long as the version is
+/// the same, so it would build against the source of the earlier run and
+/// fail (or pass) for the wrong reason. Only folders named after the
+/// workspace's crates at their current versions are removed.
+fn forget_unpacked_workspace_crates() -> Result<()> {
+    let metadata: serde_json::Value = serde_json::from_str(&cmd::output(cmd::cargo().args([
+        "metadata",
+        "--no-deps",
+        "--format-version",
+        "1",
+    ]))?)
+    .context("`cargo metadata` printed something else than JSON")?;
+    let names: Vec<String> = metadata["packages"]
+        .as_array()
+        .context("`cargo metadata` lists no packages")?
+        .iter()
+        .filter_map(|p| {
+            Some(format!(
+                "{}-{}",
+                p["name"].as_str()?,
+                p["version"].as_str()?
+            ))
+        })
+        .collect();
+    let home = std::env::var_os("CARGO_HOME").map_or_else(
+        || std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cargo"),
+        std::path::PathBuf::from,
+    );
+    for kind in ["src", "cache"] {
+        let Ok(indexes) = std::fs::read_dir(home.join("registry").join(kind)) else {
+            continue;
+        };
+        for index in indexes.flatten() {
+            for name in &names {
+                let unpacked = index.path().join(name);
+                if unpacked.is_dir() {
+                    std::fs::remove_dir_all(&unpacked)
+                        .with_context(|| format!("removing {}", unpacked.display()))?;
+                }
+                let archive = index.path().join(format!("{name}.crate"));
+                if archive.is_file() {
+                    std::fs::remove_file(&archive)
+                        .with_context(|| format!("removing {}", archive.display()))?;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The dependency policy (deny.toml). cargo-deny is installed when

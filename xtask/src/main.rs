@@ -19,8 +19,8 @@
 //! * `cargo xtask services` starts the same services, prints the environment
 //!   that points tests at them, and keeps them up until Ctrl-C, for running
 //!   one test by hand.
-//! * `cargo xtask ci` runs everything CI checks, in order, and names the step
-//!   that failed.
+//! * `cargo xtask ci [--from STEP]` runs everything CI checks, in order, and
+//!   names the step that failed; `--from` starts at that step.
 //! * `cargo xtask chaos [--rounds N] [FILTER...]` starts the same services
 //!   and runs the reliability tests at full strength: outages under load and
 //!   the quota under attack with 50 rounds per backend and policy.
@@ -86,8 +86,9 @@ tasks:
                                   phases against tessera on the local store and on Redis
                                   (--quick: bounded as in `test`)
   services                        start those services, print their environment, wait for Ctrl-C
-  ci                              every CI step: fmt, cargo-deny, clippy, no-I/O check,
+  ci [--from STEP]                every CI step: fmt, cargo-deny, clippy, no-I/O check,
                                   test, chaos, soak, fuzz (short forms), doc, package, dist
+                                  (--from: that step and the ones after it)
   dist                            the release tarball in target/dist (stripped binary,
                                   SHA256SUMS, man page, completions, systemd unit, example
                                   configurations), unpacked and checked
@@ -132,10 +133,7 @@ fn run(args: &[String]) -> Result<()> {
             no_more_args(task, rest)?;
             services::run_until_interrupted()
         }
-        "ci" => {
-            no_more_args(task, rest)?;
-            ci::run()
-        }
+        "ci" => ci::run(rest),
         "chaos" => chaos::run(&chaos::Options::parse(rest)?),
         "dist" => dist::run(rest),
         "fuzz" => fuzz::run(&fuzz::Options::parse(rest)?),
