@@ -176,6 +176,13 @@ fn forget_unpacked_workspace_crates() -> Result<()> {
         || std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cargo"),
         std::path::PathBuf::from,
     );
+    // Registry crates are never rebuilt for a change of source, so the
+    // builds of an earlier dry run go too.
+    let builds = project_root().join("target").join("package");
+    if builds.is_dir() {
+        std::fs::remove_dir_all(&builds)
+            .with_context(|| format!("removing {}", builds.display()))?;
+    }
     for kind in ["src", "cache"] {
         let Ok(indexes) = std::fs::read_dir(home.join("registry").join(kind)) else {
             continue;
