@@ -133,7 +133,14 @@ fn doc() -> Result<()> {
 /// uploaded).
 fn package() -> Result<()> {
     forget_unpacked_workspace_crates()?;
-    cmd::run(cmd::cargo().args([
+    // A target folder of its own: builds of registry crates are reused by
+    // name and version alone, whatever their source now says.
+    let target = project_root().join("target").join("package-check");
+    if target.is_dir() {
+        std::fs::remove_dir_all(&target)
+            .with_context(|| format!("removing {}", target.display()))?;
+    }
+    cmd::run(cmd::cargo().env("CARGO_TARGET_DIR", &target).args([
         "publish",
         "--workspace",
         "--exclude",
