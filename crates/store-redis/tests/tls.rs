@@ -411,10 +411,10 @@ async fn a_cluster_served_over_tls_only_is_verified_and_works() {
 
 /// A Sentinel serving TLS only, asking its clients for a certificate and
 /// reaching the primary over TLS itself, its own certificate serving as
-/// its client certificate.
+/// its client certificate; killed on drop.
 struct TlsSentinel {
     port: u16,
-    child: Child,
+    _process: common::Process,
 }
 
 impl TlsSentinel {
@@ -432,27 +432,23 @@ impl TlsSentinel {
             ),
         )
         .expect("write sentinel.conf");
-        let child = Command::new(common::service_env("TESSERA_TEST_REDIS_SERVER_BIN"))
-            .arg(&conf)
-            .arg("--sentinel")
-            .current_dir(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server --sentinel starts");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "Sentinel did not listen for TLS");
-            std::thread::sleep(Duration::from_millis(20));
+        let process = common::Process(
+            Command::new(common::service_env("TESSERA_TEST_REDIS_SERVER_BIN"))
+                .arg(&conf)
+                .arg("--sentinel")
+                .current_dir(dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("redis-server --sentinel starts"),
+        );
+        common::wait_for("Sentinel listens for TLS", || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        Self {
+            port,
+            _process: process,
         }
-        Self { port, child }
-    }
-}
-
-impl Drop for TlsSentinel {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
