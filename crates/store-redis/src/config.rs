@@ -87,7 +87,17 @@ pub struct RedisConfig {
     /// Prepended to every key (default `tessera:`). Must not contain `{` or
     /// `}`, which would move the Cluster hash tag.
     pub key_prefix: String,
+    /// Touch coalescing window (default 60 s; key `touch_window_ms`): a
+    /// read writes the session's last use only when this much time has
+    /// passed since the stored one, so most reads are one plain `GET`. A
+    /// session can therefore idle out up to one window early, never late.
+    /// 0 writes every touch.
+    #[serde(rename = "touch_window_ms", with = "tessera_store::millis")]
+    pub touch_window: Duration,
 }
+
+/// The default touch coalescing window ([`RedisConfig::touch_window`]).
+pub const DEFAULT_TOUCH_WINDOW: Duration = Duration::from_secs(60);
 
 /// The tokenizer's `options` block (and the data-node settings under
 /// Sentinel).
@@ -229,6 +239,7 @@ impl Default for RedisConfig {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             command_timeout: DEFAULT_COMMAND_TIMEOUT,
             key_prefix: DEFAULT_KEY_PREFIX.to_owned(),
+            touch_window: DEFAULT_TOUCH_WINDOW,
         }
     }
 }
@@ -344,6 +355,15 @@ impl RedisConfig {
             return Err(RedisError::invalid(
                 "pool_size",
                 format!("{} is outside 1..=256", self.pool_size),
+            ));
+        }
+        if self.touch_window > Duration::from_secs(3_600) {
+            return Err(RedisError::invalid(
+                "touch_window_ms",
+                format!(
+                    "{} is outside 0..=3600000 ms",
+                    self.touch_window.as_millis()
+                ),
             ));
         }
         for (setting, timeout) in [
@@ -531,6 +551,7 @@ impl fmt::Debug for RedisConfig {
             .field("connect_timeout", &self.connect_timeout)
             .field("command_timeout", &self.command_timeout)
             .field("key_prefix", &self.key_prefix)
+            .field("touch_window", &self.touch_window)
             .finish()
     }
 }

@@ -30,6 +30,21 @@ pub(crate) fn store_error(what: &'static str, error: Error) -> StoreError {
     }
 }
 
+/// Maps an error of a plain command on a session key: a key holding a
+/// hash is a session of format 1 ([`crate::value::older_layout`]).
+pub(crate) fn read_error(what: &'static str, error: Error) -> StoreError {
+    if is_wrong_type(&error) {
+        crate::value::older_layout()
+    } else {
+        store_error(what, error)
+    }
+}
+
+/// Whether Redis refused a command for the type of the key's value.
+pub(crate) fn is_wrong_type(error: &Error) -> bool {
+    server_reply_code(error.details()) == Some("WRONGTYPE")
+}
+
 /// Whether the error means Redis could not be reached or could not answer
 /// now.
 pub(crate) fn is_unavailable(error: &Error) -> bool {

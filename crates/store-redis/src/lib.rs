@@ -3,12 +3,15 @@
 //! [`RedisStore`] implements [`tessera_store::SessionStore`] on Redis —
 //! standalone, Sentinel or Cluster — with [`fred`]:
 //!
-//! * a session is a hash (record, last use, limits, version) whose key
-//!   expiry (`PEXPIREAT`) is the session's current expiry; a subject's
+//! * a session is one compact value (a format header and MessagePack)
+//!   whose key expiry (`PXAT`) is the session's current expiry; a subject's
 //!   sessions are listed in a sorted set scored by hard expiry;
-//! * every operation is one Lua script, one round trip: create applies the
-//!   quota decision atomically, get-and-touch reads and records the use,
-//!   update is compare-and-set on the version;
+//! * a read is one plain `GET`, decided with the caller's clock; the use
+//!   is written at most once per touch window (default 60 s), by one
+//!   conditional script;
+//! * every other operation is one Lua script, one round trip: create
+//!   applies the quota decision atomically, update is compare-and-set on
+//!   the version;
 //! * a session's key and its subject's index share one Cluster hash tag,
 //!   the subject tag the SID itself carries, so every script is single-slot
 //!   and a lookup by SID knows its slot.
@@ -26,17 +29,18 @@
 
 mod config;
 mod errors;
-mod hash;
 mod keys;
+mod reply;
 // For the crate's own benchmarks (replaying a script with
 // `redis-benchmark`); not part of the API.
 #[doc(hidden)]
 pub mod scripts;
 mod store;
 mod tls;
+mod value;
 
 pub use config::{
     ConnectionOptions, DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEY_PREFIX,
-    DEFAULT_POOL_SIZE, RedisConfig, RedisError, SentinelConfig,
+    DEFAULT_POOL_SIZE, DEFAULT_TOUCH_WINDOW, RedisConfig, RedisError, SentinelConfig,
 };
 pub use store::RedisStore;

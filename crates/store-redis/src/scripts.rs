@@ -146,8 +146,8 @@ impl Default for Scripts {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn the_scripts_know_the_newest_record_format() {
-        let line = format!("local TESSERA_FORMAT = {}\n", tessera_store::record::FORMAT);
+    fn the_scripts_know_the_newest_value_format() {
+        let line = format!("local TESSERA_FORMAT = {}\n", crate::value::FORMAT);
         assert!(
             super::PRELUDE.contains(&line),
             "scripts/prelude.lua must say `{}`",

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use fred::clients::{Client, Pool};
-use fred::interfaces::{ClientLike, HashesInterface, KeysInterface, LuaInterface};
+use fred::interfaces::{ClientLike, KeysInterface, LuaInterface};
 use fred::types::config::ReconnectPolicy;
 use fred::types::{Builder, Expiration, Key, Value};
 use futures::stream::BoxStream;
@@ -12,15 +12,15 @@ use futures::{StreamExt as _, TryStreamExt as _};
 use tessera_core::{CoreError, OnQuotaExhaustion, Policy, Session, Subject, Timestamp};
 use tessera_crypto::{SessionRef, StorageKey, SubjectTag};
 use tessera_store::{
-    Created, LegacyAlias, PurgeReport, RevokeReport, SessionStore, StoreError, StoredSession,
-    Touch, record,
+    Created, LegacyAlias, PurgeReport, RevokeReport, SessionStore, StoreError, StoredSession, Touch,
 };
 
 use crate::config::{RedisConfig, RedisError};
-use crate::errors::{is_unavailable, store_error, unexpected_reply};
-use crate::hash::{self, Limits, Reply};
+use crate::errors::{is_unavailable, is_wrong_type, read_error, store_error, unexpected_reply};
 use crate::keys::{self, Keys};
+use crate::reply::{self, Reply};
 use crate::scripts::{Script, Scripts};
+use crate::value::{self, Limits};
 
 /// Pause between connection attempts in [`RedisStore::open`].
 const CONNECT_RETRY_PAUSE: Duration = Duration::from_millis(200);
@@ -34,9 +34,12 @@ const HOUSEKEEPING_CONCURRENCY: usize = 32;
 
 /// Sessions in Redis (standalone, Sentinel or Cluster).
 ///
-/// Every operation is one Lua script, one round trip (delete, list and
-/// delete by subject included); `count` and `purge` scan the store's own
-/// keys (on every Cluster primary). Every decision uses the `now` the
+/// A session is one compact value ([`crate::value`]). A read is one plain
+/// `GET`, decided with the caller's `now`; a touch is written (one more
+/// round trip, a conditional script) only once the touch window has passed
+/// since the stored last use. Every other operation is one Lua script, one
+/// round trip (delete, list and delete by subject included); `count` and
+/// `purge` scan the store's own keys (on every Cluster primary). Every decision uses the `now` the
 /// caller passes, never Redis' clock. While Redis is unreachable every
 /// operation fails within the command timeout with
 /// [`StoreError::Unavailable`], and the store reconnects by itself.
@@ -50,6 +53,7 @@ pub struct RedisStore {
     scripts: Scripts,
     clustered: bool,
     command_timeout: Duration,
+    touch_window_ms: i64,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -157,6 +161,7 @@ impl RedisStore {
             scripts: Scripts::new(),
             clustered,
             command_timeout,
+            touch_window_ms: i64::try_from(config.touch_window.as_millis()).unwrap_or(i64::MAX),
         };
         store.load_scripts().await?;
         Ok(store)
@@ -199,16 +204,6 @@ impl RedisStore {
     #[doc(hidden)]
     pub fn scripts(&self) -> &Scripts {
         &self.scripts
-    }
-
-    /// Arguments the get-and-touch script receives, after its one key.
-    /// For the crate's benchmarks, not the API.
-    #[doc(hidden)]
-    pub fn touch_args(now: Timestamp, touch: Touch) -> [String; 2] {
-        [
-            now.as_millis().to_string(),
-            if touch == Touch::Yes { "1" } else { "0" }.to_owned(),
-        ]
     }
 
     /// A connected client, or — while every connection is down and being
@@ -298,12 +293,41 @@ impl RedisStore {
             .try_buffer_unordered(HOUSEKEEPING_CONCURRENCY))
     }
 
+    /// Writes a due touch: the touch script, which moves `last_used` to
+    /// `now` and the key's expiry with it unless the session changed since
+    /// `read` was read.
+    async fn write_touch(
+        &self,
+        key_name: String,
+        read: &Session,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        const WHAT: &str = "recording a session's use";
+        let args = vec![
+            arg(now.as_millis().to_string()),
+            arg(read.version.to_string()),
+        ];
+        let value = self
+            .run(&self.scripts.touch, WHAT, vec![key(key_name)], args)
+            .await?;
+        let reply = Reply::parse(value, WHAT)?;
+        match reply.status() {
+            // Gone since the read (a logout, or it expired meanwhile): the
+            // read stands; the next one will not find it.
+            "ok" | "none" => Ok(()),
+            "corrupt" => Err(reply::damaged()),
+            "older" => Err(value::older_layout()),
+            "newer" => Err(reply::newer(reply, WHAT)),
+            _ => Err(unexpected_reply(WHAT)),
+        }
+    }
+
     fn session_ref(
         tag: SubjectTag,
         member: Value,
         what: &'static str,
     ) -> Result<SessionRef, StoreError> {
-        let member = hash::text(member, what)?;
+        let member = reply::text(member, what)?;
         let key: StorageKey = member
             .parse()
             .map_err(|e| StoreError::corrupt("a subject index entry is not a storage key", e))?;
@@ -358,7 +382,7 @@ impl SessionStore for RedisStore {
             arg(now.as_millis().to_string()),
             arg(policy.quota_per_subject.get().to_string()),
             arg(rule),
-            Value::Bytes(record::encode(session).into()),
+            Value::Bytes(value::body(session).into()),
             arg(limits.last_used),
             arg(limits.max_idle),
             arg(limits.hard_expiry),
@@ -397,12 +421,13 @@ impl SessionStore for RedisStore {
                 quota: policy.quota_per_subject.get(),
             }),
             "corrupt" => Err(StoreError::Corrupt {
-                reason: "a session of this subject has damaged expiry fields; \
+                reason: "a session of this subject has a damaged value; \
                          the quota cannot be decided"
                     .into(),
                 source: None,
             }),
-            "newer" => Err(hash::newer(reply, WHAT)),
+            "older" => Err(value::older_layout()),
+            "newer" => Err(reply::newer(reply, WHAT)),
             _ => Err(unexpected_reply(WHAT)),
         }
     }
@@ -448,6 +473,10 @@ impl SessionStore for RedisStore {
         Ok((!alias.is_expired(now)).then_some(alias.id))
     }
 
+    /// One `GET`; the expiry is decided here with `now`. With
+    /// [`Touch::Yes`], once the touch window has passed since the stored
+    /// last use, one more round trip writes it (the touch script, which
+    /// changes nothing if the session was updated or touched since).
     async fn get_and_touch(
         &self,
         id: &SessionRef,
@@ -455,31 +484,28 @@ impl SessionStore for RedisStore {
         touch: Touch,
     ) -> Result<Option<Session>, StoreError> {
         const WHAT: &str = "reading a session";
-        let [now_arg, touch_arg] = Self::touch_args(now, touch);
-        let value = self
-            .run(
-                &self.scripts.touch,
-                WHAT,
-                vec![key(self.keys.session(id))],
-                vec![arg(now_arg), arg(touch_arg)],
-            )
-            .await?;
-        let reply = Reply::parse(value, WHAT)?;
-        match reply.status() {
-            "ok" => {
-                let [rec, lu, v] = three(reply.into_values(), WHAT)?;
-                let session = hash::session(
-                    &hash::bytes(rec, WHAT)?,
-                    &hash::text(lu, WHAT)?,
-                    &hash::text(v, WHAT)?,
-                )?;
-                Ok(Some(session))
-            }
-            "none" => Ok(None),
-            "corrupt" => Err(hash::damaged()),
-            "newer" => Err(hash::newer(reply, WHAT)),
-            _ => Err(unexpected_reply(WHAT)),
+        let client = self.client(WHAT)?;
+        let key = self.keys.session(id);
+        let stored: Value = client.get(&key).await.map_err(|e| read_error(WHAT, e))?;
+        if stored.is_null() {
+            return Ok(None);
         }
+        let mut session = value::decode(&reply::bytes(stored, WHAT)?)?;
+        if session.is_expired(now) {
+            return Ok(None);
+        }
+        if touch == Touch::Skip || now <= session.last_used {
+            return Ok(Some(session));
+        }
+        if now
+            .as_millis()
+            .saturating_sub(session.last_used.as_millis())
+            >= self.touch_window_ms
+        {
+            self.write_touch(key, &session, now).await?;
+        }
+        session.touch(now);
+        Ok(Some(session))
     }
 
     async fn update(
@@ -506,7 +532,7 @@ impl SessionStore for RedisStore {
             arg(now.as_millis().to_string()),
             arg(session.version.to_string()),
             arg(next.version.to_string()),
-            Value::Bytes(record::encode(&next).into()),
+            Value::Bytes(value::body(&next).into()),
             arg(limits.last_used),
             arg(limits.max_idle),
             arg(limits.hard_expiry),
@@ -521,7 +547,7 @@ impl SessionStore for RedisStore {
         match reply.status() {
             "ok" => {
                 let [lu] = one(reply.into_values(), WHAT)?;
-                let lu: i64 = hash::text(lu, WHAT)?
+                let lu: i64 = reply::text(lu, WHAT)?
                     .parse()
                     .map_err(|_| unexpected_reply(WHAT))?;
                 next.last_used = Timestamp::from_millis(lu);
@@ -531,9 +557,9 @@ impl SessionStore for RedisStore {
             "expired" => Err(StoreError::Expired),
             "conflict" => {
                 let [actual] = one(reply.into_values(), WHAT)?;
-                let actual = hash::text(actual, WHAT)?.parse().map_err(|e| {
-                    StoreError::corrupt("the session hash's version is not a number", e)
-                })?;
+                let actual = reply::text(actual, WHAT)?
+                    .parse()
+                    .map_err(|e| StoreError::corrupt("the session's version is not a number", e))?;
                 Err(StoreError::Conflict {
                     expected: session.version,
                     actual,
@@ -547,8 +573,9 @@ impl SessionStore for RedisStore {
                 field: "ctx",
                 reason: "the context of a session cannot change".into(),
             })),
-            "corrupt" => Err(hash::damaged()),
-            "newer" => Err(hash::newer(reply, WHAT)),
+            "corrupt" => Err(reply::damaged()),
+            "older" => Err(value::older_layout()),
+            "newer" => Err(reply::newer(reply, WHAT)),
             _ => Err(unexpected_reply(WHAT)),
         }
     }
@@ -571,13 +598,8 @@ impl SessionStore for RedisStore {
         let reply = Reply::parse(value, WHAT)?;
         match reply.status() {
             "ok" => {
-                let [rec, lu, v] = three(reply.into_values(), WHAT)?;
-                let decoded = hash::session(
-                    &hash::bytes(rec, WHAT)?,
-                    &hash::text(lu, WHAT)?,
-                    &hash::text(v, WHAT)?,
-                );
-                match decoded {
+                let [stored] = one(reply.into_values(), WHAT)?;
+                match value::decode(&reply::bytes(stored, WHAT)?) {
                     Ok(session) => Ok(Some(session)),
                     // The delete happened: a logout must never be blocked by
                     // a damaged record, and nothing else can be returned.
@@ -587,8 +609,9 @@ impl SessionStore for RedisStore {
                     }
                 }
             }
-            "none" => Ok(None),
-            "newer" => Err(hash::newer(reply, WHAT)),
+            // A session of format 1 is deleted, but cannot be returned.
+            "none" | "older" => Ok(None),
+            "newer" => Err(reply::newer(reply, WHAT)),
             _ => Err(unexpected_reply(WHAT)),
         }
     }
@@ -615,20 +638,17 @@ impl SessionStore for RedisStore {
         let Value::Array(values) = value else {
             return Err(unexpected_reply(WHAT));
         };
-        if values.len() % 4 != 0 {
+        if values.len() == 1 && values[0].as_str().as_deref() == Some("older") {
+            return Err(value::older_layout());
+        }
+        if values.len() % 2 != 0 {
             return Err(unexpected_reply(WHAT));
         }
-        let mut out = Vec::with_capacity(values.len() / 4);
+        let mut out = Vec::with_capacity(values.len() / 2);
         let mut values = values.into_iter();
-        while let (Some(m), Some(rec), Some(lu), Some(v)) =
-            (values.next(), values.next(), values.next(), values.next())
-        {
+        while let (Some(m), Some(stored)) = (values.next(), values.next()) {
             let id = Self::session_ref(tag, m, WHAT)?;
-            let session = hash::session(
-                &hash::bytes(rec, WHAT)?,
-                &hash::text(lu, WHAT)?,
-                &hash::text(v, WHAT)?,
-            )?;
+            let session = value::decode(&reply::bytes(stored, WHAT)?)?;
             out.push(StoredSession { id, session });
         }
         Ok(tessera_store::listed(out, subject, context, now))
@@ -661,22 +681,27 @@ impl SessionStore for RedisStore {
                 .into_iter()
                 .map(|m| Self::session_ref(tag, m, WHAT))
                 .collect(),
-            "newer" => Err(hash::newer(reply, WHAT)),
+            "newer" => Err(reply::newer(reply, WHAT)),
             _ => Err(unexpected_reply(WHAT)),
         }
     }
 
     async fn count(&self, now: Timestamp) -> Result<u64, StoreError> {
         const WHAT: &str = "counting sessions";
-        let now = now.as_millis();
         self.scan(WHAT, self.keys.session_pattern())?
             .map_ok(|key| async move {
-                let fields: Vec<Option<String>> = self
-                    .client(WHAT)?
-                    .hmget(key, vec!["lu", "mi", "hx"])
-                    .await
-                    .map_err(|e| store_error(WHAT, e))?;
-                Ok(u64::from(is_live(&fields, now)))
+                let stored: Value = match self.client(WHAT)?.get(key).await {
+                    Ok(stored) => stored,
+                    // A session of format 1 (a hash) is not counted.
+                    Err(e) if is_wrong_type(&e) => return Ok(0),
+                    Err(e) => return Err(store_error(WHAT, e)),
+                };
+                // Damaged values and values of newer formats are not counted.
+                let live = reply::bytes(stored, WHAT)
+                    .ok()
+                    .and_then(|bytes| value::decode(&bytes).ok())
+                    .is_some_and(|session| !session.is_expired(now));
+                Ok(u64::from(live))
             })
             .try_buffer_unordered(HOUSEKEEPING_CONCURRENCY)
             .try_fold(0, |total, live| async move { Ok(total + live) })
@@ -691,7 +716,7 @@ impl SessionStore for RedisStore {
         self.on_every_session(WHAT, &self.scripts.delete, now)?
             .and_then(|value| async move {
                 match Reply::parse(value, WHAT)?.status() {
-                    "ok" => Ok(RevokeReport { ended: 1, left: 0 }),
+                    "ok" | "older" => Ok(RevokeReport { ended: 1, left: 0 }),
                     "none" => Ok(RevokeReport::default()),
                     "newer" => Ok(RevokeReport { ended: 0, left: 1 }),
                     _ => Err(unexpected_reply(WHAT)),
@@ -753,29 +778,6 @@ impl SessionStore for RedisStore {
     }
 }
 
-/// Whether `lu`, `mi`, `hx` describe a session alive at `now` (damaged or
-/// absent fields: not counted).
-fn is_live(fields: &[Option<String>], now: i64) -> bool {
-    let text = |i: usize| fields.get(i)?.as_deref();
-    let number = |i: usize| text(i)?.parse::<i64>().ok();
-    let hard = match text(2) {
-        Some(hash::NEVER) => None,
-        _ => match number(2) {
-            Some(hx) => Some(hx),
-            None => return false,
-        },
-    };
-    let (Some(lu), Some(mi)) = (number(0), number(1)) else {
-        return false;
-    };
-    let idle = (mi >= 0).then(|| lu.saturating_add(mi));
-    match (hard, idle) {
-        (None, None) => true,
-        (Some(a), None) | (None, Some(a)) => now < a,
-        (Some(a), Some(b)) => now < a.min(b),
-    }
-}
-
 fn counts(reply: &Value, what: &'static str) -> Result<PurgeReport, StoreError> {
     let Value::Array(values) = reply else {
         return Err(unexpected_reply(what));
@@ -784,7 +786,7 @@ fn counts(reply: &Value, what: &'static str) -> Result<PurgeReport, StoreError> 
         return Err(unexpected_reply(what));
     };
     let count = |v: &Value| {
-        hash::integer(v, what).and_then(|n| u64::try_from(n).map_err(|_| unexpected_reply(what)))
+        reply::integer(v, what).and_then(|n| u64::try_from(n).map_err(|_| unexpected_reply(what)))
     };
     Ok(PurgeReport {
         sessions: count(sessions)?,
@@ -801,38 +803,4 @@ fn add(a: PurgeReport, b: PurgeReport) -> PurgeReport {
 
 fn one(values: Vec<Value>, what: &'static str) -> Result<[Value; 1], StoreError> {
     values.try_into().map_err(|_| unexpected_reply(what))
-}
-
-fn three(values: Vec<Value>, what: &'static str) -> Result<[Value; 3], StoreError> {
-    values.try_into().map_err(|_| unexpected_reply(what))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn liveness_matches_the_scripts() {
-        let f = |lu: i64, mi: i64, hx: &str| {
-            vec![
-                Some(lu.to_string()),
-                Some(mi.to_string()),
-                Some(hx.to_owned()),
-            ]
-        };
-        assert!(is_live(&f(0, -1, "never"), i64::MAX));
-        assert!(is_live(&f(100, 10, "never"), 109));
-        assert!(!is_live(&f(100, 10, "never"), 110));
-        assert!(is_live(&f(100, -1, "200"), 199));
-        assert!(!is_live(&f(100, -1, "200"), 200));
-        assert!(!is_live(&f(100, 500, "200"), 200));
-        // A hard expiry before 1970 has passed; it is not "never".
-        assert!(!is_live(&f(100, -1, "-1"), 0));
-        assert!(!is_live(&f(100, -1, "-86400000"), 0));
-        assert!(!is_live(&[None, None, None], 0));
-        assert!(!is_live(
-            &[Some("x".into()), Some("1".into()), Some("1".into())],
-            0
-        ));
-    }
 }

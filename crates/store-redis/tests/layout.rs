@@ -22,8 +22,41 @@ fn now() -> Timestamp {
     Timestamp::from_secs(SystemClock.now().as_secs())
 }
 
+/// The scripts' map of a session value (docs/backends/redis.md).
+#[derive(Debug, PartialEq, serde::Deserialize)]
+struct Stored {
+    lu: i64,
+    mi: i64,
+    hx: i64,
+    v: u64,
+    sh: String,
+    cx: String,
+    b: serde_bytes::ByteBuf,
+}
+
+/// The header and map of the session value at `key`, with the names of
+/// every key of the map.
+async fn stored(raw: &Client, key: &str) -> (Vec<u8>, Stored, Vec<String>) {
+    let value: Vec<u8> = raw.get(key).await.expect("get");
+    let (header, map) = value.split_at(3);
+    let names = map_keys(map);
+    (
+        header.to_vec(),
+        rmp_serde::from_slice(map).expect("the documented fields"),
+        names,
+    )
+}
+
+/// The keys of a MessagePack map, sorted.
+#[expect(clippy::zero_sized_map_values, reason = "only the keys are wanted")]
+fn map_keys(map: &[u8]) -> Vec<String> {
+    let entries: std::collections::BTreeMap<String, serde::de::IgnoredAny> =
+        rmp_serde::from_slice(map).expect("a MessagePack map");
+    entries.into_keys().collect()
+}
+
 #[tokio::test]
-async fn a_session_is_a_hash_expiring_with_the_session_and_an_index_entry() {
+async fn a_session_is_one_value_expiring_with_the_session_and_an_index_entry() {
     let config = common::standalone_config();
     let store = RedisStore::open(&config).await.expect("connects");
     let raw = common::raw_client(&config).await;
@@ -42,18 +75,27 @@ async fn a_session_is_a_hash_expiring_with_the_session_and_an_index_entry() {
         key,
         format!("{}{{{tag}}}:s:{}", config.key_prefix, id.storage_key())
     );
-    let fields: HashMap<String, String> = raw.hgetall(&key).await.expect("hgetall");
+    let (header, fields, names) = stored(&raw, &key).await;
     let hard = now.as_millis() + 50 * MIN; // auth_time + auth_life
-    assert_eq!(fields["lu"], now.as_millis().to_string());
-    assert_eq!(fields["mi"], (30 * MIN).to_string());
-    assert_eq!(fields["hx"], hard.to_string());
-    assert_eq!(fields["v"], "1");
-    assert_eq!(fields["cx"], "mobile");
-    assert_eq!(fields["sh"].len(), 32);
-    assert!(fields["rec"].starts_with("{\"format\":1,"));
-    assert_eq!(fields.len(), 7, "{:?}", fields.keys());
+    assert_eq!(header, b"TS\x02", "magic and format 2");
+    assert_eq!(
+        names,
+        ["b", "cx", "hx", "lu", "mi", "sh", "v"],
+        "no kg: unknown signer"
+    );
+    assert_eq!(fields.lu, now.as_millis());
+    assert_eq!(fields.mi, 30 * MIN);
+    assert_eq!(fields.hx, hard);
+    assert_eq!(fields.v, 1);
+    assert_eq!(fields.cx, "mobile");
+    assert_eq!(fields.sh.len(), 32);
+    assert_eq!(
+        map_keys(&fields.b),
+        ["a", "al", "c", "d", "ml", "s"],
+        "short names; no empty fields"
+    );
 
-    // PEXPIREAT is the session's expiry: last use + 30 min idle.
+    // PXAT is the session's expiry: last use + 30 min idle.
     let expires_at = |raw: Client, key: String| async move {
         let ttl: i64 = raw.pttl(key).await.expect("pttl");
         ttl + SystemClock.now().as_millis()
@@ -63,7 +105,7 @@ async fn a_session_is_a_hash_expiring_with_the_session_and_an_index_entry() {
 
     let index = store.index_key(&s.subject);
     assert!(index.starts_with(&format!("{}{{{tag}}}:u:", config.key_prefix)));
-    assert!(index.ends_with(&fields["sh"]));
+    assert!(index.ends_with(&fields.sh));
     let index_score: f64 = raw
         .zscore(&index, id.storage_key().to_hex())
         .await
@@ -72,21 +114,85 @@ async fn a_session_is_a_hash_expiring_with_the_session_and_an_index_entry() {
     let hard_f = hard as f64;
     assert!((index_score - hard_f).abs() < 0.5, "scored by hard expiry");
 
-    // A touch 20 minutes later moves `lu` and the key's expiry, not the body.
+    // A touch within the window writes nothing.
+    let soon = Timestamp::from_millis(now.as_millis() + 30_000);
+    let read = store
+        .get_and_touch(&id, soon, Touch::Yes)
+        .await
+        .expect("touch")
+        .expect("alive");
+    assert_eq!(read.last_used, soon, "the read reports the use");
+    assert_eq!(
+        stored(&raw, &key).await.1,
+        fields,
+        "within the window: not written"
+    );
+
+    // A touch 20 minutes later moves `lu` and the key's expiry, and carries
+    // the body as it was.
     let later = Timestamp::from_millis(now.as_millis() + 20 * MIN);
     store
         .get_and_touch(&id, later, Touch::Yes)
         .await
         .expect("touch")
         .expect("alive");
-    let after: HashMap<String, String> = raw.hgetall(&key).await.expect("hgetall");
-    assert_eq!(after["lu"], later.as_millis().to_string());
-    assert_eq!(after["rec"], fields["rec"], "the body is not rewritten");
+    let (_, after, _) = stored(&raw, &key).await;
+    assert_eq!(after.lu, later.as_millis());
+    assert_eq!(after.b, fields.b, "the body is carried unchanged");
+    assert_eq!(after.v, 1, "a touch is not a new version");
     let at = expires_at(raw.clone(), key.clone()).await;
     assert!(
         (at - hard).abs() < 5_000,
         "now capped by the hard expiry: {at}"
     );
+}
+
+#[tokio::test]
+async fn a_session_of_the_hash_layout_is_refused_with_a_message_and_can_be_ended() {
+    let config = common::standalone_config();
+    let store = RedisStore::open(&config).await.expect("connects");
+    let raw = common::raw_client(&config).await;
+    let now = now();
+    let id = session_ref("olga");
+    let key = store.session_key(&id);
+    // What Tessera 0.1 wrote: a hash of separate fields.
+    let () = raw
+        .hset(
+            &key,
+            vec![
+                ("rec", "{\"format\":1}"),
+                ("lu", "0"),
+                ("mi", "-1"),
+                ("hx", "never"),
+            ],
+        )
+        .await
+        .expect("hset");
+    let err = store.get(&id, now).await.expect_err("refused");
+    let message = err.to_string();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+    assert!(message.contains("format 1"), "{message}");
+    assert!(message.contains("Upgrading"), "{message}");
+    let err = store
+        .create(
+            &id,
+            &session("olga", "web", now, 60, 60, 60),
+            &policy(5, OnQuotaExhaustion::DenyLogin),
+            now,
+        )
+        .await
+        .expect_err("not overwritten");
+    assert!(matches!(err, StoreError::AlreadyExists), "{err:?}");
+    assert_eq!(store.count(now).await.expect("count"), 0, "not counted");
+    assert_eq!(
+        store
+            .delete(&id, now)
+            .await
+            .expect("a logout is not refused"),
+        None
+    );
+    let exists: i64 = raw.exists(&key).await.expect("exists");
+    assert_eq!(exists, 0, "ended");
 }
 
 #[tokio::test]
@@ -150,21 +256,24 @@ async fn reset_stats(raw: &Client) {
         .expect("resetstat");
 }
 
-/// Client round trips are the `EVALSHA`/`EVAL` calls; every other command
-/// counted must be one the scripts issue inside Redis.
-fn round_trips(calls: &HashMap<String, u64>, inner: &[&str]) -> u64 {
+/// Client round trips are the `EVALSHA`/`EVAL` calls and the plain
+/// commands in `plain`; every other command counted must be one the
+/// scripts issue inside Redis (`inner`).
+fn round_trips(calls: &HashMap<String, u64>, plain: &[&str], inner: &[&str]) -> u64 {
     for name in calls.keys() {
         assert!(
             ["evalsha", "eval", "info", "config|resetstat"].contains(&name.as_str())
+                || plain.contains(&name.as_str())
                 || inner.contains(&name.as_str()),
             "unexpected command `{name}` sent: {calls:?}"
         );
     }
-    calls.get("evalsha").copied().unwrap_or(0) + calls.get("eval").copied().unwrap_or(0)
+    let count = |name: &str| calls.get(name).copied().unwrap_or(0);
+    count("evalsha") + count("eval") + plain.iter().map(|name| count(name)).sum::<u64>()
 }
 
 #[tokio::test]
-async fn get_and_touch_and_create_are_one_round_trip_each() {
+async fn a_read_is_one_get_a_due_touch_two_round_trips_and_a_create_one() {
     const N: u64 = 20;
     let dir = tempfile::tempdir().expect("temp dir");
     let redis = common::PrivateRedis::start(dir.path());
@@ -187,15 +296,8 @@ async fn get_and_touch_and_create_are_one_round_trip_each() {
     assert_eq!(
         round_trips(
             &calls,
-            &[
-                "hmget",
-                "zrange",
-                "del",
-                "zrem",
-                "hset",
-                "pexpireat",
-                "zadd"
-            ]
+            &[],
+            &["get", "zrange", "del", "zrem", "set", "zadd"]
         ),
         N,
         "{calls:?}"
@@ -205,6 +307,8 @@ async fn get_and_touch_and_create_are_one_round_trip_each() {
     let id = session_ref("uma");
     let s = session("uma", "web", now, 600, 600, 600);
     store.create(&id, &s, &p, now).await.expect("create");
+    // Reads a second apart, all within the default 60 s window: one plain
+    // GET each, no script.
     reset_stats(&raw).await;
     for i in 1..=N {
         let at = Timestamp::from_millis(now.as_millis() + i64::try_from(i).expect("small") * 1_000);
@@ -215,12 +319,36 @@ async fn get_and_touch_and_create_are_one_round_trip_each() {
             .expect("alive");
     }
     let calls = command_calls(&raw).await;
+    assert_eq!(round_trips(&calls, &["get"], &[]), N, "{calls:?}");
+    assert_eq!(calls.get("evalsha"), None, "no touch was due");
+    // Reads a window apart: each one is due, so a GET and the touch script.
+    reset_stats(&raw).await;
+    for i in 1..=N {
+        let at = Timestamp::from_millis(now.as_millis() + i64::try_from(i).expect("small") * MIN);
+        store
+            .get_and_touch(&id, at, Touch::Yes)
+            .await
+            .expect("touch")
+            .expect("alive");
+    }
+    let calls = command_calls(&raw).await;
+    // `INFO commandstats` counts the GET inside each script too.
+    assert_eq!(round_trips(&calls, &[], &["get", "set"]), N, "{calls:?}");
     assert_eq!(
-        round_trips(&calls, &["hmget", "hset", "pexpireat"]),
-        N,
-        "{calls:?}"
+        calls.get("evalsha"),
+        Some(&N),
+        "every due touch is one script"
     );
-    assert_eq!(calls.get("hset"), Some(&N), "every touch wrote `lu`");
+    assert_eq!(
+        calls.get("get"),
+        Some(&(2 * N)),
+        "one GET each by the store, one in each script"
+    );
+    assert_eq!(
+        calls.get("set"),
+        Some(&N),
+        "every due touch wrote the value"
+    );
 }
 
 #[tokio::test]
@@ -229,8 +357,8 @@ async fn the_documented_acl_is_enough() {
     let redis = common::PrivateRedis::start(dir.path());
     let admin = common::raw_client(&RedisConfig::from_url(redis.url())).await;
     // The command list of docs/backends/redis.md ("TLS and authentication").
-    let rule = "+evalsha +eval +script|load +scan +hmget +ping +info +client|id +hset +del \
-                +pexpireat +persist +zrange +zadd +zrem";
+    let rule = "+evalsha +eval +script|load +scan +get +set +hget +ping +info +client|id +del \
+                +zrange +zadd +zrem";
     let mut acl = vec![
         "SETUSER",
         "tessera",
@@ -265,7 +393,12 @@ async fn the_documented_acl_is_enough() {
     store
         .get_and_touch(&b, now, Touch::Yes)
         .await
-        .expect("touch");
+        .expect("read");
+    let soon = Timestamp::from_millis(now.as_millis() + 2 * MIN);
+    store
+        .get_and_touch(&b, soon, Touch::Yes)
+        .await
+        .expect("a due touch");
     store.update(&b, &s, now).await.expect("update");
     store
         .list_by_subject(&subject, None, now)

@@ -182,7 +182,8 @@ fn redis_keys(tokenizer: &mut Block, redis: &RedisConfig) {
         .set("pool_size", redis.pool_size as u64)
         .set("connect_timeout_ms", millis(redis.connect_timeout))
         .set("command_timeout_ms", millis(redis.command_timeout))
-        .set("key_prefix", redis.key_prefix.clone());
+        .set("key_prefix", redis.key_prefix.clone())
+        .set("touch_window_ms", millis(redis.touch_window));
 }
 
 fn session_store_block(config: &Config, data_dir: Option<&str>) -> Value {

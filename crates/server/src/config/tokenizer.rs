@@ -49,6 +49,7 @@ impl StoreType {
         scope == Scope::Any
             || scope == self.scope()
             || (scope == Scope::Remote && self != Self::Local)
+            || (scope == Scope::LocalOrRedis && self != Self::DynamoDb)
     }
 }
 
@@ -189,6 +190,7 @@ fn check_scopes(v: &mut Validator<'_>, store_type: StoreType) {
                 Scope::Local => "local",
                 Scope::Redis => "redis",
                 Scope::Remote => "redis and dynamodb",
+                Scope::LocalOrRedis => "local and redis",
                 Scope::DynamoDb | Scope::Any => "dynamodb",
             };
             refused.push((
@@ -394,6 +396,11 @@ fn redis(v: &mut Validator<'_>) -> Option<RedisConfig> {
         connect_timeout: millis(v, "tokenizer.connect_timeout_ms", defaults.connect_timeout),
         command_timeout: millis(v, "tokenizer.command_timeout_ms", defaults.command_timeout),
         key_prefix: text(v, "tokenizer.key_prefix").unwrap_or(defaults.key_prefix),
+        touch_window: v
+            .integer_in("tokenizer.touch_window_ms", 0..=3_600_000, "milliseconds")
+            .map_or(defaults.touch_window, |ms| {
+                Duration::from_millis(ms.unsigned_abs())
+            }),
     };
     if let Some(url) = &config.url
         && !url.starts_with("redis")

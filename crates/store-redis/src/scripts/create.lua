@@ -1,6 +1,6 @@
 -- create: stores a new session and applies the subject's quota, atomically.
--- KEYS[1] session hash, KEYS[2] subject index.
--- ARGV[1] now, [2] quota, [3] 'deny' or 'close', [4] rec, [5] lu, [6] mi,
+-- KEYS[1] session key, KEYS[2] subject index.
+-- ARGV[1] now, [2] quota, [3] 'deny' or 'close', [4] body, [5] lu, [6] mi,
 -- [7] hx, [8] v, [9] sh, [10] cx, [11] session key prefix of the tag,
 -- [12] the new session's index member, [13] index key prefix of the tag,
 -- [14] the key generation that signed the new session's SID ('' unknown),
@@ -8,25 +8,29 @@
 -- A live session signed by a generation not held does not count and is
 -- never closed (tessera_core::Signers).
 -- Returns {'ok', closed members...}, {'exists'}, {'quota'}, {'corrupt'},
--- or {'newer', format} when a session of the subject has a record of a
--- newer format (nothing is changed then).
+-- {'older'} when a session of the subject is of format 1, or
+-- {'newer', format} when one is of a newer format (nothing is changed
+-- then).
 local now = tonumber(ARGV[1])
-local old = tessera_meta(KEYS[1])
-if old == false or (old and (old.newer or now < old.exp)) then return {'exists'} end
+local old = tessera_read(KEYS[1])
+if old == false or (old and (old.older or old.newer or now < old.exp)) then
+  return {'exists'}
+end
 -- The subject's live sessions; stale and expired entries are pruned here,
--- so the index never depends on keyspace notifications. Every record is
+-- so the index never depends on keyspace notifications. Every session is
 -- looked at before anything is deleted, so a refusal changes nothing.
 local metas = {}
 for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
-  local meta = tessera_meta(ARGV[11] .. m)
+  local meta = tessera_read(ARGV[11] .. m)
   if meta == false then return {'corrupt'} end
+  if meta and meta.older then return {'older'} end
   if meta and meta.newer then return {'newer', meta.newer} end
   metas[#metas + 1] = {m = m, meta = meta}
 end
 -- An expired session under the new one's key gives way to it.
 if old then
   redis.call('DEL', KEYS[1])
-  if old.sh then redis.call('ZREM', ARGV[13] .. old.sh, ARGV[12]) end
+  redis.call('ZREM', ARGV[13] .. old.sh, ARGV[12])
 end
 local held = nil
 if ARGV[15] ~= '' then
@@ -42,7 +46,7 @@ for _, entry in ipairs(metas) do
   elseif now >= meta.exp then
     redis.call('DEL', key)
     redis.call('ZREM', KEYS[2], m)
-  elseif held == nil or not meta.kg or held[meta.kg] then
+  elseif held == nil or meta.kg == nil or held[tessera_kg(meta)] then
     live[#live + 1] = {m = m, exp = meta.exp}
   end
 end
@@ -57,9 +61,8 @@ if #live >= quota then
     reply[#reply + 1] = live[i].m
   end
 end
-redis.call('HSET', KEYS[1], 'rec', ARGV[4], 'lu', ARGV[5], 'mi', ARGV[6],
-  'hx', ARGV[7], 'v', ARGV[8], 'sh', ARGV[9], 'cx', ARGV[10])
-if ARGV[14] ~= '' then redis.call('HSET', KEYS[1], 'kg', ARGV[14]) end
-tessera_expire(KEYS[1], tessera_expiry(tonumber(ARGV[5]), tonumber(ARGV[6]), tessera_hx(ARGV[7])))
-redis.call('ZADD', KEYS[2], tessera_score(ARGV[7]), ARGV[12])
+local t = tessera_fields(ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10],
+  ARGV[14], ARGV[4])
+tessera_write(KEYS[1], t)
+redis.call('ZADD', KEYS[2], tessera_score(t.hx), ARGV[12])
 return reply

@@ -1,17 +1,20 @@
 -- list: the live sessions of a subject, read through its index.
 -- KEYS[1] subject index. ARGV[1] now, [2] session key prefix of the tag.
--- Returns {member, rec, lu, v, member, rec, lu, v, ...}. Read-only: stale
--- entries are left for create and purge to prune.
+-- Returns {member, value, member, value, ...}, or {'older'} when one is
+-- a session of format 1. A value of a newer format is returned as it is,
+-- for the reader to refuse. Read-only: stale entries are left for create
+-- and purge to prune.
 local now = tonumber(ARGV[1])
 local out = {}
 for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  local f = redis.call('HMGET', ARGV[2] .. m, 'rec', 'lu', 'mi', 'hx', 'v')
-  local lu, mi, hx = tonumber(f[2]), tonumber(f[3]), tessera_hx(f[4])
-  if f[1] and lu and mi and hx and f[5] and now < tessera_expiry(lu, mi, hx) then
+  local t = tessera_read(ARGV[2] .. m)
+  if t and t.older then return {'older'} end
+  if t and t.newer then
     out[#out + 1] = m
-    out[#out + 1] = f[1]
-    out[#out + 1] = f[2]
-    out[#out + 1] = f[5]
+    out[#out + 1] = redis.call('GET', ARGV[2] .. m)
+  elseif t and now < t.exp then
+    out[#out + 1] = m
+    out[#out + 1] = t.raw
   end
 end
 return out

@@ -1,38 +1,25 @@
 -- Tessera session store: helpers shared by every script (prepended to each).
 --
--- A session hash holds: rec (the encoded record), lu (last use, ms),
--- mi (max idle, ms, -1 unlimited), hx (hard expiry: the earlier of the
--- max_life and auth_life ends, ms, possibly before 1970; 'never' when
--- both are unlimited), v (version), sh (subject
--- hash: names the subject index), cx (context), and kg (the key
--- generation that signed the SID, when known).
+-- A session is one string value: 'TS', a format byte, then a MessagePack
+-- map (cmsgpack) of lu (last use, ms), mi (max idle, ms, -1 unlimited),
+-- hx (hard expiry: the earlier of the max_life and auth_life ends, ms,
+-- possibly before 1970; 'never' when both are unlimited), v (version),
+-- sh (subject hash: names the subject index), cx (context), kg (the key
+-- generation that signed the SID, absent when unknown) and b (the rest of
+-- the session, which the scripts carry but never open). See value.rs.
 -- Every decision uses the caller's `now` (ARGV), never Redis' clock, so the
 -- caller's clock is the one truth.
 
--- The newest record format this build reads (tessera_store::record::FORMAT).
-local TESSERA_FORMAT = 1
-
--- The format number of an encoded record: every format begins with the
--- envelope {"format":N. nil when the record does not (damaged).
-local function tessera_format(rec)
-  if not rec then return nil end
-  return tonumber(string.match(rec, '^{"format":(%d+)'))
-end
-
--- The format of `rec` when it is newer than this build reads, else nil.
--- A newer record is never changed or deleted here: an older server must
--- not destroy what it cannot read.
-local function tessera_newer(rec)
-  local f = tessera_format(rec)
-  if f and f > TESSERA_FORMAT then return f end
-  return nil
-end
+-- The value format this build writes and the newest it reads
+-- (value::FORMAT). Format 1 was a hash of separate fields.
+local TESSERA_FORMAT = 2
 
 -- The hard expiry field as a number: math.huge for the explicit 'never'
 -- (any number, negative ones included, is an instant); nil when damaged.
 local function tessera_hx(v)
   if v == 'never' then return math.huge end
-  return tonumber(v)
+  if type(v) ~= 'number' then return nil end
+  return v
 end
 
 -- The session's expiry in ms; math.huge when it never expires.
@@ -42,35 +29,74 @@ local function tessera_expiry(lu, mi, hx)
   return e
 end
 
--- Sets the key's expiry to the session's: PEXPIREAT, or none for never.
-local function tessera_expire(key, e)
+-- The session value at `key`:
+--   nil               no session;
+--   {older = true}    the key holds a hash: a session of format 1;
+--   {newer = format}  a value of a newer format (never changed here: an
+--                     older server must not destroy what it cannot read);
+--   false             a damaged value;
+--   else the map, with `exp` (its expiry, math.huge for never) added.
+local function tessera_read(key)
+  local raw = redis.pcall('GET', key)
+  if type(raw) == 'table' and raw.err then
+    if string.find(raw.err, 'WRONGTYPE', 1, true) then return {older = true} end
+    error(raw)
+  end
+  if not raw then return nil end
+  if #raw < 3 or string.sub(raw, 1, 2) ~= 'TS' then return false end
+  local format = string.byte(raw, 3)
+  if format > TESSERA_FORMAT then return {newer = format} end
+  if format < TESSERA_FORMAT then return false end
+  local ok, t = pcall(cmsgpack.unpack, string.sub(raw, 4))
+  if not ok or type(t) ~= 'table' then return false end
+  local hx = tessera_hx(t.hx)
+  if not (type(t.lu) == 'number' and type(t.mi) == 'number' and hx
+      and type(t.v) == 'number' and type(t.sh) == 'string'
+      and type(t.b) == 'string') then
+    return false
+  end
+  t.exp = tessera_expiry(t.lu, t.mi, hx)
+  t.raw = raw
+  return t
+end
+
+-- Writes the session value at `key` from `t` (lu, mi, hx, v, sh, cx, kg,
+-- b) with the key's expiry at the session's: PXAT, or none for never.
+local function tessera_write(key, t)
+  local value = {lu = t.lu, mi = t.mi, hx = t.hx, v = t.v, sh = t.sh,
+    cx = t.cx, kg = t.kg, b = t.b}
+  local raw = 'TS' .. string.char(TESSERA_FORMAT) .. cmsgpack.pack(value)
+  local e = tessera_expiry(t.lu, t.mi, tessera_hx(t.hx))
   if e == math.huge then
-    redis.call('PERSIST', key)
+    redis.call('SET', key, raw)
   else
     -- An instant before 1970 has passed as surely as 1 ms after it.
     if e < 1 then e = 1 end
-    redis.call('PEXPIREAT', key, string.format('%d', e))
+    redis.call('SET', key, raw, 'PXAT', string.format('%d', e))
   end
+end
+
+-- A session's fields from script arguments (all strings): lu, mi, hx
+-- ('never' or ms), v, sh, cx, kg ('' unknown), b.
+local function tessera_fields(lu, mi, hx, v, sh, cx, kg, b)
+  local h = 'never'
+  if hx ~= 'never' then h = tonumber(hx) end
+  local g = nil
+  if kg ~= '' then g = tonumber(kg) end
+  return {lu = tonumber(lu), mi = tonumber(mi), hx = h, v = tonumber(v),
+    sh = sh, cx = cx, kg = g, b = b}
 end
 
 -- The index score of a session: its hard expiry, +inf for never.
 local function tessera_score(hx)
   if hx == 'never' then return '+inf' end
-  return hx
+  return string.format('%d', hx)
 end
 
--- The expiry metadata of the session hash at `key`:
--- nil when there is no session, {newer = format} when its record is of a
--- newer format, false when the hash is damaged,
--- else {exp = expiry, sh = subject hash, cx = context, kg = key generation}.
-local function tessera_meta(key)
-  local f = redis.call('HMGET', key, 'lu', 'mi', 'hx', 'sh', 'cx', 'v', 'rec', 'kg')
-  if not (f[1] or f[2] or f[3] or f[4] or f[5] or f[6] or f[7]) then return nil end
-  local newer = tessera_newer(f[7])
-  if newer then return {newer = newer} end
-  local lu, mi, hx = tonumber(f[1]), tonumber(f[2]), tessera_hx(f[3])
-  if not (lu and mi and hx) then return false end
-  return {exp = tessera_expiry(lu, mi, hx), sh = f[4], cx = f[5], kg = f[8]}
+-- The key generation of a read session as text ('' unknown).
+local function tessera_kg(t)
+  if t.kg == nil then return nil end
+  return string.format('%d', t.kg)
 end
 
 -- Orders live sessions next-expiring first, ties by storage key bytes
@@ -84,4 +110,3 @@ local function tessera_before(a, b)
   end
   return #a.m < #b.m
 end
-

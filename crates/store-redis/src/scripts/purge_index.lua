@@ -6,9 +6,10 @@ local now = tonumber(ARGV[1])
 local sessions, entries = 0, 0
 for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   local key = ARGV[2] .. m
-  local meta = tessera_meta(key)
-  -- A record of a newer format keeps its session and its entry.
-  if meta == nil or (meta and not meta.newer and now >= meta.exp) then
+  local meta = tessera_read(key)
+  -- A value of a newer format, or a session of format 1, keeps its
+  -- session and its entry.
+  if meta == nil or (meta and not meta.newer and not meta.older and now >= meta.exp) then
     if meta then
       redis.call('DEL', key)
       sessions = sessions + 1

@@ -1,19 +1,20 @@
--- get_and_touch: reads a session and, if asked, records its use at `now`.
--- KEYS[1] session hash. ARGV[1] now (ms), ARGV[2] '1' to touch, '0' to read.
--- Returns {'ok', rec, lu, v}, {'none'} when absent or expired,
--- {'corrupt'} when the hash's metadata is damaged, or {'newer', format}
--- when its record is of a newer format (not touched).
-local f = redis.call('HMGET', KEYS[1], 'rec', 'lu', 'mi', 'hx', 'v')
-if not (f[1] or f[2] or f[3] or f[4] or f[5]) then return {'none'} end
-local newer = tessera_newer(f[1])
-if newer then return {'newer', newer} end
-local lu, mi, hx = tonumber(f[2]), tonumber(f[3]), tessera_hx(f[4])
-if not (f[1] and lu and mi and hx and f[5]) then return {'corrupt'} end
+-- touch: records a session's use at `now`, when a reader found that the
+-- touch window has passed since the stored last use. The common read is a
+-- plain GET; this runs only when a write is due.
+-- KEYS[1] session key. ARGV[1] now (ms), ARGV[2] the version read.
+-- Returns {'ok'} (touched, or already touched or changed since the read:
+-- nothing to do), {'none'} when absent or expired, {'corrupt'}, {'older'}
+-- for a session of format 1, or {'newer', format} (not touched).
+local t = tessera_read(KEYS[1])
+if t == nil then return {'none'} end
+if t == false then return {'corrupt'} end
+if t.older then return {'older'} end
+if t.newer then return {'newer', t.newer} end
 local now = tonumber(ARGV[1])
-if now >= tessera_expiry(lu, mi, hx) then return {'none'} end
-if ARGV[2] == '1' and now > lu then
-  redis.call('HSET', KEYS[1], 'lu', ARGV[1])
-  if mi >= 0 then tessera_expire(KEYS[1], tessera_expiry(now, mi, hx)) end
-  return {'ok', f[1], ARGV[1], f[5]}
-end
-return {'ok', f[1], f[2], f[5]}
+if now >= t.exp then return {'none'} end
+-- An update since the read wrote its own last use; a later touch, a later
+-- one. Either way last_used never moves backwards.
+if t.v ~= tonumber(ARGV[2]) or now <= t.lu then return {'ok'} end
+t.lu = now
+tessera_write(KEYS[1], t)
+return {'ok'}

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fred::clients::Client;
-use fred::interfaces::{ClientLike, HashesInterface};
-use fred::types::Builder;
+use fred::interfaces::{ClientLike, KeysInterface};
+use fred::types::{Builder, Expiration};
 use ring::rand::SecureRandom as _;
 use tessera_store::testkit::Fixture;
 use tessera_store_redis::{RedisConfig, RedisStore};
@@ -62,6 +62,10 @@ pub async fn raw_client(config: &RedisConfig) -> Client {
     client
 }
 
+/// A session value of the format after this build's (format 3): its
+/// header, then content this build knows nothing of.
+pub const NEXT_FORMAT_VALUE: &[u8] = b"TS\x03written by a newer Tessera";
+
 /// A conformance fixture on `config`.
 pub async fn fixture(config: RedisConfig) -> Fixture {
     let store = RedisStore::open(&config).await.expect("store connects");
@@ -75,20 +79,31 @@ pub async fn fixture(config: RedisConfig) -> Fixture {
             let key = keys.session_key(&id);
             Box::pin(async move {
                 let () = raw
-                    .hset(key, ("rec", "{\"format\":1,\"sub\":"))
+                    .set(
+                        key,
+                        &b"TS\x02\x83\xa2lu"[..],
+                        Some(Expiration::KEEPTTL),
+                        None,
+                        false,
+                    )
                     .await
-                    .expect("damage the record");
+                    .expect("damage the value");
             })
         }),
         newer: Box::new(move |id| {
             let raw = raw_ahead.clone();
             let key = keys_ahead.session_key(&id);
             Box::pin(async move {
-                let record = tessera_store::testkit::next_format_record();
                 let () = raw
-                    .hset(key, ("rec", record.as_slice()))
+                    .set(
+                        key,
+                        NEXT_FORMAT_VALUE,
+                        Some(Expiration::KEEPTTL),
+                        None,
+                        false,
+                    )
                     .await
-                    .expect("write a newer record");
+                    .expect("write a value of a newer format");
             })
         }),
     }

@@ -853,7 +853,9 @@ pub async fn records_of_a_newer_format_are_left_alone(f: Fixture) {
     (f.newer)(ahead).await;
     let is_newer = |what: &str, result: Result<(), StoreError>| match result {
         Err(StoreError::UnsupportedFormat { found, supported })
-            if found == crate::record::FORMAT + 1 && supported == crate::record::FORMAT => {}
+            // The backend's own format numbers (a backend may have a value
+            // format of its own): the one found is the next one.
+            if found == supported + 1 => {}
         other => panic!("{what}: expected UnsupportedFormat, got {other:?}"),
     };
     let still_there = |what: &'static str| {

@@ -1,0 +1,291 @@
+//! The stored form of a session in Redis: one string value per session.
+//!
+//! ```text
+//! "TS" <format: one byte> <MessagePack map>
+//! ```
+//!
+//! The three-byte header lets every build, this one and later ones, tell
+//! a value of a newer format (left alone: [`StoreError::UnsupportedFormat`])
+//! from a damaged one before decoding anything. The map is written by the
+//! scripts (Redis's `cmsgpack`), with short key names:
+//!
+//! | key  | holds |
+//! |------|-------|
+//! | `lu` | last use, ms since the epoch (what a due touch rewrites) |
+//! | `mi` | `max_idle` in ms, `-1` unlimited |
+//! | `hx` | hard expiry (the earlier of the `max_life` and `auth_life` ends), ms, negative before 1970; the string `never` when there is none |
+//! | `v`  | version, for compare-and-set |
+//! | `sh` | the subject hash, naming the subject index |
+//! | `cx` | the context |
+//! | `kg` | the key generation that signed the SID; absent when unknown |
+//! | `b`  | the rest of the session, a MessagePack map of its own ([`body`]) that the scripts carry but never open |
+//!
+//! The numbers let the scripts decide expiry, quota and compare-and-set
+//! without opening the body, and let a reader decide liveness with its own
+//! `now` after one plain `GET`.
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+use tessera_core::{Context, KeyGeneration, Lifetime, SealedBlob, Session, Subject, Timestamp};
+use tessera_store::StoreError;
+
+/// The first two bytes of every value, before its format byte.
+pub(crate) const MAGIC: &[u8; 2] = b"TS";
+
+/// The value format this build writes, and the newest it reads. Format 1
+/// was Tessera 0.1's hash of separate fields, which this build refuses
+/// ([`older_layout`]).
+pub(crate) const FORMAT: u8 = 2;
+
+/// The `hx` of a session with no hard expiry. A word, not a number, so
+/// that no instant (a negative one before 1970 included) can be read as
+/// "never".
+pub(crate) const NEVER: &str = "never";
+
+const MILLIS_PER_MINUTE: i64 = 60_000;
+
+/// The body: what only the reader needs. Short names keep it small.
+#[derive(Serialize, Deserialize)]
+struct Body {
+    /// Subject.
+    s: Subject,
+    /// Creation time, ms.
+    c: i64,
+    /// Authentication time, ms.
+    a: i64,
+    /// `max_life`, minutes (`-1` unlimited).
+    ml: Lifetime,
+    /// `auth_life`, minutes (`-1` unlimited).
+    al: Lifetime,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    acr: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    amr: Vec<String>,
+    /// Claims.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    cl: Map<String, Value>,
+    /// Data.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    d: Map<String, Value>,
+    /// Sealed credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cr: Option<serde_bytes::ByteBuf>,
+}
+
+/// The map the scripts write, as read back.
+#[derive(Deserialize)]
+struct Outer {
+    lu: i64,
+    mi: i64,
+    #[serde(deserialize_with = "hard_expiry")]
+    hx: Option<i64>,
+    v: u64,
+    cx: Context,
+    #[serde(default)]
+    kg: Option<u32>,
+    b: serde_bytes::ByteBuf,
+}
+
+/// `hx`: an instant in ms, or the word [`NEVER`]; anything else is damage.
+fn hard_expiry<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Hx {
+        At(i64),
+        Word(String),
+    }
+    match Hx::deserialize(deserializer)? {
+        Hx::At(ms) => Ok(Some(ms)),
+        Hx::Word(w) if w == NEVER => Ok(None),
+        Hx::Word(w) => Err(serde::de::Error::custom(format!(
+            "`hx` is neither an instant nor `{NEVER}`: {w:?}"
+        ))),
+    }
+}
+
+/// The numeric fields of a session, as script arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Limits {
+    /// `lu`.
+    pub(crate) last_used: String,
+    /// `mi`.
+    pub(crate) max_idle: String,
+    /// `hx`.
+    pub(crate) hard_expiry: String,
+}
+
+impl Limits {
+    pub(crate) fn of(session: &Session) -> Self {
+        Self {
+            last_used: session.last_used.as_millis().to_string(),
+            max_idle: lifetime_ms(session.max_idle).to_string(),
+            hard_expiry: session
+                .hard_expiry()
+                .at()
+                .map_or_else(|| NEVER.to_owned(), |t| t.as_millis().to_string()),
+        }
+    }
+}
+
+fn lifetime_ms(lifetime: Lifetime) -> i64 {
+    lifetime
+        .minutes()
+        .map_or(-1, |m| i64::from(m.get()) * MILLIS_PER_MINUTE)
+}
+
+/// The body of `session`, the `b` the scripts store as given.
+pub(crate) fn body(session: &Session) -> Vec<u8> {
+    let body = Body {
+        s: session.subject.clone(),
+        c: session.creation_time.as_millis(),
+        a: session.auth_time.as_millis(),
+        ml: session.max_life,
+        al: session.auth_life,
+        acr: session.acr.clone(),
+        amr: session.amr.clone(),
+        cl: session.claims.clone(),
+        d: session.data.clone(),
+        cr: session
+            .credentials
+            .as_ref()
+            .map(|c| serde_bytes::ByteBuf::from(c.as_bytes().to_vec())),
+    };
+    rmp_serde::to_vec_named(&body).expect("a session body always serializes")
+}
+
+/// The format a value declares: `Some` when it begins with [`MAGIC`].
+pub(crate) fn format_of(value: &[u8]) -> Option<u8> {
+    match value {
+        [m0, m1, format, ..] if [*m0, *m1] == *MAGIC => Some(*format),
+        _ => None,
+    }
+}
+
+/// Decodes a session value. A value of a newer format is
+/// [`StoreError::UnsupportedFormat`]; anything that does not decode is
+/// [`StoreError::Corrupt`].
+pub(crate) fn decode(value: &[u8]) -> Result<Session, StoreError> {
+    let format = format_of(value).ok_or_else(|| StoreError::Corrupt {
+        reason: "the session value does not begin with its format header".into(),
+        source: None,
+    })?;
+    if format > FORMAT {
+        return Err(StoreError::UnsupportedFormat {
+            found: u64::from(format),
+            supported: u64::from(FORMAT),
+        });
+    }
+    if format < FORMAT {
+        return Err(StoreError::Corrupt {
+            reason: format!("session value format {format} does not exist"),
+            source: None,
+        });
+    }
+    let outer: Outer = rmp_serde::from_slice(&value[3..])
+        .map_err(|e| StoreError::corrupt("the session value does not decode", e))?;
+    let body: Body = rmp_serde::from_slice(&outer.b)
+        .map_err(|e| StoreError::corrupt("the session body does not decode", e))?;
+    let max_idle = if outer.mi < 0 {
+        Lifetime::Unlimited
+    } else if outer.mi % MILLIS_PER_MINUTE == 0 {
+        Lifetime::from_minutes("mi", outer.mi / MILLIS_PER_MINUTE)
+            .map_err(|e| StoreError::corrupt("the session's `mi` is out of range", e))?
+    } else {
+        return Err(StoreError::Corrupt {
+            reason: "the session's `mi` is not a whole number of minutes".into(),
+            source: None,
+        });
+    };
+    let session = Session {
+        subject: body.s,
+        context: outer.cx,
+        creation_time: Timestamp::from_millis(body.c),
+        auth_time: Timestamp::from_millis(body.a),
+        last_used: Timestamp::from_millis(outer.lu),
+        max_life: body.ml,
+        auth_life: body.al,
+        max_idle,
+        acr: body.acr,
+        amr: body.amr,
+        claims: body.cl,
+        data: body.d,
+        credentials: body.cr.map(|c| SealedBlob::new(c.into_vec())),
+        version: outer.v,
+        signer: outer.kg.map(KeyGeneration::new),
+    };
+    // The scripts decide by `hx`; a reader decides by the lifetimes. They
+    // must agree, or the two would disagree on when the session ends.
+    if session.hard_expiry().at().map(Timestamp::as_millis) != outer.hx {
+        return Err(StoreError::Corrupt {
+            reason: "the session's `hx` does not match its lifetimes".into(),
+            source: None,
+        });
+    }
+    Ok(session)
+}
+
+/// The error for a key that holds a Redis hash: a session of format 1,
+/// the layout of Tessera 0.1, which this build does not convert.
+pub(crate) fn older_layout() -> StoreError {
+    StoreError::Corrupt {
+        reason: "the key holds a session of value format 1 (Tessera 0.1's hash layout); \
+                 this build reads format 2 only: end those sessions \
+                 (docs/operations.md, \"Upgrading\")"
+            .into(),
+        source: None,
+    }
+}
+
+/// A value of the next format, with content this build cannot read.
+#[cfg(test)]
+fn next_format_value() -> Vec<u8> {
+    let mut value = MAGIC.to_vec();
+    value.push(FORMAT + 1);
+    value.extend_from_slice(b"written by a newer Tessera");
+    value
+}
+
+#[cfg(test)]
+mod tests {
+    use tessera_core::{Policy, SessionParams};
+
+    use super::*;
+
+    #[test]
+    fn limits_are_milliseconds_with_minus_one_for_unlimited() {
+        let mut p = SessionParams::new(Subject::new("a").unwrap());
+        p.max_life = Some(Lifetime::minutes_const(10));
+        p.auth_life = Some(Lifetime::Unlimited);
+        p.max_idle = Some(Lifetime::Unlimited);
+        let now = Timestamp::from_millis(1_000);
+        let s = Session::start(p, &Policy::default(), now).unwrap();
+        assert_eq!(
+            Limits::of(&s),
+            Limits {
+                last_used: "1000".into(),
+                max_idle: "-1".into(),
+                hard_expiry: (1_000 + 10 * 60_000).to_string(),
+            }
+        );
+    }
+
+    #[test]
+    fn format_is_read_from_the_header_alone() {
+        assert_eq!(format_of(b"TS\x02\x80"), Some(2));
+        assert_eq!(format_of(&next_format_value()), Some(FORMAT + 1));
+        assert_eq!(format_of(b"TS"), None);
+        assert_eq!(format_of(b"{\"format\":1"), None);
+        assert!(matches!(
+            decode(&next_format_value()),
+            Err(StoreError::UnsupportedFormat {
+                found: 3,
+                supported: 2
+            })
+        ));
+        assert!(matches!(
+            decode(b"TS\x02garbage"),
+            Err(StoreError::Corrupt { .. })
+        ));
+        assert!(matches!(decode(b"TS\x01"), Err(StoreError::Corrupt { .. })));
+    }
+}
