@@ -230,7 +230,7 @@ pub(crate) fn older_layout() -> StoreError {
     StoreError::Corrupt {
         reason: "the key holds a session of value format 1 (Tessera 0.1's hash layout); \
                  this build reads format 2 only: end those sessions \
-                 (docs/operations.md, \"Upgrading\")"
+                 (docs/operations.md, \"Upgrades\")"
             .into(),
         source: None,
     }

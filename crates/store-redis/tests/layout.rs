@@ -172,7 +172,7 @@ async fn a_session_of_the_hash_layout_is_refused_with_a_message_and_can_be_ended
     let message = err.to_string();
     assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
     assert!(message.contains("format 1"), "{message}");
-    assert!(message.contains("Upgrading"), "{message}");
+    assert!(message.contains("Upgrades"), "{message}");
     let err = store
         .create(
             &id,

@@ -18,6 +18,17 @@ use crate::cmd;
 
 /// Tessera's operation, and the peers' operations it is compared with
 /// (plain, then semantically equivalent).
+/// Tessera's throughput targets against a peer's operation: (Tessera's
+/// operation, peer, peer's operation, least ratio), at concurrency 16 and
+/// 64.
+const TARGETS: [(&str, &str, &str, f64); 3] = [
+    ("get-and-touch", "tower-sessions", "load", 0.9),
+    ("get-and-touch", "tower-sessions", "load+save", 1.5),
+    ("create", "tower-sessions", "create", 0.7),
+];
+/// Tessera's Redis bytes per session against tower-sessions': at most.
+const MEMORY_TARGET: f64 = 1.5;
+
 const PAIRS: [(&str, &[(&str, &str)]); 2] = [
     (
         "get-and-touch",
@@ -54,10 +65,20 @@ pub(super) fn build_drivers(bench: &mut Bench) -> Result<PathBuf> {
 pub(super) fn run(bench: &mut Bench) -> Result<()> {
     let bins = build_drivers(bench)?;
     let url = bench.redis_url()?;
-    let (ops, concurrency, systems) = if bench.quick {
-        (10_000, "64", "tessera,tower-sessions,actix-session")
+    let (ops, concurrency, systems, memory_sessions) = if bench.quick {
+        (
+            10_000,
+            "16,64",
+            "tessera,tower-sessions,actix-session",
+            20_000,
+        )
     } else {
-        (30_000, "1,16,64", "tessera,tower-sessions,actix-session")
+        (
+            30_000,
+            "1,16,64",
+            "tessera,tower-sessions,actix-session",
+            100_000,
+        )
     };
     bench.redis_command(&["FLUSHALL"])?;
     bench.progress(&format!(
@@ -66,16 +87,26 @@ pub(super) fn run(bench: &mut Bench) -> Result<()> {
     let output = cmd::output(
         Command::new(bins.join("peers"))
             .args(["--url", &url, "--ops", &ops.to_string()])
-            .args(["--concurrency", concurrency, "--systems", systems]),
+            .args(["--concurrency", concurrency, "--systems", systems])
+            .args(["--memory-sessions", &memory_sessions.to_string()]),
     )?;
     std::fs::write(bench.out.join("peers.log"), &output)?;
     let records = json::records(&output)?;
     if records.is_empty() {
         bail!("the peers driver printed no results (see target/bench/peers.log)");
     }
+    let memory: Vec<&Record> = records
+        .iter()
+        .filter(|r| r.text("op") == "memory")
+        .collect();
+    let records: Vec<&Record> = records
+        .iter()
+        .filter(|r| r.text("op") != "memory")
+        .collect();
     let find = |system: &str, op: &str, c: f64| {
         records
             .iter()
+            .copied()
             .find(|r| r.text("system") == system && r.text("op") == op && r.is("concurrency", c))
     };
     let levels: Vec<f64> = {
@@ -123,14 +154,15 @@ pub(super) fn run(bench: &mut Bench) -> Result<()> {
         &rows,
     ));
     body.push_str(
-        "\n**What each does per call.** Tessera get-and-touch: one EVALSHA whose script reads \
-         the session, checks three expiry terms (hard, since-authentication, idle), moves \
-         `last_used` and the key's expiry, and returns the record. Tessera create: one EVALSHA \
+        "\n**What each does per call.** Tessera get-and-touch: one GET of the session value, \
+         decoded and checked against three expiry terms (hard, since-authentication, idle) \
+         with the caller's clock; once per touch window (60 s) since the stored last use, one \
+         more call, a script, writes the use, and none falls due within a run. Tessera create: one EVALSHA \
          that reads the subject's index, applies the quota decision, writes the session and the \
          index entry and sets both expiries. tower-sessions: `load` is one GET and a \
          MessagePack decode, `save` one SET with EXAT, `create` one SET NX; under a sliding \
          expiry its session layer does load + save per request, which is what Tessera's touch \
-         does in one round trip. actix-session: `load` is one GET and a JSON decode, `save` of a \
+         does once per window. actix-session: `load` is one GET and a JSON decode, `save` of a \
          new session one SET NX EX, the sliding-expiry equivalent load + EXPIRE. Neither peer \
          has a subject index, a quota, or more than one expiry term; neither authenticates its \
          session keys (Tessera's SID verification happens before the store and is not part of \
@@ -142,21 +174,82 @@ pub(super) fn run(bench: &mut Bench) -> Result<()> {
 
     let top = levels.last().copied().unwrap_or(64.0);
     for (tessera_op, peers) in PAIRS {
-        let Some(ours) = find("tessera", tessera_op, top) else {
-            continue;
-        };
         for (system, op) in peers {
-            if let Some(theirs) = find(system, op, top) {
+            let target = TARGETS
+                .iter()
+                .find(|t| (t.0, t.1, t.2) == (tessera_op, *system, *op));
+            let levels_here: Vec<f64> = if target.is_some() {
+                [16.0, 64.0]
+                    .into_iter()
+                    .filter(|c| levels.contains(c))
+                    .collect()
+            } else {
+                vec![top]
+            };
+            for c in levels_here {
+                let (Some(ours), Some(theirs)) =
+                    (find("tessera", tessera_op, c), find(system, op, c))
+                else {
+                    continue;
+                };
+                let ratio = ours.number("ops_per_sec") / theirs.number("ops_per_sec");
                 bench.report.headline(Headline {
                     area: "peers (Redis)".into(),
-                    what: format!("Tessera {tessera_op} vs {system} {op}, concurrency {top}"),
+                    what: format!("Tessera {tessera_op} vs {system} {op}, concurrency {c}"),
                     value: format!("{}/s", rate(ours.number("ops_per_sec"))),
                     baseline: format!("{system} {op} {}/s", rate(theirs.number("ops_per_sec"))),
                     ratio: percent(ours.number("ops_per_sec"), theirs.number("ops_per_sec")),
-                    target: "none set".into(),
-                    met: None,
+                    target: target
+                        .map_or_else(|| "none set".into(), |t| format!("≥ {:.0}%", 100.0 * t.3)),
+                    met: target.map(|t| ratio >= t.3),
                 });
             }
+        }
+    }
+    if !memory.is_empty() {
+        let bytes = |system: &str| {
+            memory
+                .iter()
+                .find(|r| r.text("system") == system)
+                .map(|r| r.number("bytes_per_session"))
+        };
+        let rows: Vec<Vec<String>> = memory
+            .iter()
+            .map(|r| {
+                vec![
+                    r.text("system").to_owned(),
+                    format!("{:.0}", r.number("sessions")),
+                    format!("{:.0} B", r.number("bytes_per_session")),
+                    bytes("tessera").map_or_else(String::new, |t| {
+                        format!("{:.2}×", t / r.number("bytes_per_session"))
+                    }),
+                ]
+            })
+            .collect();
+        bench.report.section(
+            "peers-memory",
+            "Redis memory per session, beside the peers",
+            format!(
+                "Each store in turn starts from an empty Redis (`FLUSHALL`), creates the sessions \
+                 (200-byte data payload; for Tessera each of its own subject, so each with its own \
+                 subject index key, the worst case) and reports `used_memory` after minus before, \
+                 over their number.\n\n{}",
+                table(
+                    &["store", "sessions", "bytes per session", "Tessera ÷ this"],
+                    &rows
+                )
+            ),
+        );
+        if let (Some(ours), Some(tower)) = (bytes("tessera"), bytes("tower-sessions")) {
+            bench.report.headline(Headline {
+                area: "memory, Redis".into(),
+                what: "bytes per session vs tower-sessions-redis-store".into(),
+                value: format!("{ours:.0} B"),
+                baseline: format!("tower-sessions {tower:.0} B"),
+                ratio: format!("{:.2}×", ours / tower),
+                target: format!("≤ {MEMORY_TARGET}×"),
+                met: Some(ours <= MEMORY_TARGET * tower),
+            });
         }
     }
     let names: Vec<(String, String)> = {

@@ -5,13 +5,16 @@
 //! ```text
 //! peers --url redis://127.0.0.1:PORT [--ops N] [--concurrency 1,16,64]
 //!       [--systems tessera,tower-sessions,actix-session] [--pool-size 4]
+//!       [--memory-sessions N]
 //! ```
 //!
 //! What each measured operation does per call:
 //!
-//! * Tessera `get-and-touch`: one EVALSHA; the script reads the session
-//!   hash, checks the three expiry terms, moves `last_used` and the key's
-//!   PEXPIREAT, and returns the record, which the client decodes.
+//! * Tessera `get-and-touch`: one GET of the session value, which the
+//!   client decodes and checks against the three expiry terms with its
+//!   clock; once the 60 s touch window has passed since the stored last
+//!   use, one more call (a script) writes the use. Within one run no touch
+//!   falls due: this is the read of a session in active use.
 //! * Tessera `create`: one EVALSHA; the script reads the subject's index,
 //!   applies the quota decision, writes the hash and the index entry and
 //!   sets both expiries (a fresh subject each time: the common login).
@@ -24,6 +27,11 @@
 //!   `load+update_ttl` the sliding-expiry equivalent (GET, then EXPIRE).
 //!
 //! Neither peer has a subject index, quotas, or more than one expiry term.
+//!
+//! With `--memory-sessions N`, after the runs, each system in turn starts
+//! from an empty Redis (`FLUSHALL`), creates N sessions (for Tessera each
+//! of its own subject, so each with its own index key: the worst case),
+//! and reports `used_memory` after minus before, over N (op `memory`).
 //! Results are `BENCH` lines (see the library).
 
 use std::collections::HashMap;
@@ -40,7 +48,7 @@ use tessera_store::{Clock as _, SessionRef, SessionStore as _, SystemClock, Touc
 use tessera_store_redis::{RedisConfig, RedisStore};
 use tower_sessions_core::SessionStore as _;
 use tower_sessions_core::session::{Id, Record};
-use tower_sessions_redis_store::fred::prelude::{ClientLike as _, Config, Pool};
+use tower_sessions_redis_store::fred::prelude::{Client, ClientLike as _, Config, Pool};
 
 /// Sessions read round-robin by the read benchmarks.
 const READ_SET: usize = 1000;
@@ -72,6 +80,128 @@ fn main() {
             other => panic!("unknown system {other}"),
         }
     }
+    let memory_sessions: usize = arg(&args, "--memory-sessions", 0);
+    if memory_sessions > 0 {
+        for system in systems.split(',') {
+            runtime.block_on(memory(&url, system, memory_sessions));
+        }
+    }
+}
+
+/// Sessions created at once while filling Redis for the memory figure.
+const MEMORY_BATCH: usize = 500;
+
+/// Redis bytes per session of `system`: `used_memory` after creating `n`
+/// sessions in an empty Redis minus before, over `n`; Redis is emptied
+/// again afterwards.
+async fn memory(url: &str, system: &str, n: usize) {
+    let raw = Client::new(
+        Config::from_url(url).expect("a Redis URL"),
+        None,
+        None,
+        None,
+    );
+    raw.init().await.expect("connect");
+    let () = raw.flushall(false).await.expect("flushall");
+    let before = used_memory(&raw).await;
+    let batches: Vec<Vec<usize>> = (0..n)
+        .collect::<Vec<_>>()
+        .chunks(MEMORY_BATCH)
+        .map(<[usize]>::to_vec)
+        .collect();
+    match system {
+        "tessera" => {
+            let mut config = RedisConfig::from_url(url.to_owned());
+            config.key_prefix = "peers-tessera:".to_owned();
+            let store = RedisStore::open(&config).await.expect("connect");
+            let quota = policy(5, OnQuotaExhaustion::DenyLogin);
+            let now = SystemClock.now();
+            for batch in batches {
+                futures::future::join_all(batch.into_iter().map(|i| {
+                    let (store, quota) = (&store, &quota);
+                    async move {
+                        let subject = format!("memory-{i}");
+                        store
+                            .create(
+                                &session_ref(&subject),
+                                &payload_session(&subject, now),
+                                quota,
+                                now,
+                            )
+                            .await
+                            .expect("create");
+                    }
+                }))
+                .await;
+            }
+        }
+        "tower-sessions" => {
+            let pool = Pool::new(
+                Config::from_url(url).expect("a Redis URL"),
+                None,
+                None,
+                None,
+                4,
+            )
+            .expect("a fred pool");
+            pool.init().await.expect("connect");
+            let store = tower_sessions_redis_store::RedisStore::new(pool);
+            for batch in batches {
+                futures::future::join_all(batch.into_iter().map(|i| {
+                    let store = &store;
+                    async move {
+                        let mut record = tower_record(&format!("memory-{i}"));
+                        store.create(&mut record).await.expect("create");
+                    }
+                }))
+                .await;
+            }
+        }
+        "actix-session" => {
+            let store = RedisSessionStore::new(url).await.expect("connect");
+            let ttl = time::Duration::days(3);
+            for batch in batches {
+                futures::future::join_all(batch.into_iter().map(|i| {
+                    let (store, ttl) = (&store, &ttl);
+                    async move {
+                        store
+                            .save(actix_state(&format!("memory-{i}")), ttl)
+                            .await
+                            .expect("save");
+                    }
+                }))
+                .await;
+            }
+        }
+        other => panic!("unknown system {other}"),
+    }
+    let after = used_memory(&raw).await;
+    let () = raw.flushall(false).await.expect("flushall");
+    #[expect(clippy::cast_precision_loss, reason = "counts are far below 2^52")]
+    let (delta, n_f) = ((after - before) as f64, n as f64);
+    let per_session = delta / n_f;
+    tessera_bench_peers::emit(&[
+        ("system", tessera_bench_peers::Field::Text(system)),
+        ("op", tessera_bench_peers::Field::Text("memory")),
+        ("sessions", tessera_bench_peers::Field::Number(n_f)),
+        (
+            "bytes_per_session",
+            tessera_bench_peers::Field::Number(per_session),
+        ),
+    ]);
+}
+
+async fn used_memory(raw: &Client) -> i64 {
+    let info: String = raw
+        .info(Some(
+            tower_sessions_redis_store::fred::types::InfoKind::Memory,
+        ))
+        .await
+        .expect("info");
+    info.lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("used_memory")
 }
 
 async fn tessera(url: &str, ops: usize, concurrency: &[usize], pool_size: usize) {

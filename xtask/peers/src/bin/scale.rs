@@ -130,11 +130,7 @@ async fn open(backend: &str, args: &[String]) -> Arc<dyn SessionStore> {
             let mut config = RedisConfig::from_url(url);
             config.key_prefix = "scale:".to_owned();
             config.pool_size = arg(args, "--pool-size", tessera_store_redis::DEFAULT_POOL_SIZE);
-            Arc::new(
-                RedisStore::open(&config)
-                    .await
-                    .expect("connect to Redis"),
-            )
+            Arc::new(RedisStore::open(&config).await.expect("connect to Redis"))
         }
         "dynamodb" => {
             let endpoint: String = arg(args, "--endpoint", String::new());
@@ -146,7 +142,7 @@ async fn open(backend: &str, args: &[String]) -> Arc<dyn SessionStore> {
             config.aws_secret_key = Some("bench".into());
             // The emulator applies one request at a time and may fall far
             // behind under load; a retry would only count twice.
-            config.attempt_timeout_ms = 60_000;
+            config.attempt_timeout = std::time::Duration::from_secs(60);
             let client = config.client().await.expect("an SDK client");
             create_table(&client, &table)
                 .await
