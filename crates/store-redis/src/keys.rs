@@ -1,9 +1,13 @@
 //! The key layout: where a session and a subject index live in Redis.
 //!
 //! ```text
-//! <prefix>{<tag>}:s:<storage key>   hash: one session
+//! <prefix>{<tag>}:s:<storage key>   string: one session (crate::value)
 //! <prefix>{<tag>}:u:<subject hash>  sorted set: a subject's storage keys
 //! ```
+//!
+//! Storage keys (32 bytes) and subject hashes (16 bytes) are written in
+//! unpadded base64url, 43 and 22 characters: a third shorter than hex, in
+//! every key name and index member.
 //!
 //! `<tag>` is the 4 hex digits of the [`SubjectTag`], in braces so that Redis
 //! Cluster hashes only it: a subject's sessions and its index share one slot
@@ -12,6 +16,8 @@
 //! `<subject hash>` is a hash of the subject, so user names never appear in
 //! key names (`SCAN`, `MONITOR`, slow logs).
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use ring::digest;
 use tessera_core::Subject;
 use tessera_crypto::{SessionRef, StorageKey, SubjectTag};
@@ -39,7 +45,11 @@ impl Keys {
 
     /// The hash holding the session `id`.
     pub(crate) fn session(&self, id: &SessionRef) -> String {
-        format!("{}{}", self.session_prefix(id.tag()), id.storage_key())
+        format!(
+            "{}{}",
+            self.session_prefix(id.tag()),
+            member(&id.storage_key())
+        )
     }
 
     /// The start of every session key of `tag`; a storage key's hex
@@ -82,7 +92,7 @@ impl Keys {
         let storage_key = rest.strip_prefix(":s:")?;
         Some(SessionRef::new(
             tag.parse().ok()?,
-            storage_key.parse().ok()?,
+            parse_member(storage_key)?,
         ))
     }
 
@@ -95,19 +105,29 @@ impl Keys {
     }
 }
 
-/// The subject's part of its index key name (lowercase hex), also stored in
-/// each session hash (`sh`) so a delete by storage key finds the index.
+/// The subject's part of its index key name (base64url), also stored in
+/// each session value (`s`) so a delete by storage key finds the index.
 pub(crate) fn subject_hash(subject: &Subject) -> String {
     let mut ctx = digest::Context::new(&digest::SHA256);
     ctx.update(SUBJECT_HASH_LABEL);
     ctx.update(subject.as_str().as_bytes());
     let d = ctx.finish();
-    tessera_crypto::to_hex(&d.as_ref()[..SUBJECT_HASH_LEN])
+    B64.encode(&d.as_ref()[..SUBJECT_HASH_LEN])
 }
 
-/// A storage key as an index member (lowercase hex).
+/// A storage key as an index member and in its session's key name
+/// (base64url, 43 characters).
 pub(crate) fn member(key: &StorageKey) -> String {
-    key.to_hex()
+    B64.encode(key.as_bytes())
+}
+
+/// The storage key an index member (or the end of a session key) names.
+pub(crate) fn parse_member(text: &str) -> Option<StorageKey> {
+    let mut bytes = [0u8; 32];
+    match B64.decode_slice(text, &mut bytes) {
+        Ok(32) => Some(StorageKey::from_bytes(bytes)),
+        _ => None,
+    }
 }
 
 /// Escapes Redis glob metacharacters so a prefix matches only itself.
@@ -143,13 +163,19 @@ mod tests {
         let index = keys.index(&alice);
         assert_eq!(
             session,
-            format!("tessera:{{{tag}}}:s:{}", id.storage_key().to_hex())
+            format!("tessera:{{{tag}}}:s:{}", member(&id.storage_key()))
         );
+        assert_eq!(member(&id.storage_key()).len(), 43);
+        assert_eq!(
+            parse_member(&member(&id.storage_key())),
+            Some(id.storage_key())
+        );
+        assert_eq!(parse_member("short"), None);
         assert_eq!(
             index,
             format!("tessera:{{{tag}}}:u:{}", subject_hash(&alice))
         );
-        assert_eq!(subject_hash(&alice).len(), 32);
+        assert_eq!(subject_hash(&alice).len(), 22);
         assert!(!index.contains("alice"), "no user name in key names");
         assert_eq!(keys.parse_session(&session), Some(id));
         assert_eq!(keys.parse_session(&index), None);

@@ -328,9 +328,10 @@ impl RedisStore {
         what: &'static str,
     ) -> Result<SessionRef, StoreError> {
         let member = reply::text(member, what)?;
-        let key: StorageKey = member
-            .parse()
-            .map_err(|e| StoreError::corrupt("a subject index entry is not a storage key", e))?;
+        let key: StorageKey = keys::parse_member(&member).ok_or_else(|| StoreError::Corrupt {
+            reason: "a subject index entry is not a storage key".into(),
+            source: None,
+        })?;
         Ok(SessionRef::new(tag, key))
     }
 }

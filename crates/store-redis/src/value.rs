@@ -7,18 +7,18 @@
 //! The three-byte header lets every build, this one and later ones, tell
 //! a value of a newer format (left alone: [`StoreError::UnsupportedFormat`])
 //! from a damaged one before decoding anything. The map is written by the
-//! scripts (Redis's `cmsgpack`), with short key names:
+//! scripts (Redis's `cmsgpack`), with one-letter keys:
 //!
-//! | key  | holds |
-//! |------|-------|
-//! | `lu` | last use, ms since the epoch (what a due touch rewrites) |
-//! | `mi` | `max_idle` in ms, `-1` unlimited |
-//! | `hx` | hard expiry (the earlier of the `max_life` and `auth_life` ends), ms, negative before 1970; the string `never` when there is none |
-//! | `v`  | version, for compare-and-set |
-//! | `sh` | the subject hash, naming the subject index |
-//! | `cx` | the context |
-//! | `kg` | the key generation that signed the SID; absent when unknown |
-//! | `b`  | the rest of the session, a MessagePack map of its own ([`body`]) that the scripts carry but never open |
+//! | key | holds |
+//! |-----|-------|
+//! | `l` | last use, ms since the epoch (what a due touch rewrites) |
+//! | `m` | `max_idle` in ms, `-1` unlimited |
+//! | `h` | hard expiry (the earlier of the `max_life` and `auth_life` ends), ms, negative before 1970; the string `never` when there is none |
+//! | `v` | version, for compare-and-set |
+//! | `s` | the subject hash, naming the subject index |
+//! | `c` | the context |
+//! | `k` | the key generation that signed the SID; absent when unknown |
+//! | `b` | the rest of the session, a MessagePack map of its own ([`body`]) that the scripts carry but never open |
 //!
 //! The numbers let the scripts decide expiry, quota and compare-and-set
 //! without opening the body, and let a reader decide liveness with its own
@@ -51,8 +51,10 @@ struct Body {
     s: Subject,
     /// Creation time, ms.
     c: i64,
-    /// Authentication time, ms.
-    a: i64,
+    /// Authentication time, ms; absent when it is the creation time (a
+    /// session started at login).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    a: Option<i64>,
     /// `max_life`, minutes (`-1` unlimited).
     ml: Lifetime,
     /// `auth_life`, minutes (`-1` unlimited).
@@ -75,13 +77,21 @@ struct Body {
 /// The map the scripts write, as read back.
 #[derive(Deserialize)]
 struct Outer {
+    /// Last use.
+    #[serde(rename = "l")]
     lu: i64,
+    /// `max_idle`, ms.
+    #[serde(rename = "m")]
     mi: i64,
-    #[serde(deserialize_with = "hard_expiry")]
+    /// Hard expiry.
+    #[serde(rename = "h", deserialize_with = "hard_expiry")]
     hx: Option<i64>,
     v: u64,
+    /// Context.
+    #[serde(rename = "c")]
     cx: Context,
-    #[serde(default)]
+    /// Key generation.
+    #[serde(rename = "k", default)]
     kg: Option<u32>,
     b: serde_bytes::ByteBuf,
 }
@@ -98,7 +108,7 @@ fn hard_expiry<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>
         Hx::At(ms) => Ok(Some(ms)),
         Hx::Word(w) if w == NEVER => Ok(None),
         Hx::Word(w) => Err(serde::de::Error::custom(format!(
-            "`hx` is neither an instant nor `{NEVER}`: {w:?}"
+            "`h` is neither an instant nor `{NEVER}`: {w:?}"
         ))),
     }
 }
@@ -138,7 +148,7 @@ pub(crate) fn body(session: &Session) -> Vec<u8> {
     let body = Body {
         s: session.subject.clone(),
         c: session.creation_time.as_millis(),
-        a: session.auth_time.as_millis(),
+        a: (session.auth_time != session.creation_time).then(|| session.auth_time.as_millis()),
         ml: session.max_life,
         al: session.auth_life,
         acr: session.acr.clone(),
@@ -189,10 +199,10 @@ pub(crate) fn decode(value: &[u8]) -> Result<Session, StoreError> {
         Lifetime::Unlimited
     } else if outer.mi % MILLIS_PER_MINUTE == 0 {
         Lifetime::from_minutes("mi", outer.mi / MILLIS_PER_MINUTE)
-            .map_err(|e| StoreError::corrupt("the session's `mi` is out of range", e))?
+            .map_err(|e| StoreError::corrupt("the session's max idle (`m`) is out of range", e))?
     } else {
         return Err(StoreError::Corrupt {
-            reason: "the session's `mi` is not a whole number of minutes".into(),
+            reason: "the session's max idle (`m`) is not a whole number of minutes".into(),
             source: None,
         });
     };
@@ -200,7 +210,7 @@ pub(crate) fn decode(value: &[u8]) -> Result<Session, StoreError> {
         subject: body.s,
         context: outer.cx,
         creation_time: Timestamp::from_millis(body.c),
-        auth_time: Timestamp::from_millis(body.a),
+        auth_time: Timestamp::from_millis(body.a.unwrap_or(body.c)),
         last_used: Timestamp::from_millis(outer.lu),
         max_life: body.ml,
         auth_life: body.al,
@@ -217,7 +227,7 @@ pub(crate) fn decode(value: &[u8]) -> Result<Session, StoreError> {
     // must agree, or the two would disagree on when the session ends.
     if session.hard_expiry().at().map(Timestamp::as_millis) != outer.hx {
         return Err(StoreError::Corrupt {
-            reason: "the session's `hx` does not match its lifetimes".into(),
+            reason: "the session's hard expiry (`h`) does not match its lifetimes".into(),
             source: None,
         });
     }
@@ -267,6 +277,64 @@ mod tests {
                 hard_expiry: (1_000 + 10 * 60_000).to_string(),
             }
         );
+    }
+
+    /// The map as the scripts write it (they write the body as a str; the
+    /// tests against Redis read that back).
+    fn as_scripts_write(session: &Session) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct Written<'a> {
+            l: i64,
+            m: i64,
+            h: i64,
+            v: u64,
+            s: &'a str,
+            c: &'a str,
+            b: serde_bytes::ByteBuf,
+        }
+        let limits = Limits::of(session);
+        let mut value = MAGIC.to_vec();
+        value.push(FORMAT);
+        value.extend(
+            rmp_serde::to_vec_named(&Written {
+                l: session.last_used.as_millis(),
+                m: limits.max_idle.parse().unwrap(),
+                h: limits.hard_expiry.parse().unwrap(),
+                v: session.version,
+                s: "AAAAAAAAAAAAAAAAAAAAAA",
+                c: session.context.as_str(),
+                b: serde_bytes::ByteBuf::from(body(session)),
+            })
+            .unwrap(),
+        );
+        value
+    }
+
+    #[test]
+    fn a_session_reads_back_as_written_and_the_auth_time_is_kept_only_when_it_differs() {
+        let mut p = SessionParams::new(Subject::new("ada").unwrap());
+        p.max_life = Some(Lifetime::minutes_const(600));
+        p.auth_life = Some(Lifetime::minutes_const(60));
+        p.max_idle = Some(Lifetime::minutes_const(30));
+        let now = Timestamp::from_millis(1_700_000_000_000);
+        let mut s = Session::start(p, &Policy::default(), now).unwrap();
+        s.data.insert("theme".into(), Value::from("dark"));
+        let read = decode(&as_scripts_write(&s)).unwrap();
+        assert_eq!(read, s);
+        let names: Vec<String> =
+            rmp_serde::from_slice::<std::collections::BTreeMap<String, Value>>(&body(&s))
+                .unwrap()
+                .into_keys()
+                .collect();
+        assert_eq!(
+            names,
+            ["al", "c", "d", "ml", "s"],
+            "no `a`: it is the creation time"
+        );
+
+        s.auth_time = Timestamp::from_millis(now.as_millis() - 5_000);
+        let read = decode(&as_scripts_write(&s)).unwrap();
+        assert_eq!(read.auth_time, s.auth_time);
     }
 
     #[test]

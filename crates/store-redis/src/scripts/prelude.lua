@@ -1,12 +1,14 @@
 -- Tessera session store: helpers shared by every script (prepended to each).
 --
 -- A session is one string value: 'TS', a format byte, then a MessagePack
--- map (cmsgpack) of lu (last use, ms), mi (max idle, ms, -1 unlimited),
--- hx (hard expiry: the earlier of the max_life and auth_life ends, ms,
--- possibly before 1970; 'never' when both are unlimited), v (version),
--- sh (subject hash: names the subject index), cx (context), kg (the key
--- generation that signed the SID, absent when unknown) and b (the rest of
--- the session, which the scripts carry but never open). See value.rs.
+-- map (cmsgpack) of one-letter keys: l (last use, ms), m (max idle, ms, -1
+-- unlimited), h (hard expiry: the earlier of the max_life and auth_life
+-- ends, ms, possibly before 1970; 'never' when both are unlimited),
+-- v (version), s (subject hash: names the subject index), c (context),
+-- k (the key generation that signed the SID, absent when unknown) and b
+-- (the rest of the session, which the scripts carry but never open). See
+-- value.rs. The scripts work on tables with the long names lu, mi, hx, v,
+-- sh, cx, kg, b; tessera_read and tessera_write translate.
 -- Every decision uses the caller's `now` (ARGV), never Redis' clock, so the
 -- caller's clock is the one truth.
 
@@ -47,8 +49,10 @@ local function tessera_read(key)
   local format = string.byte(raw, 3)
   if format > TESSERA_FORMAT then return {newer = format} end
   if format < TESSERA_FORMAT then return false end
-  local ok, t = pcall(cmsgpack.unpack, string.sub(raw, 4))
-  if not ok or type(t) ~= 'table' then return false end
+  local ok, m = pcall(cmsgpack.unpack, string.sub(raw, 4))
+  if not ok or type(m) ~= 'table' then return false end
+  local t = {lu = m.l, mi = m.m, hx = m.h, v = m.v, sh = m.s, cx = m.c,
+    kg = m.k, b = m.b}
   local hx = tessera_hx(t.hx)
   if not (type(t.lu) == 'number' and type(t.mi) == 'number' and hx
       and type(t.v) == 'number' and type(t.sh) == 'string'
@@ -63,8 +67,8 @@ end
 -- Writes the session value at `key` from `t` (lu, mi, hx, v, sh, cx, kg,
 -- b) with the key's expiry at the session's: PXAT, or none for never.
 local function tessera_write(key, t)
-  local value = {lu = t.lu, mi = t.mi, hx = t.hx, v = t.v, sh = t.sh,
-    cx = t.cx, kg = t.kg, b = t.b}
+  local value = {l = t.lu, m = t.mi, h = t.hx, v = t.v, s = t.sh,
+    c = t.cx, k = t.kg, b = t.b}
   local raw = 'TS' .. string.char(TESSERA_FORMAT) .. cmsgpack.pack(value)
   local e = tessera_expiry(t.lu, t.mi, tessera_hx(t.hx))
   if e == math.huge then
@@ -99,13 +103,23 @@ local function tessera_kg(t)
   return string.format('%d', t.kg)
 end
 
+-- The value of each base64url digit, by byte: members are storage keys in
+-- unpadded base64url, whose digits in this order spell the key's bits.
+local TESSERA_DIGIT = {}
+do
+  local alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+  for i = 1, #alphabet do TESSERA_DIGIT[string.byte(alphabet, i)] = i end
+end
+
 -- Orders live sessions next-expiring first, ties by storage key bytes
--- (the same order as tessera_core::decide). Compares bytes, not strcoll,
--- so the server's locale cannot change the order.
+-- (the same order as tessera_core::decide): digit by digit, by the digits'
+-- values, never by strcoll, so neither the alphabet's ASCII order nor the
+-- server's locale can change the order.
 local function tessera_before(a, b)
   if a.exp ~= b.exp then return a.exp < b.exp end
   for i = 1, math.min(#a.m, #b.m) do
-    local x, y = string.byte(a.m, i), string.byte(b.m, i)
+    local x = TESSERA_DIGIT[string.byte(a.m, i)] or 0
+    local y = TESSERA_DIGIT[string.byte(b.m, i)] or 0
     if x ~= y then return x < y end
   end
   return #a.m < #b.m

@@ -30,7 +30,8 @@
 //!
 //! With `--memory-sessions N`, after the runs, each system in turn starts
 //! from an empty Redis (`FLUSHALL`), creates N sessions (for Tessera each
-//! of its own subject, so each with its own index key: the worst case),
+//! of its own subject, so each with its own index key: the worst case;
+//! under the default key prefix `tessera:`),
 //! and reports `used_memory` after minus before, over N (op `memory`).
 //! Results are `BENCH` lines (see the library).
 
@@ -112,7 +113,8 @@ async fn memory(url: &str, system: &str, n: usize) {
     match system {
         "tessera" => {
             let mut config = RedisConfig::from_url(url.to_owned());
-            config.key_prefix = "peers-tessera:".to_owned();
+            // The default prefix, as a deployment has it.
+            config.key_prefix = tessera_store_redis::DEFAULT_KEY_PREFIX.to_owned();
             let store = RedisStore::open(&config).await.expect("connect");
             let quota = policy(5, OnQuotaExhaustion::DenyLogin);
             let now = SystemClock.now();
@@ -206,7 +208,8 @@ async fn used_memory(raw: &Client) -> i64 {
 
 async fn tessera(url: &str, ops: usize, concurrency: &[usize], pool_size: usize) {
     let mut config = RedisConfig::from_url(url.to_owned());
-    config.key_prefix = "peers-tessera:".to_owned();
+    // The default prefix, as a deployment has it.
+    config.key_prefix = tessera_store_redis::DEFAULT_KEY_PREFIX.to_owned();
     config.pool_size = pool_size;
     let store = Arc::new(RedisStore::open(&config).await.expect("connect"));
     let quota = Arc::new(policy(5, OnQuotaExhaustion::CloseOldSession));
