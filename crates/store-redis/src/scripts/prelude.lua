@@ -103,12 +103,16 @@ local function tessera_kg(t)
   return string.format('%d', t.kg)
 end
 
--- The value of each base64url digit, by byte: members are storage keys in
--- unpadded base64url, whose digits in this order spell the key's bits.
-local TESSERA_DIGIT = {}
-do
-  local alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
-  for i = 1, #alphabet do TESSERA_DIGIT[string.byte(alphabet, i)] = i end
+-- The value of a base64url digit, from its byte: members are storage keys
+-- in unpadded base64url, whose digits in order spell the key's bits.
+local function tessera_digit(c)
+  if c >= 97 then return c - 71 end -- a-z: 26..51
+  if c >= 65 then
+    if c == 95 then return 63 end -- _
+    return c - 65 -- A-Z: 0..25
+  end
+  if c >= 48 then return c + 4 end -- 0-9: 52..61
+  return 62 -- -
 end
 
 -- Orders live sessions next-expiring first, ties by storage key bytes
@@ -118,8 +122,8 @@ end
 local function tessera_before(a, b)
   if a.exp ~= b.exp then return a.exp < b.exp end
   for i = 1, math.min(#a.m, #b.m) do
-    local x = TESSERA_DIGIT[string.byte(a.m, i)] or 0
-    local y = TESSERA_DIGIT[string.byte(b.m, i)] or 0
+    local x = tessera_digit(string.byte(a.m, i))
+    local y = tessera_digit(string.byte(b.m, i))
     if x ~= y then return x < y end
   end
   return #a.m < #b.m
