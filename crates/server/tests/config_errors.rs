@@ -272,6 +272,16 @@ fn tokenizer_mistakes_name_their_key() {
             "hash tag",
         ),
         (
+            "  type: redis\n  host: h\n  touch_window_ms: 3600001\n",
+            "tokenizer.touch_window_ms",
+            "0..=3600000",
+        ),
+        (
+            "  type: dynamodb\n  table: tab\n  touch_window_ms: 1000\n",
+            "tokenizer.touch_window_ms",
+            "applies only to type local and redis",
+        ),
+        (
             "  type: redis\n  sentinel:\n    service_name: m\n",
             "tokenizer.sentinel.nodes",
             "required",

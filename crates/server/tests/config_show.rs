@@ -40,6 +40,8 @@ fn secrets_are_redacted_and_everything_else_is_shown() {
         "quotaPerSubject: 5",
         "listen: 127.0.0.1:8080",
         "max_body_bytes: 65536",
+        // The Redis store's touch window, by default.
+        "touch_window_ms: 60000",
     ] {
         assert!(
             shown.contains(expected),

@@ -32,6 +32,11 @@ const TOKEN: &str = "docs-example-token-0123456789abcdefghijklmno";
 
 /// Shell blocks that are not run here, by file and first line, and why.
 const NOT_RUN: &[(&str, &str, &str)] = &[
+    (
+        "docs/capacity.md",
+        "cargo xtask bench peers redis server     # M1–M7 on your hardware",
+        "the benchmarks take minutes and build release binaries; `cargo xtask bench --quick` is how they are run",
+    ),
     ("README.md", "cargo xtask test", "the test command itself"),
     (
         "README.md",
