@@ -34,7 +34,7 @@ const HOUSEKEEPING_CONCURRENCY: usize = 32;
 
 /// Sessions in Redis (standalone, Sentinel or Cluster).
 ///
-/// A session is one compact value ([`crate::value`]). A read is one plain
+/// A session is one compact value (docs/backends/redis.md). A read is one plain
 /// `GET`, decided with the caller's `now`; a touch is written (one more
 /// round trip, a conditional script) only once the touch window has passed
 /// since the stored last use. Every other operation is one Lua script, one
