@@ -43,7 +43,7 @@ impl Keys {
         }
     }
 
-    /// The hash holding the session `id`.
+    /// The key holding the session `id`.
     pub(crate) fn session(&self, id: &SessionRef) -> String {
         format!(
             "{}{}",
@@ -52,7 +52,7 @@ impl Keys {
         )
     }
 
-    /// The start of every session key of `tag`; a storage key's hex
+    /// The start of every session key of `tag`; a storage key's base64url
     /// completes it. Scripts build the keys of index members with it.
     pub(crate) fn session_prefix(&self, tag: SubjectTag) -> String {
         format!("{}{{{}}}:s:", self.prefix, tag)

@@ -45,11 +45,11 @@ pub(crate) fn text(value: Value, what: &'static str) -> Result<String, StoreErro
         .ok_or_else(|| crate::errors::unexpected_reply(what))
 }
 
-/// A bytes value of a reply.
-pub(crate) fn bytes(value: Value, what: &'static str) -> Result<Vec<u8>, StoreError> {
+/// A bytes value of a reply, without copying it.
+pub(crate) fn bytes(value: Value, what: &'static str) -> Result<fred::bytes::Bytes, StoreError> {
     match value {
-        Value::Bytes(b) => Ok(b.to_vec()),
-        Value::String(s) => Ok(s.as_bytes().to_vec()),
+        Value::Bytes(b) => Ok(b),
+        Value::String(s) => Ok(s.into_inner()),
         _ => Err(crate::errors::unexpected_reply(what)),
     }
 }

@@ -34,13 +34,14 @@ const HOUSEKEEPING_CONCURRENCY: usize = 32;
 
 /// Sessions in Redis (standalone, Sentinel or Cluster).
 ///
-/// A session is one compact value (docs/backends/redis.md). A read is one plain
-/// `GET`, decided with the caller's `now`; a touch is written (one more
-/// round trip, a conditional script) only once the touch window has passed
-/// since the stored last use. Every other operation is one Lua script, one
-/// round trip (delete, list and delete by subject included); `count` and
-/// `purge` scan the store's own keys (on every Cluster primary). Every decision uses the `now` the
-/// caller passes, never Redis' clock. While Redis is unreachable every
+/// A session is one compact value (docs/backends/redis.md). A read is one
+/// plain `GET`, decided with the caller's `now`; a touch is written (one
+/// more round trip, a conditional script) only once the touch window has
+/// passed since the stored last use. Every other operation is one Lua
+/// script, one round trip (delete, list and delete by subject included);
+/// `count` and `purge` scan the store's own keys (on every Cluster
+/// primary). Every decision uses the `now` the caller passes, never Redis'
+/// clock. While Redis is unreachable every
 /// operation fails within the command timeout with
 /// [`StoreError::Unavailable`], and the store reconnects by itself.
 ///

@@ -9,10 +9,7 @@ local out = {}
 for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   local t = tessera_read(ARGV[2] .. m)
   if t and t.older then return {'older'} end
-  if t and t.newer then
-    out[#out + 1] = m
-    out[#out + 1] = redis.call('GET', ARGV[2] .. m)
-  elseif t and now < t.exp then
+  if t and (t.newer or now < t.exp) then
     out[#out + 1] = m
     out[#out + 1] = t.raw
   end

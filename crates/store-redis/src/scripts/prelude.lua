@@ -34,8 +34,9 @@ end
 -- The session value at `key`:
 --   nil               no session;
 --   {older = true}    the key holds a hash: a session of format 1;
---   {newer = format}  a value of a newer format (never changed here: an
---                     older server must not destroy what it cannot read);
+--   {newer = format, raw = value}  a value of a newer format (never
+--                     changed here: an older server must not destroy what
+--                     it cannot read);
 --   false             a damaged value;
 --   else the map, with `exp` (its expiry, math.huge for never) added.
 local function tessera_read(key)
@@ -47,7 +48,7 @@ local function tessera_read(key)
   if not raw then return nil end
   if #raw < 3 or string.sub(raw, 1, 2) ~= 'TS' then return false end
   local format = string.byte(raw, 3)
-  if format > TESSERA_FORMAT then return {newer = format} end
+  if format > TESSERA_FORMAT then return {newer = format, raw = raw} end
   if format < TESSERA_FORMAT then return false end
   local ok, m = pcall(cmsgpack.unpack, string.sub(raw, 4))
   if not ok or type(m) ~= 'table' then return false end
