@@ -29,12 +29,14 @@ mod quota;
 mod session;
 mod signers;
 mod time;
+mod touch;
 
 pub use error::CoreError;
 pub use expiry::Expiry;
 pub use lifetime::Lifetime;
 pub use policy::{Ceilings, OnQuotaExhaustion, Policy, Quota};
 pub use quota::{Existing, QuotaDecision, decide};
-pub use session::{Context, SealedBlob, Session, SessionParams, Subject};
+pub use session::{Context, RecordMac, SealedBlob, Session, SessionParams, Subject};
 pub use signers::{KeyGeneration, Signers};
 pub use time::Timestamp;
+pub use touch::{TouchDecision, TouchWindow, decide_touch};

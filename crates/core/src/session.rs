@@ -152,6 +152,33 @@ impl fmt::Debug for SealedBlob {
     }
 }
 
+/// The MAC a stored record carries, opaque at this layer.
+///
+/// `tessera-store` makes and checks it (with `tessera-crypto`'s record
+/// keys) over the record's content and the key it is stored under; the
+/// model only carries it between a store and that check. It is never part
+/// of the session's JSON form.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RecordMac(Vec<u8>);
+
+impl RecordMac {
+    /// Wraps a MAC's bytes.
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Self(bytes)
+    }
+
+    /// The MAC's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for RecordMac {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RecordMac({} bytes)", self.0.len())
+    }
+}
+
 /// A session.
 ///
 /// Times are [`Timestamp`]s (milliseconds). The serde form is the reference
@@ -208,6 +235,11 @@ pub struct Session {
     /// the session still holds a quota slot ([`crate::Signers`]).
     #[serde(skip)]
     pub signer: Option<KeyGeneration>,
+    /// The MAC of the stored record this session was read from, or is to
+    /// be written as (`None`: a record written before records were signed,
+    /// or a session not yet signed).
+    #[serde(skip)]
+    pub record_mac: Option<RecordMac>,
 }
 
 /// What a login asks for: everything but the times, which the store sets.
@@ -286,6 +318,7 @@ impl Session {
             credentials: None,
             version: 1,
             signer: None,
+            record_mac: None,
         };
         policy
             .ceilings

@@ -41,6 +41,7 @@ prop_compose! {
             credentials: None,
             version: 1,
             signer: None,
+            record_mac: None,
         }
     }
 }

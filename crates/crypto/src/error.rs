@@ -104,6 +104,15 @@ pub enum CryptoError {
         reason: &'static str,
     },
 
+    /// A stored record's MAC is missing its key id, was made by a key no
+    /// configured password derives, or does not match the record: the
+    /// record was changed, moved or made by someone without the keys.
+    #[error("record MAC does not verify: {reason}")]
+    BadRecordMac {
+        /// Which check failed (never the record or the key).
+        reason: &'static str,
+    },
+
     /// The injected random generator failed.
     #[error("random generator failed")]
     Random(#[from] RandomError),

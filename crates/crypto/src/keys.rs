@@ -17,6 +17,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 use crate::api_token::random_alphanumeric;
 use crate::error::CryptoError;
 use crate::random::{RandomError, SecureRandom};
+use crate::record_mac::RecordKeys;
 use crate::seal::{KeyId, SealKey, Sealer};
 use crate::sid::SidKeys;
 
@@ -65,6 +66,8 @@ const SID_KEY_INFO: &[u8] = b"tessera/sid-hmac-key/v1";
 const SEAL_KEY_INFO: &[u8] = b"tessera/seal-aes-256-gcm-key/v1";
 /// HKDF info label of the sealing key's id (4 bytes).
 const SEAL_KEY_ID_INFO: &[u8] = b"tessera/seal-key-id/v1";
+/// HKDF info for the HMAC key that signs stored records.
+const RECORD_KEY_INFO: &[u8] = b"tessera/record-hmac-key/v1";
 
 /// The tokenizer's documentation shows this value as its `safe_password`
 /// example, so deployments copy it.
@@ -260,6 +263,7 @@ pub struct Salts<'a> {
 struct PasswordKeys {
     sid: hmac::Key,
     seal: SealKey,
+    record: hmac::Key,
 }
 
 /// A deployment's 32-byte root key, given as is instead of a safe
@@ -340,6 +344,10 @@ impl PasswordKeys {
             prk.expand(&[SEAL_KEY_INFO], &aead::AES_256_GCM)
                 .expect("HKDF output of 32 bytes"),
         ));
+        let record = hmac::Key::from(
+            prk.expand(&[RECORD_KEY_INFO], hmac::HMAC_SHA256)
+                .expect("HKDF output of 32 bytes"),
+        );
         let mut key_id = [0u8; 4];
         prk.expand(&[SEAL_KEY_ID_INFO], OutputLen(key_id.len()))
             .and_then(|okm| okm.fill(&mut key_id))
@@ -348,6 +356,7 @@ impl PasswordKeys {
         Self {
             sid,
             seal: SealKey::new(seal_key, KeyId::from_bytes(key_id)),
+            record,
         }
     }
 }
@@ -453,6 +462,16 @@ impl MasterKeys {
             .chain(&self.previous)
             .map(|k| k.seal.id().to_u32())
             .collect()
+    }
+
+    /// The keys that sign and verify stored records, each named by the
+    /// same public id as its password's sealing key.
+    pub fn record_keys(&self) -> RecordKeys {
+        let pair = |k: &PasswordKeys| (k.seal.id().to_u32(), k.record.clone());
+        RecordKeys::new(
+            pair(&self.current),
+            self.previous.iter().map(pair).collect(),
+        )
     }
 
     /// The keys that seal and open credentials.

@@ -56,6 +56,7 @@ mod error;
 mod hex;
 mod keys;
 mod random;
+mod record_mac;
 mod seal;
 mod sid;
 mod storage_key;
@@ -80,6 +81,7 @@ pub use keys::{
     RootKey, SafePassword, Salts,
 };
 pub use random::{RandomError, SecureRandom, SeededRandom};
+pub use record_mac::{RECORD_MAC_LEN, RecordKeys};
 pub use seal::{Credentials, SealBinding, SealedCredentials, Sealer};
 pub use sid::{
     LEGACY_SID_MAX_LEN, LEGACY_SID_MIN_LEN, LegacySids, SID_LEN, SessionRef, Sid, SidKeys,

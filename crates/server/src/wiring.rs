@@ -154,6 +154,7 @@ pub async fn open(config: &Config, mode: Mode) -> Result<Service, ServerError> {
         SessionsConfig {
             policy: config.session_store.policy,
             legacy_sids: config.session_store.legacy_sids,
+            accept_unsigned_records: config.session_store.accept_unsigned_records,
         },
         &keys,
         clock,

@@ -34,7 +34,7 @@ const TOKEN: &str = "docs-example-token-0123456789abcdefghijklmno";
 const NOT_RUN: &[(&str, &str, &str)] = &[
     (
         "docs/capacity.md",
-        "cargo xtask bench peers redis server     # M1–M7 on your hardware",
+        "cargo xtask bench --quick peers   # M1, M2: Redis bytes per session beside the peers",
         "the benchmarks take minutes and build release binaries; `cargo xtask bench --quick` is how they are run",
     ),
     ("README.md", "cargo xtask test", "the test command itself"),

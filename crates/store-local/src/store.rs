@@ -5,7 +5,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use tessera_core::{Context, Policy, Session, Subject, Timestamp};
+use tessera_core::{
+    Context, Policy, Session, Subject, Timestamp, TouchDecision, TouchWindow, decide_touch,
+};
 use tessera_crypto::{SessionRef, StorageKey};
 use tessera_store::{
     Created, LegacyAlias, PurgeReport, RevokeReport, SessionStore, StoreError, StoredSession,
@@ -44,7 +46,7 @@ impl std::fmt::Debug for LocalStore {
 pub(crate) struct Inner {
     layout: Layout,
     stripes: Stripes,
-    touch_window_ms: i64,
+    touch_window: TouchWindow,
 }
 
 impl LocalStore {
@@ -116,12 +118,14 @@ impl LocalStore {
             create(&dir)?;
             check_folder_is_safe(&dir)?;
         }
-        let touch_window_ms = i64::try_from(config.touch_window.as_millis()).unwrap_or(i64::MAX);
+        let touch_window = TouchWindow::from_millis(
+            u64::try_from(config.touch_window.as_millis()).unwrap_or(u64::MAX),
+        );
         Ok(Self {
             inner: Arc::new(Inner {
                 layout,
                 stripes: Stripes::new(),
-                touch_window_ms,
+                touch_window,
             }),
         })
     }
@@ -620,15 +624,18 @@ impl SessionStore for LocalStore {
             self.run(move |s| s.remove_session(&id).map(drop)).await?;
             return Ok(None);
         }
-        if touch == Touch::Skip || now <= session.last_used {
+        if touch == Touch::Skip {
             return Ok(Some(session));
         }
-        if now.as_millis() - session.last_used.as_millis() >= self.inner.touch_window_ms {
+        let decision = decide_touch(now, session.last_used, self.inner.touch_window);
+        if decision == TouchDecision::Write {
             let subject = session.subject.clone();
             self.run(move |s| s.persist_touch(&id, &subject, now))
                 .await?;
         }
-        session.touch(now);
+        if decision.moves() {
+            session.touch(now);
+        }
         Ok(Some(session))
     }
 

@@ -154,4 +154,17 @@ mod tests {
             line.trim_end()
         );
     }
+
+    #[test]
+    fn the_scripts_know_the_record_size_cap() {
+        let line = format!(
+            "local TESSERA_MAX_BYTES = {}\n",
+            tessera_store::record::MAX_RECORD_BYTES
+        );
+        assert!(
+            super::PRELUDE.contains(&line),
+            "scripts/prelude.lua must say `{}`",
+            line.trim_end()
+        );
+    }
 }

@@ -9,7 +9,10 @@ use fred::types::config::ReconnectPolicy;
 use fred::types::{Builder, Expiration, Key, Value};
 use futures::stream::BoxStream;
 use futures::{StreamExt as _, TryStreamExt as _};
-use tessera_core::{CoreError, OnQuotaExhaustion, Policy, Session, Subject, Timestamp};
+use tessera_core::{
+    CoreError, OnQuotaExhaustion, Policy, Session, Subject, Timestamp, TouchDecision, TouchWindow,
+    decide_touch,
+};
 use tessera_crypto::{SessionRef, StorageKey, SubjectTag};
 use tessera_store::{
     Created, LegacyAlias, PurgeReport, RevokeReport, SessionStore, StoreError, StoredSession, Touch,
@@ -31,11 +34,15 @@ const RECONNECT_MAX_MS: u32 = 1_000;
 /// Keys per `SCAN` page, and scripts in flight, for `count` and `purge`.
 const SCAN_PAGE: u32 = 500;
 const HOUSEKEEPING_CONCURRENCY: usize = 32;
+/// The last byte offset a session read asks for (`GETRANGE 0 READ_CAP`):
+/// one past [`tessera_store::record::MAX_RECORD_BYTES`], so that a value
+/// over the cap shows as such without being read whole.
+const READ_CAP: usize = tessera_store::record::MAX_RECORD_BYTES;
 
 /// Sessions in Redis (standalone, Sentinel or Cluster).
 ///
 /// A session is one compact value (docs/backends/redis.md). A read is one
-/// plain `GET`, decided with the caller's `now`; a touch is written (one
+/// plain `GETRANGE` (a `GET` bounded by the record size cap), decided with the caller's `now`; a touch is written (one
 /// more round trip, a conditional script) only once the touch window has
 /// passed since the stored last use. Every other operation is one Lua
 /// script, one round trip (delete, list and delete by subject included);
@@ -54,7 +61,7 @@ pub struct RedisStore {
     scripts: Scripts,
     clustered: bool,
     command_timeout: Duration,
-    touch_window_ms: i64,
+    touch_window: TouchWindow,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -162,7 +169,9 @@ impl RedisStore {
             scripts: Scripts::new(),
             clustered,
             command_timeout,
-            touch_window_ms: i64::try_from(config.touch_window.as_millis()).unwrap_or(i64::MAX),
+            touch_window: TouchWindow::from_millis(
+                u64::try_from(config.touch_window.as_millis()).unwrap_or(u64::MAX),
+            ),
         };
         store.load_scripts().await?;
         Ok(store)
@@ -488,25 +497,30 @@ impl SessionStore for RedisStore {
         const WHAT: &str = "reading a session";
         let client = self.client(WHAT)?;
         let key = self.keys.session(id);
-        let stored: Value = client.get(&key).await.map_err(|e| read_error(WHAT, e))?;
-        if stored.is_null() {
+        // At most one byte over the cap: a larger value is refused without
+        // reading the rest of it. A missing key reads as the empty string,
+        // which no session value is.
+        let stored: Value = client
+            .getrange(&key, 0, READ_CAP)
+            .await
+            .map_err(|e| read_error(WHAT, e))?;
+        if stored.is_null() || stored.as_bytes().is_some_and(<[u8]>::is_empty) {
             return Ok(None);
         }
         let mut session = value::decode(&reply::bytes(stored, WHAT)?)?;
         if session.is_expired(now) {
             return Ok(None);
         }
-        if touch == Touch::Skip || now <= session.last_used {
+        if touch == Touch::Skip {
             return Ok(Some(session));
         }
-        if now
-            .as_millis()
-            .saturating_sub(session.last_used.as_millis())
-            >= self.touch_window_ms
-        {
+        let decision = decide_touch(now, session.last_used, self.touch_window);
+        if decision == TouchDecision::Write {
             self.write_touch(key, &session, now).await?;
         }
-        session.touch(now);
+        if decision.moves() {
+            session.touch(now);
+        }
         Ok(Some(session))
     }
 

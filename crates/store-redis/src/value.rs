@@ -26,8 +26,10 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
-use tessera_core::{Context, KeyGeneration, Lifetime, SealedBlob, Session, Subject, Timestamp};
-use tessera_store::StoreError;
+use tessera_core::{
+    Context, KeyGeneration, Lifetime, RecordMac, SealedBlob, Session, Subject, Timestamp,
+};
+use tessera_store::{StoreError, record};
 
 /// The first two bytes of every value, before its format byte.
 pub(crate) const MAGIC: &[u8; 2] = b"TS";
@@ -72,6 +74,10 @@ struct Body {
     /// Sealed credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     cr: Option<serde_bytes::ByteBuf>,
+    /// The record's MAC (`tessera_store::record::mac_message`); absent in
+    /// values written before records were signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    g: Option<serde_bytes::ByteBuf>,
 }
 
 /// The map the scripts write, as read back.
@@ -159,6 +165,10 @@ pub(crate) fn body(session: &Session) -> Vec<u8> {
             .credentials
             .as_ref()
             .map(|c| serde_bytes::ByteBuf::from(c.as_bytes().to_vec())),
+        g: session
+            .record_mac
+            .as_ref()
+            .map(|m| serde_bytes::ByteBuf::from(m.as_bytes().to_vec())),
     };
     rmp_serde::to_vec_named(&body).expect("a session body always serializes")
 }
@@ -191,8 +201,10 @@ pub(crate) fn decode(value: &[u8]) -> Result<Session, StoreError> {
             source: None,
         });
     }
+    record::check_msgpack_bounds(value)?;
     let outer: Outer = rmp_serde::from_slice(&value[3..])
         .map_err(|e| StoreError::corrupt("the session value does not decode", e))?;
+    record::check_msgpack_bounds(&outer.b)?;
     let body: Body = rmp_serde::from_slice(&outer.b)
         .map_err(|e| StoreError::corrupt("the session body does not decode", e))?;
     let max_idle = if outer.mi < 0 {
@@ -222,6 +234,7 @@ pub(crate) fn decode(value: &[u8]) -> Result<Session, StoreError> {
         credentials: body.cr.map(|c| SealedBlob::new(c.into_vec())),
         version: outer.v,
         signer: outer.kg.map(KeyGeneration::new),
+        record_mac: body.g.map(|g| RecordMac::new(g.into_vec())),
     };
     // The scripts decide by `hx`; a reader decides by the lifetimes. They
     // must agree, or the two would disagree on when the session ends.

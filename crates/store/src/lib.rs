@@ -35,8 +35,8 @@ pub use error::{BoxError, SessionsError, StoreError};
 pub use memory::MemoryStore;
 pub use random::SystemRandom;
 pub use service::{
-    ImportOutcome, NewSession, ReadOnlyFields, SessionChanges, Sessions, SessionsBuilder,
-    SessionsConfig,
+    ImportOutcome, MAX_CLOCK_SKEW_MS, NewSession, ReadOnlyFields, RecordChecks, SessionChanges,
+    Sessions, SessionsBuilder, SessionsConfig,
 };
 /// The session model (re-exported so that one dependency is enough).
 pub use tessera_core as core;

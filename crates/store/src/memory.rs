@@ -4,7 +4,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use tessera_core::{Context, Policy, Session, Subject, Timestamp};
+use tessera_core::{
+    Context, Policy, Session, Subject, Timestamp, TouchDecision, TouchWindow, decide_touch,
+};
 use tessera_crypto::{SessionRef, StorageKey};
 
 use crate::store::{compare_and_set, quota_plan};
@@ -151,7 +153,10 @@ impl SessionStore for MemoryStore {
             state.remove(id, &session.subject.clone());
             return Ok(None);
         }
-        if touch == Touch::Yes && session.last_used < now {
+        // Memory writes cost nothing: no window, every move is written.
+        if touch == Touch::Yes
+            && decide_touch(now, session.last_used, TouchWindow::NONE) == TouchDecision::Write
+        {
             session.touch(now);
             state.records.insert(*id, record::encode(&session));
         }

@@ -2,25 +2,30 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::{Map, Value};
 use tessera_core::{
-    Ceilings, Context, KeyGeneration, Lifetime, Policy, SealedBlob, Session, SessionParams,
-    Signers, Subject, Timestamp,
+    Ceilings, Context, KeyGeneration, Lifetime, Policy, RecordMac, SealedBlob, Session,
+    SessionParams, Signers, Subject, Timestamp,
 };
 use tessera_crypto::{
-    Credentials, LegacySids, MasterKeys, SealBinding, SealedCredentials, Sealer, SecureRandom, Sid,
-    SidKeys, StorageKey, SubjectTag, VerifiedSid,
+    Credentials, LegacySids, MasterKeys, RecordKeys, SealBinding, SealedCredentials, Sealer,
+    SecureRandom, Sid, SidKeys, StorageKey, SubjectTag, VerifiedSid,
 };
 
 use crate::{
     Clock, Imported, PurgeReport, RevokeReport, SessionRef, SessionStore, SessionsError,
-    StoreError, StoredSession, Touch,
+    StoreError, StoredSession, Touch, record,
 };
 
 /// How many times a subject-wide change retries a session that another
 /// writer updated in between.
 const CAS_RETRIES: usize = 8;
+
+/// How far a stored `last_used` may lie after `now` (another server's
+/// clock running ahead) before the record is refused as tampered with.
+pub const MAX_CLOCK_SKEW_MS: i64 = 5 * 60_000;
 
 /// Service settings besides the keys.
 #[derive(Debug, Clone, Copy)]
@@ -30,6 +35,13 @@ pub struct SessionsConfig {
     /// Whether legacy SIDs (of the systems Tessera replaces) are looked up
     /// among imported sessions (`acceptLegacySIDs`).
     pub legacy_sids: LegacySids,
+    /// Whether a stored record without a MAC (written by a Tessera before
+    /// 0.2, which did not sign records) is served. On during an upgrade,
+    /// so that nobody is logged out; every such read is counted
+    /// ([`RecordChecks::unsigned`]) and re-signs at the session's next
+    /// update. Off once the store holds only signed records: then an
+    /// unsigned record is refused like a forged one (`acceptUnsignedRecords`).
+    pub accept_unsigned_records: bool,
 }
 
 impl Default for SessionsConfig {
@@ -37,7 +49,30 @@ impl Default for SessionsConfig {
         Self {
             policy: Policy::default(),
             legacy_sids: LegacySids::Reject,
+            accept_unsigned_records: true,
         }
+    }
+}
+
+/// Counts of what the record check found since start-up.
+#[derive(Debug, Default)]
+pub struct RecordChecks {
+    refused: AtomicU64,
+    unsigned: AtomicU64,
+}
+
+impl RecordChecks {
+    /// Records refused: a MAC that does not verify (a record changed,
+    /// moved to another key or made without the keys, or signed by a
+    /// password no longer configured), a `last_used` in the future, or no
+    /// MAC while unsigned records are refused.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+
+    /// Unsigned records served (while `acceptUnsignedRecords` is on).
+    pub fn unsigned(&self) -> u64 {
+        self.unsigned.load(Ordering::Relaxed)
     }
 }
 
@@ -156,6 +191,8 @@ pub struct Sessions {
     config: SessionsConfig,
     sid_keys: SidKeys,
     sealer: Sealer,
+    record_keys: RecordKeys,
+    checks: Arc<RecordChecks>,
     /// The key generation that signs new SIDs.
     signer: KeyGeneration,
     clock: Arc<dyn Clock>,
@@ -201,6 +238,14 @@ impl SessionsBuilder<'_> {
     /// refused).
     pub fn legacy_sids(mut self, legacy_sids: LegacySids) -> Self {
         self.config.legacy_sids = legacy_sids;
+        self
+    }
+
+    /// Whether records written before records were signed are served
+    /// (default: yes, for upgrades; see
+    /// [`SessionsConfig::accept_unsigned_records`]).
+    pub fn accept_unsigned_records(mut self, accept: bool) -> Self {
+        self.config.accept_unsigned_records = accept;
         self
     }
 
@@ -282,6 +327,8 @@ impl Sessions {
             config,
             sid_keys: keys.sid_keys(),
             sealer: keys.sealer(),
+            record_keys: keys.record_keys(),
+            checks: Arc::default(),
             signer: generations[0],
             clock,
             rng,
@@ -296,6 +343,100 @@ impl Sessions {
     /// The store underneath.
     pub fn store(&self) -> &Arc<dyn SessionStore> {
         &self.store
+    }
+
+    /// What the record check has found since start-up.
+    pub fn record_checks(&self) -> &RecordChecks {
+        &self.checks
+    }
+
+    /// Signs `session` as the record stored under `id`.
+    fn sign(&self, id: &SessionRef, session: &mut Session) {
+        session.record_mac = None;
+        let mac = self.record_keys.sign(&record::mac_message(id, session));
+        session.record_mac = Some(RecordMac::new(mac.to_vec()));
+    }
+
+    /// Signs `session` as the store will write it on an update: with the
+    /// next version (the store bumps it; the rest it keeps as given).
+    fn sign_update(&self, id: &SessionRef, session: &mut Session) -> Result<(), StoreError> {
+        let version = session.version;
+        session.version = version.checked_add(1).ok_or_else(|| {
+            StoreError::Invalid(tessera_core::CoreError::Invalid {
+                field: "version",
+                reason: "is at its maximum".into(),
+            })
+        })?;
+        self.sign(id, session);
+        session.version = version;
+        Ok(())
+    }
+
+    /// The one check of every record a store hands back, before anything
+    /// uses it: its MAC verifies under a configured password for the key it
+    /// was read from (or it has none and unsigned records are accepted),
+    /// and its last use is not in the future. A record that fails is
+    /// [`StoreError::Corrupt`], naming the key (never the content), and is
+    /// counted.
+    pub fn check_record(
+        &self,
+        id: &SessionRef,
+        session: Session,
+        now: Timestamp,
+    ) -> Result<Session, StoreError> {
+        let refuse = |reason: &str| {
+            self.checks.refused.fetch_add(1, Ordering::Relaxed);
+            Err(StoreError::Corrupt {
+                reason: format!("the record stored under {id} {reason}"),
+                source: None,
+            })
+        };
+        match &session.record_mac {
+            Some(mac) => {
+                if self
+                    .record_keys
+                    .verify(&record::mac_message(id, &session), mac.as_bytes())
+                    .is_err()
+                {
+                    return refuse(
+                        "fails its MAC check (changed, moved from another key, made without \
+                         the keys, or signed by a password no longer configured)",
+                    );
+                }
+            }
+            None if self.config.accept_unsigned_records => {
+                self.checks.unsigned.fetch_add(1, Ordering::Relaxed);
+            }
+            None => return refuse("has no MAC, and unsigned records are refused"),
+        }
+        if session.last_used.as_millis() > now.as_millis().saturating_add(MAX_CLOCK_SKEW_MS) {
+            return refuse("has a last use in the future");
+        }
+        Ok(session)
+    }
+
+    /// [`Sessions::check_record`] for a read that may have found nothing.
+    fn checked(
+        &self,
+        id: &SessionRef,
+        found: Option<Session>,
+        now: Timestamp,
+    ) -> Result<Option<Session>, StoreError> {
+        found.map(|s| self.check_record(id, s, now)).transpose()
+    }
+
+    /// The sessions of a listing whose records pass the check; the others
+    /// are skipped (and counted).
+    fn checked_list(&self, listed: Vec<StoredSession>, now: Timestamp) -> Vec<StoredSession> {
+        listed
+            .into_iter()
+            .filter_map(|s| {
+                let id = s.id;
+                self.check_record(&id, s.session, now)
+                    .ok()
+                    .map(|session| StoredSession { id, session })
+            })
+            .collect()
     }
 
     /// Starts a session for a login, applying the subject's quota, and
@@ -316,6 +457,7 @@ impl Sessions {
         if let Some(plain) = credentials {
             self.seal_into(&mut session, &id, plain)?;
         }
+        self.sign(&id, &mut session);
         let created = self
             .store
             .create(&id, &session, &self.config.policy, now)
@@ -342,11 +484,25 @@ impl Sessions {
             .map_err(SessionsError::InvalidSid)?
         {
             VerifiedSid::Tessera(id) => Ok(id),
-            VerifiedSid::Legacy(key) => self
-                .store
-                .legacy_alias(&key, self.clock.now())
-                .await?
-                .ok_or(StoreError::NotFound.into()),
+            // A session imported under a legacy SID is stored under that
+            // SID's own storage key; the alias only adds the subject tag. An
+            // alias that leads anywhere else was not written by Tessera.
+            VerifiedSid::Legacy(key) => {
+                match self.store.legacy_alias(&key, self.clock.now()).await? {
+                    Some(id) if id.storage_key() == key => Ok(id),
+                    Some(id) => {
+                        self.checks.refused.fetch_add(1, Ordering::Relaxed);
+                        Err(StoreError::Corrupt {
+                        reason: format!(
+                            "the legacy SID alias stored under {key} leads to another key ({id})"
+                        ),
+                        source: None,
+                    }
+                    .into())
+                    }
+                    None => Err(StoreError::NotFound.into()),
+                }
+            }
         }
     }
 
@@ -399,6 +555,7 @@ impl Sessions {
         if let Some(plain) = credentials {
             self.seal_into(&mut session, &id, plain)?;
         }
+        self.sign(&id, &mut session);
         let imported = self
             .store
             .import(&id, legacy.as_ref(), &session, &self.config.policy, now)
@@ -449,11 +606,8 @@ impl Sessions {
         if let (Some(context), Touch::Yes) = (context, touch) {
             self.live_in_context(&id, context, now).await?;
         }
-        let session = self
-            .store
-            .get_and_touch(&id, now, touch)
-            .await?
-            .ok_or(StoreError::NotFound)?;
+        let found = self.store.get_and_touch(&id, now, touch).await?;
+        let session = self.checked(&id, found, now)?.ok_or(StoreError::NotFound)?;
         check_context(&session, context)?;
         Ok(StoredSession { id, session })
     }
@@ -465,7 +619,8 @@ impl Sessions {
         context: &Context,
         now: Timestamp,
     ) -> Result<Session, SessionsError> {
-        let session = self.store.get(id, now).await?.ok_or(StoreError::NotFound)?;
+        let found = self.store.get(id, now).await?;
+        let session = self.checked(id, found, now)?.ok_or(StoreError::NotFound)?;
         check_context(&session, Some(context))?;
         Ok(session)
     }
@@ -520,11 +675,8 @@ impl Sessions {
     ) -> Result<Session, SessionsError> {
         let id = *id;
         let now = self.clock.now();
-        let mut session = self
-            .store
-            .get(&id, now)
-            .await?
-            .ok_or(StoreError::NotFound)?;
+        let found = self.store.get(&id, now).await?;
+        let mut session = self.checked(&id, found, now)?.ok_or(StoreError::NotFound)?;
         check_context(&session, context)?;
         if let Some(expected) = expected_version
             && expected != session.version
@@ -536,6 +688,7 @@ impl Sessions {
             .into());
         }
         apply(&mut session, changes)?;
+        self.sign_update(&id, &mut session)?;
         Ok(self.store.update(&id, &session, now).await?)
     }
 
@@ -584,7 +737,9 @@ impl Sessions {
                 Err(e) => return Err(e),
             }
         }
-        Ok(self.store.delete(id, now).await?)
+        let ended = self.store.delete(id, now).await?;
+        // Ended either way; a record that fails the check is not handed out.
+        Ok(ended.and_then(|s| self.check_record(id, s, now).ok()))
     }
 
     /// The live sessions of a subject, optionally in one context, except
@@ -597,10 +752,9 @@ impl Sessions {
         subject: &Subject,
         context: Option<&Context>,
     ) -> Result<Vec<StoredSession>, SessionsError> {
-        let mut listed = self
-            .store
-            .list_by_subject(subject, context, self.clock.now())
-            .await?;
+        let now = self.clock.now();
+        let found = self.store.list_by_subject(subject, context, now).await?;
+        let mut listed = self.checked_list(found, now);
         // Signed by a key no longer held: nothing can present its SID.
         listed.retain(|s| self.config.policy.signers.counts(s.session.signer));
         Ok(listed)
@@ -636,7 +790,8 @@ impl Sessions {
             Ceilings::check("auth_life", life, self.config.policy.ceilings.auth_life)?;
         }
         let mut updated = Vec::new();
-        for stored in self.store.list_by_subject(subject, None, now).await? {
+        let found = self.store.list_by_subject(subject, None, now).await?;
+        for stored in self.checked_list(found, now) {
             let mut current = stored.session;
             for attempt in 0.. {
                 let mut next = current.clone();
@@ -644,6 +799,7 @@ impl Sessions {
                 if let Some(life) = auth_life {
                     next.auth_life = life;
                 }
+                self.sign_update(&stored.id, &mut next)?;
                 match self.store.update(&stored.id, &next, now).await {
                     Ok(s) => {
                         updated.push(StoredSession {
@@ -653,7 +809,8 @@ impl Sessions {
                         break;
                     }
                     Err(StoreError::Conflict { .. }) if attempt < CAS_RETRIES => {
-                        match self.store.get(&stored.id, now).await? {
+                        let found = self.store.get(&stored.id, now).await?;
+                        match self.checked(&stored.id, found, now)? {
                             Some(fresh) => current = fresh,
                             None => break,
                         }

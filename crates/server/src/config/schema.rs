@@ -174,6 +174,11 @@ pub(crate) const KEYS: &[KeySpec] = &[
     key("sessionStore.onQuotaExhaustion", Kind::Text, Scope::Any),
     key("sessionStore.acceptLegacySIDs", Kind::Boolean, Scope::Any),
     key(
+        "sessionStore.acceptUnsignedRecords",
+        Kind::Boolean,
+        Scope::Any,
+    ),
+    key(
         "sessionStore.internal.subjectIndexPurgeInterval",
         Kind::Integer,
         Scope::Any,

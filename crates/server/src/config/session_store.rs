@@ -104,6 +104,9 @@ pub struct SessionStoreSettings {
     pub policy: Policy,
     /// `acceptLegacySIDs`.
     pub legacy_sids: LegacySids,
+    /// `acceptUnsignedRecords`: serve records written before records were
+    /// signed (0.1), for the length of an upgrade.
+    pub accept_unsigned_records: bool,
     /// The API token hashes with their labels: `primary`, `secondary`, then
     /// the labelled ones in label order.
     pub tokens: Vec<(String, TokenHash)>,
@@ -177,6 +180,10 @@ pub(crate) fn check(
         _ => LegacySids::Reject,
     };
 
+    let accept_unsigned_records = v
+        .boolean("sessionStore.acceptUnsignedRecords")
+        .is_none_or(|(on, _)| on);
+
     let subject_index_purge = match v.integer_in(
         "sessionStore.internal.subjectIndexPurgeInterval",
         -1..=31_536_000,
@@ -216,6 +223,7 @@ pub(crate) fn check(
             signers: tessera_core::Signers::default(),
         },
         legacy_sids,
+        accept_unsigned_records,
         tokens: tokens(v),
         subject_index_purge,
         expiration_interval,

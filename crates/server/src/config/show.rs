@@ -228,6 +228,7 @@ fn session_store_block(config: &Config, data_dir: Option<&str>) -> Value {
             "acceptLegacySIDs",
             settings.legacy_sids == tessera_crypto::LegacySids::Accept,
         )
+        .set("acceptUnsignedRecords", settings.accept_unsigned_records)
         .set("internal", internal.into_value())
         .set("sessionMap", session_map.into_value());
     store.into_value()

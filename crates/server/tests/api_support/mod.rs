@@ -100,6 +100,7 @@ impl TestServer {
             SessionsConfig {
                 policy: options.policy,
                 legacy_sids: options.legacy_sids,
+                ..SessionsConfig::default()
             },
             keys(),
             clock.clone(),

@@ -16,6 +16,9 @@
 -- (value::FORMAT). Format 1 was a hash of separate fields.
 local TESSERA_FORMAT = 2
 
+-- The largest value read as a session (record::MAX_RECORD_BYTES).
+local TESSERA_MAX_BYTES = 1048576
+
 -- The hard expiry field as a number: math.huge for the explicit 'never'
 -- (any number, negative ones included, is an instant); nil when damaged.
 local function tessera_hx(v)
@@ -46,6 +49,8 @@ local function tessera_read(key)
     error(raw)
   end
   if not raw then return nil end
+  -- Over tessera_store::record::MAX_RECORD_BYTES: damaged, whatever it is.
+  if #raw > TESSERA_MAX_BYTES then return false end
   if #raw < 3 or string.sub(raw, 1, 2) ~= 'TS' then return false end
   local format = string.byte(raw, 3)
   if format > TESSERA_FORMAT then return {newer = format, raw = raw} end

@@ -112,6 +112,7 @@ pub(super) fn convert(
         credentials: None,
         version: 1,
         signer: None,
+        record_mac: None,
     };
     let Ok(session) = serde_json::to_value(&session) else {
         return Err(skip(SkipReason::Unreadable(
