@@ -334,7 +334,16 @@ impl Inner {
         context: Option<&Context>,
         now: Timestamp,
     ) -> Result<Vec<StoredSession>, StoreError> {
-        let (found, _) = self.sessions_of(&SubjectKey::of(subject), now)?;
+        // A listing skips records it cannot decode (a logout by subject
+        // still removes them); a newer format is refused.
+        let mut found = Vec::new();
+        for id in self.read_index(&SubjectKey::of(subject))? {
+            match self.read_session(&id) {
+                Ok(Some(session)) => found.push(StoredSession { id, session }),
+                Ok(None) | Err(StoreError::Corrupt { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
         Ok(listed(found, subject, context, now))
     }
 

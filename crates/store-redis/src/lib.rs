@@ -44,3 +44,20 @@ pub use config::{
     DEFAULT_POOL_SIZE, DEFAULT_TOUCH_WINDOW, RedisConfig, RedisError, SentinelConfig,
 };
 pub use store::RedisStore;
+
+/// Test support (feature `testkit`, test-only): the session value in the
+/// documented layout, as a store writer can produce it without a store.
+#[cfg(feature = "testkit")]
+pub mod testkit {
+    use tessera_core::Session;
+
+    /// A session's whole value, as the scripts would store it.
+    pub fn encode_value(session: &Session) -> Vec<u8> {
+        crate::value::encode(session)
+    }
+
+    /// [`encode_value`] with the claim `deep` nested `depth` levels.
+    pub fn encode_value_nested(session: &Session, depth: usize) -> Vec<u8> {
+        crate::value::encode_nested(session, depth)
+    }
+}

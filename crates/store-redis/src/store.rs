@@ -664,8 +664,13 @@ impl SessionStore for RedisStore {
         let mut values = values.into_iter();
         while let (Some(m), Some(stored)) = (values.next(), values.next()) {
             let id = Self::session_ref(tag, m, WHAT)?;
-            let session = value::decode(&reply::bytes(stored, WHAT)?)?;
-            out.push(StoredSession { id, session });
+            // A listing skips values it cannot decode (a logout by subject
+            // still removes them); a newer format is refused.
+            match value::decode(&reply::bytes(stored, WHAT)?) {
+                Ok(session) => out.push(StoredSession { id, session }),
+                Err(StoreError::Corrupt { .. }) => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(tessera_store::listed(out, subject, context, now))
     }

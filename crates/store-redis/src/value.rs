@@ -173,6 +173,75 @@ pub(crate) fn body(session: &Session) -> Vec<u8> {
     rmp_serde::to_vec_named(&body).expect("a session body always serializes")
 }
 
+/// The whole value of `session`, in the layout the scripts write (the map's
+/// key order aside): what a store writer who knows the documented layout
+/// can produce, and what the conformance suite's hostile behaviours write.
+#[cfg(any(test, feature = "testkit"))]
+pub(crate) fn encode(session: &Session) -> Vec<u8> {
+    encode_with_body(session, body(session))
+}
+
+/// [`encode`] with `body` as the value's `b`.
+#[cfg(any(test, feature = "testkit"))]
+fn encode_with_body(session: &Session, body: Vec<u8>) -> Vec<u8> {
+    #[derive(Serialize)]
+    #[serde(untagged)]
+    enum Hx<'a> {
+        At(i64),
+        Word(&'a str),
+    }
+    #[derive(Serialize)]
+    struct Written<'a> {
+        l: i64,
+        m: i64,
+        h: Hx<'a>,
+        v: u64,
+        s: String,
+        c: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        k: Option<u32>,
+        b: serde_bytes::ByteBuf,
+    }
+    let mut value = MAGIC.to_vec();
+    value.push(FORMAT);
+    let written = Written {
+        l: session.last_used.as_millis(),
+        m: lifetime_ms(session.max_idle),
+        h: session
+            .hard_expiry()
+            .at()
+            .map_or(Hx::Word(NEVER), |t| Hx::At(t.as_millis())),
+        v: session.version,
+        s: crate::keys::subject_hash(&session.subject),
+        c: session.context.as_str(),
+        k: session.signer.map(KeyGeneration::get),
+        b: serde_bytes::ByteBuf::from(body),
+    };
+    value.extend(rmp_serde::to_vec_named(&written).expect("a session value always serializes"));
+    value
+}
+
+/// [`encode`] with the claim `deep` replaced by `depth` nested arrays,
+/// built as bytes.
+#[cfg(feature = "testkit")]
+pub(crate) fn encode_nested(session: &Session, depth: usize) -> Vec<u8> {
+    const MARKER: &str = "@@nested@@";
+    let mut s = session.clone();
+    s.claims.insert("deep".into(), Value::from(MARKER));
+    let plain = body(&s);
+    let marker = rmp_serde::to_vec(MARKER).expect("a string serializes");
+    let at = plain
+        .windows(marker.len())
+        .position(|w| w == marker)
+        .expect("the marker is in the body");
+    let mut nested = plain[..at].to_vec();
+    // A one-element array, `depth` times, around nil.
+    nested.extend(std::iter::repeat_n(0x91u8, depth));
+    nested.push(0xc0);
+    nested.extend_from_slice(&plain[at + marker.len()..]);
+    encode_with_body(session, nested)
+}
+
 /// The format a value declares: `Some` when it begins with [`MAGIC`].
 pub(crate) fn format_of(value: &[u8]) -> Option<u8> {
     match value {

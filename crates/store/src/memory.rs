@@ -47,6 +47,11 @@ impl MemoryStore {
         self.lock().records.insert(*id, bytes);
     }
 
+    /// The raw record stored under `id`, for tests and repair tools.
+    pub fn read_raw(&self, id: &SessionRef) -> Option<Vec<u8>> {
+        self.lock().records.get(id).cloned()
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave a half-applied change:
         // every mutation below is a single map operation after all checks.
@@ -204,12 +209,17 @@ impl SessionStore for MemoryStore {
         now: Timestamp,
     ) -> Result<Vec<StoredSession>, StoreError> {
         let state = self.lock();
-        Ok(crate::listed(
-            state.of_subject(subject)?,
-            subject,
-            context,
-            now,
-        ))
+        let mut found = Vec::new();
+        for id in state.index.get(subject).into_iter().flatten() {
+            // A listing skips records it cannot decode (a logout by
+            // subject still removes them); a newer format is refused.
+            match state.load(id) {
+                Ok(Some(session)) => found.push(StoredSession { id: *id, session }),
+                Ok(None) | Err(StoreError::Corrupt { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(crate::listed(found, subject, context, now))
     }
 
     async fn delete_by_subject(

@@ -193,20 +193,23 @@ impl DynamoDbStore {
 
     /// The live sessions of an index (all of its stored sessions, live or
     /// not, and the refs whose item is gone).
+    ///
+    /// With `skip_damaged` (a listing), items whose record does not decode
+    /// are left out instead of failing the whole answer.
     pub(super) async fn sessions_of(
         &self,
         index: &Index,
+        skip_damaged: bool,
     ) -> Result<(Vec<StoredSession>, Vec<SessionRef>), StoreError> {
         let ids: Vec<SessionRef> = index.entries.keys().copied().collect();
         let items = self.batch_get(&ids, None).await?;
         let mut stored = Vec::with_capacity(items.len());
         let mut gone = Vec::new();
         for id in ids {
-            match items.get(&id) {
-                Some(it) => stored.push(StoredSession {
-                    id,
-                    session: item::decode_session(it)?,
-                }),
+            match items.get(&id).map(item::decode_session) {
+                Some(Ok(session)) => stored.push(StoredSession { id, session }),
+                Some(Err(StoreError::Corrupt { .. })) if skip_damaged => {}
+                Some(Err(e)) => return Err(e),
                 None => gone.push(id),
             }
         }

@@ -100,7 +100,7 @@ impl DynamoDbStore {
             version: index.version,
             entries: entries.clone(),
         };
-        let (stored, gone) = self.sessions_of(&listed).await?;
+        let (stored, gone) = self.sessions_of(&listed, false).await?;
         for g in gone {
             entries.remove(&g);
         }

@@ -69,7 +69,7 @@ impl DynamoDbStore {
         now: Timestamp,
     ) -> Result<Vec<SessionRef>, StoreError> {
         let index = self.read_index(subject).await?;
-        let (stored, gone) = self.sessions_of(&index).await?;
+        let (stored, gone) = self.sessions_of(&index, false).await?;
         let mut doomed = Vec::new();
         let mut live = Vec::new();
         for st in &stored {

@@ -230,7 +230,7 @@ impl SessionStore for DynamoDbStore {
         now: Timestamp,
     ) -> Result<Vec<StoredSession>, StoreError> {
         let index = self.read_index(subject).await?;
-        let (stored, _) = self.sessions_of(&index).await?;
+        let (stored, _) = self.sessions_of(&index, true).await?;
         Ok(tessera_store::listed(stored, subject, context, now))
     }
 

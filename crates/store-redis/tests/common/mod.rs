@@ -67,45 +67,53 @@ pub async fn raw_client(config: &RedisConfig) -> Client {
 pub const NEXT_FORMAT_VALUE: &[u8] = b"TS\x03written by a newer Tessera";
 
 /// A conformance fixture on `config`.
+#[cfg(feature = "testkit")]
 pub async fn fixture(config: RedisConfig) -> Fixture {
     let store = RedisStore::open(&config).await.expect("store connects");
     let raw = raw_client(&config).await;
-    let keys = store.clone();
-    let (raw_ahead, keys_ahead) = (raw.clone(), store.clone());
+    // Every accessor sets a key's value as a writer would, keeping its TTL.
+    let set = |raw: Client, key: String, bytes: Vec<u8>| async move {
+        let () = raw
+            .set(key, bytes, Some(Expiration::KEEPTTL), None, false)
+            .await
+            .expect("write a value");
+    };
+    let (damage, ahead, writes) = (raw.clone(), raw.clone(), raw.clone());
+    let (k1, k2, k3, k4) = (store.clone(), store.clone(), store.clone(), store.clone());
     Fixture {
         store: Arc::new(store),
         corrupt: Box::new(move |id| {
-            let raw = raw.clone();
-            let key = keys.session_key(&id);
-            Box::pin(async move {
-                let () = raw
-                    .set(
-                        key,
-                        &b"TS\x02\x83\xa2lu"[..],
-                        Some(Expiration::KEEPTTL),
-                        None,
-                        false,
-                    )
-                    .await
-                    .expect("damage the value");
-            })
+            Box::pin(set(
+                damage.clone(),
+                k1.session_key(&id),
+                b"TS\x02\x83\xa2lu".to_vec(),
+            ))
         }),
         newer: Box::new(move |id| {
-            let raw = raw_ahead.clone();
-            let key = keys_ahead.session_key(&id);
-            Box::pin(async move {
-                let () = raw
-                    .set(
-                        key,
-                        NEXT_FORMAT_VALUE,
-                        Some(Expiration::KEEPTTL),
-                        None,
-                        false,
-                    )
-                    .await
-                    .expect("write a value of a newer format");
-            })
+            Box::pin(set(
+                ahead.clone(),
+                k2.session_key(&id),
+                NEXT_FORMAT_VALUE.to_vec(),
+            ))
         }),
+        raw: tessera_store::testkit::RawAccess {
+            read: Box::new(move |id| {
+                let (raw, key) = (raw.clone(), k3.session_key(&id));
+                Box::pin(async move {
+                    let value: Option<Vec<u8>> = raw.get(key).await.expect("read a value");
+                    value
+                })
+            }),
+            write: Box::new(move |id, bytes| {
+                let (raw, key) = (writes.clone(), k4.session_key(&id));
+                Box::pin(async move {
+                    set(raw, key, bytes).await;
+                    true
+                })
+            }),
+            encode: tessera_store_redis::testkit::encode_value,
+            encode_nested: tessera_store_redis::testkit::encode_value_nested,
+        },
     }
 }
 

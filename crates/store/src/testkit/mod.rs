@@ -13,6 +13,7 @@
 //! ```
 
 pub mod conformance;
+pub mod hostile;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -29,6 +30,49 @@ use crate::{SessionRef, SessionStore};
 /// A future returned by [`Fixture::corrupt`].
 pub type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 
+/// A future returning `T`, for the raw accessors of a [`Fixture`].
+pub type BoxFutureOf<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// How a backend writes a session in its documented layout, without a
+/// store: what anyone who can write the backend can produce.
+pub type Encoder = fn(&Session) -> Vec<u8>;
+
+/// [`Encoder`] with the claim `deep` replaced by arrays nested `depth`
+/// levels deep (built as bytes: no value that deep is ever held).
+pub type NestedEncoder = fn(&Session, usize) -> Vec<u8>;
+
+/// What a store writer can do to a backend, bypassing the store: read and
+/// write the stored value of a session, and encode a session in the
+/// backend's own layout. The hostile-store behaviours
+/// ([`hostile`]) use it.
+pub struct RawAccess {
+    /// The bytes stored for a session (`None` when there are none).
+    pub read: Box<dyn Fn(SessionRef) -> BoxFutureOf<Option<Vec<u8>>> + Send + Sync>,
+    /// Stores bytes as a session's value; `false` when the backend itself
+    /// refuses them (DynamoDB's 400 KB item limit).
+    pub write: Box<dyn Fn(SessionRef, Vec<u8>) -> BoxFutureOf<bool> + Send + Sync>,
+    /// The backend's encoding of a session.
+    pub encode: Encoder,
+    /// The same with a claim nested deep.
+    pub encode_nested: NestedEncoder,
+}
+
+/// [`RawAccess::encode_nested`] for the backends that store
+/// [`record`](crate::record)s: a record whose claim `deep` is `depth`
+/// nested arrays.
+pub fn nested_record(session: &Session, depth: usize) -> Vec<u8> {
+    let mut s = session.clone();
+    s.claims
+        .insert("deep".into(), serde_json::Value::from(NESTED_MARKER));
+    let text = String::from_utf8(crate::record::encode(&s)).expect("records are JSON text");
+    let nested = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+    text.replace(&format!("\"{NESTED_MARKER}\""), &nested)
+        .into_bytes()
+}
+
+/// The claim value [`nested_record`] and its kind replace.
+pub const NESTED_MARKER: &str = "@@nested@@";
+
 /// A fresh store, isolated from every other fixture, and a way to damage
 /// one of its records.
 pub struct Fixture {
@@ -42,6 +86,8 @@ pub struct Fixture {
     /// would have written it, bypassing the store's API and leaving the
     /// rest of what the backend keeps for the session as it was.
     pub newer: Box<dyn Fn(SessionRef) -> BoxFuture + Send + Sync>,
+    /// Raw access to the backend, as a store writer has it.
+    pub raw: RawAccess,
 }
 
 /// A record one format ahead of what this build reads: the
@@ -150,12 +196,30 @@ macro_rules! conformance_tests {
             import_applies_the_quota_close_old_session,
             import_under_a_legacy_sid_is_found_through_its_alias,
         );
+        $crate::conformance_tests!(@hostile $fixture;
+            hostile_altered_fields_are_not_served,
+            hostile_a_record_copied_from_another_key_is_not_served,
+            hostile_deep_nesting_is_refused_without_a_crash,
+            hostile_a_value_over_the_size_cap_is_refused,
+            hostile_a_truncated_record_is_not_served,
+            hostile_an_unknown_format_is_not_served,
+            hostile_an_unsigned_record_is_served_only_in_the_upgrade_window,
+            hostile_a_forged_record_blocks_no_login_after_a_subject_revoke,
+        );
     };
     (@each $fixture:path; $($name:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $name() {
                 $crate::testkit::conformance::$name($fixture().await).await;
+            }
+        )*
+    };
+    (@hostile $fixture:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                $crate::testkit::hostile::$name($fixture().await).await;
             }
         )*
     };
