@@ -80,6 +80,16 @@ pub struct DynamoDbConfig {
     /// scanning; 0 means no limit.
     #[serde(default = "defaults::max_read_units_per_second")]
     pub max_read_units_per_second: f64,
+    /// Touch coalescing window (default 60 s, as on the other stores; key
+    /// `touch_window_ms`): a lookup is one strongly consistent `GetItem`,
+    /// and writes `last_used` (one conditional `UpdateItem`) only once the
+    /// window has passed since the stored last use.
+    #[serde(
+        rename = "touch_window_ms",
+        with = "tessera_store::millis",
+        default = "defaults::touch_window"
+    )]
+    pub touch_window: Duration,
 }
 
 mod defaults {
@@ -104,6 +114,9 @@ mod defaults {
     pub(super) fn max_read_units_per_second() -> f64 {
         100.0
     }
+    pub(super) fn touch_window() -> Duration {
+        Duration::from_secs(60)
+    }
 }
 
 impl fmt::Debug for DynamoDbConfig {
@@ -125,6 +138,7 @@ impl fmt::Debug for DynamoDbConfig {
             .field("create_attempts", &self.create_attempts)
             .field("scan_page_size", &self.scan_page_size)
             .field("max_read_units_per_second", &self.max_read_units_per_second)
+            .field("touch_window", &self.touch_window)
             .finish()
     }
 }
@@ -146,6 +160,7 @@ impl DynamoDbConfig {
             create_attempts: defaults::create_attempts(),
             scan_page_size: defaults::scan_page_size(),
             max_read_units_per_second: defaults::max_read_units_per_second(),
+            touch_window: defaults::touch_window(),
         }
     }
 

@@ -181,43 +181,59 @@ pub(crate) fn encode(session: &Session) -> Vec<u8> {
     encode_with_body(session, body(session))
 }
 
-/// [`encode`] with `body` as the value's `b`.
+/// [`encode`] with `body` as the value's `b`, written as the scripts
+/// write it: a MessagePack map whose `b` is a str (Lua's strings are
+/// bytes; `cmsgpack` packs them as str).
 #[cfg(any(test, feature = "testkit"))]
 fn encode_with_body(session: &Session, body: Vec<u8>) -> Vec<u8> {
-    #[derive(Serialize)]
-    #[serde(untagged)]
-    enum Hx<'a> {
-        At(i64),
-        Word(&'a str),
+    fn packed<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
+        rmp_serde::to_vec(value).expect("a scalar always serializes")
     }
-    #[derive(Serialize)]
-    struct Written<'a> {
-        l: i64,
-        m: i64,
-        h: Hx<'a>,
-        v: u64,
-        s: String,
-        c: &'a str,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        k: Option<u32>,
-        b: serde_bytes::ByteBuf,
+    fn raw_str(out: &mut Vec<u8>, bytes: &[u8]) {
+        let len = bytes.len();
+        match u32::try_from(len) {
+            Ok(n) if n < 32 => out.push(0xa0 | u8::try_from(n).expect("under 32")),
+            Ok(n) if n < 256 => out.extend([0xd9, u8::try_from(n).expect("under 256")]),
+            Ok(n) if n < 65_536 => {
+                out.push(0xda);
+                out.extend(u16::try_from(n).expect("under 65536").to_be_bytes());
+            }
+            Ok(n) => {
+                out.push(0xdb);
+                out.extend(n.to_be_bytes());
+            }
+            Err(_) => panic!("a session value over 4 GiB"),
+        }
+        out.extend_from_slice(bytes);
     }
+    let mut fields: Vec<(&str, Vec<u8>)> = vec![
+        ("l", packed(&session.last_used.as_millis())),
+        ("m", packed(&lifetime_ms(session.max_idle))),
+        (
+            "h",
+            session
+                .hard_expiry()
+                .at()
+                .map_or_else(|| packed(NEVER), |t| packed(&t.as_millis())),
+        ),
+        ("v", packed(&session.version)),
+        ("s", packed(&crate::keys::subject_hash(&session.subject))),
+        ("c", packed(session.context.as_str())),
+    ];
+    if let Some(k) = session.signer {
+        fields.push(("k", packed(&k.get())));
+    }
+    let mut b = Vec::with_capacity(body.len() + 5);
+    raw_str(&mut b, &body);
+    fields.push(("b", b));
+
     let mut value = MAGIC.to_vec();
     value.push(FORMAT);
-    let written = Written {
-        l: session.last_used.as_millis(),
-        m: lifetime_ms(session.max_idle),
-        h: session
-            .hard_expiry()
-            .at()
-            .map_or(Hx::Word(NEVER), |t| Hx::At(t.as_millis())),
-        v: session.version,
-        s: crate::keys::subject_hash(&session.subject),
-        c: session.context.as_str(),
-        k: session.signer.map(KeyGeneration::get),
-        b: serde_bytes::ByteBuf::from(body),
-    };
-    value.extend(rmp_serde::to_vec_named(&written).expect("a session value always serializes"));
+    value.push(0x80 | u8::try_from(fields.len()).expect("eight fields at most"));
+    for (name, packed_value) in fields {
+        raw_str(&mut value, name.as_bytes());
+        value.extend(packed_value);
+    }
     value
 }
 

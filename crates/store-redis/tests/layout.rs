@@ -327,7 +327,7 @@ async fn a_read_is_one_get_a_due_touch_two_round_trips_and_a_create_one() {
             .expect("alive");
     }
     let calls = command_calls(&raw).await;
-    assert_eq!(round_trips(&calls, &["get"], &[]), N, "{calls:?}");
+    assert_eq!(round_trips(&calls, &["getrange"], &[]), N, "{calls:?}");
     assert_eq!(calls.get("evalsha"), None, "no touch was due");
     // Reads a window apart: each one is due, so a GET and the touch script.
     reset_stats(&raw).await;
@@ -341,17 +341,22 @@ async fn a_read_is_one_get_a_due_touch_two_round_trips_and_a_create_one() {
     }
     let calls = command_calls(&raw).await;
     // `INFO commandstats` counts the GET inside each script too.
-    assert_eq!(round_trips(&calls, &[], &["get", "set"]), N, "{calls:?}");
+    assert_eq!(
+        round_trips(&calls, &["getrange"], &["get", "set"]),
+        2 * N,
+        "{calls:?}"
+    );
     assert_eq!(
         calls.get("evalsha"),
         Some(&N),
         "every due touch is one script"
     );
     assert_eq!(
-        calls.get("get"),
-        Some(&(2 * N)),
-        "one GET each by the store, one in each script"
+        calls.get("getrange"),
+        Some(&N),
+        "one bounded read each by the store"
     );
+    assert_eq!(calls.get("get"), Some(&N), "one GET in each script");
     assert_eq!(
         calls.get("set"),
         Some(&N),
@@ -365,8 +370,8 @@ async fn the_documented_acl_is_enough() {
     let redis = common::PrivateRedis::start(dir.path());
     let admin = common::raw_client(&RedisConfig::from_url(redis.url())).await;
     // The command list of docs/backends/redis.md ("TLS and authentication").
-    let rule = "+evalsha +eval +script|load +scan +get +set +hget +ping +info +client|id +del \
-                +zrange +zadd +zrem";
+    let rule = "+evalsha +eval +script|load +scan +get +getrange +set +hget +ping +info \
+                +client|id +del +zrange +zadd +zrem";
     let mut acl = vec![
         "SETUSER",
         "tessera",

@@ -31,7 +31,13 @@ const EVICTED: &str = "tessera_sessions_evicted_total";
 const EXPIRED: &str = "tessera_sessions_expired_total";
 /// Logins refused by the quota (`DENY_LOGIN`).
 const QUOTA_DENIALS: &str = "tessera_quota_denials_total";
-/// Backend failures, by `kind`: `unavailable`, `backend`, `corrupt`, `other`.
+/// Stored records the record check refused (`outcome="refused"`: a MAC that
+/// does not verify, a last use in the future, or no MAC while unsigned
+/// records are refused) or served without a MAC (`outcome="unsigned"`,
+/// while `acceptUnsignedRecords` is on), since start-up.
+const RECORD_CHECKS: &str = "tessera_record_checks_total";
+/// Backend failures, by `kind`: `unavailable`, `backend`, `corrupt`,
+/// `newer_format`, `other`.
 const BACKEND_ERRORS: &str = "tessera_backend_errors_total";
 /// Requests refused for want of a valid bearer token.
 const AUTH_FAILURES: &str = "tessera_auth_failures_total";
@@ -100,6 +106,10 @@ fn describe() {
         "Logins refused because the subject's quota was exhausted."
     );
     describe_counter!(BACKEND_ERRORS, "Session backend failures, by kind.");
+    describe_counter!(
+        RECORD_CHECKS,
+        "Stored records refused by the record check, or served unsigned, by outcome."
+    );
     describe_counter!(
         AUTH_FAILURES,
         "Requests refused for want of a valid API token."
@@ -180,6 +190,9 @@ pub(crate) async fn page(State(state): State<Shared>, headers: HeaderMap) -> Res
         auth_failure();
         return super::error::ApiError::unauthorized().into_response();
     }
+    let checks = state.sessions.record_checks();
+    metrics::counter!(RECORD_CHECKS, "outcome" => "refused").absolute(checks.refused());
+    metrics::counter!(RECORD_CHECKS, "outcome" => "unsigned").absolute(checks.unsigned());
     let handle = handle();
     handle.run_upkeep();
     let mut response = handle.render().into_response();

@@ -42,8 +42,6 @@ pub(crate) enum Scope {
     DynamoDb,
     /// `type: redis` or `type: dynamodb`.
     Remote,
-    /// `type: local` or `type: redis`.
-    LocalOrRedis,
 }
 
 /// One configuration key.
@@ -100,11 +98,7 @@ pub(crate) const KEYS: &[KeySpec] = &[
         Scope::Any,
     ),
     key("tokenizer.path", Kind::Text, Scope::Local),
-    key(
-        "tokenizer.touch_window_ms",
-        Kind::Integer,
-        Scope::LocalOrRedis,
-    ),
+    key("tokenizer.touch_window_ms", Kind::Integer, Scope::Any),
     key("tokenizer.connect_timeout_ms", Kind::Integer, Scope::Remote),
     // DynamoDB, as the tokenizer documents it, plus the store's own tuning.
     key("tokenizer.table", Kind::Text, Scope::DynamoDb),

@@ -114,7 +114,8 @@ fn tokenizer_block(config: &Config, data_dir: Option<&str>) -> Value {
                 .set(
                     "max_read_units_per_second",
                     dynamo.max_read_units_per_second,
-                );
+                )
+                .set("touch_window_ms", millis(dynamo.touch_window));
         }
     }
     tokenizer.into_value()

@@ -49,7 +49,6 @@ impl StoreType {
         scope == Scope::Any
             || scope == self.scope()
             || (scope == Scope::Remote && self != Self::Local)
-            || (scope == Scope::LocalOrRedis && self != Self::DynamoDb)
     }
 }
 
@@ -190,7 +189,6 @@ fn check_scopes(v: &mut Validator<'_>, store_type: StoreType) {
                 Scope::Local => "local",
                 Scope::Redis => "redis",
                 Scope::Remote => "redis and dynamodb",
-                Scope::LocalOrRedis => "local and redis",
                 Scope::DynamoDb | Scope::Any => "dynamodb",
             };
             refused.push((
@@ -487,6 +485,9 @@ fn dynamodb(v: &mut Validator<'_>) -> Option<DynamoDbConfig> {
     config.scan_page_size = count(v, "tokenizer.scan_page_size", config.scan_page_size);
     config.connect_timeout = millis(v, "tokenizer.connect_timeout_ms", config.connect_timeout);
     config.attempt_timeout = millis(v, "tokenizer.attempt_timeout_ms", config.attempt_timeout);
+    if let Some(ms) = v.integer_in("tokenizer.touch_window_ms", 0..=3_600_000, "milliseconds") {
+        config.touch_window = Duration::from_millis(ms.unsigned_abs());
+    }
     if let Some((rate, _)) = v.number("tokenizer.max_read_units_per_second") {
         config.max_read_units_per_second = rate;
     }

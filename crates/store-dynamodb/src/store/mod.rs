@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use tessera_core::{Context, Policy, Session, Subject, Timestamp};
+use tessera_core::{Context, Policy, Session, Subject, Timestamp, TouchWindow};
 use tessera_crypto::{SessionRef, StorageKey};
 use tessera_store::{
     Created, LegacyAlias, PurgeReport, RevokeReport, SessionStore, StoreError, StoredSession, Touch,
@@ -48,6 +48,7 @@ pub struct DynamoDbStore {
     scan_page_size: i32,
     budget: ReadBudget,
     creating: SubjectTurns,
+    touch_window: TouchWindow,
 }
 
 /// One turn at a time per subject for this store's creates.
@@ -125,6 +126,9 @@ impl DynamoDbStore {
             scan_page_size: i32::try_from(config.scan_page_size).unwrap_or(i32::MAX),
             budget: ReadBudget::new(config.max_read_units_per_second),
             creating: SubjectTurns::default(),
+            touch_window: TouchWindow::from_millis(
+                u64::try_from(config.touch_window.as_millis()).unwrap_or(u64::MAX),
+            ),
         })
     }
 

@@ -16,7 +16,7 @@ use aws_sdk_dynamodb::types::{
     Update,
 };
 use std::collections::HashMap;
-use tessera_core::{Session, Timestamp};
+use tessera_core::{Session, Timestamp, TouchDecision, decide_touch};
 use tessera_crypto::SessionRef;
 use tessera_store::{SessionStore, StoreError, Touch, check_update};
 
@@ -94,8 +94,22 @@ impl DynamoDbStore {
         now: Timestamp,
         touch: Touch,
     ) -> Result<Option<Session>, StoreError> {
+        // One strongly consistent read; the write only once the window
+        // has passed since the stored last use (the same decision as every
+        // other store's).
+        let Some(mut session) = SessionStore::get(self, id, now).await? else {
+            return Ok(None);
+        };
         if touch == Touch::Skip {
-            return SessionStore::get(self, id, now).await;
+            return Ok(Some(session));
+        }
+        match decide_touch(now, session.last_used, self.touch_window) {
+            TouchDecision::Unchanged => return Ok(Some(session)),
+            TouchDecision::Coalesced => {
+                session.touch(now);
+                return Ok(Some(session));
+            }
+            TouchDecision::Write => {}
         }
         // Moves last use and idle expiry, and recomputes ttl: for a finite
         // max_idle `tb` is absent and ttl = now_s + mis; for an unlimited
