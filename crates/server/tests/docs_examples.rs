@@ -50,7 +50,7 @@ const NOT_RUN: &[(&str, &str, &str)] = &[
     ),
     (
         "docs/operations.md",
-        "sha256sum -c tessera-0.1.0-x86_64-unknown-linux-gnu.tar.gz.sha256",
+        "sha256sum -c tessera-0.2.0-x86_64-unknown-linux-gnu.tar.gz.sha256",
         "installs into /usr/local and /etc and starts systemd as root; `cargo xtask dist` unpacks the tarball and runs what it ships",
     ),
     (

@@ -45,6 +45,10 @@ pub use config::{
 };
 pub use store::RedisStore;
 
+/// The session value format this build writes, and the newest it reads
+/// (docs/backends/redis.md, "The session value").
+pub const VALUE_FORMAT: u8 = value::FORMAT;
+
 /// Test support (feature `testkit`, test-only): the session value in the
 /// documented layout, as a store writer can produce it without a store.
 #[cfg(feature = "testkit")]

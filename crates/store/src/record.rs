@@ -418,6 +418,91 @@ mod tests {
         assert_eq!(decode(&encode(&s)).unwrap(), s);
     }
 
+    /// A record as Tessera 0.1 wrote it (no `mac`), kept as written.
+    const WRITTEN_BY_0_1: &str = r#"{"format":1,"sub":"alice","ctx":"web","created_ms":1700000000123,"auth_time_ms":1700000000123,"last_used_ms":1700000060000,"max_life":259200,"auth_life":43200,"max_idle":14400,"data":{"cart":3},"version":2,"kg":3735928559}"#;
+
+    #[test]
+    fn a_record_written_by_0_1_reads_as_unsigned() {
+        let s = decode(WRITTEN_BY_0_1.as_bytes()).unwrap();
+        assert_eq!(s.subject.as_str(), "alice");
+        assert_eq!(s.version, 2);
+        assert_eq!(s.last_used.as_millis(), 1_700_000_060_000);
+        assert_eq!(s.record_mac, None);
+        // Written back without a MAC, it is byte for byte what 0.1 wrote.
+        assert_eq!(encode(&s), WRITTEN_BY_0_1.as_bytes());
+    }
+
+    #[test]
+    fn the_mac_round_trips_and_the_message_binds_key_and_content() {
+        let mut s = session();
+        s.record_mac = Some(RecordMac::new(vec![9; 20]));
+        assert_eq!(decode(&encode(&s)).unwrap(), s);
+
+        let id = |n: u8| {
+            SessionRef::new(
+                tessera_crypto::SubjectTag::of("alice"),
+                tessera_crypto::StorageKey::from_sid_key_bytes(&[n; 16]),
+            )
+        };
+        let base = mac_message(&id(1), &s);
+        assert_ne!(base, mac_message(&id(2), &s), "bound to the key");
+        let mut later = s.clone();
+        later.last_used = Timestamp::from_millis(s.last_used.as_millis() + 1);
+        later.record_mac = None;
+        assert_eq!(
+            base,
+            mac_message(&id(1), &later),
+            "last_used and the MAC are outside"
+        );
+        let mut changed = s.clone();
+        changed.data.insert("k".into(), Value::from("w"));
+        assert_ne!(base, mac_message(&id(1), &changed));
+        // The order claims were kept in does not matter.
+        let mut a = s.clone();
+        a.claims.insert("x".into(), Value::from(1));
+        a.claims
+            .insert("y".into(), serde_json::json!({"b": 1, "a": 2}));
+        let mut b = s.clone();
+        b.claims
+            .insert("y".into(), serde_json::json!({"a": 2, "b": 1}));
+        b.claims.insert("x".into(), Value::from(1));
+        assert_eq!(mac_message(&id(1), &a), mac_message(&id(1), &b));
+    }
+
+    #[test]
+    fn size_and_depth_are_bounded_before_parsing() {
+        let deep = format!(
+            "{{\"format\":1,\"claims\":{{\"d\":{}{}}}}}",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        assert!(matches!(
+            decode(deep.as_bytes()),
+            Err(StoreError::Corrupt { reason, .. }) if reason.contains("nests deeper")
+        ));
+        // Brackets inside strings are not nesting.
+        let mut s = session();
+        s.data
+            .insert("text".into(), Value::from("[[[[\"\\".repeat(200)));
+        assert_eq!(decode(&encode(&s)).unwrap(), s);
+        let big = vec![b' '; MAX_RECORD_BYTES + 1];
+        assert!(matches!(
+            decode(&big),
+            Err(StoreError::Corrupt { reason, .. }) if reason.contains("over the cap")
+        ));
+
+        let mut packed = vec![0x91u8; 10_000];
+        packed.push(0xc0);
+        assert!(check_msgpack_bounds(&packed).is_err());
+        let mut shallow = vec![0x91u8; MAX_NESTING - 2];
+        shallow.push(0xc0);
+        assert!(check_msgpack_bounds(&shallow).is_ok());
+        // Maps, strings and a huge declared count do not confuse the walk.
+        assert!(check_msgpack_bounds(&[0x82, 0xa1, b'a', 0x01, 0xa1, b'b', 0x90]).is_ok());
+        assert!(check_msgpack_bounds(&[0xdd, 0xff, 0xff, 0xff, 0xff]).is_ok());
+        assert!(check_msgpack_bounds(&vec![0u8; MAX_RECORD_BYTES + 1]).is_err());
+    }
+
     #[test]
     fn garbage_is_corrupt_and_newer_formats_are_refused() {
         assert!(matches!(

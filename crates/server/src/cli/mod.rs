@@ -19,6 +19,15 @@ const EXIT_FAILURE: u8 = 1;
 /// Exit code of an invalid configuration.
 const EXIT_CONFIG: u8 = 3;
 
+/// `tessera --version`: the version, then the stored formats this build
+/// reads and writes (checked against the code by a test below).
+const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    "\nrecords: format 1 (local folder, DynamoDB), Redis value format 2; \
+     written with a MAC; reads records without one (Tessera 0.1) while \
+     sessionStore.acceptUnsignedRecords is on"
+);
+
 /// Tessera: a session store for sign-in systems.
 ///
 /// With no configuration at all, `tessera serve` runs the embedded default:
@@ -28,6 +37,7 @@ const EXIT_CONFIG: u8 = 3;
 #[command(
     name = "tessera",
     version,
+    long_version = LONG_VERSION,
     propagate_version = true,
     max_term_width = 100
 )]
@@ -261,6 +271,15 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_long_version_names_the_formats_of_this_build() {
+        let record = format!("records: format {} (", tessera_store::record::FORMAT);
+        let redis = format!("Redis value format {};", tessera_store_redis::VALUE_FORMAT);
+        assert!(LONG_VERSION.contains(&record), "{LONG_VERSION}");
+        assert!(LONG_VERSION.contains(&redis), "{LONG_VERSION}");
+        assert!(LONG_VERSION.starts_with(env!("CARGO_PKG_VERSION")));
     }
 
     #[test]
