@@ -277,9 +277,9 @@ fn tokenizer_mistakes_name_their_key() {
             "0..=3600000",
         ),
         (
-            "  type: dynamodb\n  table: tab\n  touch_window_ms: 1000\n",
+            "  type: dynamodb\n  table: tab\n  touch_window_ms: 3600001\n",
             "tokenizer.touch_window_ms",
-            "applies only to type local and redis",
+            "0..=3600000",
         ),
         (
             "  type: redis\n  sentinel:\n    service_name: m\n",

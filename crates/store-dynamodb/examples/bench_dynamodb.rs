@@ -325,7 +325,17 @@ async fn one_round(b: &mut Bench, i: u32) -> Result<(), Box<dyn std::error::Erro
         .get_and_touch(&fourth, later, Touch::Yes)
         .await?
         .ok_or("alive")?;
-    b.record("get-and-touch");
+    b.record("get-and-touch (within the touch window)");
+    for second in 2..=11 {
+        let at = Timestamp::from_millis(t.as_millis() + second * 1_000);
+        b.store.get_and_touch(&fourth, at, Touch::Yes).await?;
+    }
+    b.record("10 × get-and-touch within one window (all ten)");
+    for window in 1..=10 {
+        let at = Timestamp::from_millis(t.as_millis() + window * 61_000);
+        b.store.get_and_touch(&fourth, at, Touch::Yes).await?;
+    }
+    b.record("10 × get-and-touch, one per window (all ten)");
     let mut changed = touched.clone();
     changed.data.insert("n".into(), serde_json::Value::from(i));
     let updated = b.store.update(&fourth, &changed, later).await?;

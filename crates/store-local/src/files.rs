@@ -67,6 +67,60 @@ pub(crate) fn read_optional(path: &Path) -> io::Result<Option<Vec<u8>>> {
     }
 }
 
+/// Why [`read_record`] refused a file.
+#[derive(Debug)]
+pub(crate) enum RecordReadError {
+    /// The file system failed.
+    Io(io::Error),
+    /// The file is not one the store wrote: a symlink, not a regular file,
+    /// owned by another user, or open to group or others.
+    Unsafe(String),
+}
+
+/// Reads a session file as untrusted input: without following a symlink,
+/// only a regular file owned by the effective user with no group or other
+/// permission bits (what the store writes, 0600), and no more than the
+/// record cap plus one byte. `Ok(None)` if it does not exist.
+pub(crate) fn read_record(path: &Path) -> Result<Option<Vec<u8>>, RecordReadError> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let file = match fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits().cast_signed())
+        .open(path)
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+            return Err(RecordReadError::Unsafe("is a symbolic link".into()));
+        }
+        Err(e) => return Err(RecordReadError::Io(e)),
+    };
+    let meta = file.metadata().map_err(RecordReadError::Io)?;
+    if !meta.is_file() {
+        return Err(RecordReadError::Unsafe("is not a regular file".into()));
+    }
+    let euid = rustix::process::geteuid().as_raw();
+    if meta.uid() != euid {
+        return Err(RecordReadError::Unsafe(format!(
+            "is owned by uid {}, not by the store's user (uid {euid})",
+            meta.uid()
+        )));
+    }
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(RecordReadError::Unsafe(format!(
+            "has mode {mode:04o}; the store writes 0600"
+        )));
+    }
+    let cap = tessera_store::record::MAX_RECORD_BYTES as u64 + 1;
+    let mut bytes = Vec::new();
+    file.take(cap)
+        .read_to_end(&mut bytes)
+        .map_err(RecordReadError::Io)?;
+    Ok(Some(bytes))
+}
+
 /// Removes a file; `Ok(false)` if it was already gone.
 pub(crate) fn remove_optional(path: &Path) -> io::Result<bool> {
     match fs::remove_file(path) {

@@ -125,6 +125,80 @@ fn rustix_euid() -> u32 {
     line.split_whitespace().nth(2).unwrap().parse().unwrap()
 }
 
+/// A folder swapped in at the store's path after start-up is never read:
+/// the store works through the folder it opened. A session file replaced
+/// by a symbolic link, or opened to others, is refused.
+#[tokio::test]
+async fn a_folder_swapped_after_start_up_and_planted_files_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("store");
+    let store = LocalStore::open(&LocalConfig::new(&root)).await.unwrap();
+    let now = now();
+    let p = policy(5, OnQuotaExhaustion::DenyLogin);
+    let id = session_ref("alice");
+    let s = session("alice", "web", now, 60, 60, 60);
+    store.create(&id, &s, &p, now).await.unwrap();
+
+    // Someone who owns the parent swaps the folder for a copy with a
+    // planted record under the same name.
+    let mut files = Vec::new();
+    all_files(&root, &mut files);
+    let file = files
+        .iter()
+        .find(|f| f.file_name().is_some_and(|n| n == id.to_string().as_str()))
+        .expect("the session file")
+        .strip_prefix(&root)
+        .unwrap()
+        .to_path_buf();
+    std::fs::rename(&root, tmp.path().join("moved")).unwrap();
+    let copy = Command::new("cp")
+        .arg("-a")
+        .arg(tmp.path().join("moved"))
+        .arg(&root)
+        .status()
+        .unwrap();
+    assert!(copy.success());
+    let mut planted = s.clone();
+    planted.subject = Subject::new("mallory").unwrap();
+    std::fs::write(root.join(&file), tessera_store::record::encode(&planted)).unwrap();
+    let read = store.get(&id, now).await.unwrap().expect("still there");
+    assert_eq!(
+        read.subject.as_str(),
+        "alice",
+        "the planted folder is never read"
+    );
+    assert_eq!(
+        store.path(),
+        root.as_path(),
+        "messages name the configured path"
+    );
+
+    // In the folder the store holds: a symlink, then an open mode.
+    let held = tmp.path().join("moved").join(&file);
+    let elsewhere = tmp.path().join("elsewhere");
+    std::fs::copy(&held, &elsewhere).unwrap();
+    std::fs::remove_file(&held).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &held).unwrap();
+    let err = store.get(&id, now).await.expect_err("a symlink is refused");
+    assert!(
+        matches!(&err, StoreError::Corrupt { reason, .. } if reason.contains("symbolic link")),
+        "{err:?}"
+    );
+    std::fs::remove_file(&held).unwrap();
+    std::fs::copy(&elsewhere, &held).unwrap();
+    std::fs::set_permissions(&held, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let err = store
+        .get(&id, now)
+        .await
+        .expect_err("an open mode is refused");
+    assert!(
+        matches!(&err, StoreError::Corrupt { reason, .. } if reason.contains("0644")),
+        "{err:?}"
+    );
+    std::fs::set_permissions(&held, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert!(store.get(&id, now).await.unwrap().is_some());
+}
+
 #[tokio::test]
 async fn damaged_and_future_files_are_typed_errors_and_lose_nothing_else() {
     let tmp = tempfile::tempdir().unwrap();

@@ -1,0 +1,131 @@
+//! Opening a store: the client pool, its reconnection policy, and the
+//! scripts loaded on every server.
+
+use super::*;
+
+impl RedisStore {
+    /// Connects to Redis and loads the scripts.
+    ///
+    /// Retries for up to `connect_timeout_ms` while Redis does not answer,
+    /// then fails with [`RedisError::Unreachable`]. A configuration that
+    /// cannot work fails at once naming the setting, and a refusal (a
+    /// wrong password, an untrusted certificate) with
+    /// [`RedisError::Refused`].
+    ///
+    /// ```
+    /// use tessera_store_redis::{RedisConfig, RedisStore};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tessera_store_redis::RedisError> {
+    /// # // `cargo xtask test` starts a Redis and names it here.
+    /// # let url = std::env::var("TESSERA_TEST_REDIS_URL")
+    /// #     .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    /// let mut config = RedisConfig::from_url(url);
+    /// config.key_prefix = "myapp:sessions:".to_owned();
+    /// let store = RedisStore::open(&config).await?;
+    /// # drop(store);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`RedisError`], as above.
+    pub async fn open(config: &RedisConfig) -> Result<Self, RedisError> {
+        let fred_config = config.fred_config()?;
+        let clustered = fred_config.server.is_clustered();
+        let command_timeout = config.command_timeout;
+        let connect_timeout = config.connect_timeout;
+        let mut builder = Builder::from_config(fred_config);
+        builder
+            .with_connection_config(|c| {
+                c.connection_timeout = connect_timeout;
+                c.internal_command_timeout = command_timeout.max(connect_timeout);
+                // A script is never sent twice: a create retried after a lost
+                // reply would report "already exists" for its own session.
+                c.max_command_attempts = 1;
+                c.tcp.nodelay = Some(true);
+            })
+            .with_performance_config(|p| {
+                p.default_command_timeout = command_timeout;
+            })
+            .set_policy(ReconnectPolicy::new_exponential(
+                0,
+                RECONNECT_MIN_MS,
+                RECONNECT_MAX_MS,
+                2,
+            ));
+
+        let deadline = tokio::time::Instant::now() + connect_timeout;
+        let mut last_error = None;
+        let pool = loop {
+            let pool = builder
+                .build_pool(config.pool_size)
+                .map_err(|e| RedisError::invalid("pool_size", e.details().to_owned()))?;
+            let attempt = tokio::time::timeout_at(deadline, pool.init()).await;
+            match attempt {
+                Ok(Ok(_connection_task)) => break pool,
+                Ok(Err(e)) if is_unavailable(&e) && tokio::time::Instant::now() < deadline => {
+                    tracing::debug!(error = %e, "Redis not reachable yet; retrying");
+                    let _ = pool.quit().await;
+                    last_error = Some(e);
+                    tokio::time::sleep(CONNECT_RETRY_PAUSE).await;
+                }
+                Ok(Err(e)) => {
+                    let _ = pool.quit().await;
+                    return Err(RedisError::from_driver("connecting", e));
+                }
+                Err(_elapsed) => {
+                    let _ = pool.quit().await;
+                    let what = "connecting (gave up after connect_timeout_ms)";
+                    return Err(match last_error {
+                        Some(e) => RedisError::from_driver(what, e),
+                        None => RedisError::Unreachable {
+                            what,
+                            source: fred::error::Error::new(
+                                fred::error::ErrorKind::Timeout,
+                                "no connection within the connect timeout",
+                            ),
+                        },
+                    });
+                }
+            }
+        };
+        pool.prefer_connected(true);
+
+        let store = Self {
+            pool,
+            keys: Keys::new(&config.key_prefix),
+            scripts: Scripts::new(),
+            clustered,
+            command_timeout,
+            touch_window: TouchWindow::from_millis(
+                u64::try_from(config.touch_window.as_millis()).unwrap_or(u64::MAX),
+            ),
+        };
+        store.load_scripts().await?;
+        Ok(store)
+    }
+
+    /// Loads every script into the server's script cache (every primary
+    /// under Cluster). Not needed for correctness — a `NOSCRIPT` reply is
+    /// answered by sending the script — but it keeps the first calls at one
+    /// round trip.
+    pub(super) async fn load_scripts(&self) -> Result<(), RedisError> {
+        const WHAT: &str = "loading the session scripts";
+        let client = self.pool.next_connected();
+        for script in self.scripts.all() {
+            let loaded = if self.clustered {
+                client
+                    .script_load_cluster::<Value, _>(script.source().to_owned())
+                    .await
+            } else {
+                client
+                    .script_load::<Value, _>(script.source().to_owned())
+                    .await
+            };
+            loaded.map_err(|e| RedisError::from_driver(WHAT, e))?;
+        }
+        Ok(())
+    }
+}
