@@ -255,10 +255,9 @@ pub fn check_msgpack_bounds(bytes: &[u8]) -> Result<(), StoreError> {
             0xc8 => (read(at, 2).map_or(0, |n| n + 3), None),
             0xc9 => (read(at, 4).map_or(0, |n| n + 5), None),
             0xcc | 0xd0 => (1, None),
-            0xcd | 0xd1 => (2, None),
+            0xcd | 0xd1 | 0xd4 => (2, None),
             0xca | 0xce | 0xd2 => (4, None),
             0xcb | 0xcf | 0xd3 => (8, None),
-            0xd4 => (2, None),
             0xd5 => (3, None),
             0xd6 => (5, None),
             0xd7 => (9, None),
@@ -316,7 +315,7 @@ pub fn mac_message(id: &SessionRef, session: &Session) -> Vec<u8> {
     field(&session.creation_time.as_millis().to_be_bytes());
     field(&session.auth_time.as_millis().to_be_bytes());
     for l in [session.max_life, session.auth_life, session.max_idle] {
-        field(&l.minutes().map_or(0, |m| m.get()).to_be_bytes());
+        field(&l.minutes().map_or(0, std::num::NonZero::get).to_be_bytes());
     }
     field(session.acr.as_deref().unwrap_or("").as_bytes());
     field(&[u8::from(session.acr.is_some())]);

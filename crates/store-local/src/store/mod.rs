@@ -129,16 +129,15 @@ impl LocalStore {
         let touch_window = TouchWindow::from_millis(
             u64::try_from(config.touch_window.as_millis()).unwrap_or(u64::MAX),
         );
-        let (layout, handle) = match hold_folder(&root) {
-            Some((through_handle, handle)) => (Layout::new(&through_handle), Some(handle)),
-            None => {
-                tracing::warn!(
-                    path = %root.display(),
-                    "/proc/self/fd is not available: the local store resolves its folder by path, \
-                     so a folder swapped in at that path would be used"
-                );
-                (layout, None)
-            }
+        let (layout, handle) = if let Some((through, handle)) = hold_folder(&root) {
+            (Layout::new(&through), Some(handle))
+        } else {
+            tracing::warn!(
+                path = %root.display(),
+                "/proc/self/fd is not available: the local store resolves its folder by path, \
+                 so a folder swapped in at that path would be used"
+            );
+            (layout, None)
         };
         Ok(Self {
             inner: Arc::new(Inner {

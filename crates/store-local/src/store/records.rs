@@ -21,7 +21,7 @@ impl Inner {
             Ok(found) => found.map(|bytes| record::decode(&bytes)).transpose(),
             Err(RecordReadError::Io(e)) => Err(io_error("reading a session file", e)),
             Err(RecordReadError::Unsafe(reason)) => Err(StoreError::Corrupt {
-                reason: format!("the session file {} {reason}", id),
+                reason: format!("the session file {id} {reason}"),
                 source: None,
             }),
         }

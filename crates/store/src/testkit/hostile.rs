@@ -72,20 +72,26 @@ fn refused(what: &str, result: Result<impl std::fmt::Debug, SessionsError>) {
 /// it unreadable: subject, context, lifetimes, auth time, claims, data,
 /// credentials, version and key generation.
 pub async fn hostile_altered_fields_are_not_served(f: Fixture) {
-    let (sessions, _clock) = service(&f, false);
     type Change = fn(&mut Session);
+    let (sessions, _clock) = service(&f, false);
     let changes: [(&str, Change); 10] = [
         ("subject", |s| {
-            s.subject = Subject::new("mallory").expect("valid")
+            s.subject = Subject::new("mallory").expect("valid");
         }),
         ("context", |s| {
             s.context = tessera_core::Context::new("admin").expect("valid");
         }),
-        ("max_life", |s| s.max_life = Lifetime::Unlimited),
-        ("auth_life", |s| s.auth_life = Lifetime::Unlimited),
-        ("max_idle", |s| s.max_idle = Lifetime::Unlimited),
+        ("max_life", |s| {
+            s.max_life = Lifetime::Unlimited;
+        }),
+        ("auth_life", |s| {
+            s.auth_life = Lifetime::Unlimited;
+        }),
+        ("max_idle", |s| {
+            s.max_idle = Lifetime::Unlimited;
+        }),
         ("auth_time", |s| {
-            s.auth_time = s.auth_time.plus_millis(60_000)
+            s.auth_time = s.auth_time.plus_millis(60_000);
         }),
         ("claims", |s| {
             s.claims.insert("role".into(), Value::from("admin"));
@@ -93,7 +99,9 @@ pub async fn hostile_altered_fields_are_not_served(f: Fixture) {
         ("data", |s| {
             s.data.insert("cart".into(), Value::from(1_000));
         }),
-        ("version", |s| s.version += 1),
+        ("version", |s| {
+            s.version += 1;
+        }),
         ("credentials", |s| {
             s.credentials = Some(tessera_core::SealedBlob::new(vec![1, 2, 3]));
         }),

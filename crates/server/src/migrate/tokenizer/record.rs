@@ -31,11 +31,10 @@ pub(super) fn convert(
         .text
         .as_ref()
         .map_err(|what| skip(SkipReason::Unreadable(what)))?;
-    let Ok(value) = serde_json::from_str::<Value>(text) else {
-        return Err(skip(SkipReason::Unreadable("not JSON")));
-    };
-    let Value::Object(record) = value else {
-        return Err(skip(SkipReason::NotATokenRecord));
+    let record = match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(record)) => record,
+        Ok(_) => return Err(skip(SkipReason::NotATokenRecord)),
+        Err(_) => return Err(skip(SkipReason::Unreadable("not JSON"))),
     };
     if record.get("type").and_then(Value::as_str) != Some("token") {
         return Err(skip(SkipReason::NotATokenRecord));

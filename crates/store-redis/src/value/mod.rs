@@ -31,6 +31,13 @@ use tessera_core::{
 };
 use tessera_store::{StoreError, record};
 
+#[cfg(any(test, feature = "testkit"))]
+mod encode;
+#[cfg(any(test, feature = "testkit"))]
+pub(crate) use encode::encode;
+#[cfg(feature = "testkit")]
+pub(crate) use encode::encode_nested;
+
 /// The first two bytes of every value, before its format byte.
 pub(crate) const MAGIC: &[u8; 2] = b"TS";
 
@@ -173,91 +180,6 @@ pub(crate) fn body(session: &Session) -> Vec<u8> {
     rmp_serde::to_vec_named(&body).expect("a session body always serializes")
 }
 
-/// The whole value of `session`, in the layout the scripts write (the map's
-/// key order aside): what a store writer who knows the documented layout
-/// can produce, and what the conformance suite's hostile behaviours write.
-#[cfg(any(test, feature = "testkit"))]
-pub(crate) fn encode(session: &Session) -> Vec<u8> {
-    encode_with_body(session, body(session))
-}
-
-/// [`encode`] with `body` as the value's `b`, written as the scripts
-/// write it: a MessagePack map whose `b` is a str (Lua's strings are
-/// bytes; `cmsgpack` packs them as str).
-#[cfg(any(test, feature = "testkit"))]
-fn encode_with_body(session: &Session, body: Vec<u8>) -> Vec<u8> {
-    fn packed<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
-        rmp_serde::to_vec(value).expect("a scalar always serializes")
-    }
-    fn raw_str(out: &mut Vec<u8>, bytes: &[u8]) {
-        let len = bytes.len();
-        match u32::try_from(len) {
-            Ok(n) if n < 32 => out.push(0xa0 | u8::try_from(n).expect("under 32")),
-            Ok(n) if n < 256 => out.extend([0xd9, u8::try_from(n).expect("under 256")]),
-            Ok(n) if n < 65_536 => {
-                out.push(0xda);
-                out.extend(u16::try_from(n).expect("under 65536").to_be_bytes());
-            }
-            Ok(n) => {
-                out.push(0xdb);
-                out.extend(n.to_be_bytes());
-            }
-            Err(_) => panic!("a session value over 4 GiB"),
-        }
-        out.extend_from_slice(bytes);
-    }
-    let mut fields: Vec<(&str, Vec<u8>)> = vec![
-        ("l", packed(&session.last_used.as_millis())),
-        ("m", packed(&lifetime_ms(session.max_idle))),
-        (
-            "h",
-            session
-                .hard_expiry()
-                .at()
-                .map_or_else(|| packed(NEVER), |t| packed(&t.as_millis())),
-        ),
-        ("v", packed(&session.version)),
-        ("s", packed(&crate::keys::subject_hash(&session.subject))),
-        ("c", packed(session.context.as_str())),
-    ];
-    if let Some(k) = session.signer {
-        fields.push(("k", packed(&k.get())));
-    }
-    let mut b = Vec::with_capacity(body.len() + 5);
-    raw_str(&mut b, &body);
-    fields.push(("b", b));
-
-    let mut value = MAGIC.to_vec();
-    value.push(FORMAT);
-    value.push(0x80 | u8::try_from(fields.len()).expect("eight fields at most"));
-    for (name, packed_value) in fields {
-        raw_str(&mut value, name.as_bytes());
-        value.extend(packed_value);
-    }
-    value
-}
-
-/// [`encode`] with the claim `deep` replaced by `depth` nested arrays,
-/// built as bytes.
-#[cfg(feature = "testkit")]
-pub(crate) fn encode_nested(session: &Session, depth: usize) -> Vec<u8> {
-    const MARKER: &str = "@@nested@@";
-    let mut s = session.clone();
-    s.claims.insert("deep".into(), Value::from(MARKER));
-    let plain = body(&s);
-    let marker = rmp_serde::to_vec(MARKER).expect("a string serializes");
-    let at = plain
-        .windows(marker.len())
-        .position(|w| w == marker)
-        .expect("the marker is in the body");
-    let mut nested = plain[..at].to_vec();
-    // A one-element array, `depth` times, around nil.
-    nested.extend(std::iter::repeat_n(0x91u8, depth));
-    nested.push(0xc0);
-    nested.extend_from_slice(&plain[at + marker.len()..]);
-    encode_with_body(session, nested)
-}
-
 /// The format a value declares: `Some` when it begins with [`MAGIC`].
 pub(crate) fn format_of(value: &[u8]) -> Option<u8> {
     match value {
@@ -354,104 +276,4 @@ fn next_format_value() -> Vec<u8> {
 }
 
 #[cfg(test)]
-mod tests {
-    use tessera_core::{Policy, SessionParams};
-
-    use super::*;
-
-    #[test]
-    fn limits_are_milliseconds_with_minus_one_for_unlimited() {
-        let mut p = SessionParams::new(Subject::new("a").unwrap());
-        p.max_life = Some(Lifetime::minutes_const(10));
-        p.auth_life = Some(Lifetime::Unlimited);
-        p.max_idle = Some(Lifetime::Unlimited);
-        let now = Timestamp::from_millis(1_000);
-        let s = Session::start(p, &Policy::default(), now).unwrap();
-        assert_eq!(
-            Limits::of(&s),
-            Limits {
-                last_used: "1000".into(),
-                max_idle: "-1".into(),
-                hard_expiry: (1_000 + 10 * 60_000).to_string(),
-            }
-        );
-    }
-
-    /// The map as the scripts write it (they write the body as a str; the
-    /// tests against Redis read that back).
-    fn as_scripts_write(session: &Session) -> Vec<u8> {
-        #[derive(Serialize)]
-        struct Written<'a> {
-            l: i64,
-            m: i64,
-            h: i64,
-            v: u64,
-            s: &'a str,
-            c: &'a str,
-            b: serde_bytes::ByteBuf,
-        }
-        let limits = Limits::of(session);
-        let mut value = MAGIC.to_vec();
-        value.push(FORMAT);
-        value.extend(
-            rmp_serde::to_vec_named(&Written {
-                l: session.last_used.as_millis(),
-                m: limits.max_idle.parse().unwrap(),
-                h: limits.hard_expiry.parse().unwrap(),
-                v: session.version,
-                s: "AAAAAAAAAAAAAAAAAAAAAA",
-                c: session.context.as_str(),
-                b: serde_bytes::ByteBuf::from(body(session)),
-            })
-            .unwrap(),
-        );
-        value
-    }
-
-    #[test]
-    fn a_session_reads_back_as_written_and_the_auth_time_is_kept_only_when_it_differs() {
-        let mut p = SessionParams::new(Subject::new("ada").unwrap());
-        p.max_life = Some(Lifetime::minutes_const(600));
-        p.auth_life = Some(Lifetime::minutes_const(60));
-        p.max_idle = Some(Lifetime::minutes_const(30));
-        let now = Timestamp::from_millis(1_700_000_000_000);
-        let mut s = Session::start(p, &Policy::default(), now).unwrap();
-        s.data.insert("theme".into(), Value::from("dark"));
-        let read = decode(&as_scripts_write(&s)).unwrap();
-        assert_eq!(read, s);
-        let names: Vec<String> =
-            rmp_serde::from_slice::<std::collections::BTreeMap<String, Value>>(&body(&s))
-                .unwrap()
-                .into_keys()
-                .collect();
-        assert_eq!(
-            names,
-            ["al", "c", "d", "ml", "s"],
-            "no `a`: it is the creation time"
-        );
-
-        s.auth_time = Timestamp::from_millis(now.as_millis() - 5_000);
-        let read = decode(&as_scripts_write(&s)).unwrap();
-        assert_eq!(read.auth_time, s.auth_time);
-    }
-
-    #[test]
-    fn format_is_read_from_the_header_alone() {
-        assert_eq!(format_of(b"TS\x02\x80"), Some(2));
-        assert_eq!(format_of(&next_format_value()), Some(FORMAT + 1));
-        assert_eq!(format_of(b"TS"), None);
-        assert_eq!(format_of(b"{\"format\":1"), None);
-        assert!(matches!(
-            decode(&next_format_value()),
-            Err(StoreError::UnsupportedFormat {
-                found: 3,
-                supported: 2
-            })
-        ));
-        assert!(matches!(
-            decode(b"TS\x02garbage"),
-            Err(StoreError::Corrupt { .. })
-        ));
-        assert!(matches!(decode(b"TS\x01"), Err(StoreError::Corrupt { .. })));
-    }
-}
+mod tests;
