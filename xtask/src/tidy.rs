@@ -199,3 +199,38 @@ fn workspace_lints_are_found_in_both_spellings() {
     ));
     assert!(!uses_workspace_lints("[lints.rust]\nworkspace = true\n"));
 }
+
+/// The `pub async fn` behaviours of a testkit module.
+fn behaviours(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|line| line.strip_prefix("pub async fn "))
+        .filter_map(|rest| rest.split('(').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `conformance_tests!` writes one test per behaviour it lists; a
+/// behaviour missing from the list would never run against any backend.
+#[test]
+fn the_conformance_macro_lists_every_behaviour() -> Result<()> {
+    let testkit = project_root().join("crates/store/src/testkit");
+    let macro_text = files::read(&testkit.join("mod.rs"))?;
+    let listed = |name: &str| {
+        macro_text
+            .lines()
+            .any(|line| line.trim().trim_end_matches(',') == name)
+    };
+    let mut problems = Vec::new();
+    for module in ["conformance.rs", "hostile.rs"] {
+        let found = behaviours(&files::read(&testkit.join(module))?);
+        if found.is_empty() {
+            problems.push(format!("no behaviours found in {module}"));
+        }
+        for name in found {
+            if !listed(&name) {
+                problems.push(format!("{module}: `{name}` is not in conformance_tests!"));
+            }
+        }
+    }
+    fail_on(&problems, "behaviours the conformance suite never runs")
+}

@@ -6,8 +6,8 @@
 #[allow(dead_code, reason = "the example's main is not run here")]
 mod example;
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
+use tessera_store::testkit::{service_env, unique};
 
 use axum::Router;
 use reqwest::header::{COOKIE, HeaderMap, RETRY_AFTER, SET_COOKIE};
@@ -24,23 +24,6 @@ use tessera_store_local::{LocalConfig, LocalStore};
 use tessera_store_redis::{RedisConfig, RedisStore};
 
 const TOKEN: &str = "axumExampleTestsTokenQ7mW2rT9pL4vB8nC1xD6eF3";
-
-fn service_env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!(
-            "{name} is not set: run these tests with `cargo xtask test`, which starts the services"
-        )
-    })
-}
-
-fn unique(label: &str) -> String {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "axum-{label}-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
 
 fn sessions(store: impl SessionStore + 'static) -> Sessions {
     let keys = MasterKeys::from_root_keys(&RootKey::generate(&SystemRandom::new()).unwrap(), &[]);

@@ -5,7 +5,7 @@
 mod api_support;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use tessera_store::testkit::{service_env, unique};
 
 use api_support::{Options, TestServer, expect_error};
 use reqwest::{Method, StatusCode};
@@ -14,23 +14,6 @@ use tessera_store::{MemoryStore, SessionStore};
 use tessera_store_dynamodb::{DynamoDbConfig, DynamoDbStore, create_table};
 use tessera_store_local::{LocalConfig, LocalStore};
 use tessera_store_redis::{RedisConfig, RedisStore};
-
-fn service_env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!(
-            "{name} is not set: run the tests with `cargo xtask test`, which starts the services"
-        )
-    })
-}
-
-fn unique(label: &str) -> String {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "rt-{label}-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
 
 async fn redis() -> Arc<dyn SessionStore> {
     let mut config = RedisConfig::from_url(service_env("TESSERA_TEST_REDIS_URL"));

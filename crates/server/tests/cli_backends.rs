@@ -5,6 +5,7 @@
 
 use std::path::Path;
 use std::process::Command;
+use tessera_store::testkit::{service_env, unique};
 
 use tessera_crypto::TokenHash;
 
@@ -14,25 +15,6 @@ use cli_support::{BASE, json_field, request};
 
 const STRONG: &str = "hT4k-9qZ_mW2xVbR-long";
 const TOKEN: &str = "backend-test-token-0123456789abcdefghijklmnop";
-
-/// A variable `cargo xtask test` sets; a clear failure when it is missing,
-/// never a silent skip.
-fn service_env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!(
-            "{name} is not set: run these tests with `cargo xtask test`, which starts the services"
-        )
-    })
-}
-
-/// A name no other test or run uses.
-fn unique(label: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("tessera-cli-{label}-{}-{nanos}", std::process::id())
-}
 
 fn with_file(dir: &Path, contents: &str) -> Command {
     let file = dir.join("settings.yml");

@@ -7,6 +7,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::OnceLock;
+use tessera_store::testkit::{service_env, unique};
 
 use serde_json::json;
 use tessera_crypto::{
@@ -20,22 +21,6 @@ use cli_support::{BASE, request};
 const STRONG: &str = "hT4k-9qZ_mW2xVbR-long";
 const TOKEN: &str = "import-test-token-0123456789abcdefghijklmnop";
 const CREDENTIAL: &str = "upstream-pw-7f3a";
-
-fn service_env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!(
-            "{name} is not set: run these tests with `cargo xtask test`, which starts the services"
-        )
-    })
-}
-
-fn unique(label: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("tessera-import-{label}-{}-{nanos}", std::process::id())
-}
 
 fn now_secs() -> i64 {
     i64::try_from(

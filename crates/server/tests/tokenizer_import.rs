@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
+use tessera_store::testkit::{service_env, unique};
 
 use serde_json::{Value, json};
 use tessera_core::Timestamp;
@@ -22,27 +23,6 @@ use tessera_server::migrate::tokenizer::{
 /// the same file configures both here.
 const SAFE_PASSWORD: &str = "tokenizer-import-Passphrase-7f3a";
 const TIMEOUT_MINUTES: i64 = 20;
-
-/// A variable `cargo xtask test` sets; a clear failure when it is missing,
-/// never a silent skip.
-fn service_env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!(
-            "{name} is not set: run these tests with `cargo xtask test`, which installs the \
-             tool and starts the services"
-        )
-    })
-}
-
-/// A user-name prefix no other test or run uses (letters and digits only,
-/// as the tool's name check wants).
-fn unique() -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("t{}x{nanos}", std::process::id())
-}
 
 fn now() -> Timestamp {
     let millis = SystemTime::now()
@@ -242,7 +222,7 @@ async fn reads_a_local_folder_written_by_the_tool() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("tokens");
     let started = now();
-    let prefix = unique();
+    let prefix = unique("t").replace('-', "x");
     let path = store.display();
     let manifest = write_store(
         dir.path(),
@@ -277,7 +257,7 @@ async fn reads_redis_keys_written_by_the_tool() {
     let (host, port) = url.trim_start_matches("redis://").rsplit_once(':').unwrap();
     let dir = tempfile::tempdir().unwrap();
     let started = now();
-    let prefix = unique();
+    let prefix = unique("t").replace('-', "x");
     let manifest = write_store(
         dir.path(),
         &format!("redis\n  host: {host}\n  port: {port}"),
@@ -322,7 +302,7 @@ async fn reads_dynamodb_items_written_by_the_tool() {
     let endpoint = service_env("TESSERA_TEST_DYNAMODB_ENDPOINT");
     let dir = tempfile::tempdir().unwrap();
     let started = now();
-    let prefix = unique();
+    let prefix = unique("t").replace('-', "x");
     let table = format!("tokens-{prefix}");
     let aws = format!(
         "  aws_region_name: us-east-1\n  aws_access_key: test\n  aws_secret_key: test\n  \
@@ -421,7 +401,7 @@ async fn an_unreachable_redis_is_an_error() {
 async fn a_missing_dynamodb_table_is_an_error_naming_it() {
     let endpoint = service_env("TESSERA_TEST_DYNAMODB_ENDPOINT");
     let dir = tempfile::tempdir().unwrap();
-    let table = format!("no-such-table-{}", unique());
+    let table = format!("no-such-table-{}", unique("t").replace('-', "x"));
     std::fs::write(
         dir.path().join("tessera.yml"),
         format!(
@@ -454,7 +434,7 @@ async fn the_binary_imports_the_tools_sessions_from_its_own_settings_file() {
         dir.path(),
         &format!("local\n  path: {path}"),
         &format!("profiler:\n  type: local\n  path: {path}\n"),
-        &unique(),
+        &unique("t").replace('-', "x"),
     );
     let tessera = |args: &[&str]| {
         let output = Command::new(env!("CARGO_BIN_EXE_tessera"))

@@ -18,8 +18,8 @@ use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+pub use tessera_store::testkit::{service_env, unique};
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -31,31 +31,6 @@ pub const BASE: &str = "/session-store/rest/v2";
 pub const TOKEN: &str = "chaos-tests-token-0123456789abcdefghijklmnop";
 /// The safe password of every test server.
 pub const SAFE_PASSWORD: &str = "chaos-Tests_9qZ-mW2xVbR";
-
-/// A variable `cargo xtask test` sets; a clear failure when it is missing,
-/// never a silent skip.
-pub fn service_env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!(
-            "{name} is not set: the reliability tests need the real services. Run them with \
-             `cargo xtask test` (or `cargo xtask chaos`), which start the services and set it"
-        )
-    })
-}
-
-/// A name no other test, process or run uses.
-pub fn unique(label: &str) -> String {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .subsec_nanos();
-    format!(
-        "chaos-{label}-{}-{}-{nanos}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
 
 /// A free loopback port (free when asked; good enough for tests).
 pub fn free_port() -> u16 {

@@ -15,18 +15,8 @@ use fred::interfaces::{ClientLike, KeysInterface};
 use fred::types::{Builder, Expiration};
 use ring::rand::SecureRandom as _;
 use tessera_store::testkit::Fixture;
+pub use tessera_store::testkit::service_env;
 use tessera_store_redis::{RedisConfig, RedisStore};
-
-/// A variable `cargo xtask test` sets; a clear failure when it is missing,
-/// never a silent skip.
-pub fn service_env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!(
-            "{name} is not set. The Redis store's tests need the real Redis services: \
-             run them with `cargo xtask test` (or `cargo xtask services` and export what it prints)"
-        )
-    })
-}
 
 /// A key prefix no other test uses: `t-<16 random hex>:`.
 pub fn unique_prefix() -> String {

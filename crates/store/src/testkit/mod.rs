@@ -101,6 +101,46 @@ pub fn next_format_record() -> Vec<u8> {
     .into_bytes()
 }
 
+/// A variable `cargo xtask test` sets for the tests that need a real
+/// service (Redis, the DynamoDB emulator, the SQL tool). Missing, it is a
+/// clear failure naming the variable, never a silent skip.
+///
+/// # Panics
+///
+/// When `name` is not set.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "test support: the services' addresses come from the test command's environment"
+)]
+pub fn service_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!(
+            "{name} is not set: the tests that need the real services run with \
+             `cargo xtask test`, which installs and starts them and sets it \
+             (or `cargo xtask services`, then export what it prints)"
+        )
+    })
+}
+
+/// A name no other test, process or run uses:
+/// `<label>-<process id>-<counter>-<nanoseconds>`, for key prefixes,
+/// table names and subjects of tests sharing one service.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "test support: the wall clock only makes names unique across runs"
+)]
+pub fn unique(label: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!(
+        "{label}-{}-{}-{nanos}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
 /// A unique session reference for `subject` (same subject tag as a real
 /// SID of that subject would carry).
 pub fn session_ref(subject: &str) -> SessionRef {
