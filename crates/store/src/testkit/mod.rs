@@ -12,8 +12,11 @@
 //! tessera_store::conformance_tests!(fixture);
 //! ```
 
+mod certificates;
 pub mod conformance;
 pub mod hostile;
+
+pub use certificates::make_certificates;
 
 use std::future::Future;
 use std::pin::Pin;
