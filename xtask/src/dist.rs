@@ -90,7 +90,11 @@ fn build(root: &Path) -> Result<PathBuf> {
     ]))?;
     let binary = root.join("target/release/tessera");
     let version = cmd::output(Command::new(&binary).arg("--version"))?;
+    // The first line: `--version` goes on to name the record formats.
     let version = version
+        .lines()
+        .next()
+        .unwrap_or_default()
         .trim()
         .strip_prefix("tessera ")
         .context("`tessera --version` does not print `tessera <version>`")?
