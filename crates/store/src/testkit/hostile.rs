@@ -55,6 +55,19 @@ fn login(subject: &str) -> SessionParams {
     p
 }
 
+/// Logs `subject` in and reads the session back: the new session, its
+/// SID, and the session as stored.
+async fn logged_in(sessions: &Sessions, subject: &str) -> (crate::NewSession, String, Session) {
+    let new = sessions.create(login(subject), None).await.expect("login");
+    let sid = new.sid.expose_secret().to_owned();
+    let read = sessions
+        .get(&sid, None, Touch::Skip)
+        .await
+        .expect("read")
+        .session;
+    (new, sid, read)
+}
+
 /// The record check refused it: a 500 for the caller, never the session.
 fn refused(what: &str, result: Result<impl std::fmt::Debug, SessionsError>) {
     match result {
@@ -107,13 +120,7 @@ pub async fn hostile_altered_fields_are_not_served(f: Fixture) {
         }),
     ];
     for (field, change) in changes {
-        let new = sessions.create(login("alice"), None).await.expect("login");
-        let sid = new.sid.expose_secret().to_owned();
-        let mut altered = sessions
-            .get(&sid, None, Touch::Skip)
-            .await
-            .expect("read")
-            .session;
+        let (new, sid, mut altered) = logged_in(&sessions, "alice").await;
         change(&mut altered);
         assert!((f.raw.write)(new.id, (f.raw.encode)(&altered)).await);
         refused(field, sessions.get(&sid, None, Touch::Yes).await);
@@ -141,13 +148,7 @@ pub async fn hostile_altered_fields_are_not_served(f: Fixture) {
         ));
     }
     // The key generation is signed too (it decides the quota slot).
-    let new = sessions.create(login("alice"), None).await.expect("login");
-    let sid = new.sid.expose_secret().to_owned();
-    let mut altered = sessions
-        .get(&sid, None, Touch::Skip)
-        .await
-        .expect("read")
-        .session;
+    let (new, sid, mut altered) = logged_in(&sessions, "alice").await;
     altered.signer = None;
     assert!((f.raw.write)(new.id, (f.raw.encode)(&altered)).await);
     refused(
@@ -202,13 +203,7 @@ pub async fn hostile_a_record_copied_from_another_key_is_not_served(f: Fixture) 
 /// no stack overflow in a debug build, and the store still answers.
 pub async fn hostile_deep_nesting_is_refused_without_a_crash(f: Fixture) {
     let (sessions, _clock) = service(&f, true);
-    let new = sessions.create(login("alice"), None).await.expect("login");
-    let sid = new.sid.expose_secret().to_owned();
-    let read = sessions
-        .get(&sid, None, Touch::Skip)
-        .await
-        .expect("read")
-        .session;
+    let (new, sid, read) = logged_in(&sessions, "alice").await;
     for depth in [200, 10_000] {
         assert!((f.raw.write)(new.id, (f.raw.encode_nested)(&read, depth)).await);
         refused("nested value", sessions.get(&sid, None, Touch::Yes).await);
@@ -239,13 +234,7 @@ pub async fn hostile_deep_nesting_is_refused_without_a_crash(f: Fixture) {
 /// refused, not decoded.
 pub async fn hostile_a_value_over_the_size_cap_is_refused(f: Fixture) {
     let (sessions, _clock) = service(&f, true);
-    let new = sessions.create(login("alice"), None).await.expect("login");
-    let sid = new.sid.expose_secret().to_owned();
-    let mut big = sessions
-        .get(&sid, None, Touch::Skip)
-        .await
-        .expect("read")
-        .session;
+    let (new, sid, mut big) = logged_in(&sessions, "alice").await;
     big.data.insert(
         "padding".into(),
         Value::from("x".repeat(crate::record::MAX_RECORD_BYTES)),
@@ -297,13 +286,7 @@ pub async fn hostile_an_unknown_format_is_not_served(f: Fixture) {
 pub async fn hostile_an_unsigned_record_is_served_only_in_the_upgrade_window(f: Fixture) {
     let (upgrading, _c1) = service(&f, true);
     let (closed, _c2) = service(&f, false);
-    let new = upgrading.create(login("alice"), None).await.expect("login");
-    let sid = new.sid.expose_secret().to_owned();
-    let mut old = upgrading
-        .get(&sid, None, Touch::Skip)
-        .await
-        .expect("read")
-        .session;
+    let (new, sid, mut old) = logged_in(&upgrading, "alice").await;
     old.record_mac = None;
     assert!((f.raw.write)(new.id, (f.raw.encode)(&old)).await);
 
@@ -355,13 +338,7 @@ pub async fn hostile_a_forged_record_blocks_no_login_after_a_subject_revoke(f: F
         Arc::new(SeededRandom::new(b"hostile quota")),
     );
     drop(plain);
-    let new = sessions.create(login("carol"), None).await.expect("login");
-    let sid = new.sid.expose_secret().to_owned();
-    let mut forged = sessions
-        .get(&sid, None, Touch::Skip)
-        .await
-        .expect("read")
-        .session;
+    let (new, sid, mut forged) = logged_in(&sessions, "carol").await;
     forged.max_life = Lifetime::Unlimited;
     forged.max_idle = Lifetime::Unlimited;
     assert!((f.raw.write)(new.id, (f.raw.encode)(&forged)).await);
