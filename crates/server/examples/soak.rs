@@ -6,7 +6,7 @@
 //! ```text
 //! cargo run -p tessera-server --example soak -- \
 //!     --url http://127.0.0.1:8080 --token TOKEN --pid PID \
-//!     [--seconds 600] [--windows 10] [--rate 200] [--workers 16]
+//!     [--seconds 600] [--windows 10] [--rate 200] [--workers 16] [--p99 judge|report]
 //! ```
 //!
 //! Each worker owns a few slots, each holding at most one session of a
@@ -51,6 +51,9 @@ struct Args {
     windows: u64,
     rate: u64,
     workers: u64,
+    /// Whether the p99 verdict counts; `--p99 report` prints it only, for
+    /// a backend whose own latency grows with the data it holds.
+    judge_p99: bool,
 }
 
 impl Args {
@@ -63,6 +66,7 @@ impl Args {
             windows: 10,
             rate: 200,
             workers: 16,
+            judge_p99: true,
         };
         let mut it = std::env::args().skip(1);
         while let Some(flag) = it.next() {
@@ -76,6 +80,13 @@ impl Args {
                 "--windows" => args.windows = number()?.max(2),
                 "--rate" => args.rate = number()?.max(1),
                 "--workers" => args.workers = number()?.max(1),
+                "--p99" => {
+                    args.judge_p99 = match value.as_str() {
+                        "judge" => true,
+                        "report" => false,
+                        _ => return Err(format!("--p99 takes `judge` or `report`, got {value}")),
+                    };
+                }
                 other => return Err(format!("unknown argument {other}")),
             }
         }
@@ -117,6 +128,8 @@ struct Sample {
     rss_kib: u64,
     fds: u64,
     examples: Vec<String>,
+    /// Every latency of the window, sorted.
+    latencies: Vec<Duration>,
 }
 
 fn percentile(sorted: &[Duration], p: usize) -> Duration {
@@ -270,8 +283,14 @@ async fn main() -> std::process::ExitCode {
             counter: 0,
         };
         let current = Arc::clone(&current);
+        // Each worker starts its own share of a period later, so that the
+        // requests arrive evenly instead of in bursts of `workers` at once
+        // (a burst queues at a backend that serves one request at a time,
+        // and the latency measured would be the burst's, not a request's).
+        let offset =
+            period / u32::try_from(args.workers).unwrap_or(1) * u32::try_from(id).unwrap_or(0);
         tasks.push(tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(period);
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + offset, period);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             while Instant::now() < end {
                 ticks.tick().await;
@@ -300,6 +319,7 @@ async fn main() -> std::process::ExitCode {
             rss_kib: rss_kib(args.pid),
             fds: open_fds(args.pid),
             examples: window.examples,
+            latencies: window.latencies,
         };
         println!(
             "window {n}/{}: {} ops, {} errors, p50 {:.2} ms, p99 {:.2} ms, rss {} KiB, {} fds{}",
@@ -321,10 +341,10 @@ async fn main() -> std::process::ExitCode {
     for task in tasks {
         let _ = task.await;
     }
-    verdict(&samples)
+    verdict(&samples, args.judge_p99)
 }
 
-fn verdict(samples: &[Sample]) -> std::process::ExitCode {
+fn verdict(samples: &[Sample], judge_p99: bool) -> std::process::ExitCode {
     let (Some(first), Some(last)) = (samples.first(), samples.last()) else {
         return std::process::ExitCode::FAILURE;
     };
@@ -332,10 +352,13 @@ fn verdict(samples: &[Sample]) -> std::process::ExitCode {
     let ops: usize = samples.iter().map(|s| s.ops).sum();
     let rss_bound = first.rss_kib + RSS_GROWTH_KIB + first.rss_kib * RSS_GROWTH_PERCENT / 100;
     let fd_bound = first.fds + FD_GROWTH;
-    let p99_bound = first.p99.max(P99_FLOOR) * 2;
-    let mut late: Vec<Duration> = samples[samples.len() / 2..].iter().map(|s| s.p99).collect();
-    late.sort_unstable();
-    let late_p99 = late[late.len() / 2];
+    // The p99 of the first half of the windows against the last half's,
+    // each over all of its latencies: one window of a short run holds too
+    // few requests for its p99 to be more than its slowest one.
+    let half = (samples.len() / 2).max(1);
+    let early_p99 = pooled_p99(&samples[..half]);
+    let late_p99 = pooled_p99(&samples[samples.len() - half..]);
+    let p99_bound = early_p99.max(P99_FLOOR) * 2;
     let elapsed = samples[0].window * u32::try_from(samples.len()).unwrap_or(u32::MAX);
     let checks = [
         (
@@ -357,12 +380,17 @@ fn verdict(samples: &[Sample]) -> std::process::ExitCode {
             ),
         ),
         (
-            late_p99 <= p99_bound,
+            late_p99 <= p99_bound || !judge_p99,
             format!(
-                "p99: {:.2} ms (median of the second half's windows), {:.2} ms in the first \
-                 window (bound {:.2} ms)",
+                "{}p99: {:.2} ms over the last {half} windows, {:.2} ms over the first {half} \
+                 (bound {:.2} ms)",
+                if judge_p99 {
+                    ""
+                } else {
+                    "(reported, not judged) "
+                },
                 late_p99.as_secs_f64() * 1e3,
-                first.p99.as_secs_f64() * 1e3,
+                early_p99.as_secs_f64() * 1e3,
                 p99_bound.as_secs_f64() * 1e3
             ),
         ),
@@ -381,4 +409,14 @@ fn verdict(samples: &[Sample]) -> std::process::ExitCode {
     } else {
         std::process::ExitCode::FAILURE
     }
+}
+
+/// The p99 of the latencies of several windows together.
+fn pooled_p99(windows: &[Sample]) -> Duration {
+    let mut all: Vec<Duration> = windows
+        .iter()
+        .flat_map(|w| w.latencies.iter().copied())
+        .collect();
+    all.sort_unstable();
+    percentile(&all, 99)
 }
