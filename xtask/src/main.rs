@@ -89,9 +89,10 @@ tasks:
   ci [--from STEP]                every CI step: fmt, cargo-deny, clippy, no-I/O check,
                                   test, chaos, soak, fuzz (short forms), doc, package, dist
                                   (--from: that step and the ones after it)
-  dist                            the release tarball in target/dist (stripped binary,
+  dist [--quick]                  the release tarball in target/dist (stripped binary,
                                   SHA256SUMS, man page, completions, systemd unit, example
-                                  configurations), unpacked and checked
+                                  configurations), unpacked and checked (--quick: built
+                                  without LTO, as CI does)
   chaos [--rounds N] [FILTER...]  the reliability tests with those services: outages under
                                   load, and the quota under attack with N rounds (default 50)
   no-io                           check that tessera-core and tessera-crypto do no I/O
