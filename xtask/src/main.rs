@@ -91,8 +91,8 @@ tasks:
                                   (--from: that step and the ones after it)
   dist [--quick]                  the release tarball in target/dist (stripped binary,
                                   SHA256SUMS, man page, completions, systemd unit, example
-                                  configurations), unpacked and checked (--quick: built
-                                  without LTO, as CI does)
+                                  configurations), unpacked and checked (--quick: with
+                                  the debug build, as CI does)
   chaos [--rounds N] [FILTER...]  the reliability tests with those services: outages under
                                   load, and the quota under attack with N rounds (default 50)
   no-io                           check that tessera-core and tessera-crypto do no I/O

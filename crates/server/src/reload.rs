@@ -41,6 +41,12 @@ pub enum Reloaded {
         metrics_token: bool,
         /// Changed keys not applied.
         need_restart: Vec<String>,
+        /// The environment variables and `-D` arguments that set a token
+        /// hash: fixed since the start, whatever the files now say.
+        fixed_tokens: Vec<String>,
+        /// Whether this reload left `/metrics` open where it asked for a
+        /// token before.
+        metrics_opened: bool,
     },
     /// Nothing changed, for this reason.
     Refused(String),
@@ -76,7 +82,24 @@ impl Reloader {
                 api_tokens,
                 metrics_token,
                 need_restart,
+                fixed_tokens,
+                metrics_opened,
             } => {
+                for source in fixed_tokens {
+                    tracing::warn!(
+                        source = %source,
+                        "reload: {source} sets a token hash, and a reload cannot change it: the \
+                         process keeps the environment and arguments it started with. Put token \
+                         hashes in a configuration file to rotate or revoke them with a reload; \
+                         changing this one needs a restart"
+                    );
+                }
+                if *metrics_opened {
+                    tracing::warn!(
+                        "reload: server.metrics_token_sha256 is gone, so /metrics now answers \
+                         without a token"
+                    );
+                }
                 for key in need_restart {
                     tracing::warn!(
                         key = %key,
@@ -120,31 +143,44 @@ impl Reloader {
         }
         let api_tokens = api.len();
         let metrics_token = config.server.metrics_token.is_some();
+        let metrics_opened = self.tokens.current().metrics.is_some() && !metrics_token;
         self.tokens
             .replace(Tokens::new(api, config.server.metrics_token));
         Reloaded::Applied {
             api_tokens,
             metrics_token,
             need_restart: self.started.changed(config.restart_keys()),
+            fixed_tokens: self.sources.fixed_token_sources(),
+            metrics_opened,
         }
     }
 
-    /// Starts listening for SIGHUP at once (so that a SIGHUP sent from now
-    /// on reloads rather than ends the process) and returns what reloads
-    /// on each one, until the process ends. Call it inside the runtime.
-    ///
-    /// # Errors
-    ///
-    /// When the signal handler cannot be installed.
-    pub fn on_sighup(self) -> std::io::Result<impl Future<Output = ()> + Send> {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut hangups = signal(SignalKind::hangup())?;
-        Ok(async move {
-            while hangups.recv().await.is_some() {
-                self.reload();
-            }
-        })
+    /// Reloads on each SIGHUP that `hangups` receives, until the process
+    /// ends. `hangups` is made by [`listen_for_sighup`] as the first thing
+    /// the server does, so that a SIGHUP sent while it starts is kept for
+    /// this loop instead of ending the process.
+    pub async fn on_sighup(self, mut hangups: Hangups) {
+        while hangups.0.recv().await.is_some() {
+            self.reload();
+        }
     }
+}
+
+/// SIGHUPs received since [`listen_for_sighup`], waiting for a
+/// [`Reloader`].
+#[derive(Debug)]
+pub struct Hangups(tokio::signal::unix::Signal);
+
+/// Replaces SIGHUP's default action (ending the process) and keeps the
+/// signals received from now on. Call it inside the runtime (or with it
+/// entered) before anything else that may take time.
+///
+/// # Errors
+///
+/// When the signal handler cannot be installed.
+pub fn listen_for_sighup() -> std::io::Result<Hangups> {
+    use tokio::signal::unix::{SignalKind, signal};
+    signal(SignalKind::hangup()).map(Hangups)
 }
 
 impl fmt::Debug for Reloader {

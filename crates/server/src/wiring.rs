@@ -355,6 +355,7 @@ pub async fn prepare(
         max_header_bytes: config.server.max_header_bytes,
         max_connections: config.server.max_connections,
         shutdown_timeout: config.server.shutdown_timeout,
+        write_timeout: config.server.write_timeout,
         tls,
         ..ServeOptions::default()
     };

@@ -262,3 +262,63 @@ fn sigterm_with_a_slow_client_connected_exits_at_the_shutdown_limit() {
     trickle.join().unwrap();
     assert!(exited, "still running 60 s after SIGTERM");
 }
+
+/// Sends pipelined requests for the 42 KB OpenAPI document on `stream`
+/// and never reads an answer, until a write fails because the server
+/// closed the connection or `limit` passes; returns how long the server
+/// kept it, `None` if it still had it at `limit`.
+fn pipeline_without_reading(stream: &mut TcpStream, limit: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    let request = format!("GET {BASE}/openapi.json HTTP/1.1\r\nHost: t\r\n\r\n").repeat(16);
+    // The client's own writes block once the server stops reading (it
+    // waits for its writes): a short timeout lets this loop try again.
+    stream
+        .set_write_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    while started.elapsed() < limit {
+        match stream.write(request.as_bytes()) {
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return Some(started.elapsed()),
+        }
+    }
+    None
+}
+
+/// 20 clients that send requests and never read the answers: each
+/// server write blocks once the client's receive window and the server's
+/// send buffer are full, and `server.write_timeout_ms` (2 s here) closes
+/// the connection. Without a write timeout they held their connections
+/// (and the blocked responses) until they left. The server serves others
+/// throughout.
+#[test]
+fn clients_that_stop_reading_lose_their_connections_at_the_write_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path(), &["server.write_timeout_ms=2000"]);
+    let addr = server.addr.clone();
+    let clients: Vec<JoinHandle<Option<Duration>>> = (0..20)
+        .map(|_| {
+            let addr = addr.clone();
+            std::thread::spawn(move || {
+                let mut stream = TcpStream::connect(&addr).unwrap();
+                pipeline_without_reading(&mut stream, Duration::from_secs(90))
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        request(&server.addr, "GET", "/healthz", &[], "").0,
+        200,
+        "the server stopped serving others"
+    );
+    let held: Vec<Option<Duration>> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    eprintln!("connections held by clients that do not read: {held:?}");
+    assert!(
+        held.iter().all(Option::is_some),
+        "a client that does not read kept its connection for 90 s: {held:?}"
+    );
+}

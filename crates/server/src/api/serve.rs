@@ -56,6 +56,13 @@ pub struct ServeOptions {
     /// in flight, bodies still arriving) before it closes them. Store
     /// operations already started still complete afterwards.
     pub shutdown_timeout: Duration,
+    /// How long a write to a connection may stay blocked because its
+    /// client does not read (its receive window and the server's send
+    /// buffer both full). The connection is closed then. Without it, a
+    /// client that sends requests and never reads the answers would hold
+    /// its connection, and the response it blocks, forever: the head
+    /// timeout runs only while a head is awaited.
+    pub write_timeout: Duration,
     /// TLS on the listener: with it, every connection starts with a TLS
     /// handshake, which must finish within `header_read_timeout`; without
     /// it, plain HTTP (for loopback, or behind a TLS-terminating proxy).
@@ -67,13 +74,14 @@ pub struct ServeOptions {
 
 impl Default for ServeOptions {
     /// 30 seconds for the request head, 16 KiB of headers, 512 connections,
-    /// 5 seconds to shut down.
+    /// 5 seconds to shut down, 30 seconds for a blocked write.
     fn default() -> Self {
         Self {
             header_read_timeout: Duration::from_secs(30),
             max_header_bytes: 16 * 1024,
             max_connections: 512,
             shutdown_timeout: Duration::from_secs(5),
+            write_timeout: Duration::from_secs(30),
             tls: None,
         }
     }
@@ -192,6 +200,7 @@ where
             continue;
         };
         let cut = cut.watch();
+        let stream = write_bounded(stream, options.write_timeout);
         let Some(tls) = &options.tls else {
             let connection =
                 connections.watch(http.serve_connection(TokioIo::new(stream), service.clone()));
@@ -247,6 +256,17 @@ where
     upkeep.abort();
     tracing::info!("server stopped");
     Ok(())
+}
+
+/// `stream`, whose writes fail with `TimedOut` once one has waited
+/// `limit` for the client to read (reset by each write that goes through).
+fn write_bounded(
+    stream: tokio::net::TcpStream,
+    limit: Duration,
+) -> std::pin::Pin<Box<tokio_io_timeout::TimeoutStream<tokio::net::TcpStream>>> {
+    let mut stream = tokio_io_timeout::TimeoutStream::new(stream);
+    stream.set_write_timeout(Some(limit));
+    Box::pin(stream)
 }
 
 /// Handles a failed `accept`: an error about one connection (reset or

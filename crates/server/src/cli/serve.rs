@@ -8,10 +8,18 @@ use tessera_server::ServerError;
 use tessera_server::api::BASE_PATH;
 use tessera_server::config::{Config, ConfigSources, LogFormat};
 use tessera_server::embedded::{TOKEN_HASH_FILE, TokenDelivery};
-use tessera_server::reload::SetLogLevel;
+use tessera_server::reload::{self, SetLogLevel};
 use tessera_server::wiring::{self, Welcome};
 
 pub(crate) fn run(config: &Config, sources: &ConfigSources) -> anyhow::Result<ExitCode> {
+    // SIGHUP is held first: one sent while the server starts (opening a
+    // store can take seconds) is kept and reloads once the server is up,
+    // instead of ending the process.
+    let runtime = super::runtime()?;
+    let hangups = {
+        let _entered = runtime.enter();
+        reload::listen_for_sighup().map_err(ServerError::Serve)?
+    };
     let set_log_level = init_logging(config);
     for block in &config.ignored_blocks {
         tracing::info!(
@@ -20,7 +28,6 @@ pub(crate) fn run(config: &Config, sources: &ConfigSources) -> anyhow::Result<Ex
             "configuration block not read: it is not Tessera's"
         );
     }
-    let runtime = super::runtime()?;
     runtime.block_on(async {
         // A token shown on a terminal is seen once by whoever started the
         // server; printed anywhere else it would land in a log (journald, a
@@ -34,8 +41,7 @@ pub(crate) fn run(config: &Config, sources: &ConfigSources) -> anyhow::Result<Ex
         let reloads = tokio::spawn(
             server
                 .reloader(sources.clone(), config, set_log_level)
-                .on_sighup()
-                .map_err(ServerError::Serve)?,
+                .on_sighup(hangups),
         );
         print_welcome(&welcome);
         let outcome = server.run().await;

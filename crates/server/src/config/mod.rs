@@ -62,8 +62,8 @@ pub use files::IgnoredBlock;
 pub use origin::{ConfigError, ConfigErrors, Origin};
 pub use server::{
     DATA_DIR_ENV, DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_MAX_HEADER_BYTES, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, LogFormat,
-    ServerSettings,
+    DEFAULT_MAX_HEADER_BYTES, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT,
+    DEFAULT_WRITE_TIMEOUT, LogFormat, ServerSettings,
 };
 pub use session_store::{
     DEFAULT_EXPIRATION_INTERVAL, MAX_LABELLED_TOKENS, PRIMARY_LABEL, PurgeSchedule,
@@ -207,6 +207,17 @@ pub fn load(sources: &ConfigSources) -> Result<Config, ConfigErrors> {
     let defaults = session_store::DefaultsFrom::of(&raw, &sources.files);
     let session_store = session_store::check(&mut v, tokenizer.timeout, defaults);
     let server = server::check(&mut v, sources);
+    if let Some(metrics) = &server.metrics_token
+        && let Some((label, _)) = session_store.tokens.iter().find(|(_, api)| api == metrics)
+    {
+        v.refuse(
+            "server.metrics_token_sha256",
+            format!(
+                "is the hash of an API token (`{label}`): a scraper's token must not call the \
+                 API, so give /metrics a token of its own (`tessera token new`)"
+            ),
+        );
+    }
     let default_local_path = server.data_dir.as_ref().map(|d| d.join(SESSIONS_DIR));
     let backend = if embedded && server.data_dir.is_none() {
         v.missing(

@@ -189,6 +189,7 @@ pub(crate) const KEYS: &[KeySpec] = &[
     key("server.request_timeout_ms", Kind::Integer, Scope::Any),
     key("server.max_connections", Kind::Integer, Scope::Any),
     key("server.shutdown_timeout_ms", Kind::Integer, Scope::Any),
+    key("server.write_timeout_ms", Kind::Integer, Scope::Any),
     key("server.data_dir", Kind::Text, Scope::Any),
     key("server.log_format", Kind::Text, Scope::Any),
     key("server.log_level", Kind::Text, Scope::Any),

@@ -22,6 +22,8 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 /// The default time a graceful shutdown waits for open connections: 5 s.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+/// The default time a response may wait for its client to take it: 30 s.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// The environment variable that names the data directory.
 pub const DATA_DIR_ENV: &str = "TESSERA_DATA_DIR";
 
@@ -61,6 +63,10 @@ pub struct ServerSettings {
     /// `shutdown_timeout_ms`: how long a graceful shutdown waits for open
     /// connections before closing them.
     pub shutdown_timeout: Duration,
+    /// `write_timeout_ms`: how long a write to a connection may wait for
+    /// the client to read; a client that stops reading loses its
+    /// connection after this long.
+    pub write_timeout: Duration,
     /// The data directory: `data_dir`, else `$TESSERA_DATA_DIR`, else
     /// `$XDG_DATA_HOME/tessera`, else `$HOME/.local/share/tessera`; `None`
     /// when none of these is set.
@@ -136,6 +142,11 @@ pub(crate) fn check(v: &mut Validator<'_>, sources: &ConfigSources) -> ServerSet
         .map_or(DEFAULT_SHUTDOWN_TIMEOUT, |ms| {
             Duration::from_millis(ms.unsigned_abs())
         });
+    let write_timeout = v
+        .integer_in("server.write_timeout_ms", 1..=3_600_000, "milliseconds")
+        .map_or(DEFAULT_WRITE_TIMEOUT, |ms| {
+            Duration::from_millis(ms.unsigned_abs())
+        });
     let log_format = match v.text("server.log_format") {
         None | Some(("text", _)) => LogFormat::Text,
         Some(("json", _)) => LogFormat::Json,
@@ -166,6 +177,7 @@ pub(crate) fn check(v: &mut Validator<'_>, sources: &ConfigSources) -> ServerSet
         request_timeout,
         max_connections,
         shutdown_timeout,
+        write_timeout,
         data_dir: v
             .path("server.data_dir")
             .or_else(|| default_data_dir(sources)),

@@ -245,6 +245,7 @@ fn server_block(config: &Config, data_dir: Option<String>) -> Value {
         .set("request_timeout_ms", millis(server.request_timeout))
         .set("max_connections", server.max_connections as u64)
         .set("shutdown_timeout_ms", millis(server.shutdown_timeout))
+        .set("write_timeout_ms", millis(server.write_timeout))
         .set_some("data_dir", data_dir)
         .set("log_format", server.log_format.as_str())
         .set("log_level", server.log_level.clone())

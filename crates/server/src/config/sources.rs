@@ -78,6 +78,40 @@ impl ConfigSources {
         }
     }
 
+    /// The environment variables and `-D` arguments that set a token hash
+    /// (`sessionStore.apiAccessTokenSHA256` and its labelled and secondary
+    /// forms, `server.metrics_token_sha256`): the process started with
+    /// them, so a reload cannot change what they set.
+    pub fn fixed_token_sources(&self) -> Vec<String> {
+        let is_token = |segments: &[String]| match segments {
+            [block, key] if block == SESSION_STORE => {
+                key == "apiAccessTokenSHA256"
+                    || key == "secondaryAPIAccessTokenSHA256"
+                    || key.starts_with(LABELLED_TOKEN_PREFIX)
+            }
+            [block, key] => block == "server" && key == "metrics_token_sha256",
+            _ => false,
+        };
+        let mut found: Vec<String> = self
+            .env
+            .iter()
+            .filter(|(k, v)| !v.is_empty() && k.starts_with(TESSERA_PREFIX) && k.contains(NESTING))
+            .filter(|(k, _)| {
+                tessera_env_path(&k[TESSERA_PREFIX.len()..]).is_some_and(|p| is_token(&p))
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        found.extend(
+            self.defines
+                .iter()
+                .filter_map(|d| d.split_once('='))
+                .filter(|(key, value)| !value.is_empty() && is_token(&schema::split_path(&[], key)))
+                .map(|(key, _)| format!("-D{key}")),
+        );
+        found.sort();
+        found
+    }
+
     /// The value of an environment variable, if set and not empty.
     pub fn env_var(&self, name: &str) -> Option<&str> {
         self.env
