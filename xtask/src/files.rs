@@ -8,12 +8,21 @@ use anyhow::{Context, Result};
 /// Every `.rs` file under `dir`, sorted, skipping `target` and hidden folders.
 pub(crate) fn rust_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut found = Vec::new();
-    collect(dir, &mut found)?;
+    collect(dir, ".rs", &mut found)?;
     found.sort();
     Ok(found)
 }
 
-fn collect(dir: &Path, found: &mut Vec<PathBuf>) -> Result<()> {
+/// Every `.md` file under `dir`, sorted, skipping `target` and hidden folders.
+#[cfg(test)]
+pub(crate) fn markdown_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    collect(dir, ".md", &mut found)?;
+    found.sort();
+    Ok(found)
+}
+
+fn collect(dir: &Path, extension: &str, found: &mut Vec<PathBuf>) -> Result<()> {
     let entries = fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
     for entry in entries {
         let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
@@ -22,9 +31,9 @@ fn collect(dir: &Path, found: &mut Vec<PathBuf>) -> Result<()> {
         let name = name.to_string_lossy();
         if entry.file_type()?.is_dir() {
             if name != "target" && !name.starts_with('.') {
-                collect(&path, found)?;
+                collect(&path, extension, found)?;
             }
-        } else if name.ends_with(".rs") {
+        } else if name.ends_with(extension) {
             found.push(path);
         }
     }

@@ -234,3 +234,112 @@ fn the_conformance_macro_lists_every_behaviour() -> Result<()> {
     }
     fail_on(&problems, "behaviours the conformance suite never runs")
 }
+
+/// The metric names `crates/server/src/api/metrics.rs` exports: its
+/// `tessera_*` string constants.
+fn exported_metrics(source: &str) -> Vec<String> {
+    let mut names: Vec<String> = source
+        .lines()
+        .filter(|line| line.trim_start().starts_with("const ") || line.contains(" const "))
+        .filter_map(|line| {
+            let quoted = line.split('"').nth(1)?;
+            quoted.starts_with("tessera_").then(|| quoted.to_owned())
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// Every metric name a text mentions, without the suffixes of a
+/// histogram's series (`_bucket`, `_sum`, `_count`): a `tessera_*` word
+/// that ends as Prometheus names end (`_total`, `_seconds`, `_bytes`,
+/// `_up`, `_info`), which tells it from a crate or function name such as
+/// `tessera_store`.
+fn mentioned_metrics(text: &str) -> Vec<String> {
+    let mut names: Vec<String> = text
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|word| word.starts_with("tessera_"))
+        .map(|word| {
+            ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|suffix| word.strip_suffix(suffix))
+                .unwrap_or(word)
+        })
+        .filter(|name| {
+            ["_total", "_seconds", "_bytes", "_up", "_info"]
+                .iter()
+                .any(|suffix| name.ends_with(suffix))
+        })
+        .map(str::to_owned)
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// The metrics table of docs/api.md lists exactly the exported metrics,
+/// and no doc names a metric that is not exported (the alert rules and
+/// queries of operations.md included).
+#[test]
+fn the_documented_metrics_are_the_exported_ones() -> Result<()> {
+    let root = project_root();
+    let exported = exported_metrics(&files::read(
+        &root.join("crates/server/src/api/metrics.rs"),
+    )?);
+    if exported.len() < 10 {
+        bail!(
+            "only {} metric names found in metrics.rs: {exported:?}",
+            exported.len()
+        );
+    }
+    let api = files::read(&root.join("docs/api.md"))?;
+    let mut tabled: Vec<String> = api
+        .lines()
+        .filter_map(|line| line.strip_prefix("| `tessera_"))
+        .filter_map(|rest| rest.split('`').next())
+        .map(|name| format!("tessera_{name}"))
+        .collect();
+    tabled.sort();
+    let mut problems = Vec::new();
+    for name in &exported {
+        if !tabled.contains(name) {
+            problems.push(format!(
+                "docs/api.md: `{name}` is exported but not in the metrics table"
+            ));
+        }
+    }
+    for name in &tabled {
+        if !exported.contains(name) {
+            problems.push(format!(
+                "docs/api.md: `{name}` is in the metrics table but not exported"
+            ));
+        }
+    }
+    let mut docs = files::markdown_files(&root.join("docs"))?;
+    docs.extend(["README.md", "CHANGELOG.md", "ARCHITECTURE.md"].map(|f| root.join(f)));
+    for doc in docs {
+        for name in mentioned_metrics(&files::read(&doc)?) {
+            if !exported.contains(&name) {
+                problems.push(format!(
+                    "{}: `{name}` is not an exported metric",
+                    doc.display()
+                ));
+            }
+        }
+    }
+    fail_on(&problems, "metric names the docs and the code disagree on")
+}
+
+#[test]
+fn metric_mentions_are_found_without_their_series_suffixes() {
+    assert_eq!(
+        mentioned_metrics(
+            "rate(tessera_http_request_duration_seconds_bucket[5m]) and tessera_x_total"
+        ),
+        ["tessera_http_request_duration_seconds", "tessera_x_total"]
+    );
+    assert_eq!(
+        exported_metrics("const A: &str = \"tessera_a_total\";\nlet b = \"tessera_b\";"),
+        ["tessera_a_total"]
+    );
+}

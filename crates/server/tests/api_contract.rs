@@ -318,6 +318,7 @@ async fn metrics_count_requests_sessions_and_refusals() {
         "tessera_sessions_ended_total{reason=\"logout\"}",
         "tessera_quota_denials_total",
         "tessera_auth_failures_total",
+        "tessera_backend_up 1",
     ] {
         assert!(page.contains(expected), "missing {expected} in\n{page}");
     }

@@ -56,6 +56,14 @@ async fn redis_killed_and_restarted_under_load() {
     tokio::time::sleep(Duration::from_millis(3 * COMMAND_TIMEOUT_MS)).await;
     let ready = api.ready(&server.url).await.expect("readyz answers");
     assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE, "{ready:?}");
+    // The scrape answers during the outage, and says the backend is down:
+    // what an alert on `tessera_backend_up` sees where `up` stays 1.
+    let page = scrape(&server.url).await;
+    assert!(page.contains("tessera_backend_up 0"), "{page}");
+    assert!(
+        metric_value(&page, "tessera_readiness_failures_total") >= 1.0,
+        "{page}"
+    );
 
     let restarted_at = Instant::now();
     tokio::task::block_in_place(|| redis.restart());
@@ -105,6 +113,8 @@ async fn redis_killed_and_restarted_under_load() {
     assert_eq!(server.pid(), pid);
     let ready = api.ready(&server.url).await.expect("readyz answers");
     assert_eq!(ready.status, StatusCode::OK, "{ready:?}");
+    let page = scrape(&server.url).await;
+    assert!(page.contains("tessera_backend_up 1"), "{page}");
 
     load::assert_all_readable(&api, &server.url, &acked).await;
     report(&format!(
@@ -120,4 +130,19 @@ async fn redis_killed_and_restarted_under_load() {
         recovered_in,
         acked.len(),
     ));
+}
+
+/// `GET /metrics` (no metrics token configured): the page, which must be
+/// a `200` whatever the backend does.
+async fn scrape(url: &str) -> String {
+    let response = reqwest::get(format!("{url}/metrics")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.text().await.unwrap()
+}
+
+/// The value of an unlabelled metric on a Prometheus page (0 if absent).
+fn metric_value(page: &str, name: &str) -> f64 {
+    page.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .map_or(0.0, |v| v.trim().parse().unwrap())
 }

@@ -17,8 +17,13 @@ pub(crate) async fn healthz() -> Response {
 /// `Retry-After`).
 pub(crate) async fn readyz(State(state): State<Shared>) -> Response {
     match state.sessions.ping().await {
-        Ok(()) => axum::Json(json!({"status": "ready"})).into_response(),
+        Ok(()) => {
+            super::metrics::backend_checked(true);
+            axum::Json(json!({"status": "ready"})).into_response()
+        }
         Err(e) => {
+            super::metrics::backend_checked(false);
+            super::metrics::readiness_failed();
             tracing::warn!(error = %super::error::Chain(&e), "readiness check failed");
             ApiError::unavailable().into_response()
         }

@@ -42,6 +42,17 @@ const BACKEND_ERRORS: &str = "tessera_backend_errors_total";
 /// Requests refused for want of a valid bearer token.
 const AUTH_FAILURES: &str = "tessera_auth_failures_total";
 
+/// Whether the backend answered its last check (1) or not (0): checked at
+/// each scrape of `/metrics` and at each `/readyz`. An alert on it sees an
+/// outage that `up` (the scrape itself) cannot, since `/metrics` answers
+/// whatever the backend does.
+const BACKEND_UP: &str = "tessera_backend_up";
+/// `/readyz` answers `503`: the backend did not answer its ping.
+const READINESS_FAILURES: &str = "tessera_readiness_failures_total";
+/// How long a scrape waits for the backend to answer its ping before it
+/// reports the backend down (Prometheus's own scrape timeout is 10 s).
+const BACKEND_CHECK_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Connections refused because the server was at `server.max_connections`.
 const CONNECTIONS_REFUSED: &str = "tessera_connections_refused_total";
 
@@ -81,7 +92,7 @@ pub(crate) fn handle() -> PrometheusHandle {
 }
 
 fn describe() {
-    use metrics::{Unit, describe_counter, describe_histogram};
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
     describe_counter!(
         REQUESTS,
         "HTTP requests answered, by method, route and status."
@@ -113,6 +124,14 @@ fn describe() {
     describe_counter!(
         AUTH_FAILURES,
         "Requests refused for want of a valid API token."
+    );
+    describe_gauge!(
+        BACKEND_UP,
+        "Whether the session backend answered its last check (1) or not (0)."
+    );
+    describe_counter!(
+        READINESS_FAILURES,
+        "Readiness checks (/readyz) answered 503 because the backend did not answer."
     );
     describe_counter!(
         CONNECTIONS_REFUSED,
@@ -179,6 +198,16 @@ pub(crate) fn auth_failure() {
     metrics::counter!(AUTH_FAILURES).increment(1);
 }
 
+/// Records the outcome of a check of the backend (a `/readyz` or a scrape).
+pub(crate) fn backend_checked(up: bool) {
+    metrics::gauge!(BACKEND_UP).set(if up { 1.0 } else { 0.0 });
+}
+
+/// Counts one `/readyz` answered `503`.
+pub(crate) fn readiness_failed() {
+    metrics::counter!(READINESS_FAILURES).increment(1);
+}
+
 pub(crate) fn connection_refused() {
     metrics::counter!(CONNECTIONS_REFUSED).increment(1);
 }
@@ -190,6 +219,11 @@ pub(crate) async fn page(State(state): State<Shared>, headers: HeaderMap) -> Res
         auth_failure();
         return super::error::ApiError::unauthorized().into_response();
     }
+    let up = matches!(
+        tokio::time::timeout(BACKEND_CHECK_LIMIT, state.sessions.ping()).await,
+        Ok(Ok(()))
+    );
+    backend_checked(up);
     let checks = state.sessions.record_checks();
     metrics::counter!(RECORD_CHECKS, "outcome" => "refused").absolute(checks.refused());
     metrics::counter!(RECORD_CHECKS, "outcome" => "unsigned").absolute(checks.unsigned());
