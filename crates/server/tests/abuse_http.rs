@@ -16,7 +16,7 @@ mod api_support;
 use std::fmt::Write as _;
 use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,6 +26,7 @@ use serde_json::{Value, json};
 use tessera_crypto::{SeededRandom, TokenHash, TokenVerifier};
 use tessera_server::api::{self, ApiLimits, ApiState, BASE_PATH, ServeOptions};
 use tessera_server::config::{self, ConfigSources, MAX_LABELLED_TOKENS};
+use tessera_store::testkit::KillOnDrop;
 use tessera_store::{MemoryStore, MockClock, Sessions, SessionsConfig};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
@@ -766,16 +767,9 @@ const BINARY_TOKEN: &str = "abuseSuiteBinaryToken0123456789abcdefghijk";
 
 /// `tessera serve` on a local store in a temporary folder, killed on drop.
 struct Binary {
-    child: Child,
+    child: KillOnDrop,
     addr: SocketAddr,
     _dir: tempfile::TempDir,
-}
-
-impl Drop for Binary {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Binary {
@@ -807,7 +801,7 @@ impl Binary {
         }
         let addr = addr.expect("the server started").parse().unwrap();
         Self {
-            child,
+            child: KillOnDrop(child),
             addr,
             _dir: dir,
         }

@@ -12,12 +12,13 @@ use tessera_store::testkit::{policy, session, session_ref};
 use tessera_store::{Clock as _, SessionStore, SystemClock};
 use tessera_store_redis::{RedisConfig, RedisStore};
 
-use common::{Process, inline, wait_for};
+use common::{inline, wait_for};
+use tessera_store::testkit::KillOnDrop;
 
 const NODES: usize = 6;
 
 /// Starts a cluster-enabled node on a free port.
-fn start_node(dir: &Path) -> (Process, u16) {
+fn start_node(dir: &Path) -> (KillOnDrop, u16) {
     let port = common::free_port();
     let dir = dir.join(port.to_string());
     std::fs::create_dir(&dir).expect("node dir");
@@ -33,7 +34,7 @@ fn start_node(dir: &Path) -> (Process, u16) {
         .stderr(Stdio::null())
         .spawn()
         .expect("redis-server starts");
-    let node = Process(child);
+    let node = KillOnDrop(child);
     wait_for(&format!("node {port} answers"), || {
         inline(port, "PING").starts_with("+PONG")
     });
@@ -76,7 +77,7 @@ fn replica_has(port: u16, key: &str) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_primary_dies_the_store_follows_the_cluster_to_its_replica() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut nodes: Vec<(Option<Process>, u16)> = (0..NODES)
+    let mut nodes: Vec<(Option<KillOnDrop>, u16)> = (0..NODES)
         .map(|_| {
             let (p, port) = start_node(dir.path());
             (Some(p), port)

@@ -13,12 +13,13 @@ use tessera_store::testkit::{policy, session, session_ref};
 use tessera_store::{Clock as _, SessionStore, SystemClock};
 use tessera_store_redis::{RedisConfig, RedisStore, SentinelConfig};
 
-use common::{Process, inline, wait_for};
+use common::{inline, wait_for};
+use tessera_store::testkit::KillOnDrop;
 
 /// Starts a Sentinel on a free port watching `primary_port` as
 /// `tessera-main` (quorum 1; a primary is down after `down_after_ms`), and
 /// waits until it listens.
-fn start_sentinel(dir: &Path, primary_port: u16, down_after_ms: u64) -> (Process, u16) {
+fn start_sentinel(dir: &Path, primary_port: u16, down_after_ms: u64) -> (KillOnDrop, u16) {
     let port = common::free_port();
     // Sentinel rewrites its configuration file, so it gets one of its own.
     let conf = dir.join("sentinel.conf");
@@ -40,7 +41,7 @@ fn start_sentinel(dir: &Path, primary_port: u16, down_after_ms: u64) -> (Process
         .stderr(Stdio::null())
         .spawn()
         .expect("redis-server --sentinel starts");
-    let sentinel = Process(child);
+    let sentinel = KillOnDrop(child);
     wait_for(&format!("Sentinel on {port} listens"), || {
         TcpStream::connect(("127.0.0.1", port)).is_ok()
     });
@@ -69,7 +70,7 @@ async fn after_a_failover_the_store_follows_sentinel_to_the_new_primary() {
     std::fs::create_dir(dir.path().join("replica")).unwrap();
     let mut primary = common::PrivateRedis::start(&dir.path().join("primary"));
     let replica_port = common::free_port();
-    let replica = Process(
+    let replica = KillOnDrop(
         Command::new(common::service_env("TESSERA_TEST_REDIS_SERVER_BIN"))
             .args(["--port", &replica_port.to_string(), "--bind", "127.0.0.1"])
             .args(["--replicaof", "127.0.0.1", &primary.port.to_string()])

@@ -6,11 +6,11 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tessera_core::{OnQuotaExhaustion, Timestamp};
-use tessera_store::testkit::{make_certificates, policy, session, session_ref};
+use tessera_store::testkit::{KillOnDrop, make_certificates, policy, session, session_ref};
 use tessera_store::{Clock as _, SessionStore, SystemClock};
 use tessera_store_redis::{RedisConfig, RedisStore};
 
@@ -39,7 +39,7 @@ fn tls_server(dir: &Path, port: u16, client_certificates: bool) -> Command {
 
 struct TlsRedis {
     port: u16,
-    child: Child,
+    _child: KillOnDrop,
 }
 
 impl TlsRedis {
@@ -56,14 +56,10 @@ impl TlsRedis {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        Self { port, child }
-    }
-}
-
-impl Drop for TlsRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        Self {
+            port,
+            _child: KillOnDrop(child),
+        }
     }
 }
 
@@ -213,7 +209,7 @@ async fn a_cluster_served_over_tls_only_is_verified_and_works() {
             .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
             .spawn()
             .expect("redis-server starts");
-        nodes.push((common::Process(child), port));
+        nodes.push((KillOnDrop(child), port));
     }
     for (_, port) in &nodes {
         common::wait_for(&format!("node {port} listens for TLS"), || {
@@ -300,7 +296,7 @@ async fn a_cluster_served_over_tls_only_is_verified_and_works() {
 /// its client certificate; killed on drop.
 struct TlsSentinel {
     port: u16,
-    _process: common::Process,
+    _process: KillOnDrop,
 }
 
 impl TlsSentinel {
@@ -318,7 +314,7 @@ impl TlsSentinel {
             ),
         )
         .expect("write sentinel.conf");
-        let process = common::Process(
+        let process = KillOnDrop(
             Command::new(common::service_env("TESSERA_TEST_REDIS_SERVER_BIN"))
                 .arg(&conf)
                 .arg("--sentinel")

@@ -24,6 +24,7 @@ pub use tessera_store::testkit::{service_env, unique};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use tessera_crypto::TokenHash;
+use tessera_store::testkit::KillOnDrop;
 
 /// The API's base path.
 pub const BASE: &str = "/session-store/rest/v2";
@@ -68,7 +69,7 @@ pub fn tessera(dir: &Path, name: &str, config: &str) -> Command {
 /// A running `tessera serve`, killed on drop. Its log (standard error) is
 /// `<dir>/<name>.log`.
 pub struct Tessera {
-    child: Child,
+    child: KillOnDrop,
     /// `http://host:port`.
     pub url: String,
     log: PathBuf,
@@ -90,7 +91,7 @@ impl Tessera {
             .expect("start tessera serve");
         let stdout = child.stdout.take().expect("piped stdout");
         let mut server = Self {
-            child,
+            child: KillOnDrop(child),
             url: String::new(),
             log,
         };
@@ -127,13 +128,6 @@ impl Tessera {
     /// The end of the server's log, to close a failure message.
     pub fn log_tail(&self) -> String {
         log_tail(&self.log)
-    }
-}
-
-impl Drop for Tessera {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

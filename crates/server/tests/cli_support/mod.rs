@@ -7,7 +7,9 @@
 use std::fmt::Write as _;
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+
+use tessera_store::testkit::KillOnDrop;
 
 /// The API's base path.
 pub const BASE: &str = "/session-store/rest/v2";
@@ -21,7 +23,7 @@ pub fn tessera() -> Command {
 
 /// A running `tessera serve`, killed on drop.
 pub struct Server {
-    child: Child,
+    child: KillOnDrop,
     /// `host:port` it listens on.
     pub addr: String,
     /// The token generated on an embedded first start, read from the file
@@ -54,13 +56,6 @@ impl Server {
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
         false
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -104,7 +99,7 @@ pub fn serve_with_stderr(mut command: Command, stderr: Stdio) -> Server {
     }
     let addr = addr.unwrap_or_else(|| panic!("the server did not start:\n{banner}"));
     Server {
-        child,
+        child: KillOnDrop(child),
         addr,
         token,
         banner,

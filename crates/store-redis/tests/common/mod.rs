@@ -194,16 +194,6 @@ impl Drop for PrivateRedis {
     }
 }
 
-/// A child process killed on drop.
-pub struct Process(pub Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Polls `ready` every 50 ms for up to 30 s.
 pub fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -15,8 +15,10 @@
 mod certificates;
 pub mod conformance;
 pub mod hostile;
+mod process;
 
 pub use certificates::make_certificates;
+pub use process::KillOnDrop;
 
 use std::future::Future;
 use std::pin::Pin;
