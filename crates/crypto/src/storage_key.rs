@@ -12,6 +12,9 @@ const STORAGE_KEY_LABEL: &[u8] = b"tessera/storage-key/v1\0";
 /// A different label for legacy SIDs: neither label is a prefix of the
 /// other, so no legacy SID can hash to a Tessera SID's storage key.
 const LEGACY_STORAGE_KEY_LABEL: &[u8] = b"tessera/legacy-sid/v1\0";
+/// The label of an import marker's key: a third domain, so no marker key
+/// is a session's storage key.
+const IMPORT_MARKER_LABEL: &[u8] = b"tessera/import-marker/v1\0";
 
 /// The 32-byte key a store files a session under:
 /// `SHA-256("tessera/storage-key/v1\0" || key16)`, where `key16` is the
@@ -49,6 +52,21 @@ impl StorageKey {
         let mut ctx = digest::Context::new(&digest::SHA256);
         ctx.update(LEGACY_STORAGE_KEY_LABEL);
         ctx.update(sid.as_bytes());
+        let mut out = [0; 32];
+        out.copy_from_slice(ctx.finish().as_ref());
+        Self(out)
+    }
+
+    /// The key of the marker an import leaves for the session under this
+    /// key: `SHA-256("tessera/import-marker/v1\0" || key)`. A store keeps
+    /// the marker among its legacy aliases; it records that the session was
+    /// imported, so that a later import of the same SID can tell a session
+    /// that ended since from one never imported.
+    #[must_use]
+    pub fn import_marker(&self) -> Self {
+        let mut ctx = digest::Context::new(&digest::SHA256);
+        ctx.update(IMPORT_MARKER_LABEL);
+        ctx.update(&self.0);
         let mut out = [0; 32];
         out.copy_from_slice(ctx.finish().as_ref());
         Self(out)
@@ -157,5 +175,15 @@ mod tests {
                 "{bad:?} parsed"
             );
         }
+    }
+
+    #[test]
+    fn an_import_marker_is_neither_its_session_key_nor_a_legacy_key() {
+        let key = StorageKey::from_sid_key_bytes(&[7; 16]);
+        let marker = key.import_marker();
+        assert_ne!(marker, key);
+        assert_eq!(marker, key.import_marker(), "the same key every time");
+        assert_ne!(marker, StorageKey::from_legacy_sid(&key.to_hex()));
+        assert_ne!(marker.import_marker(), marker);
     }
 }

@@ -29,6 +29,9 @@ pub struct ImportReport {
     pub already_present: u64,
     /// Sessions that had already ended; skipped.
     pub expired: u64,
+    /// Sessions imported by an earlier run that have ended since (logged
+    /// out, deleted, revoked, expired); skipped, never brought back.
+    pub ended_since: u64,
     /// Sessions refused because their subject was at its quota
     /// (`DENY_LOGIN`), by line.
     pub refused_by_quota: Vec<usize>,
@@ -74,10 +77,12 @@ impl ImportReport {
     /// The one-line summary: every count, in a fixed order.
     pub fn summary(&self) -> String {
         format!(
-            "imported {}, already present {}, expired {}, refused by quota {}, bad {}",
+            "imported {}, already present {}, expired {}, ended since an earlier import {}, \
+             refused by quota {}, bad {}",
             self.imported,
             self.already_present,
             self.expired,
+            self.ended_since,
             self.refused_by_quota.len(),
             self.bad.len()
         )
@@ -102,6 +107,7 @@ where
                 }
                 Imported::AlreadyPresent => report.already_present += 1,
                 Imported::Expired => report.expired += 1,
+                Imported::EndedSince => report.ended_since += 1,
             },
             Err(LineError::Quota) => report.refused_by_quota.push(line),
             Err(LineError::Bad(reason)) => report.bad_line(line, reason),

@@ -135,7 +135,8 @@ fn run(case: &Case) {
     let first = case.import(&file);
     let stderr = check_output(
         &first,
-        "imported 4, already present 0, expired 1, refused by quota 1, bad 3",
+        "imported 4, already present 0, expired 1, ended since an earlier import 0, refused by \
+         quota 1, bad 3",
     );
     assert!(
         stderr.contains("3 session(s) were imported under legacy SIDs"),
@@ -144,10 +145,68 @@ fn run(case: &Case) {
     let second = case.import(&file);
     check_output(
         &second,
-        "imported 0, already present 4, expired 1, refused by quota 1, bad 3",
+        "imported 0, already present 4, expired 1, ended since an earlier import 0, refused by \
+         quota 1, bad 3",
     );
 
+    // The API logs dave out (his legacy SID).
     through_the_api(case, legacy, &tessera_sid, &erin_ref.to_string(), &frank);
+
+    ended_sessions_stay_ended(case, &file, legacy, &tessera_sid, &frank);
+}
+
+/// After the API logged dave out, and after `revoke --all`, importing the
+/// same file again brings no ended session back.
+fn ended_sessions_stay_ended(
+    case: &Case,
+    file: &Path,
+    legacy: &str,
+    tessera_sid: &str,
+    frank: &[String],
+) {
+    // Importing the same file again does not bring dave back.
+    let summary = |out: &Output| String::from_utf8_lossy(&out.stdout).into_owned();
+    let third = case.import(file);
+    assert!(
+        summary(&third).contains(
+            "imported 0, already present 3, expired 1, ended since an earlier import 1, \
+             refused by quota 1, bad 3"
+        ),
+        "{}",
+        summary(&third)
+    );
+    // Every session ended at once: none of them comes back either. The
+    // one the quota refused was never imported, so now it is.
+    let revoke = case
+        .command(&["sessions", "revoke", "--all", "--yes"])
+        .output()
+        .unwrap();
+    assert!(revoke.status.success(), "{revoke:?}");
+    let fourth = case.import(file);
+    assert!(
+        summary(&fourth).contains(
+            "imported 1, already present 0, expired 1, ended since an earlier import 4, \
+             refused by quota 0, bad 3"
+        ),
+        "{}",
+        summary(&fourth)
+    );
+    let server = cli_support::serve({
+        let mut serve = case.command(&["serve"]);
+        serve.arg("-DsessionStore.acceptLegacySIDs=true");
+        serve
+    });
+    let bearer = format!("Bearer {TOKEN}");
+    for sid in [legacy, tessera_sid, &frank[0], &frank[1]] {
+        let (status, body) = request(
+            &server.addr,
+            "GET",
+            &format!("{BASE}/sessions"),
+            &[("Authorization", bearer.as_str()), ("SID", sid)],
+            "",
+        );
+        assert_eq!(status, 404, "an ended session came back: {body}");
+    }
 }
 
 /// The imported sessions through the API, with `acceptLegacySIDs` off

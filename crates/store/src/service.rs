@@ -15,8 +15,8 @@ use tessera_crypto::{
 };
 
 use crate::{
-    Clock, Imported, PurgeReport, RevokeReport, SessionRef, SessionStore, SessionsError,
-    StoreError, StoredSession, Touch, record,
+    Clock, Imported, LegacyAlias, PurgeReport, RevokeReport, SessionRef, SessionStore,
+    SessionsError, StoreError, StoredSession, Touch, record,
 };
 
 /// How many times a subject-wide change retries a session that another
@@ -547,6 +547,22 @@ impl Sessions {
             VerifiedSid::Legacy(key) => (SessionRef::new(tag, key), Some(key)),
         };
         check_imported_times(&session, now)?;
+        // Imported before? The marker outlives the session (deleting a
+        // session never deletes an alias), so a session that ended since
+        // stays ended, whatever the file now says about it.
+        let marker = id.storage_key().import_marker();
+        if let Some(earlier) = self.store.legacy_alias(&marker, now).await? {
+            let imported = match self.store.get(&earlier, now).await? {
+                Some(_) if earlier == id => Imported::AlreadyPresent,
+                Some(_) => return Err(StoreError::AlreadyExists.into()),
+                None => Imported::EndedSince,
+            };
+            return Ok(ImportOutcome {
+                id,
+                legacy: legacy.is_some(),
+                imported,
+            });
+        }
         if let Some(key) = &legacy {
             self.check_alias_is_free(key, &id, now).await?;
         }
@@ -560,6 +576,13 @@ impl Sessions {
             .store
             .import(&id, legacy.as_ref(), &session, &self.config.policy, now)
             .await?;
+        if matches!(imported, Imported::Created(_) | Imported::AlreadyPresent) {
+            // Only once the session is stored: a session the quota refused
+            // was never imported, and a later run may still bring it in.
+            self.store
+                .put_legacy_alias(&marker, &LegacyAlias::for_session(id, &session))
+                .await?;
+        }
         Ok(ImportOutcome {
             id,
             legacy: legacy.is_some(),

@@ -34,6 +34,12 @@ pub enum Imported {
     AlreadyPresent,
     /// The session had already ended at `now`; nothing was stored.
     Expired,
+    /// The same SID was imported before and its session has ended since
+    /// (logged out, deleted, revoked, expired): nothing was stored, so an
+    /// import run again never brings an ended session back. Decided by
+    /// [`Sessions::import`](crate::Sessions::import) from the import
+    /// marker it leaves; a store's own `import` never returns it.
+    EndedSince,
 }
 
 /// A session together with the reference it is stored under.
