@@ -16,9 +16,10 @@
 //! `--quick` (CI's short form) puts the debug build of the binary in the
 //! tarball instead of the release build: the tarball's layout, sums, man
 //! page, completions, unit and configuration checks are the same, and the
-//! debug binary is already built by the steps before it, where a release
+//! debug build is mostly done by the steps before it, where a release
 //! build of the workspace's dependencies takes about ten minutes on two
-//! cores. A tarball to ship is built without it.
+//! cores. Its tarball is named `tessera-<version>-<target>-debug.tar.gz`;
+//! a tarball to ship is built without `--quick`.
 //!
 //! The binary is looked up in cargo's target folder as `cargo metadata`
 //! names it, so `CARGO_TARGET_DIR` and a `build.target-dir` setting are
@@ -143,7 +144,13 @@ fn build(root: &Path, quick: bool) -> Result<PathBuf> {
         .strip_prefix("tessera ")
         .context("`tessera --version` does not print `tessera <version>`")?
         .to_owned();
-    let name = format!("tessera-{version}-{}", host_target()?);
+    // A tarball of the debug build says so in its name, so that it is
+    // never taken for a release.
+    let name = format!(
+        "tessera-{version}-{}{}",
+        host_target()?,
+        if quick { "-debug" } else { "" }
+    );
 
     let out = target.join("dist");
     let stage = out.join(&name);

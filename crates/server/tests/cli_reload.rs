@@ -357,6 +357,13 @@ fn a_reload_names_the_token_hashes_it_cannot_change() {
         text.contains("-DsessionStore.apiAccessTokenSHA256.ci sets a token hash"),
         "{text}"
     );
+    assert!(
+        text.contains(
+            "TESSERA_SESSIONSTORE__APIACCESSTOKENSHA256 sets a token hash, which a reload cannot \
+             change or revoke"
+        ),
+        "the start says so too: {text}"
+    );
     assert!(text.contains("WARN"), "{text}");
     assert_eq!(login(&server, OLD), 201);
     assert_eq!(login(&server, NEW), 201);

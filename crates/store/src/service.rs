@@ -517,7 +517,11 @@ impl Sessions {
     /// The session's `version` is reset to 1 and its `credentials` replaced.
     /// See [`SessionStore::import`] for what the store does: the quota
     /// applies, an expired session is skipped, and a repeated import changes
-    /// nothing.
+    /// nothing. Each stored session leaves an import marker (an alias under
+    /// [`StorageKey::import_marker`](tessera_crypto::StorageKey::import_marker),
+    /// kept until its `max_life` passes); a SID whose marker is there and
+    /// whose session is not has ended since, and is
+    /// [`Imported::EndedSince`]: an import never brings it back.
     ///
     /// # Errors
     ///

@@ -50,7 +50,8 @@ const BACKEND_UP: &str = "tessera_backend_up";
 /// `/readyz` answers `503`: the backend did not answer its ping.
 const READINESS_FAILURES: &str = "tessera_readiness_failures_total";
 /// How long a scrape waits for the backend to answer its ping before it
-/// reports the backend down (Prometheus's own scrape timeout is 10 s).
+/// reports the backend down (Prometheus's own scrape timeout is 10 s); at
+/// most half the request timeout, so that the page is still served.
 const BACKEND_CHECK_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Connections refused because the server was at `server.max_connections`.
@@ -220,7 +221,11 @@ pub(crate) async fn page(State(state): State<Shared>, headers: HeaderMap) -> Res
         return super::error::ApiError::unauthorized().into_response();
     }
     let up = matches!(
-        tokio::time::timeout(BACKEND_CHECK_LIMIT, state.sessions.ping()).await,
+        tokio::time::timeout(
+            BACKEND_CHECK_LIMIT.min(state.limits.request_timeout / 2),
+            state.sessions.ping()
+        )
+        .await,
         Ok(Ok(()))
     );
     backend_checked(up);

@@ -21,6 +21,14 @@ pub(crate) fn run(config: &Config, sources: &ConfigSources) -> anyhow::Result<Ex
         reload::listen_for_sighup().map_err(ServerError::Serve)?
     };
     let set_log_level = init_logging(config);
+    for source in sources.fixed_token_sources() {
+        tracing::warn!(
+            source = %source,
+            "{source} sets a token hash, which a reload cannot change or revoke: the process \
+             keeps the environment and arguments it started with. Keep token hashes in a \
+             configuration file"
+        );
+    }
     for block in &config.ignored_blocks {
         tracing::info!(
             block = %block.name,

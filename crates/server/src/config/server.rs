@@ -143,7 +143,7 @@ pub(crate) fn check(v: &mut Validator<'_>, sources: &ConfigSources) -> ServerSet
             Duration::from_millis(ms.unsigned_abs())
         });
     let write_timeout = v
-        .integer_in("server.write_timeout_ms", 1..=3_600_000, "milliseconds")
+        .integer_in("server.write_timeout_ms", 1_000..=3_600_000, "milliseconds")
         .map_or(DEFAULT_WRITE_TIMEOUT, |ms| {
             Duration::from_millis(ms.unsigned_abs())
         });
