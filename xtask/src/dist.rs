@@ -21,9 +21,8 @@
 //! cores. Its tarball is named `tessera-<version>-<target>-debug.tar.gz`;
 //! a tarball to ship is built without `--quick`.
 //!
-//! The binary is looked up in cargo's target folder as `cargo metadata`
-//! names it, so `CARGO_TARGET_DIR` and a `build.target-dir` setting are
-//! followed.
+//! The binary is looked up in cargo's target folder, so `CARGO_TARGET_DIR`
+//! is followed.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -97,22 +96,6 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// Cargo's target folder for this workspace.
-fn target_dir(root: &Path) -> Result<PathBuf> {
-    let metadata: serde_json::Value =
-        serde_json::from_str(&cmd::output(cmd::cargo().current_dir(root).args([
-            "metadata",
-            "--no-deps",
-            "--format-version",
-            "1",
-        ]))?)
-        .context("`cargo metadata` printed something else than JSON")?;
-    metadata["target_directory"]
-        .as_str()
-        .map(PathBuf::from)
-        .context("`cargo metadata` names no target directory")
-}
-
 /// Builds the release binary and the tarball; returns its path.
 fn build(root: &Path, quick: bool) -> Result<PathBuf> {
     let mut build = cmd::cargo();
@@ -128,7 +111,7 @@ fn build(root: &Path, quick: bool) -> Result<PathBuf> {
         build.arg("--release");
     }
     cmd::run(&mut build)?;
-    let target = target_dir(root)?;
+    let target = crate::target_dir();
     let binary = target.join(if quick {
         "debug/tessera"
     } else {

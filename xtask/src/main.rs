@@ -194,14 +194,19 @@ pub(crate) fn project_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Where xtask keeps its venvs and service run directories: `target/xtask`.
-pub(crate) fn xtask_dir() -> PathBuf {
+/// Cargo's target folder: `$CARGO_TARGET_DIR` (relative to the workspace
+/// root if relative), else `target/` in the workspace root.
+pub(crate) fn target_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| project_root().join("target"), PathBuf::from);
-    let target = if target.is_relative() {
+    if target.is_relative() {
         project_root().join(target)
     } else {
         target
-    };
-    target.join("xtask")
+    }
+}
+
+/// Where xtask keeps its venvs and service run directories: `target/xtask`.
+pub(crate) fn xtask_dir() -> PathBuf {
+    target_dir().join("xtask")
 }

@@ -99,10 +99,7 @@ pub(crate) fn run(options: &Options) -> Result<()> {
         "--example",
         "soak",
     ]))?;
-    let target = crate::xtask_dir()
-        .parent()
-        .expect("target/xtask has a parent")
-        .to_path_buf();
+    let target = crate::target_dir();
     let tessera = target.join("debug/tessera");
     let load = target.join("debug/examples/soak");
     let out = target.join("soak");

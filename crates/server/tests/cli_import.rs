@@ -164,16 +164,15 @@ fn ended_sessions_stay_ended(
     tessera_sid: &str,
     frank: &[String],
 ) {
+    let import_says = |expected: &str| {
+        let out = case.import(file);
+        let summary = String::from_utf8_lossy(&out.stdout);
+        assert!(summary.contains(expected), "{summary}");
+    };
     // Importing the same file again does not bring dave back.
-    let summary = |out: &Output| String::from_utf8_lossy(&out.stdout).into_owned();
-    let third = case.import(file);
-    assert!(
-        summary(&third).contains(
-            "imported 0, already present 3, expired 1, ended since an earlier import 1, \
-             refused by quota 1, bad 3"
-        ),
-        "{}",
-        summary(&third)
+    import_says(
+        "imported 0, already present 3, expired 1, ended since an earlier import 1, refused by \
+         quota 1, bad 3",
     );
     // Every session ended at once: none of them comes back either. The
     // one the quota refused was never imported, so now it is.
@@ -182,14 +181,9 @@ fn ended_sessions_stay_ended(
         .output()
         .unwrap();
     assert!(revoke.status.success(), "{revoke:?}");
-    let fourth = case.import(file);
-    assert!(
-        summary(&fourth).contains(
-            "imported 1, already present 0, expired 1, ended since an earlier import 4, \
-             refused by quota 0, bad 3"
-        ),
-        "{}",
-        summary(&fourth)
+    import_says(
+        "imported 1, already present 0, expired 1, ended since an earlier import 4, refused by \
+         quota 0, bad 3",
     );
     let server = cli_support::serve({
         let mut serve = case.command(&["serve"]);

@@ -20,8 +20,8 @@ use anyhow::{Context, Result, bail};
 
 use crate::bench::http::{Server, free_port};
 use crate::bench::server::{new_token, random_hex, set_mode, write_config};
+use crate::cmd;
 use crate::services::schemathesis;
-use crate::{cmd, project_root};
 
 const HOOKS: &str = include_str!("hooks.py");
 const CONFIG: &str = include_str!("schemathesis.toml");
@@ -75,7 +75,7 @@ pub(crate) fn run(env: &[(String, String)], budget: Budget, seed: Option<u64>) -
     let schemathesis = schemathesis::ensure_installed(&xtask_dir)?;
     // The debug build: the tests have just built it.
     cmd::run(cmd::cargo().args(["build", "-p", "tessera-server", "--bin", "tessera"]))?;
-    let tessera = target_dir().join("debug/tessera");
+    let tessera = crate::target_dir().join("debug/tessera");
     let redis_url = env
         .iter()
         .find(|(key, _)| key == "TESSERA_TEST_REDIS_URL")
@@ -222,12 +222,6 @@ fn phases(text: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-fn target_dir() -> std::path::PathBuf {
-    crate::xtask_dir()
-        .parent()
-        .map_or_else(|| project_root().join("target"), Path::to_path_buf)
 }
 
 #[cfg(test)]

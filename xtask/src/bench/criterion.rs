@@ -38,7 +38,7 @@ pub(super) fn run(bench: &mut Bench) -> Result<()> {
     let output = cmd::output(&mut cargo)?;
     std::fs::write(bench.out.join("core.log"), &output)?;
 
-    let dir = super::target_dir(&bench.root).join("criterion");
+    let dir = crate::target_dir().join("criterion");
     let mut results = Vec::new();
     for estimates in find_estimates(&dir)? {
         let fresh = std::fs::metadata(&estimates)

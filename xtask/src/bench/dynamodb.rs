@@ -26,7 +26,7 @@ pub(super) fn run(bench: &mut Bench) -> Result<()> {
     bench.progress(&format!(
         "bench_dynamodb: {iterations} rounds of every operation"
     ));
-    let mut run = Command::new(bench.release_bin("examples/bench_dynamodb"));
+    let mut run = Command::new(super::release_bin("examples/bench_dynamodb"));
     run.args([
         "--endpoint",
         &endpoint,

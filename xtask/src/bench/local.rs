@@ -30,7 +30,7 @@ pub(super) fn run(bench: &mut Bench) -> Result<()> {
     bench.progress(&format!(
         "bench_local: {sessions} sessions, {reads} reads and {writes} writes per operation"
     ));
-    let mut run = Command::new(bench.release_bin("examples/bench_local"));
+    let mut run = Command::new(super::release_bin("examples/bench_local"));
     run.args([sessions.to_string(), reads.to_string(), writes.to_string()])
         // Its temporary store goes under target/, on the disk the data is.
         .env("TMPDIR", &bench.out);

@@ -205,22 +205,11 @@ impl Bench {
         };
         self.report.chart(self.part, chart);
     }
-
-    /// A release binary (or example) of the main workspace.
-    fn release_bin(&self, relative: &str) -> PathBuf {
-        target_dir(&self.root).join("release").join(relative)
-    }
 }
 
-/// The cargo target directory of the main workspace.
-fn target_dir(root: &Path) -> PathBuf {
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    if target.is_relative() {
-        root.join(target)
-    } else {
-        target
-    }
+/// A release binary (or example) of the main workspace.
+fn release_bin(relative: &str) -> PathBuf {
+    crate::target_dir().join("release").join(relative)
 }
 
 /// Holds an exclusive lock on `out` for as long as the returned file lives.
@@ -248,7 +237,7 @@ fn lock_out_dir(out: &Path) -> Result<std::fs::File> {
 pub(crate) fn run(options: &Options) -> Result<()> {
     let started = Instant::now();
     let root = crate::project_root();
-    let out = target_dir(&root).join("bench");
+    let out = crate::target_dir().join("bench");
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let _only_run = lock_out_dir(&out)?;
     let machine = Machine::read(&root);

@@ -49,7 +49,7 @@ const PAIRS: [(&str, &[(&str, &str)]); 2] = [
 /// directory) and returns the directory of their binaries.
 pub(super) fn build_drivers(bench: &mut Bench) -> Result<PathBuf> {
     bench.progress("building the bench drivers of xtask/peers (release)");
-    let target = super::target_dir(&bench.root);
+    let target = crate::target_dir();
     let mut build = cmd::cargo();
     build
         .current_dir(bench.root.join("xtask/peers"))

@@ -51,7 +51,7 @@ pub(super) fn run(bench: &mut Bench) -> Result<()> {
     bench.progress(&format!(
         "bench_redis: {ops} operations at concurrency 1, 16, 64, beside redis-benchmark; memory over {memory_sessions} sessions"
     ));
-    let mut run = Command::new(bench.release_bin("examples/bench_redis"));
+    let mut run = Command::new(super::release_bin("examples/bench_redis"));
     run.args([
         "--url",
         &url,

@@ -77,7 +77,7 @@ pub(super) fn measure(bench: &mut Bench, concurrency: &[usize], seconds: u64) ->
     bench.cargo_build("tessera", &["-p", "tessera-server", "--bin", "tessera"])?;
     bench.progress("preparing wrk and its scripts");
     let wrk = Wrk::prepare(&bench.out)?;
-    let tessera = bench.release_bin("tessera");
+    let tessera = super::release_bin("tessera");
     let (token, hash) = new_token(&tessera)?;
     let threads = bench.machine.cores.parse().unwrap_or(2);
     let mut results = Results {
