@@ -20,6 +20,8 @@ use tessera_core::Session;
 use tessera_store::{Imported, Sessions, SessionsError, StoreError};
 use zeroize::Zeroizing;
 
+use crate::json_error;
+
 /// What an import did, line by line where it matters.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImportReport {
@@ -54,8 +56,35 @@ pub struct BadLine {
 }
 
 impl fmt::Display for BadLine {
+    /// The reason with any control character escaped (`\u{1b}`), so that no
+    /// input can act on the terminal that shows it.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}: {}", self.line, self.reason)
+        write!(f, "line {}: {}", self.line, Printable(&self.reason))
+    }
+}
+
+/// Control characters, and the invisible ones that reorder or hide text
+/// (bidirectional overrides and isolates, zero-width characters).
+fn is_unprintable(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Text from outside (a file, a foreign store) made safe to print: control
+/// characters, which a terminal would act on, are written escaped.
+#[derive(Debug, Clone, Copy)]
+pub struct Printable<'a>(pub &'a str);
+
+impl fmt::Display for Printable<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in self.0.chars() {
+            if is_unprintable(c) {
+                write!(f, "{}", c.escape_unicode())?;
+            } else {
+                fmt::Write::write_char(f, c)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -89,16 +118,30 @@ impl ImportReport {
     }
 }
 
-/// Imports `records` (line number, parsed JSON) through `sessions`, one at a
-/// time, and reports what happened to each. A bad record is reported and
-/// the rest is imported; a backend error is reported on its line too.
-pub async fn import_records<I>(sessions: &Sessions, records: I) -> ImportReport
-where
-    I: IntoIterator<Item = (usize, Value)>,
-{
-    let mut report = ImportReport::default();
-    for (line, record) in records {
-        match import_one(sessions, record).await {
+/// The importer: takes records one at a time, so a producer can stream
+/// them (a file line by line) and memory stays bounded whatever the input's
+/// size, and keeps the report.
+pub struct Importer<'a> {
+    sessions: &'a Sessions,
+    report: ImportReport,
+}
+
+impl<'a> Importer<'a> {
+    /// An importer into `sessions` with an empty report.
+    #[must_use]
+    pub fn new(sessions: &'a Sessions) -> Self {
+        Self {
+            sessions,
+            report: ImportReport::default(),
+        }
+    }
+
+    /// Imports one record (the producer's line or item number, parsed
+    /// JSON) and counts what happened to it. A bad record is reported on
+    /// its line; so is a backend error, and the import goes on.
+    pub async fn import(&mut self, line: usize, record: Value) {
+        let report = &mut self.report;
+        match import_one(self.sessions, record).await {
             Ok((imported, legacy)) => match imported {
                 Imported::Created(created) => {
                     report.imported += 1;
@@ -113,7 +156,36 @@ where
             Err(LineError::Bad(reason)) => report.bad_line(line, reason),
         }
     }
-    report
+
+    /// Records a line the producer could not turn into a record.
+    pub fn bad_line(&mut self, line: usize, reason: impl Into<String>) {
+        self.report.bad_line(line, reason);
+    }
+
+    /// The report so far.
+    #[must_use]
+    pub fn report(&self) -> &ImportReport {
+        &self.report
+    }
+
+    /// The final report.
+    #[must_use]
+    pub fn finish(self) -> ImportReport {
+        self.report
+    }
+}
+
+/// Imports `records` (line number, parsed JSON) through `sessions`, one at a
+/// time, and reports what happened to each: [`Importer`] over a sequence.
+pub async fn import_records<I>(sessions: &Sessions, records: I) -> ImportReport
+where
+    I: IntoIterator<Item = (usize, Value)>,
+{
+    let mut importer = Importer::new(sessions);
+    for (line, record) in records {
+        importer.import(line, record).await;
+    }
+    importer.finish()
 }
 
 enum LineError {
@@ -148,7 +220,12 @@ async fn import_one(sessions: &Sessions, record: Value) -> Result<(Imported, boo
         None => return Err("no `session`".into()),
     };
     if let Some(unknown) = record.keys().next() {
-        return Err(format!("unknown field `{unknown}` (expected `sid` and `session`)").into());
+        return Err(if json_error::is_field_name(unknown) {
+            format!("unknown field `{unknown}` (expected `sid` and `session`)")
+        } else {
+            "an unknown field (expected `sid` and `session`)".to_owned()
+        }
+        .into());
     }
     let (session, credentials) = parse_session(session)?;
     match sessions
@@ -170,6 +247,18 @@ async fn import_one(sessions: &Sessions, record: Value) -> Result<(Imported, boo
     }
 }
 
+/// Why a line of JSON Lines is not a record, quoting nothing from it: the
+/// column of a syntax error, the expected type of a wrong one.
+#[must_use]
+pub fn json_line_error(error: &serde_json::Error) -> String {
+    match json_error::describe(error, false) {
+        (json_error::JsonProblem::Syntax, _) => {
+            format!("not JSON (at column {})", error.column())
+        }
+        (json_error::JsonProblem::Shape, text) => format!("not a record: {text}"),
+    }
+}
+
 /// Plaintext credentials: their JSON text, as `POST /sessions` seals them.
 type Plaintext = Zeroizing<Vec<u8>>;
 
@@ -185,7 +274,48 @@ fn parse_session(
             serde_json::to_vec(&value).map_err(|_| "`session.credentials` is not valid JSON")?,
         )),
     };
-    let session: Session = serde_json::from_value(Value::Object(session))
-        .map_err(|e| format!("`session` is not a session object: {e}"))?;
+    let session: Session = serde_json::from_value(Value::Object(session)).map_err(|e| {
+        format!(
+            "`session` is not a session object: {}",
+            json_error::describe(&e, false).1
+        )
+    })?;
     Ok((session, credentials))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printable_escapes_what_a_terminal_would_act_on() {
+        let shown = Printable("a\u{1b}[2Jb\r\nc\u{202e}d é").to_string();
+        assert_eq!(shown, "a\\u{1b}[2Jb\\u{d}\\u{a}c\\u{202e}d é");
+        assert!(!shown.chars().any(is_unprintable));
+    }
+
+    #[test]
+    fn a_bad_line_never_prints_a_raw_escape() {
+        let bad = BadLine {
+            line: 3,
+            reason: "unknown \u{1b}]0;title\u{7}".to_owned(),
+        };
+        assert_eq!(bad.to_string(), "line 3: unknown \\u{1b}]0;title\\u{7}");
+    }
+
+    #[test]
+    fn session_errors_quote_no_value() {
+        let session = serde_json::json!({"sub": "alice", "ctx": "web", "data": "hunter2-secret"});
+        let Value::Object(session) = session else {
+            unreachable!()
+        };
+        let Err(LineError::Bad(reason)) = parse_session(session) else {
+            panic!("a session with a string for `data` was accepted")
+        };
+        assert!(!reason.contains("hunter2"), "{reason}");
+        assert!(
+            reason.starts_with("`session` is not a session object"),
+            "{reason}"
+        );
+    }
 }

@@ -29,6 +29,7 @@ pub mod config;
 pub mod embedded;
 mod error;
 pub mod import;
+mod json_error;
 pub mod migrate;
 pub mod reload;
 pub mod wiring;

@@ -21,6 +21,8 @@ use cli_support::{BASE, request};
 const STRONG: &str = "hT4k-9qZ_mW2xVbR-long";
 const TOKEN: &str = "import-test-token-0123456789abcdefghijklmnop";
 const CREDENTIAL: &str = "upstream-pw-7f3a";
+/// A value given where an object belongs, which no error may quote.
+const SECRET_VALUE: &str = "hunter2-secret-value";
 
 fn now_secs() -> i64 {
     i64::try_from(
@@ -107,6 +109,12 @@ fn run(case: &Case) {
         json!({"sid": &frank[1], "session": session("frank", 60, 600)}).to_string(),
         json!({"sid": &frank[2], "session": session("frank", 60, 600)}).to_string(),
         String::new(),
+        // A value of the wrong type, which must not be quoted back.
+        json!({"sid": format!("{legacy}t"), "session": {"sub": "ivan", "ctx": "web", "data": SECRET_VALUE}}).to_string(),
+        // A field name that would clear the operator's screen.
+        json!({"sid": format!("{legacy}u"), "session": session("ivan", 60, 600), "\u{1b}[2J\u{1b}[Hfake summary": 1}).to_string(),
+        // A line over the cap: reported, never held.
+        format!("{{\"sid\": \"{}\"}}", "x".repeat(3 << 20)),
     ];
     let file = case.dir.path().join("sessions.jsonl");
     std::fs::write(&file, lines.join("\n")).unwrap();
@@ -124,7 +132,20 @@ fn run(case: &Case) {
             stderr.contains("line 6: `session` is not a session object"),
             "{stderr}"
         );
-        for secret in secrets {
+        assert!(
+            stderr.contains("line 11: `session` is not a session object"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("line 12: an unknown field"), "{stderr}");
+        assert!(
+            stderr.contains("line 13: longer than 2097152 bytes"),
+            "{stderr}"
+        );
+        assert!(
+            !stdout.contains('\u{1b}') && !stderr.contains('\u{1b}'),
+            "a terminal escape was printed raw"
+        );
+        for secret in secrets.iter().chain([&SECRET_VALUE]) {
             assert!(
                 !stdout.contains(secret) && !stderr.contains(secret),
                 "a secret was printed"
@@ -136,7 +157,7 @@ fn run(case: &Case) {
     let stderr = check_output(
         &first,
         "imported 4, already present 0, expired 1, ended since an earlier import 0, refused by \
-         quota 1, bad 3",
+         quota 1, bad 6",
     );
     assert!(
         stderr.contains("3 session(s) were imported under legacy SIDs"),
@@ -146,7 +167,7 @@ fn run(case: &Case) {
     check_output(
         &second,
         "imported 0, already present 4, expired 1, ended since an earlier import 0, refused by \
-         quota 1, bad 3",
+         quota 1, bad 6",
     );
 
     // The API logs dave out (his legacy SID).
@@ -172,7 +193,7 @@ fn ended_sessions_stay_ended(
     // Importing the same file again does not bring dave back.
     import_says(
         "imported 0, already present 3, expired 1, ended since an earlier import 1, refused by \
-         quota 1, bad 3",
+         quota 1, bad 6",
     );
     // Every session ended at once: none of them comes back either. The
     // one the quota refused was never imported, so now it is.
@@ -183,7 +204,7 @@ fn ended_sessions_stay_ended(
     assert!(revoke.status.success(), "{revoke:?}");
     import_says(
         "imported 1, already present 0, expired 1, ended since an earlier import 4, refused by \
-         quota 0, bad 3",
+         quota 0, bad 6",
     );
     let server = cli_support::serve({
         let mut serve = case.command(&["serve"]);

@@ -13,6 +13,7 @@ use serde::Serialize;
 use tessera_store::{SessionsError, StoreError};
 
 use super::metrics;
+use crate::json_error::{self, JsonProblem};
 
 /// One error response.
 #[derive(Debug, Clone)]
@@ -306,80 +307,14 @@ impl std::fmt::Display for Chain<'_> {
     }
 }
 
-/// Describes a JSON decoding error without quoting the input.
-///
-/// serde_json's messages for type and value errors quote the offending
-/// value (`invalid type: string "…"`), which may be a credential or a SID
-/// pasted in the wrong place; only the expected type and the position are
-/// kept. Unknown, missing and duplicate field messages name a field and are
-/// kept as they are.
+/// The API error for a JSON decoding error: `invalid_json` when the body is
+/// not JSON, `invalid_request` when it has the wrong shape. The description
+/// quotes nothing from the body ([`crate::json_error`]).
 pub(crate) fn describe_json_error(error: &serde_json::Error) -> ApiError {
-    use serde_json::error::Category;
-    let position = format!("at line {} column {}", error.line(), error.column());
-    match error.classify() {
-        Category::Syntax | Category::Eof | Category::Io => {
-            ApiError::invalid_json(format!("the body is not valid JSON ({position})"))
-        }
-        Category::Data => {
-            let message = error.to_string();
-            if let Some(rest) = message.strip_prefix("unknown field `") {
-                return unknown_field(rest, &position);
-            }
-            let keep = ["missing field", "duplicate field"]
-                .iter()
-                .any(|p| message.starts_with(p));
-            if keep {
-                ApiError::invalid_request(message)
-            } else if let Some(expected) = message
-                .split_once(", expected ")
-                .map(|(_, rest)| rest.rsplit_once(" at line ").map_or(rest, |(e, _)| e))
-            {
-                ApiError::invalid_request(format!(
-                    "wrong type or value, expected {expected} ({position})"
-                ))
-            } else {
-                ApiError::invalid_request(format!(
-                    "a field has the wrong type or value ({position})"
-                ))
-            }
-        }
+    match json_error::describe(error, true) {
+        (JsonProblem::Syntax, text) => ApiError::invalid_json(format!("the body is {text}")),
+        (JsonProblem::Shape, text) => ApiError::invalid_request(text),
     }
-}
-
-/// Describes an unknown field, given serde's message after
-/// "unknown field `". The name is repeated only if it looks like a field
-/// name: a client that sent a secret as a key does not get it echoed.
-fn unknown_field(rest: &str, position: &str) -> ApiError {
-    let (name, expected) = rest
-        .split_once("`, expected ")
-        .or_else(|| rest.split_once("`, there are no fields"))
-        .map_or((None, None), |(name, expected)| {
-            (Some(name), Some(expected))
-        });
-    let expected = expected
-        .map(|e| e.rsplit_once(" at line ").map_or(e, |(e, _)| e))
-        .filter(|e| !e.is_empty())
-        .map_or_else(
-            || "no fields are accepted".to_owned(),
-            |e| format!("expected {e}"),
-        );
-    match name.filter(|n| is_field_name(n)) {
-        Some(name) => {
-            ApiError::invalid_request(format!("unknown field `{name}`, {expected} ({position})"))
-        }
-        None => ApiError::invalid_request(format!("unknown field, {expected} ({position})")),
-    }
-}
-
-/// Whether `name` looks like a field or parameter name of this API (and so
-/// can be repeated in an error without echoing anything secret): at most 32
-/// characters of `a-z`, `0-9` and `_`.
-pub(crate) fn is_field_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 32
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 #[cfg(test)]

@@ -12,8 +12,9 @@ use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 use zeroize::Zeroizing;
 
-use super::error::{ApiError, describe_json_error, is_field_name};
+use super::error::{ApiError, describe_json_error};
 use super::{Shared, discard};
+use crate::json_error::is_field_name;
 
 /// When the request's time is up: reading its body stops there, so that a
 /// body still trickling in does not outlive the `503 timeout` answer.

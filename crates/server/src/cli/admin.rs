@@ -1,7 +1,7 @@
 //! Administrative commands that work on the configured backend directly:
 //! `sessions list|revoke|import`, `purge`, `dynamodb create-table`.
 
-use std::io::{BufRead as _, IsTerminal as _};
+use std::io::{BufRead, IsTerminal as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -11,12 +11,15 @@ use tessera_core::{Context, Subject, Timestamp};
 use tessera_crypto::LegacySids;
 use tessera_server::ServerError;
 use tessera_server::config::{Backend, Config};
-use tessera_server::import::{ImportReport, import_records};
+use tessera_server::import::{ImportReport, Importer};
 use tessera_server::migrate::tokenizer::{
-    TokenizerPassword, TokenizerSource, read_tokenizer_store,
+    SkipReason, TokenizerPassword, TokenizerSource, read_tokenizer_store,
 };
 use tessera_server::wiring::{self, Mode};
 use tessera_store::{Clock as _, SessionRef, Sessions, SystemClock};
+use zeroize::Zeroizing;
+
+use super::progress::Progress;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum SessionsCommand {
@@ -228,20 +231,122 @@ async fn revoke_everything(sessions: &Sessions, yes: bool) -> anyhow::Result<Exi
     Ok(ExitCode::SUCCESS)
 }
 
-/// `sessions import FILE`: the JSON Lines records, bad lines reported in
-/// line order with those the importer refused.
+/// `sessions import FILE`: reads the JSON Lines records one line at a
+/// time and imports each as it is read, so memory holds one line whatever
+/// the file's size. Lines over [`MAX_LINE_BYTES`], not UTF-8 or not JSON
+/// are reported by number; bad lines are listed in line order.
 async fn import_json_lines(
     sessions: &Sessions,
     file: &std::path::Path,
 ) -> anyhow::Result<ImportReport> {
-    let (records, mut report) = read_json_lines(file)?;
-    let imported = import_records(sessions, records).await;
-    report.bad.extend(imported.bad);
+    let (mut reader, length): (Box<dyn BufRead>, Option<u64>) = if file.as_os_str() == "-" {
+        (Box::new(std::io::stdin().lock()), None)
+    } else {
+        let opened =
+            std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+        let length = opened
+            .metadata()
+            .ok()
+            .filter(std::fs::Metadata::is_file)
+            .map(|m| m.len());
+        (Box::new(std::io::BufReader::new(opened)), length)
+    };
+    let mut importer = Importer::new(sessions);
+    let mut progress = Progress::new("lines", length);
+    let mut line = Zeroizing::new(Vec::new());
+    let mut position = 0;
+    for number in 1.. {
+        let read = read_line(&mut reader, &mut line, MAX_LINE_BYTES)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        let (bytes, whole) = match read {
+            LineRead::End => break,
+            LineRead::Whole(bytes) => (bytes, true),
+            LineRead::TooLong(bytes) => (bytes, false),
+        };
+        position += bytes;
+        if !whole {
+            importer.bad_line(
+                number,
+                format!("longer than {MAX_LINE_BYTES} bytes; skipped unread"),
+            );
+        } else if let Ok(text) = std::str::from_utf8(&line) {
+            if !text.trim().is_empty() {
+                // The description quotes nothing from the line.
+                match serde_json::from_str(text) {
+                    Ok(value) => importer.import(number, value).await,
+                    Err(e) => importer.bad_line(number, json_error_text(&e)),
+                }
+            }
+        } else {
+            importer.bad_line(number, "not UTF-8");
+        }
+        progress.advance(position);
+    }
+    progress.finish();
+    let mut report = importer.finish();
     report.bad.sort_by_key(|b| b.line);
-    Ok(ImportReport {
-        bad: report.bad,
-        ..imported
-    })
+    Ok(report)
+}
+
+/// The longest JSON Lines record `sessions import` reads: twice the largest
+/// record a store keeps, since credentials arrive in plaintext JSON.
+const MAX_LINE_BYTES: usize = 2 * tessera_store::record::MAX_RECORD_BYTES;
+
+/// What [`read_line`] found.
+enum LineRead {
+    /// The end of the input.
+    End,
+    /// A line of at most the cap, with the bytes it took (newline included).
+    Whole(u64),
+    /// A line over the cap, skipped to its end, with the bytes it took.
+    TooLong(u64),
+}
+
+/// Reads the next line into `line` (without its newline), at most `cap`
+/// bytes of it; a longer line is read past and dropped without being held.
+fn read_line(
+    reader: &mut dyn BufRead,
+    line: &mut Vec<u8>,
+    cap: usize,
+) -> std::io::Result<LineRead> {
+    line.clear();
+    let limit = u64::try_from(cap).unwrap_or(u64::MAX).saturating_add(1);
+    let read = std::io::Read::take(&mut *reader, limit).read_until(b'\n', line)?;
+    if read == 0 {
+        return Ok(LineRead::End);
+    }
+    let bytes = read as u64;
+    if line.last() == Some(&b'\n') {
+        line.pop();
+        return Ok(LineRead::Whole(bytes));
+    }
+    if line.len() <= cap {
+        // The last line, without a newline.
+        return Ok(LineRead::Whole(bytes));
+    }
+    line.clear();
+    let mut skipped = bytes;
+    loop {
+        let available = reader.fill_buf()?;
+        if available.is_empty() {
+            break;
+        }
+        if let Some(end) = available.iter().position(|b| *b == b'\n') {
+            reader.consume(end + 1);
+            skipped += end as u64 + 1;
+            break;
+        }
+        let length = available.len();
+        reader.consume(length);
+        skipped += length as u64;
+    }
+    Ok(LineRead::TooLong(skipped))
+}
+
+/// Why a line is not JSON (or not JSON of the right shape), quoting nothing
+/// from it.
+fn json_error_text(error: &serde_json::Error) -> String {
+    tessera_server::import::json_line_error(error)
 }
 
 /// `sessions import --from-tokenizer`: the tokenizer's live records from the
@@ -255,9 +360,11 @@ async fn import_from_tokenizer(
     let read = read_tokenizer_store(&source, SystemClock.now()).await?;
     let mut records = Vec::new();
     let mut skipped = Vec::new();
+    let mut own = 0_u64;
     for (index, item) in read.into_iter().enumerate() {
         match item {
             Ok(record) => records.push((index + 1, record.into_value())),
+            Err(skip) if skip.reason == SkipReason::Tessera => own += 1,
             Err(skip) => skipped.push(skip),
         }
     }
@@ -265,7 +372,17 @@ async fn import_from_tokenizer(
     for skip in &skipped {
         println!("  {skip}");
     }
-    Ok(import_records(sessions, records).await)
+    if own > 0 {
+        println!("Tessera's own records passed by (not listed): {own}");
+    }
+    let mut importer = Importer::new(sessions);
+    let mut progress = Progress::new("records", Some(records.len() as u64));
+    for (done, (line, record)) in (1_u64..).zip(records) {
+        importer.import(line, record).await;
+        progress.advance(done);
+    }
+    progress.finish();
+    Ok(importer.finish())
 }
 
 /// Where the tokenizer's records are: the configured backend (the tool's
@@ -299,39 +416,6 @@ fn tokenizer_source(
     Ok(source)
 }
 
-/// The records of a JSON Lines file (`-`: standard input), numbered from 1;
-/// blank lines are skipped, and lines that are not UTF-8 JSON are reported.
-fn read_json_lines(
-    file: &std::path::Path,
-) -> anyhow::Result<(Vec<(usize, serde_json::Value)>, ImportReport)> {
-    let reader: Box<dyn std::io::BufRead> = if file.as_os_str() == "-" {
-        Box::new(std::io::stdin().lock())
-    } else {
-        let opened =
-            std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
-        Box::new(std::io::BufReader::new(opened))
-    };
-    let mut records = Vec::new();
-    let mut report = ImportReport::default();
-    for (index, line) in reader.split(b'\n').enumerate() {
-        let number = index + 1;
-        let line = line.with_context(|| format!("cannot read {}", file.display()))?;
-        let Ok(text) = std::str::from_utf8(&line) else {
-            report.bad_line(number, "not UTF-8");
-            continue;
-        };
-        if text.trim().is_empty() {
-            continue;
-        }
-        // serde_json's message names the position, never the text.
-        match serde_json::from_str(text) {
-            Ok(value) => records.push((number, value)),
-            Err(e) => report.bad_line(number, format!("not JSON: {e}")),
-        }
-    }
-    Ok((records, report))
-}
-
 fn print_import_report(report: &ImportReport, legacy: LegacySids) -> ExitCode {
     println!("{}", report.summary());
     if report.closed > 0 {
@@ -344,6 +428,7 @@ fn print_import_report(report: &ImportReport, legacy: LegacySids) -> ExitCode {
         println!("line {line}: refused: the subject is at its session quota (DENY_LOGIN)");
     }
     for bad in &report.bad {
+        // Escapes control characters: no line can act on the terminal.
         eprintln!("{bad}");
     }
     if report.legacy > 0 && legacy == LegacySids::Reject {
@@ -443,5 +528,38 @@ mod tests {
             iso(Timestamp::from_millis(951_782_400_000)),
             "2000-02-29T00:00:00Z"
         );
+    }
+
+    fn lines(input: &[u8], cap: usize) -> Vec<(String, u64)> {
+        let mut reader = std::io::BufReader::with_capacity(4, input);
+        let mut line = Vec::new();
+        let mut out = Vec::new();
+        loop {
+            match read_line(&mut reader, &mut line, cap).unwrap() {
+                LineRead::End => return out,
+                LineRead::Whole(bytes) => {
+                    out.push((String::from_utf8(line.clone()).unwrap(), bytes));
+                }
+                LineRead::TooLong(bytes) => out.push(("<too long>".to_owned(), bytes)),
+            }
+        }
+    }
+
+    #[test]
+    fn a_line_over_the_cap_is_passed_by_without_being_held() {
+        let got = lines(b"abcd\nabcdefghijk\n\nxy", 5);
+        assert_eq!(
+            got,
+            [
+                ("abcd".to_owned(), 5),
+                ("<too long>".to_owned(), 12),
+                (String::new(), 1),
+                ("xy".to_owned(), 2),
+            ]
+        );
+        // Exactly the cap is a whole line; one more byte is too long,
+        // with or without a newline at the end.
+        assert_eq!(lines(b"abcde\n", 5), [("abcde".to_owned(), 6)]);
+        assert_eq!(lines(b"abcdef", 5), [("<too long>".to_owned(), 6)]);
     }
 }

@@ -11,6 +11,7 @@ use tessera_server::ServerError;
 use tessera_server::config::{self, Config, ConfigSources};
 
 mod admin;
+mod progress;
 mod serve;
 mod token;
 

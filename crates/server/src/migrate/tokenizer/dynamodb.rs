@@ -40,6 +40,8 @@ pub(super) async fn read_all(config: &DynamoDbConfig) -> Result<Vec<RawRecord>, 
             };
             records.push(RawRecord {
                 origin: format!("dynamodb item {name}"),
+                // Tessera's sessions, subject indexes and legacy aliases.
+                tessera: ["s#", "u#", "l#"].iter().any(|p| name.starts_with(p)),
                 text,
             });
         }

@@ -44,6 +44,7 @@ pub(super) async fn read_all(folder: &Path) -> Result<Vec<RawRecord>, ServerErro
             Err(_) => Err("the file cannot be read"),
         };
         records.push(RawRecord {
+            tessera: path.file_name().is_some_and(|n| n == "tessera-local.json"),
             origin: format!("file {}", path.display()),
             text,
         });

@@ -44,6 +44,7 @@ use zeroize::Zeroizing;
 
 use crate::ServerError;
 use crate::config::Backend;
+use crate::import::Printable;
 
 pub use credentials::TokenizerPassword;
 
@@ -131,8 +132,10 @@ pub struct Skip {
 }
 
 impl fmt::Display for Skip {
+    /// The origin comes from the store (a key or file name anyone with
+    /// write access chose): its control characters are escaped.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.origin, self.reason)
+        write!(f, "{}: {}", Printable(&self.origin), self.reason)
     }
 }
 
@@ -154,6 +157,8 @@ pub enum SkipReason {
     CredentialsMalformed,
     /// The credentials do not open with the given `safe_password`.
     CredentialsWrongPassword,
+    /// One of Tessera's own records in the shared store.
+    Tessera,
 }
 
 impl fmt::Display for SkipReason {
@@ -170,6 +175,7 @@ impl fmt::Display for SkipReason {
                 "its credentials cannot be opened: the safe_password given is not the \
                  tokenizer's",
             ),
+            Self::Tessera => f.write_str("one of Tessera's own records"),
         }
     }
 }
@@ -178,6 +184,10 @@ impl fmt::Display for SkipReason {
 struct RawRecord {
     /// See [`Skip::origin`].
     origin: String,
+    /// Whether it is one of Tessera's own records, which share the store
+    /// (Redis keys under Tessera's key prefix, the local store's
+    /// `tessera-local.json`): skipped, counted and not listed.
+    tessera: bool,
     /// The record's JSON text (it holds the token in clear), or why it
     /// cannot be had.
     text: Result<Zeroizing<String>, &'static str>,
@@ -202,6 +212,15 @@ pub async fn read_tokenizer_store(
     };
     Ok(raw
         .into_iter()
-        .map(|raw| record::convert(&raw, source, now))
+        .map(|raw| {
+            if raw.tessera {
+                Err(Skip {
+                    origin: raw.origin,
+                    reason: SkipReason::Tessera,
+                })
+            } else {
+                record::convert(&raw, source, now)
+            }
+        })
         .collect())
 }

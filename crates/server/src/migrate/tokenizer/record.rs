@@ -187,6 +187,7 @@ mod tests {
     fn convert_at(record: &Value, source: &TokenizerSource, now_secs: i64) -> Result<Value, Skip> {
         let raw = RawRecord {
             origin: "test".to_owned(),
+            tessera: false,
             text: Ok(Zeroizing::new(record.to_string())),
         };
         convert(&raw, source, Timestamp::from_secs(now_secs)).map(ImportRecord::into_value)
@@ -291,6 +292,7 @@ mod tests {
     fn text_that_is_not_json_is_unreadable() {
         let raw = RawRecord {
             origin: "test".to_owned(),
+            tessera: false,
             text: Ok(Zeroizing::new("{ not json".to_owned())),
         };
         let skip = convert(&raw, &source(), Timestamp::from_secs(0)).unwrap_err();

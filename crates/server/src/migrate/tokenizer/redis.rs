@@ -22,6 +22,14 @@ pub(super) async fn read_all(config: &RedisConfig) -> Result<Vec<RawRecord>, Ser
         .fred_config()
         .map_err(|e| failed("the settings are not usable", e))?;
     let clustered = fred_config.server.is_clustered();
+    let at = fred_config
+        .server
+        .hosts()
+        .iter()
+        .map(|server| format!("{}:{}", server.host, server.port))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let failed = |what: &str, source: fred::error::Error| failed(&format!("{what} ({at})"), source);
     let (connect_timeout, command_timeout) = (config.connect_timeout, config.command_timeout);
     let mut builder = Builder::from_config(fred_config);
     builder
@@ -32,11 +40,27 @@ pub(super) async fn read_all(config: &RedisConfig) -> Result<Vec<RawRecord>, Ser
         .map_err(|e| failed("the settings are not usable", e))?;
     let connected = tokio::time::timeout(connect_timeout, client.init()).await;
     let result = match connected {
-        Ok(Ok(_connection_task)) => read_keys(&client, clustered).await,
+        Ok(Ok(_connection_task)) => read_keys(&client, clustered, &config.key_prefix)
+            .await
+            .map_err(|e| match e {
+                ServerError::TokenizerStore {
+                    backend,
+                    what,
+                    source,
+                } => ServerError::TokenizerStore {
+                    backend,
+                    what: format!("{what} ({at})"),
+                    source,
+                },
+                other => other,
+            }),
         Ok(Err(e)) => Err(failed("cannot connect", e)),
         Err(_) => Err(ServerError::TokenizerStore {
             backend: "redis",
-            what: format!("cannot connect within {} ms", connect_timeout.as_millis()),
+            what: format!(
+                "cannot connect to {at} within {} ms",
+                connect_timeout.as_millis()
+            ),
             source: None,
         }),
     };
@@ -44,7 +68,11 @@ pub(super) async fn read_all(config: &RedisConfig) -> Result<Vec<RawRecord>, Ser
     result
 }
 
-async fn read_keys(client: &Client, clustered: bool) -> Result<Vec<RawRecord>, ServerError> {
+async fn read_keys(
+    client: &Client,
+    clustered: bool,
+    prefix: &str,
+) -> Result<Vec<RawRecord>, ServerError> {
     let keys: Vec<Key> = if clustered {
         client
             .scan_cluster_buffered("*", Some(SCAN_COUNT), None)
@@ -61,6 +89,14 @@ async fn read_keys(client: &Client, clustered: bool) -> Result<Vec<RawRecord>, S
     let mut records = Vec::with_capacity(keys.len());
     for key in keys {
         let origin = format!("redis key {}", String::from_utf8_lossy(key.as_bytes()));
+        if key.as_bytes().starts_with(prefix.as_bytes()) {
+            records.push(RawRecord {
+                origin,
+                tessera: true,
+                text: Err("one of Tessera's own keys"),
+            });
+            continue;
+        }
         let text = match client.get::<Value, _>(key).await {
             // Removed since the scan.
             Ok(Value::Null) => continue,
@@ -75,7 +111,11 @@ async fn read_keys(client: &Client, clustered: bool) -> Result<Vec<RawRecord>, S
             Err(e) if e.details().starts_with("WRONGTYPE") => Err("not a string value"),
             Err(e) => return Err(failed("GET failed", e)),
         };
-        records.push(RawRecord { origin, text });
+        records.push(RawRecord {
+            origin,
+            tessera: false,
+            text,
+        });
     }
     Ok(records)
 }
