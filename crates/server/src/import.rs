@@ -118,6 +118,36 @@ impl ImportReport {
     }
 }
 
+/// What happened to one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// Stored.
+    Imported,
+    /// Already stored under its SID.
+    AlreadyPresent,
+    /// Already ended; skipped.
+    Expired,
+    /// Imported by an earlier run and ended since; skipped.
+    EndedSince,
+    /// Refused by the subject's quota.
+    RefusedByQuota,
+    /// Not imported: a bad record or a backend error.
+    Bad,
+}
+
+impl Outcome {
+    /// Whether the session is now in the store or has ended (so the record
+    /// it came from can go from its source without losing a session).
+    #[must_use]
+    pub fn is_settled(self) -> bool {
+        matches!(
+            self,
+            Self::Imported | Self::AlreadyPresent | Self::Expired | Self::EndedSince
+        )
+    }
+}
+
 /// The importer: takes records one at a time, so a producer can stream
 /// them (a file line by line) and memory stays bounded whatever the input's
 /// size, and keeps the report.
@@ -137,9 +167,9 @@ impl<'a> Importer<'a> {
     }
 
     /// Imports one record (the producer's line or item number, parsed
-    /// JSON) and counts what happened to it. A bad record is reported on
-    /// its line; so is a backend error, and the import goes on.
-    pub async fn import(&mut self, line: usize, record: Value) {
+    /// JSON), counts what happened to it and returns that. A bad record is
+    /// reported on its line; so is a backend error, and the import goes on.
+    pub async fn import(&mut self, line: usize, record: Value) -> Outcome {
         let report = &mut self.report;
         match import_one(self.sessions, record).await {
             Ok((imported, legacy)) => match imported {
@@ -147,13 +177,29 @@ impl<'a> Importer<'a> {
                     report.imported += 1;
                     report.closed += created.closed.len() as u64;
                     report.legacy += u64::from(legacy);
+                    Outcome::Imported
                 }
-                Imported::AlreadyPresent => report.already_present += 1,
-                Imported::Expired => report.expired += 1,
-                Imported::EndedSince => report.ended_since += 1,
+                Imported::AlreadyPresent => {
+                    report.already_present += 1;
+                    Outcome::AlreadyPresent
+                }
+                Imported::Expired => {
+                    report.expired += 1;
+                    Outcome::Expired
+                }
+                Imported::EndedSince => {
+                    report.ended_since += 1;
+                    Outcome::EndedSince
+                }
             },
-            Err(LineError::Quota) => report.refused_by_quota.push(line),
-            Err(LineError::Bad(reason)) => report.bad_line(line, reason),
+            Err(LineError::Quota) => {
+                report.refused_by_quota.push(line);
+                Outcome::RefusedByQuota
+            }
+            Err(LineError::Bad(reason)) => {
+                report.bad_line(line, reason);
+                Outcome::Bad
+            }
         }
     }
 

@@ -16,7 +16,8 @@ use serde_json::{Value, json};
 use tessera_core::Timestamp;
 use tessera_server::config::{self, ConfigSources};
 use tessera_server::migrate::tokenizer::{
-    ImportRecord, Skip, SkipReason, TokenizerPassword, TokenizerSource, read_tokenizer_store,
+    ImportRecord, Removed, Skip, SkipReason, TokenizerPassword, TokenizerSource,
+    read_tokenizer_store, remove_source_records,
 };
 
 /// The tool's `safe_password`, strong enough for Tessera's rule too, since
@@ -93,6 +94,59 @@ fn skips_of<'a>(results: &'a Results, needle: &str) -> Vec<&'a Skip> {
         .filter_map(|r| r.as_ref().err())
         .filter(|s| s.origin.contains(needle))
         .collect()
+}
+
+/// Removing the live user's record after an import: a copy that differs
+/// from the stored text is kept, the record read is removed, a second
+/// removal finds it gone, and a new read no longer yields it; the other
+/// users' records stay.
+async fn check_removal(source: &TokenizerSource, results: &Results, manifest: &Value) {
+    let subject = |kind: &str| manifest[kind]["username"].as_str().unwrap().to_lowercase();
+    let record_of = |results: &Results, kind: &str| {
+        results
+            .iter()
+            .filter_map(|r| r.as_ref().ok())
+            .find(|r| r.subject() == subject(kind))
+            .map(|r| r.source().clone())
+    };
+    let live = record_of(results, "live").expect("the live user's record");
+    let mut changed = live.clone();
+    changed.text.push(' ');
+    let removed = remove_source_records(source, &[changed]).await.unwrap();
+    assert_eq!(
+        removed,
+        Removed {
+            removed: 0,
+            gone: 0,
+            changed: 1
+        }
+    );
+    let removed = remove_source_records(source, std::slice::from_ref(&live))
+        .await
+        .unwrap();
+    assert_eq!(
+        removed,
+        Removed {
+            removed: 1,
+            gone: 0,
+            changed: 0
+        }
+    );
+    let removed = remove_source_records(source, &[live]).await.unwrap();
+    assert_eq!(
+        removed,
+        Removed {
+            removed: 0,
+            gone: 1,
+            changed: 0
+        }
+    );
+    let again = read_tokenizer_store(source, now()).await.unwrap();
+    assert!(record_of(&again, "live").is_none(), "removed: {again:?}");
+    assert!(
+        record_of(&again, "no_credentials").is_some(),
+        "kept: {again:?}"
+    );
 }
 
 /// What every backend must yield for the manifest's users.
@@ -249,6 +303,7 @@ async fn reads_a_local_folder_written_by_the_tool() {
 
     let live_file = sha1_file(manifest["live"]["username"].as_str().unwrap());
     check_wrong_password(dir.path(), &manifest, &live_file).await;
+    check_removal(&source(dir.path(), SAFE_PASSWORD), &results, &manifest).await;
 }
 
 #[tokio::test]
@@ -295,6 +350,7 @@ async fn reads_redis_keys_written_by_the_tool() {
     );
 
     check_wrong_password(dir.path(), &manifest, &format!("redis key {}", key("live"))).await;
+    check_removal(&source(dir.path(), SAFE_PASSWORD), &results, &manifest).await;
 }
 
 #[tokio::test]
@@ -348,6 +404,7 @@ async fn reads_dynamodb_items_written_by_the_tool() {
         &format!("dynamodb item {}", item("live")),
     )
     .await;
+    check_removal(&source, &results, &manifest).await;
 }
 
 #[tokio::test]
@@ -427,6 +484,50 @@ async fn a_missing_dynamodb_table_is_an_error_naming_it() {
 /// `settings.yml` (its other blocks set aside), import the tool's live
 /// sessions from the folder both share, then the same again (nothing new),
 /// and every live user has one session under the subject the tool knew.
+/// Step 5 of operations.md's move from the tokenizer, on the tool's
+/// folder: the tool's records whose sessions are in Tessera go, with the
+/// expired and logged-out ones; the profile record and Tessera's own
+/// marker file stay.
+fn check_cleanup(tessera: &dyn Fn(&[&str]) -> (bool, String), store: &Path, manifest: &Value) {
+    let files = || {
+        let mut names: Vec<String> = std::fs::read_dir(store)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| Path::new(n).extension().is_some_and(|e| e == "json"))
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(
+        files().len(),
+        6,
+        "five users and Tessera's marker: {:?}",
+        files()
+    );
+    let (ok, cleaned) = tessera(&[
+        "sessions",
+        "import",
+        "--from-tokenizer",
+        "--remove-imported",
+    ]);
+    assert!(ok, "{cleaned}");
+    assert!(
+        cleaned.contains("imported 0, already present 2"),
+        "{cleaned}"
+    );
+    assert!(
+        cleaned.contains(
+            "removed 4 tokenizer record(s) whose sessions are in Tessera or had ended; 0 already \
+             gone; 0 changed"
+        ),
+        "{cleaned}"
+    );
+    let profile = sha1_file(manifest["profile"]["username"].as_str().unwrap());
+    let mut kept = vec![profile, "tessera-local.json".to_owned()];
+    kept.sort();
+    assert_eq!(files(), kept);
+}
+
 #[tokio::test]
 async fn the_binary_imports_the_tools_sessions_from_its_own_settings_file() {
     let dir = tempfile::tempdir().unwrap();
@@ -474,6 +575,8 @@ async fn the_binary_imports_the_tools_sessions_from_its_own_settings_file() {
     let (ok, again) = tessera(&["sessions", "import", "--from-tokenizer"]);
     assert!(ok, "{again}");
     assert!(again.contains("imported 0, already present 2"), "{again}");
+
+    check_cleanup(&tessera, &store, &manifest);
 
     for kind in ["live", "no_credentials"] {
         let subject = manifest[kind]["username"].as_str().unwrap().to_lowercase();

@@ -13,7 +13,7 @@ use tessera_server::ServerError;
 use tessera_server::config::{Backend, Config};
 use tessera_server::import::{ImportReport, Importer};
 use tessera_server::migrate::tokenizer::{
-    SkipReason, TokenizerPassword, TokenizerSource, read_tokenizer_store,
+    SkipReason, TokenizerPassword, TokenizerSource, read_tokenizer_store, remove_source_records,
 };
 use tessera_server::wiring::{self, Mode};
 use tessera_store::{Clock as _, SessionRef, Sessions, SystemClock};
@@ -79,6 +79,13 @@ pub(crate) enum SessionsCommand {
         /// Import the tokenizer's live sessions from the configured backend.
         #[arg(long, conflicts_with = "file")]
         from_tokenizer: bool,
+        /// With --from-tokenizer: then remove from the tokenizer's store
+        /// each record whose session is now in Tessera or has ended (and
+        /// the expired and logged-out ones), if it still holds what was
+        /// read. Records not imported are kept. Needs write access to the
+        /// source.
+        #[arg(long, requires = "from_tokenizer")]
+        remove_imported: bool,
         /// A file holding the safe_password the tokenizer encrypted
         /// credentials with, when it is not tokenizer.safe_password (say the
         /// tool ran with a password Tessera refuses as too weak).
@@ -177,11 +184,12 @@ pub(crate) fn sessions(config: &Config, command: SessionsCommand) -> anyhow::Res
             SessionsCommand::Import {
                 file,
                 from_tokenizer,
+                remove_imported,
                 tokenizer_password_file,
             } => {
                 let report = if from_tokenizer {
-                    import_from_tokenizer(sessions, config, tokenizer_password_file.as_deref())
-                        .await?
+                    let password = tokenizer_password_file.as_deref();
+                    import_from_tokenizer(sessions, config, password, remove_imported).await?
                 } else {
                     let file = file.context("give a JSON Lines FILE or --from-tokenizer")?;
                     import_json_lines(sessions, &file).await?
@@ -273,7 +281,9 @@ async fn import_json_lines(
             if !text.trim().is_empty() {
                 // The description quotes nothing from the line.
                 match serde_json::from_str(text) {
-                    Ok(value) => importer.import(number, value).await,
+                    Ok(value) => {
+                        importer.import(number, value).await;
+                    }
                     Err(e) => importer.bad_line(number, json_error_text(&e)),
                 }
             }
@@ -350,22 +360,28 @@ fn json_error_text(error: &serde_json::Error) -> String {
 }
 
 /// `sessions import --from-tokenizer`: the tokenizer's live records from the
-/// configured backend; the records it skips are printed first.
+/// configured backend; the records it skips are printed first. With
+/// `remove`, the records whose sessions are settled go from the source.
 async fn import_from_tokenizer(
     sessions: &Sessions,
     config: &Config,
     password_file: Option<&std::path::Path>,
+    remove: bool,
 ) -> anyhow::Result<ImportReport> {
     let source = tokenizer_source(config, password_file)?;
     let read = read_tokenizer_store(&source, SystemClock.now()).await?;
     let mut records = Vec::new();
     let mut skipped = Vec::new();
+    let mut removable = Vec::new();
     let mut own = 0_u64;
     for (index, item) in read.into_iter().enumerate() {
         match item {
-            Ok(record) => records.push((index + 1, record.into_value())),
+            Ok(record) => records.push((index + 1, record.into_parts())),
             Err(skip) if skip.reason == SkipReason::Tessera => own += 1,
-            Err(skip) => skipped.push(skip),
+            Err(mut skip) => {
+                removable.extend(skip.source.take());
+                skipped.push(skip);
+            }
         }
     }
     println!("tokenizer records skipped: {}", skipped.len());
@@ -377,11 +393,21 @@ async fn import_from_tokenizer(
     }
     let mut importer = Importer::new(sessions);
     let mut progress = Progress::new("records", Some(records.len() as u64));
-    for (done, (line, record)) in (1_u64..).zip(records) {
-        importer.import(line, record).await;
+    for (done, (line, (record, source_record))) in (1_u64..).zip(records) {
+        if importer.import(line, record).await.is_settled() {
+            removable.push(source_record);
+        }
         progress.advance(done);
     }
     progress.finish();
+    if remove {
+        let removed = remove_source_records(&source, &removable).await?;
+        println!(
+            "removed {} tokenizer record(s) whose sessions are in Tessera or had ended; {} \
+             already gone; {} changed since they were read (kept: import again)",
+            removed.removed, removed.gone, removed.changed
+        );
+    }
     Ok(importer.finish())
 }
 

@@ -4,10 +4,11 @@
 //! the table is shared) are not token records.
 
 use tessera_store_dynamodb::DynamoDbConfig;
+use tessera_store_dynamodb::sdk::operation::delete_item::DeleteItemError;
 use tessera_store_dynamodb::sdk::types::AttributeValue;
 use zeroize::Zeroizing;
 
-use super::RawRecord;
+use super::{Location, RawRecord, Removed, SourceRecord};
 use crate::ServerError;
 
 pub(super) async fn read_all(config: &DynamoDbConfig) -> Result<Vec<RawRecord>, ServerError> {
@@ -40,6 +41,7 @@ pub(super) async fn read_all(config: &DynamoDbConfig) -> Result<Vec<RawRecord>, 
             };
             records.push(RawRecord {
                 origin: format!("dynamodb item {name}"),
+                location: Location::DynamoDbItem(name.to_owned()),
                 // Tessera's sessions, subject indexes and legacy aliases.
                 tessera: ["s#", "u#", "l#"].iter().any(|p| name.starts_with(p)),
                 text,
@@ -51,4 +53,50 @@ pub(super) async fn read_all(config: &DynamoDbConfig) -> Result<Vec<RawRecord>, 
         }
     }
     Ok(records)
+}
+
+/// Removes each item whose `data` still holds the text read.
+pub(super) async fn remove(
+    config: &DynamoDbConfig,
+    records: &[SourceRecord],
+) -> Result<Removed, ServerError> {
+    let client = config.client().await?;
+    let mut removed = Removed::default();
+    for record in records {
+        let Location::DynamoDbItem(name) = &record.location else {
+            continue;
+        };
+        let outcome = client
+            .delete_item()
+            .table_name(&config.table)
+            .key("username", AttributeValue::S(name.clone()))
+            .condition_expression("#d = :d")
+            .expression_attribute_names("#d", "data")
+            .expression_attribute_values(":d", AttributeValue::S(record.text.to_string()))
+            .return_values_on_condition_check_failure(
+                tessera_store_dynamodb::sdk::types::ReturnValuesOnConditionCheckFailure::AllOld,
+            )
+            .send()
+            .await;
+        match outcome {
+            Ok(_) => removed.removed += 1,
+            Err(e) => match e.as_service_error() {
+                Some(DeleteItemError::ConditionalCheckFailedException(failed)) => {
+                    if failed.item().is_some() {
+                        removed.changed += 1;
+                    } else {
+                        removed.gone += 1;
+                    }
+                }
+                _ => {
+                    return Err(ServerError::TokenizerStore {
+                        backend: "dynamodb",
+                        what: format!("DeleteItem on table {} failed", config.table),
+                        source: Some(Box::new(e)),
+                    });
+                }
+            },
+        }
+    }
+    Ok(removed)
 }

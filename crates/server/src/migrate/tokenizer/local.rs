@@ -7,7 +7,7 @@ use std::path::Path;
 
 use zeroize::Zeroizing;
 
-use super::RawRecord;
+use super::{Location, RawRecord, Removed, SourceRecord};
 use crate::ServerError;
 
 pub(super) async fn read_all(folder: &Path) -> Result<Vec<RawRecord>, ServerError> {
@@ -46,8 +46,34 @@ pub(super) async fn read_all(folder: &Path) -> Result<Vec<RawRecord>, ServerErro
         records.push(RawRecord {
             tessera: path.file_name().is_some_and(|n| n == "tessera-local.json"),
             origin: format!("file {}", path.display()),
+            location: Location::File(path.clone()),
             text,
         });
     }
     Ok(records)
+}
+
+/// Removes each file that still holds the text read.
+pub(super) async fn remove(records: &[SourceRecord]) -> Result<Removed, ServerError> {
+    let mut removed = Removed::default();
+    for record in records {
+        let Location::File(path) = &record.location else {
+            continue;
+        };
+        let failed = |source: io::Error| ServerError::TokenizerStore {
+            backend: "local",
+            what: format!("cannot remove {}", path.display()),
+            source: Some(Box::new(source)),
+        };
+        match tokio::fs::read(path).await.map(Zeroizing::new) {
+            Ok(now) if now.as_slice() == record.text.as_bytes() => {
+                tokio::fs::remove_file(path).await.map_err(failed)?;
+                removed.removed += 1;
+            }
+            Ok(_) => removed.changed += 1,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => removed.gone += 1,
+            Err(e) => return Err(failed(e)),
+        }
+    }
+    Ok(removed)
 }

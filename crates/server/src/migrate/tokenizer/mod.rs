@@ -35,6 +35,7 @@ mod expires;
 mod local;
 mod record;
 mod redis;
+mod remove;
 
 use std::fmt;
 
@@ -47,6 +48,7 @@ use crate::config::Backend;
 use crate::import::Printable;
 
 pub use credentials::TokenizerPassword;
+pub use remove::{Location, Removed, SourceRecord, remove_source_records};
 
 /// The tokenizer's default `timeout`, in minutes.
 pub const DEFAULT_TIMEOUT_MINUTES: u32 = 20;
@@ -86,6 +88,7 @@ impl TokenizerSource {
 pub struct ImportRecord {
     subject: String,
     value: Value,
+    source: SourceRecord,
 }
 
 impl ImportRecord {
@@ -102,6 +105,17 @@ impl ImportRecord {
     /// The JSON object, by value.
     pub fn into_value(self) -> Value {
         self.value
+    }
+
+    /// The source record it came from.
+    pub fn source(&self) -> &SourceRecord {
+        &self.source
+    }
+
+    /// The JSON object and the source record it came from (for
+    /// [`remove_source_records`] once the session is in Tessera).
+    pub fn into_parts(self) -> (Value, SourceRecord) {
+        (self.value, self.source)
     }
 
     /// The object as one line of JSON Lines (with its newline), wiped when
@@ -129,6 +143,9 @@ pub struct Skip {
     pub origin: String,
     /// Why it is skipped.
     pub reason: SkipReason,
+    /// The record as read, to remove it from the source if the reason
+    /// allows ([`SkipReason::is_dead`]).
+    pub source: Option<SourceRecord>,
 }
 
 impl fmt::Display for Skip {
@@ -180,10 +197,21 @@ impl fmt::Display for SkipReason {
     }
 }
 
+impl SkipReason {
+    /// Whether the tokenizer itself would refuse the record (expired or
+    /// logged out), so that removing it from the source loses nothing.
+    #[must_use]
+    pub fn is_dead(&self) -> bool {
+        matches!(self, Self::Expired | Self::LoggedOut)
+    }
+}
+
 /// One record as a backend holds it, before it is understood.
 struct RawRecord {
     /// See [`Skip::origin`].
     origin: String,
+    /// Where it is, to remove it after the import.
+    location: Location,
     /// Whether it is one of Tessera's own records, which share the store
     /// (Redis keys under Tessera's key prefix, the local store's
     /// `tessera-local.json`): skipped, counted and not listed.
@@ -217,6 +245,7 @@ pub async fn read_tokenizer_store(
                 Err(Skip {
                     origin: raw.origin,
                     reason: SkipReason::Tessera,
+                    source: None,
                 })
             } else {
                 record::convert(&raw, source, now)

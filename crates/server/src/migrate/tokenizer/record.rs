@@ -5,7 +5,7 @@ use serde_json::{Map, Value, json};
 use tessera_core::{Context, Session, Subject, Timestamp};
 
 use super::credentials::{self, OpenError};
-use super::{ImportRecord, RawRecord, Skip, SkipReason, TokenizerSource, expires};
+use super::{ImportRecord, RawRecord, Skip, SkipReason, SourceRecord, TokenizerSource, expires};
 
 /// What a logout leaves in `token`.
 const LOGGED_OUT: &str = "INVALID";
@@ -23,8 +23,9 @@ pub(super) fn convert(
     source: &TokenizerSource,
     now: Timestamp,
 ) -> Result<ImportRecord, Skip> {
-    let skip = |reason| Skip {
+    let skip = |reason: SkipReason| Skip {
         origin: raw.origin.clone(),
+        source: reason.is_dead().then(|| raw.source()).flatten(),
         reason,
     };
     let text = raw
@@ -95,8 +96,37 @@ pub(super) fn convert(
         .iter()
         .filter_map(|key| Some(((*key).to_owned(), record.get(*key)?.clone())))
         .collect();
-    let session = Session {
-        subject: subject.clone(),
+    let session = session(subject.clone(), last_used, source, data);
+    let Ok(session) = serde_json::to_value(&session) else {
+        return Err(skip(SkipReason::Unreadable(
+            "the session cannot be encoded",
+        )));
+    };
+    let mut line = json!({ "sid": token, "session": session });
+    if let Some(credentials) = credentials {
+        // Where `tessera sessions import` takes them, as `POST /sessions`
+        // does: inside the session object.
+        line["session"]["credentials"] = credentials;
+    }
+    Ok(ImportRecord {
+        subject: subject.as_str().to_owned(),
+        value: line,
+        source: SourceRecord {
+            location: raw.location.clone(),
+            text: text.clone(),
+        },
+    })
+}
+
+/// The session of a tokenizer record last extended at `last_used`.
+fn session(
+    subject: Subject,
+    last_used: Timestamp,
+    source: &TokenizerSource,
+    data: Map<String, Value>,
+) -> Session {
+    Session {
+        subject,
         context: Context::default(),
         creation_time: last_used,
         auth_time: last_used,
@@ -112,22 +142,7 @@ pub(super) fn convert(
         version: 1,
         signer: None,
         record_mac: None,
-    };
-    let Ok(session) = serde_json::to_value(&session) else {
-        return Err(skip(SkipReason::Unreadable(
-            "the session cannot be encoded",
-        )));
-    };
-    let mut line = json!({ "sid": token, "session": session });
-    if let Some(credentials) = credentials {
-        // Where `tessera sessions import` takes them, as `POST /sessions`
-        // does: inside the session object.
-        line["session"]["credentials"] = credentials;
     }
-    Ok(ImportRecord {
-        subject: subject.as_str().to_owned(),
-        value: line,
-    })
 }
 
 /// The tokenizer's own checks on a token: 20 to 100 characters (`validate`
@@ -187,6 +202,7 @@ mod tests {
     fn convert_at(record: &Value, source: &TokenizerSource, now_secs: i64) -> Result<Value, Skip> {
         let raw = RawRecord {
             origin: "test".to_owned(),
+            location: crate::migrate::tokenizer::Location::File("test".into()),
             tessera: false,
             text: Ok(Zeroizing::new(record.to_string())),
         };
@@ -292,6 +308,7 @@ mod tests {
     fn text_that_is_not_json_is_unreadable() {
         let raw = RawRecord {
             origin: "test".to_owned(),
+            location: crate::migrate::tokenizer::Location::File("test".into()),
             tessera: false,
             text: Ok(Zeroizing::new("{ not json".to_owned())),
         };

@@ -5,67 +5,133 @@
 //! unreadable, and strings that are not JSON by the record check.
 
 use fred::clients::Client;
-use fred::interfaces::{ClientLike as _, KeysInterface as _};
+use fred::interfaces::{ClientLike as _, KeysInterface as _, LuaInterface as _};
 use fred::types::{Builder, Key, Value};
 use futures::TryStreamExt as _;
 use tessera_store_redis::RedisConfig;
 use zeroize::Zeroizing;
 
-use super::RawRecord;
+use super::{Location, RawRecord, Removed, SourceRecord};
 use crate::ServerError;
 
 /// Keys asked for per `SCAN` step.
 const SCAN_COUNT: u32 = 500;
 
-pub(super) async fn read_all(config: &RedisConfig) -> Result<Vec<RawRecord>, ServerError> {
-    let fred_config = config
-        .fred_config()
-        .map_err(|e| failed("the settings are not usable", e))?;
-    let clustered = fred_config.server.is_clustered();
-    let at = fred_config
-        .server
-        .hosts()
-        .iter()
-        .map(|server| format!("{}:{}", server.host, server.port))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let failed = |what: &str, source: fred::error::Error| failed(&format!("{what} ({at})"), source);
-    let (connect_timeout, command_timeout) = (config.connect_timeout, config.command_timeout);
-    let mut builder = Builder::from_config(fred_config);
-    builder
-        .with_connection_config(|c| c.connection_timeout = connect_timeout)
-        .with_performance_config(|p| p.default_command_timeout = command_timeout);
-    let client = builder
-        .build()
-        .map_err(|e| failed("the settings are not usable", e))?;
-    let connected = tokio::time::timeout(connect_timeout, client.init()).await;
-    let result = match connected {
-        Ok(Ok(_connection_task)) => read_keys(&client, clustered, &config.key_prefix)
-            .await
-            .map_err(|e| match e {
-                ServerError::TokenizerStore {
-                    backend,
-                    what,
-                    source,
-                } => ServerError::TokenizerStore {
-                    backend,
-                    what: format!("{what} ({at})"),
-                    source,
-                },
-                other => other,
+/// A connected client, whether it speaks to a Cluster, and the
+/// `host:port` list its errors name.
+struct Connection {
+    client: Client,
+    clustered: bool,
+    at: String,
+}
+
+impl Connection {
+    async fn open(config: &RedisConfig) -> Result<Self, ServerError> {
+        let fred_config = config
+            .fred_config()
+            .map_err(|e| failed("the settings are not usable", e))?;
+        let clustered = fred_config.server.is_clustered();
+        let at = fred_config
+            .server
+            .hosts()
+            .iter()
+            .map(|server| format!("{}:{}", server.host, server.port))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let (connect_timeout, command_timeout) = (config.connect_timeout, config.command_timeout);
+        let mut builder = Builder::from_config(fred_config);
+        builder
+            .with_connection_config(|c| c.connection_timeout = connect_timeout)
+            .with_performance_config(|p| p.default_command_timeout = command_timeout);
+        let client = builder
+            .build()
+            .map_err(|e| failed(&format!("the settings are not usable ({at})"), e))?;
+        match tokio::time::timeout(connect_timeout, client.init()).await {
+            Ok(Ok(_connection_task)) => Ok(Self {
+                client,
+                clustered,
+                at,
             }),
-        Ok(Err(e)) => Err(failed("cannot connect", e)),
-        Err(_) => Err(ServerError::TokenizerStore {
-            backend: "redis",
-            what: format!(
-                "cannot connect to {at} within {} ms",
-                connect_timeout.as_millis()
-            ),
-            source: None,
-        }),
-    };
-    let _ = client.quit().await;
+            Ok(Err(e)) => Err(failed(&format!("cannot connect to {at}"), e)),
+            Err(_) => Err(ServerError::TokenizerStore {
+                backend: "redis",
+                what: format!(
+                    "cannot connect to {at} within {} ms",
+                    connect_timeout.as_millis()
+                ),
+                source: None,
+            }),
+        }
+    }
+
+    /// Adds the `host:port` list to an error of this connection.
+    fn locate(&self, error: ServerError) -> ServerError {
+        match error {
+            ServerError::TokenizerStore {
+                backend,
+                what,
+                source,
+            } => ServerError::TokenizerStore {
+                backend,
+                what: format!("{what} ({})", self.at),
+                source,
+            },
+            other => other,
+        }
+    }
+
+    async fn close(self) {
+        let _ = self.client.quit().await;
+    }
+}
+
+pub(super) async fn read_all(config: &RedisConfig) -> Result<Vec<RawRecord>, ServerError> {
+    let connection = Connection::open(config).await?;
+    let result = read_keys(&connection.client, connection.clustered, &config.key_prefix)
+        .await
+        .map_err(|e| connection.locate(e));
+    connection.close().await;
     result
+}
+
+/// Deletes `key` if it still holds `text`, in one step on the server: 1
+/// deleted, 0 no such key, -1 another value.
+const DELETE_IF_UNCHANGED: &str = "local v = redis.call('GET', KEYS[1]) if not v then return 0 end \
+     if v == ARGV[1] then return redis.call('DEL', KEYS[1]) end return -1";
+
+/// Removes each key that still holds the text read: 1 removed, 0 already
+/// gone, -1 changed since (kept).
+pub(super) async fn remove(
+    config: &RedisConfig,
+    records: &[SourceRecord],
+) -> Result<Removed, ServerError> {
+    let connection = Connection::open(config).await?;
+    let mut removed = Removed::default();
+    let mut result = Ok(());
+    for record in records {
+        let Location::RedisKey(key) = &record.location else {
+            continue;
+        };
+        let outcome: Result<i64, _> = connection
+            .client
+            .eval(
+                DELETE_IF_UNCHANGED,
+                vec![Key::from(key.as_slice())],
+                vec![record.text.as_str()],
+            )
+            .await;
+        match outcome {
+            Ok(1) => removed.removed += 1,
+            Ok(0) => removed.gone += 1,
+            Ok(_) => removed.changed += 1,
+            Err(e) => {
+                result = Err(connection.locate(failed("EVAL (delete if unchanged) failed", e)));
+                break;
+            }
+        }
+    }
+    connection.close().await;
+    result.map(|()| removed)
 }
 
 async fn read_keys(
@@ -89,9 +155,11 @@ async fn read_keys(
     let mut records = Vec::with_capacity(keys.len());
     for key in keys {
         let origin = format!("redis key {}", String::from_utf8_lossy(key.as_bytes()));
+        let location = Location::RedisKey(key.as_bytes().to_vec());
         if key.as_bytes().starts_with(prefix.as_bytes()) {
             records.push(RawRecord {
                 origin,
+                location,
                 tessera: true,
                 text: Err("one of Tessera's own keys"),
             });
@@ -113,6 +181,7 @@ async fn read_keys(
         };
         records.push(RawRecord {
             origin,
+            location,
             tessera: false,
             text,
         });
