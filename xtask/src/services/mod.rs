@@ -6,6 +6,7 @@
 mod install;
 mod moto;
 mod ports;
+mod promtool;
 mod querycommander;
 mod redis;
 mod redis_cluster;
@@ -41,6 +42,7 @@ impl Services {
         let redis_bins = redis::ensure_installed(&xtask_dir)?;
         let moto_server = moto::ensure_installed(&xtask_dir)?;
         let querycommander_python = querycommander::ensure_installed(&xtask_dir)?;
+        let promtool = promtool::ensure_installed()?;
 
         let started = Instant::now();
         let run_dir = new_run_dir(&xtask_dir.join("run"))?;
@@ -81,6 +83,7 @@ impl Services {
             ),
             ("TESSERA_TEST_REDIS_CLI_BIN", path_string(&redis_bins.cli)),
             ("TESSERA_TEST_MOTO_SERVER_BIN", path_string(&moto_server)),
+            ("TESSERA_TEST_PROMTOOL_BIN", path_string(&promtool)),
             (
                 "TESSERA_TEST_QUERYCOMMANDER_PYTHON",
                 path_string(&querycommander_python),

@@ -11,6 +11,8 @@ use std::process::{Command, Stdio};
 
 use tessera_store::testkit::KillOnDrop;
 
+pub mod redis;
+
 /// The API's base path.
 pub const BASE: &str = "/session-store/rest/v2";
 
