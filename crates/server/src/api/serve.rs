@@ -64,7 +64,8 @@ pub struct ServeOptions {
     /// timeout runs only while a head is awaited.
     pub write_timeout: Duration,
     /// TLS on the listener: with it, every connection starts with a TLS
-    /// handshake, which must finish within `header_read_timeout`; without
+    /// handshake, which counts against `header_read_timeout`: the first
+    /// head must be complete within it of the accept; without
     /// it, plain HTTP (for loopback, or behind a TLS-terminating proxy).
     /// With TLS, a connection beyond `max_connections` is closed without
     /// an answer: a plain-text `503` would be garbage inside a handshake,
@@ -83,6 +84,50 @@ impl Default for ServeOptions {
             shutdown_timeout: Duration::from_secs(5),
             write_timeout: Duration::from_secs(30),
             tls: None,
+        }
+    }
+}
+
+/// The TLS handshake of one connection and the HTTP settings it leaves.
+struct TlsHandshake {
+    tls: ServerTls,
+    http: http1::Builder,
+    /// The head timeout, which the handshake counts against.
+    limit: Duration,
+}
+
+impl TlsHandshake {
+    /// Runs the handshake within the head timeout, and returns the stream
+    /// and the HTTP settings whose head timeout is what the handshake left:
+    /// the first head must be complete within the limit of the accept, as
+    /// without TLS (hyper restarts its timer for each head, so the
+    /// connection's later heads get that too). `None` when the handshake
+    /// failed or took too long: the client's own failure, logged at debug.
+    async fn run<S>(
+        mut self,
+        stream: S,
+    ) -> Option<(tokio_rustls::server::TlsStream<S>, http1::Builder)>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        let accepted = tokio::time::Instant::now();
+        match tokio::time::timeout(self.limit, self.tls.acceptor().accept(stream)).await {
+            Ok(Ok(stream)) => {
+                let left = self.limit.saturating_sub(accepted.elapsed());
+                self.http
+                    .header_read_timeout(left.max(Duration::from_millis(1)));
+                Some((stream, self.http))
+            }
+            // A plain-HTTP client, a client that distrusts the certificate,
+            // or one too slow.
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "TLS handshake failed");
+                None
+            }
+            Err(_) => {
+                tracing::debug!("TLS handshake took longer than the header read timeout");
+                None
+            }
         }
     }
 }
@@ -210,22 +255,16 @@ where
             });
             continue;
         };
-        let (tls, http, service) = (tls.clone(), http.clone(), service.clone());
-        let (watcher, limit) = (connections.watcher(), options.header_read_timeout);
+        let handshake = TlsHandshake {
+            tls: tls.clone(),
+            http: http.clone(),
+            limit: options.header_read_timeout,
+        };
+        let (service, watcher) = (service.clone(), connections.watcher());
         tokio::spawn(async move {
             let _slot = slot;
-            let stream = match tokio::time::timeout(limit, tls.acceptor().accept(stream)).await {
-                Ok(Ok(stream)) => stream,
-                // A plain-HTTP client, a client that distrusts the
-                // certificate, or one too slow: its own failure.
-                Ok(Err(e)) => {
-                    tracing::debug!(error = %e, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!("TLS handshake took longer than the header read timeout");
-                    return;
-                }
+            let Some((stream, http)) = handshake.run(stream).await else {
+                return;
             };
             let connection = watcher.watch(http.serve_connection(TokioIo::new(stream), service));
             finish(connection, cut).await;
