@@ -68,6 +68,8 @@ mod soak;
 mod test;
 #[cfg(test)]
 mod tidy;
+#[cfg(test)]
+mod tidy_facts;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
