@@ -150,3 +150,82 @@ fn dynamodb_create_table_then_serve_on_it() {
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
 }
+
+/// `dynamodb create-table` says whether it created the table or found it,
+/// and what it did about TTL; `serve` on a table whose TTL is off warns.
+#[test]
+fn create_table_tells_created_from_found_and_serve_warns_when_ttl_is_off() {
+    let endpoint = service_env("TESSERA_TEST_DYNAMODB_ENDPOINT");
+    let dir = tempfile::tempdir().unwrap();
+    let table = unique("ttl");
+    let config = format!(
+        "tokenizer:\n  type: dynamodb\n  safe_password: {STRONG}\n  table: {table}\n  aws_region_name: us-east-1\n  aws_access_key: testing\n  aws_secret_key: testing\n  endpoint_url: {endpoint}\nsessionStore:\n  apiAccessTokenSHA256: {}\n",
+        TokenHash::of(TOKEN)
+    );
+    let create = || {
+        let out = with_file(dir.path(), &config)
+            .args(["dynamodb", "create-table"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    assert_eq!(
+        create(),
+        format!("created table {table} (partition key `username`, TTL on `ttl` turned on)")
+    );
+    assert_eq!(
+        create(),
+        format!(
+            "table {table} exists with the right key schema (partition key `username`); TTL on \
+             `ttl` already on"
+        )
+    );
+
+    // TTL turned off behind Tessera's back.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let mut dynamo = tessera_store_dynamodb::DynamoDbConfig::new(table.clone());
+        dynamo.endpoint_url = Some(endpoint.clone());
+        dynamo.aws_region_name = Some("us-east-1".into());
+        dynamo.aws_access_key = Some("testing".into());
+        dynamo.aws_secret_key = Some("testing".into());
+        let client = dynamo.client().await.unwrap();
+        let off = tessera_store_dynamodb::sdk::types::TimeToLiveSpecification::builder()
+            .enabled(false)
+            .attribute_name("ttl")
+            .build()
+            .unwrap();
+        client
+            .update_time_to_live()
+            .table_name(&table)
+            .time_to_live_specification(off)
+            .send()
+            .await
+            .unwrap();
+    });
+    let log = dir.path().join("serve.log");
+    let mut serve = with_file(dir.path(), &config);
+    serve.arg("serve");
+    let server = cli_support::serve_with_stderr(serve, std::fs::File::create(&log).unwrap().into());
+    let (status, _) = request(&server.addr, "GET", "/readyz", &[], "");
+    assert_eq!(status, 200, "TTL off is a warning, not a failure");
+    drop(server);
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("WARN") && l.contains("TTL is off on the table")),
+        "{log}"
+    );
+    assert_eq!(
+        create(),
+        format!(
+            "table {table} exists with the right key schema (partition key `username`); TTL on \
+             `ttl` turned on"
+        )
+    );
+}

@@ -38,7 +38,7 @@ mod table;
 pub use config::DynamoDbConfig;
 pub use errors::DynamoDbError;
 pub use store::DynamoDbStore;
-pub use table::{create_table, verify_table};
+pub use table::{TableSetup, TtlState, create_table, ttl_state, verify_table};
 
 /// The AWS SDK client this crate is built on, for callers that build their
 /// own (see [`DynamoDbConfig::sdk_config`]).

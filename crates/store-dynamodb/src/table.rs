@@ -24,7 +24,7 @@ const ACTIVE_TIMEOUT: Duration = Duration::from_secs(120);
 /// enabled on it if it is not yet; an existing table of another shape is
 /// [`DynamoDbError::WrongTableShape`]. Needs `dynamodb:CreateTable`,
 /// `DescribeTable`, `UpdateTimeToLive` and `DescribeTimeToLive`.
-pub async fn create_table(client: &Client, table: &str) -> Result<(), DynamoDbError> {
+pub async fn create_table(client: &Client, table: &str) -> Result<TableSetup, DynamoDbError> {
     let created = client
         .create_table()
         .table_name(table)
@@ -45,14 +45,65 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), DynamoDbEr
         .billing_mode(BillingMode::PayPerRequest)
         .send()
         .await;
-    match created {
-        Ok(_) => {}
-        Err(e) if errors::code(&e) == Some("ResourceInUseException") => {}
+    let created = match created {
+        Ok(_) => true,
+        Err(e) if errors::code(&e) == Some("ResourceInUseException") => false,
         Err(e) => return Err(errors::setup("creating the table", e)),
-    }
+    };
     wait_active(client, table).await?;
     verify_table(client, table).await?;
-    enable_ttl(client, table).await
+    let ttl_before = enable_ttl(client, table).await?;
+    Ok(TableSetup {
+        created,
+        ttl_before,
+    })
+}
+
+/// What [`create_table`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableSetup {
+    /// Whether the table was created (else it existed, with the right
+    /// shape).
+    pub created: bool,
+    /// The TTL setting found: `Off` means this call turned TTL on for
+    /// `ttl`; TTL on another attribute is left alone.
+    pub ttl_before: TtlState,
+}
+
+/// The table's native expiry, as far as Tessera's items are concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TtlState {
+    /// TTL is on (or being turned on) for `ttl`: expired items go by
+    /// themselves.
+    OnTtl,
+    /// TTL is off: expired sessions stay until a purge removes them.
+    Off,
+    /// TTL is on for another attribute, which Tessera does not write.
+    OtherAttribute(String),
+}
+
+/// Reads the table's TTL setting (`dynamodb:DescribeTimeToLive`).
+///
+/// # Errors
+///
+/// [`DynamoDbError`] when the setting cannot be read.
+pub async fn ttl_state(client: &Client, table: &str) -> Result<TtlState, DynamoDbError> {
+    let current = client
+        .describe_time_to_live()
+        .table_name(table)
+        .send()
+        .await
+        .map_err(|e| errors::setup("reading the table's TTL setting", e))?;
+    let description = current.time_to_live_description();
+    let on = matches!(
+        description.and_then(|d| d.time_to_live_status()),
+        Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
+    );
+    Ok(match description.and_then(|d| d.attribute_name()) {
+        Some(TTL) if on => TtlState::OnTtl,
+        Some(other) if on => TtlState::OtherAttribute(other.to_owned()),
+        _ => TtlState::Off,
+    })
 }
 
 async fn wait_active(client: &Client, table: &str) -> Result<(), DynamoDbError> {
@@ -78,31 +129,21 @@ async fn wait_active(client: &Client, table: &str) -> Result<(), DynamoDbError> 
     }
 }
 
-async fn enable_ttl(client: &Client, table: &str) -> Result<(), DynamoDbError> {
-    let current = client
-        .describe_time_to_live()
-        .table_name(table)
-        .send()
-        .await
-        .map_err(|e| errors::setup("reading the table's TTL setting", e))?;
-    let description = current.time_to_live_description();
-    let status = description.and_then(|d| d.time_to_live_status());
-    let attribute = description.and_then(|d| d.attribute_name());
-    if matches!(
-        status,
-        Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
-    ) {
-        if attribute == Some(TTL) {
-            return Ok(());
+/// Turns TTL on for `ttl` unless it is on already; returns the setting it
+/// found. TTL on another attribute is the operator's choice and is left
+/// alone, with a warning.
+async fn enable_ttl(client: &Client, table: &str) -> Result<TtlState, DynamoDbError> {
+    match ttl_state(client, table).await? {
+        TtlState::OnTtl => return Ok(TtlState::OnTtl),
+        TtlState::OtherAttribute(attribute) => {
+            tracing::warn!(
+                table,
+                attribute,
+                "TTL is enabled on another attribute than `ttl`; rely on purge to remove expired sessions"
+            );
+            return Ok(TtlState::OtherAttribute(attribute));
         }
-        // TTL on another attribute: leave the operator's choice alone but
-        // say that Tessera's items will not expire natively.
-        tracing::warn!(
-            table,
-            attribute,
-            "TTL is enabled on another attribute than `ttl`; rely on purge to remove expired sessions"
-        );
-        return Ok(());
+        TtlState::Off => {}
     }
     client
         .update_time_to_live()
@@ -117,7 +158,7 @@ async fn enable_ttl(client: &Client, table: &str) -> Result<(), DynamoDbError> {
         .send()
         .await
         .map_err(|e| errors::setup("enabling TTL on `ttl`", e))?;
-    Ok(())
+    Ok(TtlState::Off)
 }
 
 /// Checks that `table` exists and has exactly one key, a HASH key

@@ -17,6 +17,7 @@ use tessera_server::migrate::tokenizer::{
 };
 use tessera_server::wiring::{self, Mode};
 use tessera_store::{Clock as _, SessionRef, Sessions, SystemClock};
+use tessera_store_dynamodb::TtlState;
 use zeroize::Zeroizing;
 
 use super::progress::Progress;
@@ -503,10 +504,23 @@ pub(crate) fn dynamodb(config: &Config, command: &DynamoDbCommand) -> anyhow::Re
     let runtime = super::runtime()?;
     runtime.block_on(async {
         let client = dynamo.client().await.map_err(ServerError::from)?;
-        tessera_store_dynamodb::create_table(&client, &table)
+        let setup = tessera_store_dynamodb::create_table(&client, &table)
             .await
             .map_err(ServerError::from)?;
-        println!("created table {table} (partition key `username`, TTL on `ttl`)");
+        let ttl = match &setup.ttl_before {
+            TtlState::Off => "TTL on `ttl` turned on".to_owned(),
+            TtlState::OnTtl => "TTL on `ttl` already on".to_owned(),
+            TtlState::OtherAttribute(attribute) => {
+                format!("TTL left on `{attribute}`: Tessera's items expire by purge only")
+            }
+        };
+        if setup.created {
+            println!("created table {table} (partition key `username`, {ttl})");
+        } else {
+            println!(
+                "table {table} exists with the right key schema (partition key `username`); {ttl}"
+            );
+        }
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -119,6 +119,7 @@ impl DynamoDbStore {
     ) -> Result<Self, DynamoDbError> {
         config.validate()?;
         table::verify_table(&client, &config.table).await?;
+        warn_unless_ttl(&client, &config.table).await;
         Ok(Self {
             client,
             table: config.table.clone(),
@@ -270,5 +271,27 @@ impl SessionStore for DynamoDbStore {
             .await
             .map_err(|e| errors::sdk("reading from the table", e))?;
         Ok(())
+    }
+}
+
+/// Warns when the table's native expiry is off: the store still hides
+/// expired sessions and purge removes them, but nothing else does. The
+/// setting is read once, at open; a server without
+/// `dynamodb:DescribeTimeToLive` says so at debug level and goes on.
+async fn warn_unless_ttl(client: &Client, table: &str) {
+    match table::ttl_state(client, table).await {
+        Ok(table::TtlState::OnTtl) => {}
+        Ok(table::TtlState::Off) => tracing::warn!(
+            table,
+            "TTL is off on the table: expired sessions stay in it until a purge removes them; \
+             `tessera dynamodb create-table` turns it on for `ttl`"
+        ),
+        Ok(table::TtlState::OtherAttribute(attribute)) => tracing::warn!(
+            table,
+            attribute,
+            "TTL is on for another attribute than `ttl`: expired sessions stay in the table until \
+             a purge removes them"
+        ),
+        Err(e) => tracing::debug!(table, error = %e, "cannot read the table's TTL setting"),
     }
 }
