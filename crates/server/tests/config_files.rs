@@ -190,6 +190,18 @@ fn a_properties_file_is_read_as_java_reads_it() {
                 .contains("did you mean `sessionStore.maxLifetime`"),
         "{errors}"
     );
+    // A key of the reference that Tessera does not support is named whole.
+    let unsupported = files.write(
+        "unsupported.properties",
+        "infinispan.defaultExpirationInterval=60\ntokenizer.type=local\n",
+    );
+    let errors = files.load(&[&unsupported]).unwrap_err();
+    assert!(
+        errors
+            .to_string()
+            .contains("infinispan.defaultExpirationInterval (file "),
+        "{errors}"
+    );
     let broken = files.write("broken.properties", "a=1\nb=\\u12\n");
     let errors = files.load(&[&broken]).unwrap_err();
     assert!(errors.to_string().contains("line 2:"), "{errors}");

@@ -79,6 +79,10 @@ fn redis_option_and_sentinel_passwords_are_redacted() {
     assert!(!shown.contains("other-redis-secret"), "{shown}");
     assert!(shown.contains("password: <redacted>"), "{shown}");
     assert!(shown.contains("username: app"), "{shown}");
+    assert!(
+        shown.contains("host: cache\n  port: 6379\n"),
+        "the default port is shown with its host: {shown}"
+    );
     let shown = show(
         &format!(
             "tokenizer:\n  type: redis\n  safe_password: {STRONG}\n  sentinel:\n    service_name: main\n    nodes: [s1:26379]\n    password: sentinel-secret\n"

@@ -41,7 +41,7 @@ mod value;
 
 pub use config::{
     ConnectionOptions, DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEY_PREFIX,
-    DEFAULT_POOL_SIZE, DEFAULT_TOUCH_WINDOW, RedisConfig, RedisError, SentinelConfig,
+    DEFAULT_POOL_SIZE, DEFAULT_PORT, DEFAULT_TOUCH_WINDOW, RedisConfig, RedisError, SentinelConfig,
 };
 pub use store::RedisStore;
 

@@ -96,14 +96,24 @@ impl Raw {
                     )),
                 }
             } else {
-                let hint = schema::suggestion(&path)
-                    .map(|s| format!(" (did you mean `{s}`?)"))
-                    .unwrap_or_default();
-                errors.push(ConfigError::new(
-                    path.clone(),
-                    Some(origin),
-                    format!("unknown key{hint}"),
-                ));
+                // A misspelt key or block gets its hint; a table that
+                // resembles nothing (`infinispan.*`) is named by its keys,
+                // whole, as the file or the define wrote them.
+                let named = if schema::suggestion(&path).is_some() {
+                    vec![(path, value)]
+                } else {
+                    leaves(path, value)
+                };
+                for (path, value) in named {
+                    let hint = schema::suggestion(&path)
+                        .map(|s| format!(" (did you mean `{s}`?)"))
+                        .unwrap_or_default();
+                    errors.push(ConfigError::new(
+                        path,
+                        Some(origin_of(figment, value)),
+                        format!("unknown key{hint}"),
+                    ));
+                }
             }
         }
     }
@@ -292,6 +302,18 @@ fn describe(value: &Value) -> &'static str {
         Value::Empty(..) => "nothing",
         Value::Dict(..) => "a table",
         Value::Array(..) => "a list",
+    }
+}
+
+/// The keys under `value` with their full paths: `value` itself when it is
+/// not a table (or an empty one).
+fn leaves(path: String, value: &Value) -> Vec<(String, &Value)> {
+    match value {
+        Value::Dict(_, inner) if !inner.is_empty() => inner
+            .iter()
+            .flat_map(|(key, value)| leaves(format!("{path}.{key}"), value))
+            .collect(),
+        _ => vec![(path, value)],
     }
 }
 

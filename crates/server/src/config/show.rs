@@ -127,7 +127,17 @@ fn redis_keys(tokenizer: &mut Block, redis: &RedisConfig) {
     }
     tokenizer
         .set_some("host", redis.host.clone())
-        .set_some("port", redis.port.map(u64::from));
+        // The port a `host` is reached on, given or not.
+        .set_some(
+            "port",
+            redis
+                .port
+                .or(redis
+                    .host
+                    .as_ref()
+                    .map(|_| tessera_store_redis::DEFAULT_PORT))
+                .map(u64::from),
+        );
     let mut options = Block::default();
     options
         .set("ssl", redis.options.ssl)

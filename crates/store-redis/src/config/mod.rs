@@ -21,7 +21,8 @@ pub const DEFAULT_POOL_SIZE: usize = 4;
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The default time allowed for one command.
 pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
-const DEFAULT_PORT: u16 = 6379;
+/// The port of `host` when `port` is not given.
+pub const DEFAULT_PORT: u16 = 6379;
 const DEFAULT_SENTINEL_PORT: u16 = 26379;
 
 /// Connection settings of the Redis store.
