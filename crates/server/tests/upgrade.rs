@@ -166,3 +166,69 @@ fn an_upgrade_from_0_1_logs_nobody_out_and_the_window_then_closes() {
         "the error quotes nothing stored: {body}"
     );
 }
+
+/// "The 0.2 systemd unit reads `/etc/tessera/tokens.yml`": a 0.1 host kept the
+/// token hash in `tessera.env`. As long as it stays there, 0.2 warns at
+/// start that a reload cannot revoke it; moved into `tokens.yml` (given as
+/// a second `--config`, as the unit does) and deleted from the
+/// environment, the same token works and the warning is gone.
+#[test]
+fn the_token_hash_moves_from_the_environment_into_tokens_yml() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = dir.path().join("settings.yml");
+    std::fs::write(
+        &settings,
+        format!(
+            "tokenizer:\n  type: local\n  path: {}\n  safe_password: {PASSWORD}\n",
+            dir.path().join("store").display()
+        ),
+    )
+    .unwrap();
+    let hash = TokenHash::of(TOKEN).to_string();
+    let log = dir.path().join("serve.log");
+    let serve = |env_hash: bool, tokens: Option<&Path>| {
+        let mut command = cli_support::tessera();
+        command
+            .env("HOME", dir.path())
+            .arg("--config")
+            .arg(&settings);
+        if let Some(tokens) = tokens {
+            command.arg("--config").arg(tokens);
+        }
+        if env_hash {
+            command.env("TESSERA_SESSIONSTORE__APIACCESSTOKENSHA256", &hash);
+        }
+        command.arg("serve");
+        let server =
+            cli_support::serve_with_stderr(command, std::fs::File::create(&log).unwrap().into());
+        let bearer = bearer();
+        let (status, body) = request(
+            &server.addr,
+            "POST",
+            &format!("{BASE}/sessions"),
+            &[("Authorization", bearer.as_str())],
+            r#"{"sub":"alice"}"#,
+        );
+        assert_eq!(status, 201, "{body}");
+        drop(server);
+        let text = std::fs::read_to_string(&log).unwrap();
+        text.contains("a reload cannot change or revoke")
+    };
+    // 0.1's layout: the hash in the environment.
+    assert!(
+        serve(true, None),
+        "the hash in the environment is named at start"
+    );
+    // The step: the hash into tokens.yml, the line out of tessera.env.
+    let tokens = dir.path().join("tokens.yml");
+    std::fs::write(
+        &tokens,
+        format!("sessionStore:\n  apiAccessTokenSHA256: {hash}\n"),
+    )
+    .unwrap();
+    assert!(
+        serve(true, Some(&tokens)),
+        "still warned while the line is left"
+    );
+    assert!(!serve(false, Some(&tokens)), "no warning once it is gone");
+}

@@ -38,8 +38,8 @@ pub(crate) enum Budget {
     /// Part of `cargo xtask test`: 50 cases per operation and phase in
     /// each round, 40 s per backend.
     Quick,
-    /// `cargo xtask api-check`: 100 cases per operation and phase in each
-    /// round (schemathesis' default), 300 s per backend.
+    /// `cargo xtask api-check`: 200 cases per operation and phase in each
+    /// round (twice schemathesis' default), 300 s per backend.
     Full,
 }
 
@@ -47,7 +47,7 @@ impl Budget {
     fn args(self) -> Vec<String> {
         let (examples, seconds) = match self {
             Self::Quick => (50, 40),
-            Self::Full => (100, 300),
+            Self::Full => (200, 300),
         };
         vec![
             "--max-examples".to_owned(),

@@ -50,7 +50,11 @@ pub fn blocks(file: &str) -> Vec<Block> {
 
 /// Every Markdown file whose shell examples are accounted for.
 pub fn documents() -> Vec<String> {
-    let mut files = vec!["README.md".to_owned()];
+    let mut files = vec![
+        "README.md".to_owned(),
+        "CHANGELOG.md".to_owned(),
+        "ARCHITECTURE.md".to_owned(),
+    ];
     for dir in ["docs", "docs/backends"] {
         let mut names: Vec<String> = std::fs::read_dir(root().join(dir))
             .unwrap()
