@@ -153,6 +153,7 @@ fn tls_connector(root: &Path) -> tokio_rustls::TlsConnector {
     for cert in CertificateDer::pem_file_iter(root.join("ca.crt")).unwrap() {
         roots.add(cert.unwrap()).unwrap();
     }
+    #[allow(deprecated, reason = "the server's own provider: ring")]
     let provider = std::sync::Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
     let config = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

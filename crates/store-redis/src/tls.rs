@@ -26,6 +26,10 @@ pub(crate) fn connector(
     insecure_skip_verify: bool,
     client: Option<(&Path, &Path)>,
 ) -> Result<TlsConnector, RedisError> {
+    // rustls 0.23.48 deprecates its ring provider for lacking post-quantum
+    // key exchange; Tessera's cryptography is ring throughout (no C
+    // toolchain, one audited library), and this link is to its own Redis.
+    #[allow(deprecated, reason = "ring on purpose; see above")]
     let provider = Arc::new(fred::rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()

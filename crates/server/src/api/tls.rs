@@ -69,6 +69,10 @@ impl ServerTls {
                 e,
             )
         })?;
+        // rustls 0.23.48 deprecates its ring provider for lacking
+        // post-quantum key exchange; Tessera's cryptography is ring
+        // throughout (no C toolchain, one audited library).
+        #[allow(deprecated, reason = "ring on purpose; see above")]
         let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
         let mut config = ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
