@@ -138,6 +138,54 @@ fn every_crate_takes_the_workspace_lints() -> Result<()> {
     fail_on(&problems, "crates outside the workspace lints")
 }
 
+/// Every published crate says where its source and docs are, and its
+/// README links only to absolute addresses: crates.io shows the README
+/// without the repository around it, so a relative link leads nowhere.
+#[test]
+fn every_crate_names_its_repository_and_its_readme_links_work_on_crates_io() -> Result<()> {
+    let root = project_root();
+    let mut problems = Vec::new();
+    for dir in files::crate_dirs(&root)? {
+        let manifest = dir.join("Cargo.toml");
+        let text = files::read(&manifest)?;
+        for key in ["repository", "homepage"] {
+            if !text.lines().any(|l| l.trim_start().starts_with(key)) {
+                problems.push(format!("{} has no `{key}`", files::shown(&manifest, &root)));
+            }
+        }
+        let readme = dir.join("README.md");
+        if let Ok(text) = files::read(&readme) {
+            for link in markdown_links(&text) {
+                if !(link.starts_with("https://") || link.starts_with("http://")) {
+                    problems.push(format!(
+                        "{} links to `{link}`, which crates.io cannot follow",
+                        files::shown(&readme, &root)
+                    ));
+                }
+            }
+        }
+    }
+    fail_on(&problems, "crates not ready for crates.io")
+}
+
+/// The targets of the inline links `[text](target)` of a Markdown text.
+fn markdown_links(text: &str) -> Vec<&str> {
+    text.match_indices("](")
+        .filter_map(|(at, _)| {
+            let rest = &text[at + 2..];
+            rest.find(')').map(|end| &rest[..end])
+        })
+        .collect()
+}
+
+#[test]
+fn markdown_links_are_found() {
+    assert_eq!(
+        markdown_links("see [a](https://x/a.md) and [b](../b.md)."),
+        ["https://x/a.md", "../b.md"]
+    );
+}
+
 /// Whether a manifest has `workspace = true` in its `[lints]` table (or the
 /// dotted `lints.workspace = true`).
 fn uses_workspace_lints(manifest: &str) -> bool {

@@ -1,25 +1,39 @@
 //! Sign in, see who you are (and how often you looked), sign out:
-//! TESSERA_ROOT_KEY=$(openssl rand -hex 32) cargo run -p tessera-axum --example login
+//! cargo run -p tessera-axum --example login
+//!
+//! It needs tessera-axum, axum, tokio and serde, nothing else. Without
+//! `TESSERA_ROOT_KEY` a debug build makes a development key in
+//! `dev-root-key` and says so; a release build refuses to start.
 
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use tessera_axum::{Error, Session, SessionLayer, SignedIn};
-use tessera_store::prelude::*;
-use tessera_store_local::{LocalConfig, LocalStore};
+use tessera_axum::prelude::*;
 
 #[derive(Deserialize)]
 struct Login {
     user: String,
+    password: String,
 }
 
-async fn login(session: Session, Json(login): Json<Login>) -> Result<String, Error> {
-    // (Check the user's password here.) A new session, its SID in a cookie.
+/// The one password this example accepts, for every user: check yours
+/// against your user store instead.
+const DEMO_PASSWORD: &str = "open sesame";
+
+async fn login(session: Session, Json(login): Json<Login>) -> Result<Response, Error> {
+    if login.password != DEMO_PASSWORD {
+        // No session, no cookie: the same answer whatever was wrong.
+        return Ok((StatusCode::UNAUTHORIZED, "wrong user name or password\n").into_response());
+    }
+    // A new session under a new SID, in a cookie.
     let user = session.login(&login.user).await?;
-    Ok(format!("signed in as {}\n", user.subject()))
+    Ok(format!("signed in as {}\n", user.subject()).into_response())
 }
 
 async fn whoami(user: SignedIn) -> Result<String, Error> {
+    // Safe under concurrent requests: a lost race is retried.
     let visits = user
         .update("visits", |n: Option<u64>| n.unwrap_or(0) + 1)
         .await?;
@@ -40,8 +54,8 @@ pub(crate) fn app(layer: SessionLayer) -> Router {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let root = RootKey::from_hex(&std::env::var("TESSERA_ROOT_KEY")?)?;
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let root = root_key_from_env_or_dev("TESSERA_ROOT_KEY", "dev-root-key")?;
     let keys = MasterKeys::from_root_keys(&root, &[]);
     let store = LocalStore::open(&LocalConfig::new("sessions")).await?;
     // Plain HTTP on localhost: drop `with_secure(false)` behind HTTPS.

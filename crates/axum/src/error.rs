@@ -57,6 +57,11 @@ pub enum Error {
     /// Anything else the backend reported. `500`.
     #[error("the session backend failed")]
     Backend(#[source] BoxError),
+    /// The application's setup is incomplete: says what is missing and
+    /// how to get it (an unset root key, say). Met at start-up, before
+    /// any request; `500` if it ever answers one.
+    #[error("{0}")]
+    Setup(String),
 }
 
 impl Error {
@@ -76,7 +81,7 @@ impl Error {
             Self::Conflict | Self::QuotaExhausted => StatusCode::CONFLICT,
             Self::Invalid(_) => StatusCode::BAD_REQUEST,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Data { .. } | Self::MissingLayer | Self::Backend(_) => {
+            Self::Data { .. } | Self::MissingLayer | Self::Backend(_) | Self::Setup(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         }
@@ -90,7 +95,9 @@ impl Error {
             Self::QuotaExhausted => "quota_exhausted",
             Self::Invalid(_) => "invalid_request",
             Self::Unavailable { .. } => "backend_unavailable",
-            Self::Data { .. } | Self::MissingLayer | Self::Backend(_) => "internal_error",
+            Self::Data { .. } | Self::MissingLayer | Self::Backend(_) | Self::Setup(_) => {
+                "internal_error"
+            }
         }
     }
 }
@@ -104,7 +111,7 @@ impl IntoResponse for Error {
             tracing::error!(error = %self, source = ?std::error::Error::source(&self), "session operation failed");
         }
         let description = match &self {
-            Self::Data { .. } | Self::MissingLayer | Self::Backend(_) => {
+            Self::Data { .. } | Self::MissingLayer | Self::Backend(_) | Self::Setup(_) => {
                 "the session could not be used".to_owned()
             }
             other => other.to_string(),

@@ -33,15 +33,35 @@ impl fmt::Debug for Session {
 impl Session {
     /// Signs `subject` in: a new session, its SID in the response's cookie.
     pub async fn login(&self, subject: &str) -> Result<SignedIn, Error> {
-        self.login_with(subject, Map::new()).await
+        self.login_with(subject, &Map::new()).await
     }
 
-    /// [`Session::login`] with the session's first data.
+    /// [`Session::login`] with the session's first data: any value that
+    /// serializes to a JSON object (a struct, a map, `serde_json::json!`),
+    /// each field one key of the data; anything else is
+    /// [`Error::Invalid`].
+    ///
+    /// ```no_run
+    /// # async fn login(session: tessera_axum::Session) -> Result<(), tessera_axum::Error> {
+    /// #[derive(serde::Serialize)]
+    /// struct Start { locale: &'static str, cart: Vec<u32> }
+    /// let user = session.login_with("alice", &Start { locale: "fr", cart: vec![] }).await?;
+    /// # let _ = user; Ok(()) }
+    /// ```
     pub async fn login_with(
         &self,
         subject: &str,
-        data: Map<String, Value>,
+        data: &impl Serialize,
     ) -> Result<SignedIn, Error> {
+        let data = match serde_json::to_value(data) {
+            Ok(Value::Object(data)) => data,
+            Ok(_) => {
+                return Err(Error::Invalid(
+                    "login data must serialize to a JSON object".to_owned(),
+                ));
+            }
+            Err(e) => return Err(Error::Invalid(format!("login data: {e}"))),
+        };
         let loaded = self.handle.login(subject, data).await?;
         Ok(SignedIn::new(Arc::clone(&self.handle), &loaded))
     }
@@ -195,7 +215,9 @@ impl SignedIn {
     }
 
     /// Changes the data with `change` and writes the result if nobody else
-    /// wrote the session in between; otherwise reads it again and runs
+    /// wrote the session in between; otherwise waits a random moment
+    /// (exponential backoff with full jitter: up to 1 ms after the first
+    /// conflict, doubling to at most 64 ms), reads it again and runs
     /// `change` again on what is there now, up to the layer's
     /// `modify_retries` times (then [`Error::Conflict`]). `change` may run
     /// more than once, so it should only compute from the data it is given.
@@ -205,12 +227,16 @@ impl SignedIn {
         mut change: impl FnMut(&mut Map<String, Value>) -> R,
     ) -> Result<R, Error> {
         let mut current = self.current().await?;
+        let mut backoff = Backoff::default();
         for _ in 0..=self.handle.retries() {
             let mut data = current.data.clone();
             let out = change(&mut data);
             match self.handle.save(current.version, data).await {
                 Ok(_) => return Ok(out),
                 Err(Error::Conflict) => {
+                    // Those that lost the race wait apart before reading
+                    // again, so they do not collide again all at once.
+                    tokio::time::sleep(backoff.next_wait()).await;
                     current = self.handle.reload().await?.ok_or(Error::NotSignedIn)?;
                 }
                 Err(e) => return Err(e),
@@ -252,5 +278,48 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for SignedIn {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Option<Self>, Error> {
         let session = <Session as FromRequestParts<S>>::from_request_parts(parts, state).await?;
         session.signed_in().await
+    }
+}
+
+/// The waits between the attempts of a `modify` that lost races: full
+/// jitter (a uniform wait up to a ceiling) over an exponential ceiling, 1
+/// ms doubling to [`Backoff::CAP`]. The randomness only spreads
+/// contenders apart, so a hasher seeded per process is enough.
+#[derive(Debug, Default)]
+struct Backoff {
+    attempts: u32,
+}
+
+impl Backoff {
+    /// The longest wait.
+    const CAP: std::time::Duration = std::time::Duration::from_millis(64);
+
+    fn next_wait(&mut self) -> std::time::Duration {
+        use std::hash::{BuildHasher as _, Hasher as _};
+        let ceiling = std::time::Duration::from_millis(1)
+            .saturating_mul(1 << self.attempts.min(6))
+            .min(Self::CAP);
+        self.attempts += 1;
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u32(self.attempts);
+        let ceiling_micros = u64::try_from(ceiling.as_micros()).unwrap_or(u64::MAX);
+        std::time::Duration::from_micros(hasher.finish() % (ceiling_micros + 1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Backoff;
+
+    #[test]
+    fn backoff_waits_stay_under_a_doubling_ceiling_capped_at_64_ms() {
+        let mut backoff = Backoff::default();
+        for ceiling_ms in [1, 2, 4, 8, 16, 32, 64, 64, 64] {
+            let wait = backoff.next_wait();
+            assert!(
+                wait <= std::time::Duration::from_millis(ceiling_ms),
+                "{wait:?}"
+            );
+        }
     }
 }

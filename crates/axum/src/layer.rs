@@ -17,8 +17,10 @@ use crate::backend::{Backend, Loaded, SidText};
 use crate::{CookieConfig, Error};
 
 /// How many times [`SignedIn::modify`](crate::SignedIn::modify) retries by
-/// default after losing a race with another update of the same session.
-pub const DEFAULT_MODIFY_RETRIES: u32 = 16;
+/// default after losing a race with another update of the same session,
+/// each after a random wait of up to 64 ms: enough for 50 concurrent
+/// updates of one session on every backend (`tests/concurrency.rs`).
+pub const DEFAULT_MODIFY_RETRIES: u32 = 64;
 
 /// The context sessions of this layer live in, by default.
 pub const DEFAULT_CONTEXT: &str = "web";

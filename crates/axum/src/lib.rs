@@ -24,18 +24,64 @@
 //!
 //! The `login` example of this crate is a whole application: login, whoami
 //! with a visit counter, logout.
+//!
+//! **One dependency.** An application needs this crate alone (with axum,
+//! tokio and serde): the features choose where sessions live, and
+//! [`prelude`] imports what an application uses.
+//!
+//! | feature | sessions in | re-exported as |
+//! | --- | --- | --- |
+//! | `local` (default) | a local folder | [`local`], `LocalStore` in the prelude |
+//! | `redis` | Redis, Cluster or Sentinel, TLS included | `redis`, `RedisStore` |
+//! | `dynamodb` | DynamoDB | `dynamodb`, `DynamoDbStore` |
+//! | `remote` | a `tessera` server, over HTTP or HTTPS | `client`, `RemoteClient` |
+//!
+//! **Defaults that matter** (all in [`Policy`](tessera_store::core::Policy)
+//! and [`CookieConfig`]): at most 5 sessions per user, and a 6th login
+//! closes the one that would end soonest (`CLOSE_OLD_SESSION`); a session
+//! ends 30 days after the last authentication (`auth_life`), 180 days
+//! after its creation (`max_life`), or after 10 days unused (`max_idle`);
+//! the cookie is `__Host-tessera`, `Secure`, `HttpOnly`, `SameSite=Lax`.
+//! [`SignedIn::update`] retries a lost race up to 64 times with random
+//! waits of at most 64 ms, so ordinary concurrency gives no `409`.
 
 mod backend;
 mod cookies;
 mod error;
 mod extract;
+mod keys;
 mod layer;
+pub mod prelude;
 #[cfg(feature = "remote")]
 mod remote;
+
+/// The session service and the store interface, for what the prelude
+/// leaves out.
+pub use tessera_store as store;
+
+/// serde_json, whose `json!` and `Map` the data API takes.
+pub use serde_json;
+
+/// The local folder store (feature `local`).
+#[cfg(feature = "local")]
+pub use tessera_store_local as local;
+
+/// The Redis store (feature `redis`).
+#[cfg(feature = "redis")]
+pub use tessera_store_redis as redis;
+
+/// The DynamoDB store (feature `dynamodb`).
+#[cfg(feature = "dynamodb")]
+pub use tessera_store_dynamodb as dynamodb;
+
+/// The client of a remote `tessera` server (feature `remote`).
+#[cfg(feature = "remote")]
+pub use tessera_client as client;
 
 pub use backend::{Backend, Loaded, SidText};
 pub use cookie::SameSite;
 pub use cookies::{CookieConfig, DEFAULT_COOKIE_NAME};
 pub use error::{BoxError, Error};
 pub use extract::{Session, SignedIn};
+pub use keys::root_key_from_env_or_dev;
 pub use layer::{DEFAULT_CONTEXT, DEFAULT_MODIFY_RETRIES, SessionLayer, SessionService};

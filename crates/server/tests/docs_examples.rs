@@ -62,7 +62,7 @@ const NOT_RUN: &[(&str, &str, &str)] = &[
     ),
     (
         "docs/library.md",
-        "TESSERA_ROOT_KEY=$(openssl rand -hex 32) cargo run -p tessera-axum --example login",
+        "cargo run -p tessera-axum --example login   # a development key in ./dev-root-key, with a warning",
         "builds and starts the example app, which crates/axum/tests/example_app.rs drives the same way over HTTP",
     ),
     (
