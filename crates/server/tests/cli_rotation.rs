@@ -119,6 +119,10 @@ fn after_an_emergency_rotation_old_sessions_hold_no_slot_and_revoke_all_ends_eve
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(stdout.trim_end(), "ended 4 session(s)");
+    // The closing rate goes to standard error, leaving the result alone on
+    // standard output.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("revoke --all: 4 records in "), "{stderr}");
     assert!(list().is_empty());
     let (status, body) = login(&server.addr);
     assert_eq!(status, 201, "{body}");

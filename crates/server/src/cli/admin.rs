@@ -228,7 +228,10 @@ async fn revoke_everything(sessions: &Sessions, yes: bool) -> anyhow::Result<Exi
             return Ok(ExitCode::FAILURE);
         }
     }
-    let report = sessions.end_every_session().await?;
+    let report = super::progress::alive("revoke --all", sessions.end_every_session(), |r| {
+        r.ended + r.left
+    })
+    .await?;
     println!("ended {} session(s)", report.ended);
     if report.left > 0 {
         println!(
@@ -476,7 +479,10 @@ pub(crate) fn purge(config: &Config) -> anyhow::Result<ExitCode> {
     let runtime = super::runtime()?;
     runtime.block_on(async {
         let service = wiring::open(config, Mode::Admin).await?;
-        let report = service.sessions.purge().await?;
+        let report = super::progress::alive("purge", service.sessions.purge(), |r| {
+            r.sessions + r.index_entries
+        })
+        .await?;
         println!(
             "purged {} expired session(s) and {} orphaned index entr{}",
             report.sessions,

@@ -115,6 +115,50 @@ impl Progress {
     }
 }
 
+/// Runs `work`, a store-wide walk that reports only at its end, showing
+/// that it is alive meanwhile: a spinner with the time spent on a
+/// terminal, else a line every [`LINE_EVERY`]. `what` names the work
+/// ("purge"); `count` turns the result into the number of records it
+/// handled, for the closing rate.
+pub(crate) async fn alive<T, E>(
+    what: &'static str,
+    work: impl std::future::Future<Output = Result<T, E>>,
+    count: impl Fn(&T) -> u64,
+) -> Result<T, E> {
+    let started = Instant::now();
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} {elapsed}") {
+            bar.set_style(style);
+        }
+        bar.set_message(format!("{what} running"));
+        bar.enable_steady_tick(Duration::from_millis(200));
+        bar
+    });
+    let mut work = std::pin::pin!(work);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + LINE_EVERY, LINE_EVERY);
+    let result = loop {
+        tokio::select! {
+            result = &mut work => break result,
+            _ = tick.tick(), if bar.is_none() => {
+                eprintln!("progress: {what} running for {} s", started.elapsed().as_secs());
+            }
+        }
+    };
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    if let Ok(done) = &result {
+        let seconds = started.elapsed().as_secs_f64();
+        let done = count(done);
+        eprintln!(
+            "{what}: {done} records in {seconds:.1} s ({:.0}/s)",
+            rate(done, seconds)
+        );
+    }
+    result
+}
+
 #[expect(
     clippy::cast_precision_loss,
     reason = "a rate to print; counts are far below 2^52"
