@@ -253,3 +253,42 @@ fn unfinished_handshakes_cost_a_bounded_amount_each() {
     assert!(each <= 96, "{each} KiB per unfinished handshake");
     drop(held);
 }
+
+/// `server.write_timeout_ms` holds over TLS too: a client that finishes its
+/// handshake, pipelines requests and never reads the answers loses its
+/// connection once a write has waited that long.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_client_that_stops_reading_loses_its_connection_at_the_write_timeout() {
+    use tokio::io::AsyncWriteExt as _;
+    let root = tempfile::tempdir().unwrap();
+    make_certificates(root.path());
+    let mut command = tessera(root.path(), "server.key");
+    command.arg("-Dserver.write_timeout_ms=2000").arg("serve");
+    let server = cli_support::serve(command);
+    let connector = tls_connector(root.path());
+    let name = tokio_rustls::rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let tcp = tokio::net::TcpStream::connect(&server.addr).await.unwrap();
+    let mut stream = connector.connect(name, tcp).await.unwrap();
+    let request = format!("GET {BASE}/openapi.json HTTP/1.1\r\nHost: t\r\n\r\n").repeat(16);
+    let started = std::time::Instant::now();
+    let mut closed = None;
+    while started.elapsed() < Duration::from_secs(90) {
+        match tokio::time::timeout(
+            Duration::from_millis(200),
+            stream.write_all(request.as_bytes()),
+        )
+        .await
+        {
+            // Written, or blocked because nobody reads: go on.
+            Ok(Ok(())) | Err(_) => {}
+            Ok(Err(_)) => {
+                closed = Some(started.elapsed());
+                break;
+            }
+        }
+    }
+    assert!(
+        closed.is_some(),
+        "a TLS client that does not read kept its connection for 90 s"
+    );
+}
