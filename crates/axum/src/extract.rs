@@ -228,12 +228,13 @@ impl SignedIn {
     ) -> Result<R, Error> {
         let mut current = self.current().await?;
         let mut backoff = Backoff::default();
-        for _ in 0..=self.handle.retries() {
+        let retries = self.handle.retries();
+        for attempt in 0..=retries {
             let mut data = current.data.clone();
             let out = change(&mut data);
             match self.handle.save(current.version, data).await {
                 Ok(_) => return Ok(out),
-                Err(Error::Conflict) => {
+                Err(Error::Conflict) if attempt < retries => {
                     // Those that lost the race wait apart before reading
                     // again, so they do not collide again all at once.
                     tokio::time::sleep(backoff.next_wait()).await;

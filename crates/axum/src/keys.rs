@@ -84,14 +84,26 @@ fn dev_key(name: &str, file: &Path) -> Result<RootKey, Error> {
         .fill(&mut bytes[..])
         .map_err(|e| Error::Setup(format!("no random source for a development key: {e}")))?;
     let hex = Zeroizing::new(tessera_store::crypto::to_hex(&bytes[..]));
+    // Written whole under a name of this process, then linked into place
+    // (which fails if the file exists): two processes starting at once
+    // never read a half-written key, and the later one takes the key the
+    // first one made.
+    let partial = file.with_extension(format!("partial-{}", std::process::id()));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut out = options.open(file).map_err(|e| setup("cannot create", e))?;
-    out.write_all(hex.as_bytes())
-        .and_then(|()| out.sync_all())
-        .map_err(|e| setup("cannot write", e))?;
+    let written = options.open(&partial).and_then(|mut out| {
+        out.write_all(hex.as_bytes())?;
+        out.sync_all()
+    });
+    let linked = written.and_then(|()| std::fs::hard_link(&partial, file));
+    let _ = std::fs::remove_file(&partial);
+    match linked {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return dev_key(name, file),
+        Err(e) => return Err(setup("cannot create", e)),
+    }
     #[expect(
         clippy::print_stderr,
         reason = "a development key must be impossible to miss, logging set up or not"
@@ -113,6 +125,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(debug_assertions)]
     fn a_development_key_is_made_once_in_a_private_file_and_read_again() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("dev-root-key");
@@ -135,6 +148,19 @@ mod tests {
     }
 
     #[test]
+    #[cfg(not(debug_assertions))]
+    fn a_release_build_makes_no_development_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("dev-root-key");
+        let error = root_key_from_env_or_dev("TESSERA_AXUM_TEST_KEY_THAT_IS_NEVER_SET", &file)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("openssl rand -hex 32"), "{error}");
+        assert!(!file.exists());
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
     fn a_damaged_key_file_is_named_with_the_way_out() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("dev-root-key");

@@ -63,11 +63,23 @@ impl fmt::Display for BadLine {
     }
 }
 
-/// Control characters, and the invisible ones that reorder or hide text
-/// (bidirectional overrides and isolates, zero-width characters).
+/// Control characters, and the invisible ones that reorder, hide or break
+/// text: bidirectional marks, overrides and isolates (U+061C, U+200E/F,
+/// U+202A–E, U+2066–9), zero-width characters and the word joiner family
+/// (U+200B–D, U+2060–4, U+FEFF), the soft hyphen and the line and
+/// paragraph separators (U+2028/9).
 fn is_unprintable(c: char) -> bool {
     c.is_control()
-        || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        || matches!(
+            c,
+            '\u{00ad}'
+                | '\u{061c}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{2028}'..='\u{202e}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{feff}'
+        )
 }
 
 /// Text from outside (a file, a foreign store) made safe to print: control
@@ -335,8 +347,11 @@ mod tests {
 
     #[test]
     fn printable_escapes_what_a_terminal_would_act_on() {
-        let shown = Printable("a\u{1b}[2Jb\r\nc\u{202e}d é").to_string();
-        assert_eq!(shown, "a\\u{1b}[2Jb\\u{d}\\u{a}c\\u{202e}d é");
+        let shown = Printable("a\u{1b}[2Jb\r\nc\u{202e}d é\u{feff}\u{2028}\u{61c}").to_string();
+        assert_eq!(
+            shown,
+            "a\\u{1b}[2Jb\\u{d}\\u{a}c\\u{202e}d é\\u{feff}\\u{2028}\\u{61c}"
+        );
         assert!(!shown.chars().any(is_unprintable));
     }
 

@@ -51,7 +51,8 @@ fn describe_shape(message: &str, at: &str) -> String {
             };
         }
     }
-    match message.split_once(", expected ") {
+    // The last ", expected": a quoted value may hold the words too.
+    match message.rsplit_once(", expected ") {
         Some((_, expected)) if is_plain(expected) => {
             format!("wrong type or value, expected {expected}{at}")
         }
@@ -64,8 +65,8 @@ fn describe_shape(message: &str, at: &str) -> String {
 /// name: an input that sent a secret as a key does not get it echoed.
 fn unknown_field(rest: &str, at: &str) -> String {
     let (name, expected) = rest
-        .split_once("`, expected ")
-        .or_else(|| rest.split_once("`, there are no fields"))
+        .rsplit_once("`, expected ")
+        .or_else(|| rest.rsplit_once("`, there are no fields"))
         .map_or((None, None), |(name, expected)| {
             (Some(name), Some(expected))
         });
@@ -140,6 +141,15 @@ mod tests {
         assert!(secret_key.contains("expected `name` or `data`"));
         let (_, missing) = describe_text("{}");
         assert!(missing.starts_with("missing field `name`"), "{missing}");
+    }
+
+    #[test]
+    fn a_value_or_key_holding_the_words_of_the_message_is_not_echoed() {
+        let (_, text) = describe_text(r#"{"name": "n", "data": "s3cr3t, expected y"}"#);
+        assert!(!text.contains("s3cr3t") && !text.contains(" y"), "{text}");
+        assert!(text.contains("expected a map"), "{text}");
+        let (_, text) = describe_text(r#"{"name": "n", "k3y`, expected z": 1}"#);
+        assert!(!text.contains("k3y") && !text.contains(" z"), "{text}");
     }
 
     #[test]

@@ -96,6 +96,12 @@ fn skips_of<'a>(results: &'a Results, needle: &str) -> Vec<&'a Skip> {
         .collect()
 }
 
+/// The counts of a removal that met no error.
+fn removed_ok((removed, error): (Removed, Option<tessera_server::ServerError>)) -> Removed {
+    assert!(error.is_none(), "{error:?}");
+    removed
+}
+
 /// Removing the live user's record after an import: a copy that differs
 /// from the stored text is kept, the record read is removed, a second
 /// removal finds it gone, and a new read no longer yields it; the other
@@ -112,7 +118,7 @@ async fn check_removal(source: &TokenizerSource, results: &Results, manifest: &V
     let live = record_of(results, "live").expect("the live user's record");
     let mut changed = live.clone();
     changed.text.push(' ');
-    let removed = remove_source_records(source, &[changed]).await.unwrap();
+    let removed = removed_ok(remove_source_records(source, &[changed]).await);
     assert_eq!(
         removed,
         Removed {
@@ -121,9 +127,7 @@ async fn check_removal(source: &TokenizerSource, results: &Results, manifest: &V
             changed: 1
         }
     );
-    let removed = remove_source_records(source, std::slice::from_ref(&live))
-        .await
-        .unwrap();
+    let removed = removed_ok(remove_source_records(source, std::slice::from_ref(&live)).await);
     assert_eq!(
         removed,
         Removed {
@@ -132,7 +136,7 @@ async fn check_removal(source: &TokenizerSource, results: &Results, manifest: &V
             changed: 0
         }
     );
-    let removed = remove_source_records(source, &[live]).await.unwrap();
+    let removed = removed_ok(remove_source_records(source, &[live]).await);
     assert_eq!(
         removed,
         Removed {
@@ -504,7 +508,17 @@ fn check_cleanup(tessera: &dyn Fn(&[&str]) -> (bool, String), store: &Path, mani
         "five users and Tessera's marker: {:?}",
         files()
     );
+    // Refused while legacy SIDs are off: the tool's tokens are the SIDs.
+    let (ok, refused) = tessera(&[
+        "sessions",
+        "import",
+        "--from-tokenizer",
+        "--remove-imported",
+    ]);
+    assert!(!ok && refused.contains("acceptLegacySIDs"), "{refused}");
+    assert_eq!(files().len(), 6, "nothing removed: {:?}", files());
     let (ok, cleaned) = tessera(&[
+        "-DsessionStore.acceptLegacySIDs=true",
         "sessions",
         "import",
         "--from-tokenizer",

@@ -224,7 +224,8 @@ fn locked_version<'a>(lock: &'a str, package: &str) -> Option<&'a str> {
 /// The ACL rule of the store's ACL test (`the_documented_acl_is_enough` in
 /// `crates/store-redis/tests/layout.rs`): its `let rule = "…";` string.
 fn tested_acl_rule(source: &str) -> Option<String> {
-    let (_, rest) = source.split_once("let rule = \"")?;
+    let (_, standalone) = source.split_once("fn the_documented_acl_is_enough()")?;
+    let (_, rest) = standalone.split_once("let rule = \"")?;
     let (rule, _) = rest.split_once("\";")?;
     Some(rule.replace("\\\n", " "))
 }
@@ -382,7 +383,7 @@ fn redis_commands_are_read_from_scripts_and_acl_rules() {
     assert_eq!(locked_version(lock, "fred"), Some("10.1.0"));
     assert_eq!(locked_version(lock, "fr"), None);
     assert_eq!(
-        tested_acl_rule("    let rule = \"+get +set \\\n                +del\";\n")
+        tested_acl_rule("async fn the_documented_acl_is_enough() {\n    let rule = \"+get +set \\\n                +del\";\n")
             .map(|rule| acl_commands(&rule)),
         Some(vec!["GET".to_owned(), "SET".to_owned(), "DEL".to_owned()])
     );

@@ -13,7 +13,8 @@ use tessera_server::ServerError;
 use tessera_server::config::{Backend, Config};
 use tessera_server::import::{ImportReport, Importer};
 use tessera_server::migrate::tokenizer::{
-    SkipReason, TokenizerPassword, TokenizerSource, read_tokenizer_store, remove_source_records,
+    SkipReason, SourceRecord, TokenizerPassword, TokenizerSource, read_tokenizer_store,
+    remove_source_records,
 };
 use tessera_server::wiring::{self, Mode};
 use tessera_store::{Clock as _, SessionRef, Sessions, SystemClock};
@@ -372,6 +373,13 @@ async fn import_from_tokenizer(
     password_file: Option<&std::path::Path>,
     remove: bool,
 ) -> anyhow::Result<ImportReport> {
+    if remove && config.session_store.legacy_sids == LegacySids::Reject {
+        bail!(
+            "--remove-imported deletes the tool's records, whose tokens are the imported \
+             sessions' SIDs, while sessionStore.acceptLegacySIDs is false: those users could use \
+             neither. Turn acceptLegacySIDs on first"
+        );
+    }
     let source = tokenizer_source(config, password_file)?;
     let read = read_tokenizer_store(&source, SystemClock.now()).await?;
     let mut records = Vec::new();
@@ -404,15 +412,32 @@ async fn import_from_tokenizer(
         progress.advance(done);
     }
     progress.finish();
-    if remove {
-        let removed = remove_source_records(&source, &removable).await?;
-        println!(
-            "removed {} tokenizer record(s) whose sessions are in Tessera or had ended; {} \
-             already gone; {} changed since they were read (kept: import again)",
-            removed.removed, removed.gone, removed.changed
-        );
+    finish_import(importer, remove.then_some((&source, removable.as_slice()))).await
+}
+
+/// The import's report, after removing `remove`'s records from the source
+/// when asked: a removal that fails is reported after the import's counts,
+/// with what it removed before failing, so nothing the import did goes
+/// unsaid.
+async fn finish_import(
+    importer: Importer<'_>,
+    remove: Option<(&TokenizerSource, &[SourceRecord])>,
+) -> anyhow::Result<ImportReport> {
+    let report = importer.finish();
+    let Some((source, records)) = remove else {
+        return Ok(report);
+    };
+    let (removed, error) = remove_source_records(source, records).await;
+    println!(
+        "removed {} tokenizer record(s) whose sessions are in Tessera or had ended; {} already \
+         gone; {} changed since they were read (kept: import again)",
+        removed.removed, removed.gone, removed.changed
+    );
+    if let Some(error) = error {
+        print_import_report(&report, LegacySids::Accept);
+        return Err(anyhow::Error::from(error).context("removing the imported records stopped"));
     }
-    Ok(importer.finish())
+    Ok(report)
 }
 
 /// Where the tokenizer's records are: the configured backend (the tool's

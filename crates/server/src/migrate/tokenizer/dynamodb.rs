@@ -59,9 +59,9 @@ pub(super) async fn read_all(config: &DynamoDbConfig) -> Result<Vec<RawRecord>, 
 pub(super) async fn remove(
     config: &DynamoDbConfig,
     records: &[SourceRecord],
-) -> Result<Removed, ServerError> {
+    removed: &mut Removed,
+) -> Result<(), ServerError> {
     let client = config.client().await?;
-    let mut removed = Removed::default();
     for record in records {
         let Location::DynamoDbItem(name) = &record.location else {
             continue;
@@ -98,5 +98,5 @@ pub(super) async fn remove(
             },
         }
     }
-    Ok(removed)
+    Ok(())
 }

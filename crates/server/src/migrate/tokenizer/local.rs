@@ -53,9 +53,14 @@ pub(super) async fn read_all(folder: &Path) -> Result<Vec<RawRecord>, ServerErro
     Ok(records)
 }
 
-/// Removes each file that still holds the text read.
-pub(super) async fn remove(records: &[SourceRecord]) -> Result<Removed, ServerError> {
-    let mut removed = Removed::default();
+/// Removes each file that still holds the text read. The file is first
+/// renamed aside (atomic), then compared: a file the tool wrote again
+/// meanwhile is put back (never over a newer one), so a writer still
+/// running loses nothing.
+pub(super) async fn remove(
+    records: &[SourceRecord],
+    removed: &mut Removed,
+) -> Result<(), ServerError> {
     for record in records {
         let Location::File(path) = &record.location else {
             continue;
@@ -65,15 +70,41 @@ pub(super) async fn remove(records: &[SourceRecord]) -> Result<Removed, ServerEr
             what: format!("cannot remove {}", path.display()),
             source: Some(Box::new(source)),
         };
-        match tokio::fs::read(path).await.map(Zeroizing::new) {
-            Ok(now) if now.as_slice() == record.text.as_bytes() => {
-                tokio::fs::remove_file(path).await.map_err(failed)?;
-                removed.removed += 1;
+        let aside = path.with_extension(format!("removing-{}", std::process::id()));
+        match tokio::fs::rename(path, &aside).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                removed.gone += 1;
+                continue;
             }
-            Ok(_) => removed.changed += 1,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => removed.gone += 1,
             Err(e) => return Err(failed(e)),
         }
+        let now = tokio::fs::read(&aside).await.map(Zeroizing::new);
+        if matches!(&now, Ok(now) if now.as_slice() == record.text.as_bytes()) {
+            tokio::fs::remove_file(&aside).await.map_err(failed)?;
+            removed.removed += 1;
+            continue;
+        }
+        // Changed since it was read: back where it was, unless the tool has
+        // written a newer one there since, which then stands.
+        match tokio::fs::hard_link(&aside, path).await {
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
+                return Err(ServerError::TokenizerStore {
+                    backend: "local",
+                    what: format!(
+                        "{} changed since it was read and cannot be put back: it is kept as {}",
+                        path.display(),
+                        aside.display()
+                    ),
+                    source: Some(Box::new(e)),
+                });
+            }
+            _ => {
+                let _ = tokio::fs::remove_file(&aside).await;
+            }
+        }
+        removed.changed += 1;
+        now.map_err(failed)?;
     }
-    Ok(removed)
+    Ok(())
 }

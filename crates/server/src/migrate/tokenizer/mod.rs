@@ -27,7 +27,8 @@
 //! (`token: "INVALID"`), not a token record (the profiler's
 //! `type: "profile"` records share the store) or unreadable, and when their
 //! credentials cannot be opened. No reason and no error quotes a token or
-//! credentials. The source is only read.
+//! credentials. The source is only read, unless the records are removed
+//! after the import ([`remove_source_records`], `--remove-imported`).
 
 mod credentials;
 mod dynamodb;

@@ -104,9 +104,9 @@ const DELETE_IF_UNCHANGED: &str = "local v = redis.call('GET', KEYS[1]) if not v
 pub(super) async fn remove(
     config: &RedisConfig,
     records: &[SourceRecord],
-) -> Result<Removed, ServerError> {
+    removed: &mut Removed,
+) -> Result<(), ServerError> {
     let connection = Connection::open(config).await?;
-    let mut removed = Removed::default();
     let mut result = Ok(());
     for record in records {
         let Location::RedisKey(key) = &record.location else {
@@ -131,7 +131,7 @@ pub(super) async fn remove(
         }
     }
     connection.close().await;
-    result.map(|()| removed)
+    result
 }
 
 async fn read_keys(

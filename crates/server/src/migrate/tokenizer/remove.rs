@@ -67,19 +67,19 @@ pub struct Removed {
 }
 
 /// Removes `records` from the tokenizer store of `source`, each only if it
-/// still holds the text read.
-///
-/// # Errors
-///
-/// [`ServerError::TokenizerStore`] when the store cannot be written (no
-/// permission, unreachable). Records removed before the error stay removed.
+/// still holds the text read, and says what it did. An error (no
+/// permission, unreachable) stops it; the records removed before stay
+/// removed and are counted in the [`Removed`] returned with the error.
 pub async fn remove_source_records(
     source: &TokenizerSource,
     records: &[SourceRecord],
-) -> Result<Removed, ServerError> {
-    match &source.backend {
-        Backend::Local(_) => local::remove(records).await,
-        Backend::Redis(config) => redis::remove(config, records).await,
-        Backend::DynamoDb(config) => dynamodb::remove(config, records).await,
+) -> (Removed, Option<ServerError>) {
+    let mut removed = Removed::default();
+    let error = match &source.backend {
+        Backend::Local(_) => local::remove(records, &mut removed).await,
+        Backend::Redis(config) => redis::remove(config, records, &mut removed).await,
+        Backend::DynamoDb(config) => dynamodb::remove(config, records, &mut removed).await,
     }
+    .err();
+    (removed, error)
 }
