@@ -199,8 +199,12 @@ pub(crate) fn project_root() -> PathBuf {
 /// Cargo's target folder: `$CARGO_TARGET_DIR` (relative to the workspace
 /// root if relative), else `target/` in the workspace root.
 pub(crate) fn target_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| project_root().join("target"), PathBuf::from);
+    target_dir_from(std::env::var_os("CARGO_TARGET_DIR"))
+}
+
+/// [`target_dir`] for a given `CARGO_TARGET_DIR` value.
+fn target_dir_from(variable: Option<std::ffi::OsString>) -> PathBuf {
+    let target = variable.map_or_else(|| project_root().join("target"), PathBuf::from);
     if target.is_relative() {
         project_root().join(target)
     } else {
@@ -211,4 +215,24 @@ pub(crate) fn target_dir() -> PathBuf {
 /// Where xtask keeps its venvs and service run directories: `target/xtask`.
 pub(crate) fn xtask_dir() -> PathBuf {
     target_dir().join("xtask")
+}
+
+#[cfg(test)]
+mod target_dir_tests {
+    use super::*;
+
+    /// `cargo xtask dist` (and every step that looks for a build) finds
+    /// the binaries where cargo put them, `CARGO_TARGET_DIR` or not.
+    #[test]
+    fn the_target_folder_follows_cargo_target_dir() {
+        assert_eq!(target_dir_from(None), project_root().join("target"));
+        assert_eq!(
+            target_dir_from(Some("/var/cache/build".into())),
+            PathBuf::from("/var/cache/build")
+        );
+        assert_eq!(
+            target_dir_from(Some("out".into())),
+            project_root().join("out")
+        );
+    }
 }
