@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use cli_support::{BASE, Server, request};
+use cli_support::{BASE, Server, request, rss_kib};
 
 /// `tessera serve` on the embedded default in `dir`, with `-D` overrides.
 fn serve(dir: &Path, overrides: &[&str]) -> Server {
@@ -33,16 +33,6 @@ fn serve(dir: &Path, overrides: &[&str]) -> Server {
         .arg("serve")
         .args(overrides.iter().map(|o| format!("-D{o}")));
     cli_support::serve(command)
-}
-
-/// The resident set size of `pid`, in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
 }
 
 /// Reads until the server closes the connection (a reset counts) or

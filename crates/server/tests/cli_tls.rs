@@ -11,7 +11,7 @@ mod cli_support;
 
 use tessera_store::testkit::make_certificates;
 
-use cli_support::BASE;
+use cli_support::{BASE, rss_kib};
 
 /// `tessera` on the embedded default in `root`, with the TLS settings.
 fn tessera(root: &Path, key_file: &str) -> Command {
@@ -205,16 +205,6 @@ async fn the_tls_handshake_counts_against_the_head_timeout() {
         "served after 35 s: {}",
         String::from_utf8_lossy(&answer)
     );
-}
-
-/// The resident set size of `pid`, in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
 }
 
 /// What a connection costs before its handshake ends: 300 connections that

@@ -145,6 +145,16 @@ pub fn request(
     (status, body)
 }
 
+/// The resident set size of process `pid`, in KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
 /// A string field of a JSON body.
 pub fn json_field(body: &str, field: &str) -> String {
     let value: serde_json::Value =
