@@ -34,7 +34,7 @@ mod touch;
 pub use error::CoreError;
 pub use expiry::Expiry;
 pub use lifetime::Lifetime;
-pub use policy::{Ceilings, OnQuotaExhaustion, Policy, Quota};
+pub use policy::{Ceilings, OnQuotaExhaustion, Policy, PreLogin, Quota};
 pub use quota::{Existing, QuotaDecision, decide};
 pub use session::{Context, RecordMac, SealedBlob, Session, SessionParams, Subject};
 pub use signers::{KeyGeneration, Signers};

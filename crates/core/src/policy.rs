@@ -109,6 +109,32 @@ pub struct Policy {
     /// The key generations whose SIDs still verify (unknown by default):
     /// a session signed by another one no longer holds a quota slot.
     pub signers: Signers,
+    /// The default lifetimes of pre-login sessions.
+    pub pre_login: PreLogin,
+}
+
+/// The default lifetimes of a pre-login session (a session begun before
+/// anyone signs in, holding a cart, an OAuth `state` or a return-to URL):
+/// 30 minutes idle and 24 hours at most by default
+/// (`preLoginMaxIdleTime` 30, `preLoginMaxLifetime` 1440).
+///
+/// Short on purpose: a pre-login session costs a record but proves
+/// nothing, so anyone can make many; they go away on their own soon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PreLogin {
+    /// Default `max_life` of a pre-login session.
+    pub max_life: Lifetime,
+    /// Default `max_idle` of a pre-login session.
+    pub max_idle: Lifetime,
+}
+
+impl Default for PreLogin {
+    fn default() -> Self {
+        Self {
+            max_life: Lifetime::minutes_const(1440),
+            max_idle: Lifetime::minutes_const(30),
+        }
+    }
 }
 
 /// The longest lifetimes a session may be given, each
@@ -187,6 +213,7 @@ impl Default for Policy {
             on_quota_exhaustion: OnQuotaExhaustion::CloseOldSession,
             ceilings: Ceilings::default(),
             signers: Signers::default(),
+            pre_login: PreLogin::default(),
         }
     }
 }
@@ -215,6 +242,7 @@ impl Policy {
             )?,
             ceilings: Ceilings::default(),
             signers: Signers::default(),
+            pre_login: PreLogin::default(),
         })
     }
 }

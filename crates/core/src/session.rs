@@ -5,10 +5,17 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::{CoreError, KeyGeneration, Lifetime, Policy, Timestamp};
+use crate::{Ceilings, CoreError, KeyGeneration, Lifetime, Policy, Timestamp};
 
 /// The user a session belongs to (`sub`): 1 to [`Subject::MAX_LEN`] bytes of
-/// UTF-8 without control characters.
+/// UTF-8 without control characters; or nobody yet, for a pre-login
+/// session ([`Subject::anonymous`]).
+///
+/// The anonymous subject is the empty text, which [`Subject::new`] refuses:
+/// no login can name it. Stored records carry it as `""`; the serde form
+/// accepts `""` as the anonymous subject so that stores read their own
+/// records back, and every entry point of a login
+/// ([`Sessions::create`](../tessera_store/struct.Sessions.html)) refuses it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Subject(String);
@@ -43,7 +50,17 @@ impl Subject {
         Ok(Self(value))
     }
 
-    /// The subject as text.
+    /// The subject of a pre-login session: nobody has signed in yet.
+    pub const fn anonymous() -> Self {
+        Self(String::new())
+    }
+
+    /// Whether this is the subject of a pre-login session.
+    pub fn is_anonymous(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The subject as text (empty for [`Subject::anonymous`]).
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -52,6 +69,9 @@ impl Subject {
 impl TryFrom<String> for Subject {
     type Error = CoreError;
     fn try_from(value: String) -> Result<Self, CoreError> {
+        if value.is_empty() {
+            return Ok(Self::anonymous());
+        }
         Self::new(value)
     }
 }
@@ -333,6 +353,51 @@ impl Session {
     }
 }
 
+impl Session {
+    /// Starts a pre-login session at `now`: no subject, no quota, `data`
+    /// only, and the policy's pre-login lifetimes ([`PreLogin`]) unless
+    /// `max_life` or `max_idle` is given (within the same ceilings). It
+    /// carries no authentication: `auth_life` is unlimited and `auth_time`
+    /// is the creation time.
+    ///
+    /// [`PreLogin`]: crate::PreLogin
+    pub fn start_anonymous(
+        context: Context,
+        max_life: Option<Lifetime>,
+        max_idle: Option<Lifetime>,
+        data: Map<String, Value>,
+        policy: &Policy,
+        now: Timestamp,
+    ) -> Result<Self, CoreError> {
+        let session = Self {
+            subject: Subject::anonymous(),
+            context,
+            creation_time: now,
+            auth_time: now,
+            last_used: now,
+            max_life: max_life.unwrap_or(policy.pre_login.max_life),
+            auth_life: Lifetime::Unlimited,
+            max_idle: max_idle.unwrap_or(policy.pre_login.max_idle),
+            acr: None,
+            amr: Vec::new(),
+            claims: Map::new(),
+            data,
+            credentials: None,
+            version: 1,
+            signer: None,
+            record_mac: None,
+        };
+        Ceilings::check("max_life", session.max_life, policy.ceilings.max_life)?;
+        Ceilings::check("max_idle", session.max_idle, policy.ceilings.max_idle)?;
+        Ok(session)
+    }
+
+    /// Whether this is a pre-login session (no subject yet).
+    pub fn is_anonymous(&self) -> bool {
+        self.subject.is_anonymous()
+    }
+}
+
 fn first_version() -> u64 {
     1
 }
@@ -388,7 +453,9 @@ mod tests {
         assert_eq!(Context::default().as_str(), "web");
         assert!(Context::new("mobile-app:v2").is_ok());
         assert_eq!(Context::new("has space").unwrap_err().field(), "ctx");
-        assert!(serde_json::from_str::<Subject>("\"\"").is_err());
+        let anonymous = serde_json::from_str::<Subject>("\"\"").unwrap();
+        assert!(anonymous.is_anonymous(), "stored records carry it as \"\"");
+        assert!(!Subject::new("a").unwrap().is_anonymous());
     }
 
     #[test]

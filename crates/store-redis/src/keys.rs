@@ -59,6 +59,17 @@ impl Keys {
     }
 
     /// The subject index of `subject`.
+    /// The index key named in a script that acts on the session `id` of
+    /// `subject`: the subject's index; for a pre-login session, which has
+    /// none, a key in the session's own slot that is never written.
+    pub(crate) fn index_of(&self, id: &SessionRef, subject: &Subject) -> String {
+        if subject.is_anonymous() {
+            self.index_prefix(id.tag())
+        } else {
+            self.index(subject)
+        }
+    }
+
     pub(crate) fn index(&self, subject: &Subject) -> String {
         let tag = SubjectTag::of(subject.as_str());
         format!("{}{}", self.index_prefix(tag), subject_hash(subject))
@@ -107,7 +118,12 @@ impl Keys {
 
 /// The subject's part of its index key name (base64url), also stored in
 /// each session value (`s`) so a delete by storage key finds the index.
+/// The subject's hash as the value and the index key carry it; `''` for a
+/// pre-login session, which the scripts read as "no index entry".
 pub(crate) fn subject_hash(subject: &Subject) -> String {
+    if subject.is_anonymous() {
+        return String::new();
+    }
     let mut ctx = digest::Context::new(&digest::SHA256);
     ctx.update(SUBJECT_HASH_LABEL);
     ctx.update(subject.as_str().as_bytes());

@@ -91,6 +91,7 @@ impl Script {
 pub struct Scripts {
     /// Create with the quota decision.
     pub create: Script,
+    pub create_anonymous: Script,
     /// Get, and get-and-touch.
     pub touch: Script,
     /// Compare-and-set update.
@@ -112,6 +113,7 @@ impl Scripts {
     pub fn new() -> Self {
         Self {
             create: script!("create"),
+            create_anonymous: script!("create_anonymous"),
             touch: script!("touch"),
             update: script!("update"),
             delete: script!("delete"),
@@ -123,9 +125,10 @@ impl Scripts {
     }
 
     /// All scripts, for loading.
-    pub fn all(&self) -> [&Script; 8] {
+    pub fn all(&self) -> [&Script; 9] {
         [
             &self.create,
+            &self.create_anonymous,
             &self.touch,
             &self.update,
             &self.delete,

@@ -58,7 +58,7 @@ pub mod prelude {
     };
 }
 pub use store::{
-    Created, Imported, PurgeReport, RevokeReport, SessionStore, StoredSession, Touch, check_update,
-    compare_and_set, listed, quota_plan,
+    Created, Imported, PurgeReport, RevokeReport, SessionStore, StoredSession, Touch,
+    check_anonymous, check_update, compare_and_set, listed, quota_plan,
 };
 pub use tessera_crypto::SessionRef;

@@ -122,6 +122,24 @@ impl SessionStore for MemoryStore {
         Ok(Created { closed })
     }
 
+    async fn create_anonymous(
+        &self,
+        id: &SessionRef,
+        session: &Session,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        crate::store::check_anonymous(session)?;
+        let mut state = self.lock();
+        if let Some(existing) = state.load(id)? {
+            if !existing.is_expired(now) {
+                return Err(StoreError::AlreadyExists);
+            }
+            state.remove(id, &existing.subject);
+        }
+        state.records.insert(*id, record::encode(session));
+        Ok(())
+    }
+
     async fn put_legacy_alias(
         &self,
         legacy: &StorageKey,

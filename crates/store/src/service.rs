@@ -446,6 +446,9 @@ impl Sessions {
         params: SessionParams,
         credentials: Option<&[u8]>,
     ) -> Result<NewSession, SessionsError> {
+        if params.subject.is_anonymous() {
+            return Err(invalid("sub", "must not be empty"));
+        }
         let now = self.clock.now();
         let tag = SubjectTag::of(params.subject.as_str());
         let (sid, id) = self
@@ -468,6 +471,100 @@ impl Sessions {
             session,
             closed: created.closed,
         })
+    }
+
+    /// Starts a pre-login session: no subject, no quota, only `data`, with
+    /// the policy's pre-login lifetimes ([`tessera_core::PreLogin`]) unless
+    /// `max_life` or `max_idle` is given. Its SID works like any other
+    /// until [`Sessions::create_from_anonymous`] turns it into a signed-in
+    /// session (or it expires, or it is ended).
+    ///
+    /// Its subject tag is random: pre-login sessions spread over Redis
+    /// Cluster slots like signed-in ones, and nothing in the SID says
+    /// whether anyone has signed in.
+    pub async fn create_anonymous(
+        &self,
+        context: Context,
+        max_life: Option<Lifetime>,
+        max_idle: Option<Lifetime>,
+        data: Map<String, Value>,
+    ) -> Result<NewSession, SessionsError> {
+        let now = self.clock.now();
+        let mut tag = [0_u8; 2];
+        self.rng
+            .fill(&mut tag)
+            .map_err(|e| SessionsError::Credentials(e.into()))?;
+        let (sid, id) = self
+            .sid_keys
+            .mint(SubjectTag::from_bytes(tag), self.rng.as_ref())
+            .map_err(SessionsError::Credentials)?;
+        let mut session =
+            Session::start_anonymous(context, max_life, max_idle, data, &self.config.policy, now)?;
+        session.signer = Some(self.signer);
+        self.sign(&id, &mut session);
+        self.store.create_anonymous(&id, &session, now).await?;
+        Ok(NewSession {
+            sid,
+            id,
+            session,
+            closed: Vec::new(),
+        })
+    }
+
+    /// Signs a subject in from a pre-login session: a new session for
+    /// `params` (the quota applied as by [`Sessions::create`]) under a new
+    /// SID, holding the pre-login session's data with `params.data` laid
+    /// over it. The pre-login session ends first, so its SID is worth
+    /// nothing after the login (no session fixation), and it is consumed
+    /// once: of two logins carrying it at the same time, one wins and the
+    /// other is [`StoreError::NotFound`].
+    ///
+    /// The pre-login session must be live, in `params.context`
+    /// ([`SessionsError::WrongContext`] otherwise) and without a subject (a
+    /// signed-in session is [`StoreError::Invalid`] naming `SID`). When the
+    /// login itself fails (the quota under `DENY_LOGIN`, a backend error),
+    /// the pre-login session is stored back as it was, so the caller may
+    /// try again; only if the backend fails that too is it lost.
+    pub async fn create_from_anonymous(
+        &self,
+        anonymous_sid: &str,
+        mut params: SessionParams,
+        credentials: Option<&[u8]>,
+    ) -> Result<NewSession, SessionsError> {
+        let anonymous = self.resolve(anonymous_sid).await?;
+        let read = self
+            .live_in_context(&anonymous, &params.context, self.clock.now())
+            .await?;
+        if !read.is_anonymous() {
+            return Err(invalid(
+                "SID",
+                "names a signed-in session; only a pre-login session is carried into a login",
+            ));
+        }
+        let now = self.clock.now();
+        // The delete is the one step that consumes it; what it returns is
+        // the data as it was at the end.
+        let ended = self
+            .store
+            .delete(&anonymous, now)
+            .await?
+            .and_then(|s| self.check_record(&anonymous, s, now).ok())
+            .ok_or(StoreError::NotFound)?;
+        let given = std::mem::take(&mut params.data);
+        params.data = ended.data.clone();
+        params.data.extend(given);
+        match self.create(params, credentials).await {
+            Ok(new) => Ok(new),
+            Err(e) => {
+                // Put back as it was (its record still verifies under its
+                // own key), so the cart survives a refused login.
+                let _ = self
+                    .store
+                    .create_anonymous(&anonymous, &ended, self.clock.now())
+                    .await;
+                Err(e)
+            }
+        }
     }
 
     /// Verifies a SID and returns its reference.
@@ -537,6 +634,9 @@ impl Sessions {
         mut session: Session,
         credentials: Option<&[u8]>,
     ) -> Result<ImportOutcome, SessionsError> {
+        if session.is_anonymous() {
+            return Err(invalid("sub", "must not be empty"));
+        }
         let now = self.clock.now();
         let tag = SubjectTag::of(session.subject.as_str());
         let (id, legacy) = match self

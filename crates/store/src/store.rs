@@ -107,7 +107,8 @@ impl std::ops::Add for RevokeReport {
 #[async_trait]
 pub trait SessionStore: Send + Sync {
     /// Stores a new session under `id`, applying the subject's quota
-    /// atomically.
+    /// atomically. The subject is never [`Subject::anonymous`]
+    /// ([`create_anonymous`](Self::create_anonymous) stores those).
     ///
     /// Create-if-absent: if a live session is stored under `id`, fails with
     /// [`StoreError::AlreadyExists`] and changes nothing. Then, in one atomic
@@ -126,6 +127,25 @@ pub trait SessionStore: Send + Sync {
         policy: &Policy,
         now: Timestamp,
     ) -> Result<Created, StoreError>;
+
+    /// Stores a new pre-login session (its subject is
+    /// [`Subject::anonymous`]) under `id`: no quota decision and no subject
+    /// index entry, so it costs one record and nothing else.
+    ///
+    /// Create-if-absent as [`create`](Self::create): a live session under
+    /// `id` is [`StoreError::AlreadyExists`] (an expired one gives way). A
+    /// session with a subject is [`StoreError::Invalid`] naming `sub`. The
+    /// other operations treat a pre-login session like any other: read,
+    /// touch, compare-and-set [`update`](Self::update) (which must not give
+    /// it an index entry), [`delete`](Self::delete), expiry, [`count`](Self::count),
+    /// [`delete_all`](Self::delete_all) and [`purge`](Self::purge). It is
+    /// never listed: no subject names it.
+    async fn create_anonymous(
+        &self,
+        id: &SessionRef,
+        session: &Session,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
 
     /// Stores a session brought in from another system (a migration), keeping
     /// its times, version and content as given.
@@ -452,5 +472,18 @@ mod tests {
             compare_and_set(&old, &old, far),
             Err(StoreError::Expired)
         ));
+    }
+}
+
+/// The first check of [`SessionStore::create_anonymous`]: the session must
+/// be a pre-login one (its subject [`Subject::anonymous`]).
+pub fn check_anonymous(session: &Session) -> Result<(), StoreError> {
+    if session.is_anonymous() {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(tessera_core::CoreError::Invalid {
+            field: "sub",
+            reason: "a pre-login session has no subject".into(),
+        }))
     }
 }

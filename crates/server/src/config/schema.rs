@@ -164,6 +164,16 @@ pub(crate) const KEYS: &[KeySpec] = &[
         Scope::Any,
     ),
     key("sessionStore.maxIdleTimeCeiling", Kind::Integer, Scope::Any),
+    key(
+        "sessionStore.preLoginMaxLifetime",
+        Kind::Integer,
+        Scope::Any,
+    ),
+    key(
+        "sessionStore.preLoginMaxIdleTime",
+        Kind::Integer,
+        Scope::Any,
+    ),
     key("sessionStore.quotaPerSubject", Kind::Integer, Scope::Any),
     key("sessionStore.onQuotaExhaustion", Kind::Text, Scope::Any),
     key("sessionStore.acceptLegacySIDs", Kind::Boolean, Scope::Any),

@@ -157,7 +157,43 @@ pub(crate) fn check(
         _ => {}
     }
 
-    let ceilings = ceilings(v, lifetime, [max_lifetime, auth_lifetime, max_idle_time]);
+    let ceilings = ceilings(v, &lifetime, [max_lifetime, auth_lifetime, max_idle_time]);
+    let pre_login = tessera_core::PreLogin {
+        max_life: lifetime(
+            v,
+            "sessionStore.preLoginMaxLifetime",
+            defaults.pre_login.max_life,
+        ),
+        max_idle: lifetime(
+            v,
+            "sessionStore.preLoginMaxIdleTime",
+            defaults.pre_login.max_idle,
+        ),
+    };
+    for (key, default, ceiling_key, ceiling) in [
+        (
+            "sessionStore.preLoginMaxLifetime",
+            pre_login.max_life,
+            "sessionStore.maxLifetimeCeiling",
+            ceilings.max_life,
+        ),
+        (
+            "sessionStore.preLoginMaxIdleTime",
+            pre_login.max_idle,
+            "sessionStore.maxIdleTimeCeiling",
+            ceilings.max_idle,
+        ),
+    ] {
+        if Ceilings::check(key, default, ceiling).is_err() {
+            v.refuse(
+                key,
+                format!(
+                    "({default}) is above {ceiling_key} ({ceiling}): every pre-login session \
+                     would be refused; lower it or raise the ceiling"
+                ),
+            );
+        }
+    }
 
     let quota_per_subject = match v.integer("sessionStore.quotaPerSubject") {
         None => defaults.quota_per_subject,
@@ -221,6 +257,7 @@ pub(crate) fn check(
             ceilings,
             // The service fills these in from its keys.
             signers: tessera_core::Signers::default(),
+            pre_login,
         },
         legacy_sids,
         accept_unsigned_records,
@@ -235,7 +272,7 @@ pub(crate) fn check(
 /// session that takes it.
 fn ceilings(
     v: &mut Validator<'_>,
-    lifetime: impl Fn(&mut Validator<'_>, &'static str, Lifetime) -> Lifetime,
+    lifetime: &impl Fn(&mut Validator<'_>, &'static str, Lifetime) -> Lifetime,
     [max_lifetime, auth_lifetime, max_idle_time]: [Lifetime; 3],
 ) -> Ceilings {
     let ceilings = Ceilings {

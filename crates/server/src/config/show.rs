@@ -233,6 +233,14 @@ fn session_store_block(config: &Config, data_dir: Option<&str>) -> Value {
             policy.ceilings.auth_life.as_minutes(),
         )
         .set("maxIdleTimeCeiling", policy.ceilings.max_idle.as_minutes())
+        .set(
+            "preLoginMaxLifetime",
+            policy.pre_login.max_life.as_minutes(),
+        )
+        .set(
+            "preLoginMaxIdleTime",
+            policy.pre_login.max_idle.as_minutes(),
+        )
         .set("quotaPerSubject", policy.quota_per_subject.get() as u64)
         .set("onQuotaExhaustion", policy.on_quota_exhaustion.as_str())
         .set(

@@ -271,6 +271,14 @@ pub mod faults {
         ) -> Result<Created, StoreError> {
             self.fail()
         }
+        async fn create_anonymous(
+            &self,
+            _: &SessionRef,
+            _: &Session,
+            _: Timestamp,
+        ) -> Result<(), StoreError> {
+            self.fail()
+        }
         async fn put_legacy_alias(
             &self,
             _: &StorageKey,
@@ -361,6 +369,14 @@ pub mod faults {
             now: Timestamp,
         ) -> Result<Created, StoreError> {
             self.inner.create(id, s, p, now).await
+        }
+        async fn create_anonymous(
+            &self,
+            id: &SessionRef,
+            s: &Session,
+            now: Timestamp,
+        ) -> Result<(), StoreError> {
+            self.inner.create_anonymous(id, s, now).await
         }
         async fn put_legacy_alias(
             &self,

@@ -10,6 +10,7 @@ use crate::errors::GaveUp;
 use crate::expr;
 use crate::item;
 use crate::item::{Index, Item, n, s};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
@@ -73,6 +74,53 @@ impl DynamoDbStore {
             {
                 return Ok(Created { closed });
             }
+        }
+    }
+
+    /// Stores a pre-login session: one conditional `PutItem` (absent, or
+    /// expired), no index. Its index bound is the largest number, so no
+    /// update ever looks for an index it does not have.
+    pub(super) async fn create_unindexed(
+        &self,
+        id: &SessionRef,
+        session: &Session,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        tessera_store::check_anonymous(session)?;
+        let mut session_item = item::session_item(id, session, i64::MAX)?;
+        let token = create_token(id, 1);
+        session_item.insert(item::CREATE_TOKEN.to_owned(), s(token.clone()));
+        let condition = "attribute_not_exists(#username) OR #hx <= :now OR #ix <= :now";
+        let sent = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(session_item))
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(expr::names(&[condition])))
+            .set_expression_attribute_values(expr::values([(":now", n(now.as_millis()))]))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let Err(e) = sent else {
+            return Ok(());
+        };
+        match e.as_service_error() {
+            Some(PutItemError::ConditionalCheckFailedException(ccf)) => {
+                // The SDK's retry of a put that did land (its answer lost)
+                // meets its own write: success.
+                let old = match ccf.item() {
+                    Some(item) => Some(item.clone()),
+                    None => self.get_item(id).await?,
+                };
+                let theirs = old.as_ref().and_then(|it| it.get(item::CREATE_TOKEN));
+                if theirs.and_then(|t| t.as_s().ok()) == Some(&token) {
+                    Ok(())
+                } else {
+                    Err(StoreError::AlreadyExists)
+                }
+            }
+            _ => Err(errors::sdk("creating a pre-login session", e)),
         }
     }
 

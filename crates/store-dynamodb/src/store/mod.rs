@@ -182,6 +182,15 @@ impl SessionStore for DynamoDbStore {
         self.create_session(id, session, policy, now).await
     }
 
+    async fn create_anonymous(
+        &self,
+        id: &SessionRef,
+        session: &Session,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.create_unindexed(id, session, now).await
+    }
+
     async fn put_legacy_alias(
         &self,
         legacy: &StorageKey,

@@ -10,7 +10,8 @@ use tessera_core::{
 };
 use tessera_crypto::{SessionRef, StorageKey};
 use tessera_store::{
-    Created, LegacyAlias, PurgeReport, RevokeReport, SessionStore, StoreError, StoredSession, Touch,
+    Created, LegacyAlias, PurgeReport, RevokeReport, SessionStore, StoreError, StoredSession,
+    Touch, check_anonymous,
 };
 
 use crate::files::{
@@ -216,6 +217,18 @@ impl SessionStore for LocalStore {
     ) -> Result<Created, StoreError> {
         let (id, session, policy) = (*id, session.clone(), *policy);
         self.run(move |s| s.create(&id, &session, &policy, now))
+            .await
+    }
+
+    async fn create_anonymous(
+        &self,
+        id: &SessionRef,
+        session: &Session,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        check_anonymous(session)?;
+        let (id, session) = (*id, session.clone());
+        self.run(move |s| s.create_anonymous(&id, &session, now))
             .await
     }
 

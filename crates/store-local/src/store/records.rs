@@ -124,6 +124,26 @@ impl Inner {
         Ok(Created { closed })
     }
 
+    /// Stores a pre-login session: its file alone, under the stripe of its
+    /// storage key (it has no subject to share a stripe with, and no index).
+    pub(crate) fn create_anonymous(
+        &self,
+        id: &SessionRef,
+        session: &Session,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let _lock = self
+            .stripes
+            .lock(&self.layout, stripe_of(id, &session.subject))?;
+        if let Some(existing) = self.read_session(id)? {
+            if !existing.is_expired(now) {
+                return Err(StoreError::AlreadyExists);
+            }
+            self.remove_session(id)?;
+        }
+        self.write_session(id, session)
+    }
+
     /// Writes a touch under the subject lock, re-reading first so that a
     /// concurrent update is never overwritten with an older body.
     pub(crate) fn persist_touch(
@@ -132,8 +152,7 @@ impl Inner {
         subject: &Subject,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let key = SubjectKey::of(subject);
-        let _lock = self.stripes.lock(&self.layout, key.stripe())?;
+        let _lock = self.stripes.lock(&self.layout, stripe_of(id, subject))?;
         if let Some(mut fresh) = self.read_session(id)?
             && !fresh.is_expired(now)
             && fresh.last_used < now
@@ -151,8 +170,7 @@ impl Inner {
         now: Timestamp,
     ) -> Result<Session, StoreError> {
         let subject = self.read_session(id)?.ok_or(StoreError::NotFound)?.subject;
-        let key = SubjectKey::of(&subject);
-        let _lock = self.stripes.lock(&self.layout, key.stripe())?;
+        let _lock = self.stripes.lock(&self.layout, stripe_of(id, &subject))?;
         let stored = self.read_session(id)?.ok_or(StoreError::NotFound)?;
         let next = compare_and_set(&stored, session, now)?;
         self.write_session(id, &next)?;
@@ -177,9 +195,28 @@ impl Inner {
             }
             Err(e) => return Err(e),
         };
+        let _lock = self
+            .stripes
+            .lock(&self.layout, stripe_of(id, &session.subject))?;
+        // Read again under the lock: of two deletes racing, only the one
+        // that removes the file returns the session, and it returns the
+        // session as it was at the end (not as an update found it before).
+        let session = match self.read_session(id) {
+            Ok(Some(s)) => s,
+            Ok(None) => return Ok(None),
+            Err(StoreError::Corrupt { .. }) => {
+                self.remove_session(id)?;
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
+        if !self.remove_session(id)? {
+            return Ok(None);
+        }
+        if session.is_anonymous() {
+            return Ok((!session.is_expired(now)).then_some(session));
+        }
         let key = SubjectKey::of(&session.subject);
-        let _lock = self.stripes.lock(&self.layout, key.stripe())?;
-        self.remove_session(id)?;
         let refs: Vec<SessionRef> = self
             .read_index(&key)?
             .into_iter()
@@ -232,5 +269,15 @@ impl Inner {
         }
         self.write_index(subject, &key, &kept)?;
         Ok(deleted)
+    }
+}
+
+/// The lock stripe guarding a session: its subject's, or for a pre-login
+/// session (no subject) the first byte of its storage key.
+fn stripe_of(id: &SessionRef, subject: &Subject) -> u8 {
+    if subject.is_anonymous() {
+        id.storage_key().as_bytes()[0]
+    } else {
+        SubjectKey::of(subject).stripe()
     }
 }

@@ -18,6 +18,6 @@ if t and t.older then
 end
 redis.call('DEL', KEYS[1])
 if t == false then return {'none'} end
-redis.call('ZREM', ARGV[2] .. t.sh, ARGV[3])
+if t.sh ~= '' then redis.call('ZREM', ARGV[2] .. t.sh, ARGV[3]) end
 if tonumber(ARGV[1]) >= t.exp then return {'none'} end
 return {'ok', t.raw}

@@ -22,5 +22,8 @@ local next = tessera_fields(ARGV[5], ARGV[6], ARGV[7], ARGV[3], t.sh, ARGV[9],
 next.kg = t.kg
 if t.lu > next.lu then next.lu = t.lu end
 tessera_write(KEYS[1], next)
-redis.call('ZADD', KEYS[2], tessera_score(next.hx), ARGV[10])
+-- A pre-login session (subject hash '') has no index entry.
+if t.sh ~= '' then
+  redis.call('ZADD', KEYS[2], tessera_score(next.hx), ARGV[10])
+end
 return {'ok', string.format('%d', next.lu)}

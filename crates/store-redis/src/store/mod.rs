@@ -15,7 +15,8 @@ use tessera_core::{
 };
 use tessera_crypto::{SessionRef, StorageKey, SubjectTag};
 use tessera_store::{
-    Created, LegacyAlias, PurgeReport, RevokeReport, SessionStore, StoreError, StoredSession, Touch,
+    Created, LegacyAlias, PurgeReport, RevokeReport, SessionStore, StoreError, StoredSession,
+    Touch, check_anonymous,
 };
 
 use crate::config::{RedisConfig, RedisError};
@@ -144,7 +145,8 @@ impl RedisStore {
 /// The subject's tag must be the one in the session reference: that is
 /// what keeps a session and its subject's index in one Cluster slot.
 fn check_tag(id: &SessionRef, subject: &Subject) -> Result<(), StoreError> {
-    if SubjectTag::of(subject.as_str()) == id.tag() {
+    // A pre-login session's tag is random: it has no subject to carry.
+    if subject.is_anonymous() || SubjectTag::of(subject.as_str()) == id.tag() {
         Ok(())
     } else {
         Err(StoreError::Invalid(CoreError::Invalid {
@@ -174,6 +176,15 @@ impl SessionStore for RedisStore {
         now: Timestamp,
     ) -> Result<Created, StoreError> {
         self.create_with_quota(id, session, policy, now).await
+    }
+
+    async fn create_anonymous(
+        &self,
+        id: &SessionRef,
+        session: &Session,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.create_unindexed(id, session, now).await
     }
 
     async fn put_legacy_alias(

@@ -105,6 +105,46 @@ impl RedisStore {
         }
     }
 
+    pub(super) async fn create_unindexed(
+        &self,
+        id: &SessionRef,
+        session: &Session,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        const WHAT: &str = "creating a pre-login session";
+        check_anonymous(session)?;
+        let limits = Limits::of(session);
+        let args = vec![
+            arg(now.as_millis().to_string()),
+            Value::Bytes(value::body(session).into()),
+            arg(limits.last_used),
+            arg(limits.max_idle),
+            arg(limits.hard_expiry),
+            arg(session.version.to_string()),
+            arg(session.context.as_str()),
+            arg(session
+                .signer
+                .map_or_else(String::new, |g| g.get().to_string())),
+        ];
+        let reply = Reply::parse(
+            self.run(
+                &self.scripts.create_anonymous,
+                WHAT,
+                vec![key(self.keys.session(id))],
+                args,
+            )
+            .await?,
+            WHAT,
+        )?;
+        match reply.status() {
+            "ok" => Ok(()),
+            "exists" => Err(StoreError::AlreadyExists),
+            "older" => Err(value::older_layout()),
+            "newer" => Err(reply::newer(reply, WHAT)),
+            _ => Err(unexpected_reply(WHAT)),
+        }
+    }
+
     /// One `GET`; the expiry is decided here with `now`. With
     /// [`Touch::Yes`], once the touch window has passed since the stored
     /// last use, one more round trip writes it (the touch script, which
@@ -163,7 +203,7 @@ impl RedisStore {
         let limits = Limits::of(&next);
         let keys = vec![
             key(self.keys.session(id)),
-            key(self.keys.index(&session.subject)),
+            key(self.keys.index_of(id, &session.subject)),
         ];
         let args = vec![
             arg(now.as_millis().to_string()),

@@ -15,6 +15,7 @@
 mod certificates;
 pub mod conformance;
 pub mod hostile;
+pub mod pre_login;
 mod process;
 
 pub use certificates::make_certificates;
@@ -251,12 +252,26 @@ macro_rules! conformance_tests {
             hostile_an_unsigned_record_is_served_only_in_the_upgrade_window,
             hostile_a_forged_record_blocks_no_login_after_a_subject_revoke,
         );
+        $crate::conformance_tests!(@pre_login $fixture;
+            pre_login_sessions_have_no_quota_and_no_index,
+            pre_login_login_carries_the_data_and_ends_the_old_sid,
+            pre_login_is_consumed_by_one_login_only,
+            pre_login_survives_a_refused_login,
+        );
     };
     (@each $fixture:path; $($name:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $name() {
                 $crate::testkit::conformance::$name($fixture().await).await;
+            }
+        )*
+    };
+    (@pre_login $fixture:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                $crate::testkit::pre_login::$name($fixture().await).await;
             }
         )*
     };
