@@ -26,7 +26,7 @@ struct Route {
 }
 
 /// Every route the API serves.
-fn table() -> [Route; 10] {
+fn table() -> [Route; 11] {
     let api = |method, path, handler| Route {
         method,
         path,
@@ -42,6 +42,9 @@ fn table() -> [Route; 10] {
     [
         api(Method::POST, api_path!("/sessions"), || {
             post(sessions::create)
+        }),
+        api(Method::POST, api_path!("/sessions/pre-login"), || {
+            post(sessions::create_pre_login)
         }),
         api(Method::GET, api_path!("/sessions"), || get(sessions::get)),
         api(Method::PUT, api_path!("/sessions"), || {

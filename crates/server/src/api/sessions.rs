@@ -74,28 +74,42 @@ impl CreateBody {
 
 /// `POST /sessions`: starts a session and returns its SID (the only time it
 /// is ever sent), its admin `id`, the session, and the sessions closed to
-/// make room under the quota.
+/// make room under the quota. With a `SID` header naming a pre-login
+/// session, the login carries that session's data (the body's `data` laid
+/// over it) and ends it.
 pub(crate) async fn create(
     State(state): State<Shared>,
     uri: Uri,
+    headers: HeaderMap,
     JsonBody(body): JsonBody<CreateBody>,
 ) -> Result<Response, ApiError> {
     Params::parse(&uri)?.only(&[], "POST /sessions")?;
+    let pre_login = extract::sid(&headers)?;
     let (params, credentials) = body.into_params()?;
-    let new = state
-        .sessions
-        .create(
-            params,
-            credentials
-                .as_ref()
-                .map(view::RequestCredentials::seal_form),
-        )
-        .await?;
+    let sealed = credentials
+        .as_ref()
+        .map(view::RequestCredentials::seal_form);
+    let new = match pre_login {
+        None => state.sessions.create(params, sealed).await?,
+        Some(sid) => {
+            state
+                .sessions
+                .create_from_anonymous(sid, params, sealed)
+                .await?
+        }
+    };
     drop(credentials);
     metrics::created(new.closed.len());
+    created(&new)
+}
+
+/// The `201` answer of a create: SID, id, session and what the quota
+/// closed, with the version as `ETag`.
+fn created(new: &tessera_store::NewSession) -> Result<Response, ApiError> {
     let body = view::Created {
         sid: new.sid.expose_secret(),
         id: new.id.to_string(),
+        pre_login: new.session.is_anonymous(),
         session: &new.session,
         closed: new.closed.iter().map(ToString::to_string).collect(),
     };
@@ -105,6 +119,53 @@ pub(crate) async fn create(
         axum::Json(body),
     )
         .into_response())
+}
+
+/// The body of `POST /sessions/pre-login`: everything is optional.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PreLoginBody {
+    ctx: Option<String>,
+    /// Minutes; negative is unlimited.
+    max_life: Option<Integer>,
+    max_idle: Option<Integer>,
+    #[serde(default)]
+    data: Map<String, Value>,
+}
+
+/// `POST /sessions/pre-login`: starts a pre-login session (no subject, no
+/// quota, data only, short lifetimes) and returns its SID. A later
+/// `POST /sessions` with this SID in the `SID` header signs a subject in
+/// from it.
+pub(crate) async fn create_pre_login(
+    State(state): State<Shared>,
+    uri: Uri,
+    JsonBody(body): JsonBody<PreLoginBody>,
+) -> Result<Response, ApiError> {
+    Params::parse(&uri)?.only(&[], "POST /sessions/pre-login")?;
+    let invalid = |e: tessera_core::CoreError| ApiError::invalid_request(e.to_string());
+    let lifetime = |field, minutes: Option<Integer>| {
+        minutes
+            .map(|Integer(m)| Lifetime::from_minutes(field, m))
+            .transpose()
+            .map_err(invalid)
+    };
+    let context = body
+        .ctx
+        .map(Context::new)
+        .transpose()
+        .map_err(invalid)?
+        .unwrap_or_default();
+    let new = state
+        .sessions
+        .create_anonymous(
+            context,
+            lifetime("max_life", body.max_life)?,
+            lifetime("max_idle", body.max_idle)?,
+            body.data,
+        )
+        .await?;
+    created(&new)
 }
 
 /// `GET /sessions`: the session behind the `SID` header (touched unless

@@ -18,6 +18,10 @@ use super::error::ApiError;
 #[derive(Serialize)]
 pub(crate) struct SessionView<'a> {
     id: String,
+    /// `true` for a pre-login session (whose `sub` is empty); absent
+    /// otherwise, so signed-in sessions look as in the reference API.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pre_login: bool,
     #[serde(flatten)]
     session: &'a Session,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -28,6 +32,7 @@ impl<'a> SessionView<'a> {
     pub(crate) fn new(id: &SessionRef, session: &'a Session, credentials: Option<Value>) -> Self {
         Self {
             id: id.to_string(),
+            pre_login: session.is_anonymous(),
             session,
             credentials,
         }
@@ -40,6 +45,9 @@ impl<'a> SessionView<'a> {
 pub(crate) struct Created<'a> {
     pub(crate) sid: &'a str,
     pub(crate) id: String,
+    /// As in [`SessionView`].
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) pre_login: bool,
     pub(crate) session: &'a Session,
     /// Admin ids of the sessions closed to make room under the quota.
     pub(crate) closed: Vec<String>,
