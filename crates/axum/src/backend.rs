@@ -17,8 +17,9 @@ use crate::Error;
 pub struct Loaded {
     /// The admin id (safe to show and log; not a SID).
     pub id: String,
-    /// The signed-in subject.
-    pub subject: String,
+    /// The signed-in subject; `None` for a pre-login session (nobody has
+    /// signed in yet).
+    pub subject: Option<String>,
     /// The version, for the next compare-and-set.
     pub version: u64,
     /// The application's data.
@@ -82,6 +83,26 @@ pub trait Backend: Send + Sync + 'static {
         data: Map<String, Value>,
     ) -> Result<(SidText, Loaded), Error>;
 
+    /// Starts a pre-login session (no subject, no quota, short lifetimes)
+    /// holding `data`; returns its new SID.
+    async fn start(
+        &self,
+        context: &str,
+        data: Map<String, Value>,
+    ) -> Result<(SidText, Loaded), Error>;
+
+    /// Signs `subject` in from the pre-login session behind `pre_login`: a
+    /// new session and SID holding its data with `data` laid over it; the
+    /// pre-login session ends. `None` when that session is gone (ended,
+    /// expired, consumed by another login): nothing was done.
+    async fn login_from(
+        &self,
+        pre_login: &str,
+        subject: &str,
+        context: &str,
+        data: Map<String, Value>,
+    ) -> Result<Option<(SidText, Loaded)>, Error>;
+
     /// The live session behind `sid`, touched; `None` if there is none (an
     /// unknown, forged or expired SID, or one of another context).
     async fn load(&self, sid: &str, context: &str) -> Result<Option<Loaded>, Error>;
@@ -110,6 +131,24 @@ impl<B: Backend + ?Sized> Backend for Arc<B> {
         data: Map<String, Value>,
     ) -> Result<(SidText, Loaded), Error> {
         (**self).login(subject, context, data).await
+    }
+
+    async fn start(
+        &self,
+        context: &str,
+        data: Map<String, Value>,
+    ) -> Result<(SidText, Loaded), Error> {
+        (**self).start(context, data).await
+    }
+
+    async fn login_from(
+        &self,
+        pre_login: &str,
+        subject: &str,
+        context: &str,
+        data: Map<String, Value>,
+    ) -> Result<Option<(SidText, Loaded)>, Error> {
+        (**self).login_from(pre_login, subject, context, data).await
     }
 
     async fn load(&self, sid: &str, context: &str) -> Result<Option<Loaded>, Error> {
@@ -146,6 +185,37 @@ impl Backend for Sessions {
         let created = self.create(params, None).await.map_err(error)?;
         let sid = SidText::new(created.sid.expose_secret());
         Ok((sid, loaded(&created.id, &created.session)))
+    }
+
+    async fn start(
+        &self,
+        context: &str,
+        data: Map<String, Value>,
+    ) -> Result<(SidText, Loaded), Error> {
+        let created = self
+            .create_anonymous(context_of(context)?, None, None, data)
+            .await
+            .map_err(error)?;
+        let sid = SidText::new(created.sid.expose_secret());
+        Ok((sid, loaded(&created.id, &created.session)))
+    }
+
+    async fn login_from(
+        &self,
+        pre_login: &str,
+        subject: &str,
+        context: &str,
+        data: Map<String, Value>,
+    ) -> Result<Option<(SidText, Loaded)>, Error> {
+        let mut params =
+            SessionParams::new(Subject::new(subject).map_err(|e| Error::Invalid(e.to_string()))?);
+        params.context = context_of(context)?;
+        params.data = data;
+        let Some(created) = live(self.create_from_anonymous(pre_login, params, None).await)? else {
+            return Ok(None);
+        };
+        let sid = SidText::new(created.sid.expose_secret());
+        Ok(Some((sid, loaded(&created.id, &created.session))))
     }
 
     async fn load(&self, sid: &str, context: &str) -> Result<Option<Loaded>, Error> {
@@ -185,7 +255,7 @@ fn context_of(context: &str) -> Result<Context, Error> {
 fn loaded(id: &tessera_store::SessionRef, session: &tessera_store::core::Session) -> Loaded {
     Loaded {
         id: id.to_string(),
-        subject: session.subject.as_str().to_owned(),
+        subject: (!session.is_anonymous()).then(|| session.subject.as_str().to_owned()),
         version: session.version,
         data: session.data.clone(),
         hard_expiry: session

@@ -20,6 +20,11 @@ pub enum Error {
     /// expired SID, or a session that ended. `401`.
     #[error("not signed in")]
     NotSignedIn,
+    /// The application refused a login: a wrong user name or password.
+    /// `401`, with the same answer whatever was wrong, so the answer does
+    /// not tell which user names exist.
+    #[error("wrong user name or password")]
+    LoginRefused,
     /// The session kept changing under a `modify` past its retries. `409`.
     #[error("the session changed concurrently; retry")]
     Conflict,
@@ -77,7 +82,7 @@ impl Error {
     /// The HTTP status of this error.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::NotSignedIn => StatusCode::UNAUTHORIZED,
+            Self::NotSignedIn | Self::LoginRefused => StatusCode::UNAUTHORIZED,
             Self::Conflict | Self::QuotaExhausted => StatusCode::CONFLICT,
             Self::Invalid(_) => StatusCode::BAD_REQUEST,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -91,6 +96,7 @@ impl Error {
     pub fn code(&self) -> &'static str {
         match self {
             Self::NotSignedIn => "not_signed_in",
+            Self::LoginRefused => "login_refused",
             Self::Conflict => "conflict",
             Self::QuotaExhausted => "quota_exhausted",
             Self::Invalid(_) => "invalid_request",

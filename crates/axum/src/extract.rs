@@ -63,16 +63,75 @@ impl Session {
             Err(e) => return Err(Error::Invalid(format!("login data: {e}"))),
         };
         let loaded = self.handle.login(subject, data).await?;
-        Ok(SignedIn::new(Arc::clone(&self.handle), &loaded))
+        SignedIn::new(Arc::clone(&self.handle), &loaded).ok_or(Error::NotSignedIn)
     }
 
-    /// The signed-in user, if any.
+    /// The signed-in user, if any (a pre-login session is nobody).
     pub async fn signed_in(&self) -> Result<Option<SignedIn>, Error> {
         Ok(self
             .handle
             .load()
             .await?
-            .map(|loaded| SignedIn::new(Arc::clone(&self.handle), &loaded)))
+            .and_then(|loaded| SignedIn::new(Arc::clone(&self.handle), &loaded)))
+    }
+
+    /// The value under `key` in the request's session, signed in or
+    /// pre-login, decoded as `T`; `None` if there is none (or no session).
+    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
+        decoded(self.data().await?, key)
+    }
+
+    /// All of the request's session's data (empty without a session).
+    pub async fn data(&self) -> Result<Map<String, Value>, Error> {
+        Ok(self
+            .handle
+            .load()
+            .await?
+            .map(|loaded| loaded.data)
+            .unwrap_or_default())
+    }
+
+    /// Stores `value` under `key`. Without a session, starts a pre-login
+    /// one (its SID in the cookie) to hold it: a cart, an OAuth `state`, a
+    /// return-to URL before anyone signs in. A later
+    /// [`login`](Self::login) carries it into the signed-in session and
+    /// ends it.
+    pub async fn insert<T: Serialize>(&self, key: &str, value: T) -> Result<(), Error> {
+        let value = encoded(key, &value)?;
+        self.modify(|data| {
+            data.insert(key.to_owned(), value.clone());
+        })
+        .await
+    }
+
+    /// [`SignedIn::update`] on the request's session, signed in or
+    /// pre-login; without one, starts a pre-login session as
+    /// [`insert`](Self::insert) does.
+    pub async fn update<T: Serialize + DeserializeOwned>(
+        &self,
+        key: &str,
+        change: impl FnMut(Option<T>) -> T,
+    ) -> Result<T, Error> {
+        self.modify(updating(key, change)).await?
+    }
+
+    /// Removes `key` from the request's session, if it has one; returns
+    /// what it held.
+    pub async fn remove(&self, key: &str) -> Result<Option<Value>, Error> {
+        if self.handle.load().await?.is_none() {
+            return Ok(None);
+        }
+        modify_session(&self.handle, false, |data| data.remove(key)).await
+    }
+
+    /// [`SignedIn::modify`] on the request's session, signed in or
+    /// pre-login; without one, starts a pre-login session holding what
+    /// `change` makes of empty data.
+    pub async fn modify<R>(
+        &self,
+        change: impl FnMut(&mut Map<String, Value>) -> R,
+    ) -> Result<R, Error> {
+        modify_session(&self.handle, true, change).await
     }
 
     /// Ends the session, if there is one, and clears the cookie.
@@ -121,12 +180,13 @@ impl fmt::Debug for SignedIn {
 }
 
 impl SignedIn {
-    fn new(handle: Arc<Handle>, loaded: &Loaded) -> Self {
-        Self {
+    /// `None` for a pre-login session: nobody is signed in.
+    fn new(handle: Arc<Handle>, loaded: &Loaded) -> Option<Self> {
+        Some(Self {
             handle,
             id: loaded.id.clone(),
-            subject: loaded.subject.clone(),
-        }
+            subject: loaded.subject.clone()?,
+        })
     }
 
     /// Who is signed in.
@@ -146,15 +206,7 @@ impl SignedIn {
 
     /// The value under `key`, decoded as `T`; `None` if there is none.
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
-        let Some(value) = self.current().await?.data.remove(key) else {
-            return Ok(None);
-        };
-        serde_json::from_value(value)
-            .map(Some)
-            .map_err(|source| Error::Data {
-                key: key.to_owned(),
-                source,
-            })
+        decoded(self.current().await?.data, key)
     }
 
     /// All of the session's data.
@@ -164,10 +216,7 @@ impl SignedIn {
 
     /// Stores `value` under `key`.
     pub async fn insert<T: Serialize>(&self, key: &str, value: T) -> Result<(), Error> {
-        let value = serde_json::to_value(value).map_err(|source| Error::Data {
-            key: key.to_owned(),
-            source,
-        })?;
+        let value = encoded(key, &value)?;
         self.modify(|data| {
             data.insert(key.to_owned(), value.clone());
         })
@@ -187,26 +236,9 @@ impl SignedIn {
     pub async fn update<T: Serialize + DeserializeOwned>(
         &self,
         key: &str,
-        mut change: impl FnMut(Option<T>) -> T,
+        change: impl FnMut(Option<T>) -> T,
     ) -> Result<T, Error> {
-        let data_error = |source| Error::Data {
-            key: key.to_owned(),
-            source,
-        };
-        self.modify(|data| {
-            let old = data
-                .get(key)
-                .map(|v| serde_json::from_value(v.clone()))
-                .transpose()
-                .map_err(data_error)?;
-            let new = change(old);
-            data.insert(
-                key.to_owned(),
-                serde_json::to_value(&new).map_err(data_error)?,
-            );
-            Ok(new)
-        })
-        .await?
+        self.modify(updating(key, change)).await?
     }
 
     /// Removes `key`; returns what it held.
@@ -224,26 +256,9 @@ impl SignedIn {
     /// Returns what the last run of `change` returned.
     pub async fn modify<R>(
         &self,
-        mut change: impl FnMut(&mut Map<String, Value>) -> R,
+        change: impl FnMut(&mut Map<String, Value>) -> R,
     ) -> Result<R, Error> {
-        let mut current = self.current().await?;
-        let mut backoff = Backoff::default();
-        let retries = self.handle.retries();
-        for attempt in 0..=retries {
-            let mut data = current.data.clone();
-            let out = change(&mut data);
-            match self.handle.save(current.version, data).await {
-                Ok(_) => return Ok(out),
-                Err(Error::Conflict) if attempt < retries => {
-                    // Those that lost the race wait apart before reading
-                    // again, so they do not collide again all at once.
-                    tokio::time::sleep(backoff.next_wait()).await;
-                    current = self.handle.reload().await?.ok_or(Error::NotSignedIn)?;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Err(Error::Conflict)
+        modify_session(&self.handle, false, change).await
     }
 
     /// A fresh authentication of the signed-in user (a step-up, a password
@@ -254,7 +269,7 @@ impl SignedIn {
     pub async fn reauthenticate(&self) -> Result<SignedIn, Error> {
         let data = self.current().await?.data;
         let loaded = self.handle.login(&self.subject, data).await?;
-        Ok(Self::new(Arc::clone(&self.handle), &loaded))
+        Self::new(Arc::clone(&self.handle), &loaded).ok_or(Error::NotSignedIn)
     }
 
     /// Ends the session and clears the cookie.
@@ -280,6 +295,89 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for SignedIn {
         let session = <Session as FromRequestParts<S>>::from_request_parts(parts, state).await?;
         session.signed_in().await
     }
+}
+
+/// The value under `key` in `data`, decoded as `T`.
+fn decoded<T: DeserializeOwned>(
+    mut data: Map<String, Value>,
+    key: &str,
+) -> Result<Option<T>, Error> {
+    let Some(value) = data.remove(key) else {
+        return Ok(None);
+    };
+    serde_json::from_value(value)
+        .map(Some)
+        .map_err(|source| Error::Data {
+            key: key.to_owned(),
+            source,
+        })
+}
+
+/// `value` as the JSON stored under `key`.
+fn encoded<T: Serialize>(key: &str, value: &T) -> Result<Value, Error> {
+    serde_json::to_value(value).map_err(|source| Error::Data {
+        key: key.to_owned(),
+        source,
+    })
+}
+
+/// The change of an `update`: the value under `key` replaced with what
+/// `change` makes of it; returns the value written.
+fn updating<T: Serialize + DeserializeOwned>(
+    key: &str,
+    mut change: impl FnMut(Option<T>) -> T,
+) -> impl FnMut(&mut Map<String, Value>) -> Result<T, Error> {
+    move |data| {
+        let old = data
+            .get(key)
+            .map(|v| serde_json::from_value(v.clone()))
+            .transpose()
+            .map_err(|source| Error::Data {
+                key: key.to_owned(),
+                source,
+            })?;
+        let new = change(old);
+        data.insert(key.to_owned(), encoded(key, &new)?);
+        Ok(new)
+    }
+}
+
+/// The compare-and-set loop of every `modify`: `change` on the data as
+/// loaded, written if nobody wrote in between, else a random wait, a
+/// reload and `change` again, up to the layer's `modify_retries` times.
+/// Without a session: with `start`, a pre-login session begins with what
+/// `change` makes of empty data; without it, [`Error::NotSignedIn`].
+async fn modify_session<R>(
+    handle: &Handle,
+    start: bool,
+    mut change: impl FnMut(&mut Map<String, Value>) -> R,
+) -> Result<R, Error> {
+    let Some(mut current) = handle.load().await? else {
+        if !start {
+            return Err(Error::NotSignedIn);
+        }
+        let mut data = Map::new();
+        let out = change(&mut data);
+        handle.start(data).await?;
+        return Ok(out);
+    };
+    let mut backoff = Backoff::default();
+    let retries = handle.retries();
+    for attempt in 0..=retries {
+        let mut data = current.data.clone();
+        let out = change(&mut data);
+        match handle.save(current.version, data).await {
+            Ok(_) => return Ok(out),
+            Err(Error::Conflict) if attempt < retries => {
+                // Those that lost the race wait apart before reading
+                // again, so they do not collide again all at once.
+                tokio::time::sleep(backoff.next_wait()).await;
+                current = handle.reload().await?.ok_or(Error::NotSignedIn)?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Error::Conflict)
 }
 
 /// The waits between the attempts of a `modify` that lost races: full

@@ -34,7 +34,28 @@ use crate::Error;
 /// in a release build, or when the development key file cannot be read or
 /// written.
 pub fn root_key_from_env_or_dev(name: &str, dev_file: impl AsRef<Path>) -> Result<RootKey, Error> {
-    let dev_file = dev_file.as_ref();
+    root_key(name, dev_file.as_ref())
+}
+
+/// The keys [`Sessions::builder`](tessera_store::Sessions::builder) takes,
+/// from the one root key [`root_key_from_env_or_dev`] finds (no older
+/// passwords): what an application with a single key needs.
+///
+/// # Errors
+///
+/// As [`root_key_from_env_or_dev`].
+pub fn keys_from_env_or_dev(
+    name: &str,
+    dev_file: impl AsRef<Path>,
+) -> Result<tessera_store::crypto::MasterKeys, Error> {
+    let root = root_key(name, dev_file.as_ref())?;
+    Ok(tessera_store::crypto::MasterKeys::from_root_keys(
+        &root,
+        &[],
+    ))
+}
+
+fn root_key(name: &str, dev_file: &Path) -> Result<RootKey, Error> {
     match std::env::var(name) {
         Ok(text) => {
             let text = Zeroizing::new(text);

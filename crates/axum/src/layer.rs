@@ -275,20 +275,51 @@ impl Handle {
         subject: &str,
         data: Map<String, Value>,
     ) -> Result<Loaded, Error> {
-        self.logout().await?;
+        let pre_login = match self.load().await? {
+            Some(current) if current.subject.is_none() => self.state().sid.clone(),
+            _ => None,
+        };
+        let carried = match pre_login {
+            // The pre-login session's data goes along, and it ends.
+            Some(sid) => {
+                self.shared
+                    .backend
+                    .login_from(&sid, subject, &self.shared.context, data.clone())
+                    .await?
+            }
+            None => None,
+        };
+        let (sid, loaded) = if let Some(carried) = carried {
+            carried
+        } else {
+            self.logout().await?;
+            self.shared
+                .backend
+                .login(subject, &self.shared.context, data)
+                .await?
+        };
+        self.adopt(sid, loaded.clone());
+        Ok(loaded)
+    }
+
+    /// Starts a pre-login session holding `data`, its SID in the cookie.
+    pub(crate) async fn start(&self, data: Map<String, Value>) -> Result<Loaded, Error> {
         let (sid, loaded) = self
             .shared
             .backend
-            .login(subject, &self.shared.context, data)
+            .start(&self.shared.context, data)
             .await?;
+        self.adopt(sid, loaded.clone());
+        Ok(loaded)
+    }
+
+    /// Makes `sid` the request's session, and the response's cookie.
+    fn adopt(&self, sid: SidText, loaded: Loaded) {
+        let max_age = loaded.hard_expiry.map(seconds_until);
         let mut state = self.state();
         state.sid = Some(sid.clone());
-        state.loaded = Cache::Known(Some(loaded.clone()));
-        state.cookie = Some(CookieChange::Set {
-            sid,
-            max_age: loaded.hard_expiry.map(seconds_until),
-        });
-        Ok(loaded)
+        state.loaded = Cache::Known(Some(loaded));
+        state.cookie = Some(CookieChange::Set { sid, max_age });
     }
 
     /// Ends the session, if any, and clears the cookie.

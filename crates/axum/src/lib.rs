@@ -83,5 +83,5 @@ pub use cookie::SameSite;
 pub use cookies::{CookieConfig, DEFAULT_COOKIE_NAME};
 pub use error::{BoxError, Error};
 pub use extract::{Session, SignedIn};
-pub use keys::root_key_from_env_or_dev;
+pub use keys::{keys_from_env_or_dev, root_key_from_env_or_dev};
 pub use layer::{DEFAULT_CONTEXT, DEFAULT_MODIFY_RETRIES, SessionLayer, SessionService};

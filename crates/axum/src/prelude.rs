@@ -7,7 +7,8 @@
 //! an application handles sessions through the extractors.
 
 pub use crate::{
-    CookieConfig, Error, SameSite, Session, SessionLayer, SignedIn, root_key_from_env_or_dev,
+    CookieConfig, Error, SameSite, Session, SessionLayer, SignedIn, keys_from_env_or_dev,
+    root_key_from_env_or_dev,
 };
 pub use tessera_store::Sessions;
 pub use tessera_store::core::{Lifetime, OnQuotaExhaustion, Policy};

@@ -3,7 +3,9 @@
 
 use async_trait::async_trait;
 use serde_json::{Map, Value};
-use tessera_client::{Changes, Client, ClientError, Fetched, NewSession, Session, Sid};
+use tessera_client::{
+    Changes, Client, ClientError, Fetched, NewPreLogin, NewSession, Session, Sid,
+};
 
 use crate::Error;
 use crate::backend::{Backend, Loaded, SidText};
@@ -23,6 +25,41 @@ impl Backend for Client {
         let sid = SidText::new(created.sid.expose_secret());
         // A session starts at version 1.
         Ok((sid, loaded(created.id, &created.session, 1)))
+    }
+
+    async fn start(
+        &self,
+        context: &str,
+        data: Map<String, Value>,
+    ) -> Result<(SidText, Loaded), Error> {
+        let new = NewPreLogin {
+            ctx: Some(context.to_owned()),
+            data,
+            ..NewPreLogin::default()
+        };
+        let created = self.create_pre_login(&new).await.map_err(error)?;
+        let sid = SidText::new(created.sid.expose_secret());
+        Ok((sid, loaded(created.id, &created.session, 1)))
+    }
+
+    async fn login_from(
+        &self,
+        pre_login: &str,
+        subject: &str,
+        context: &str,
+        data: Map<String, Value>,
+    ) -> Result<Option<(SidText, Loaded)>, Error> {
+        let mut new = NewSession::of(subject);
+        new.ctx = Some(context.to_owned());
+        new.data = data;
+        match self.create_from_pre_login(&Sid::new(pre_login), &new).await {
+            Ok(created) => {
+                let sid = SidText::new(created.sid.expose_secret());
+                Ok(Some((sid, loaded(created.id, &created.session, 1))))
+            }
+            Err(e) if matches!(e.code(), Some("not_found" | "invalid_sid")) => Ok(None),
+            Err(e) => Err(error(e)),
+        }
     }
 
     async fn load(&self, sid: &str, context: &str) -> Result<Option<Loaded>, Error> {
@@ -72,7 +109,7 @@ fn fetched(f: Fetched) -> Loaded {
 fn loaded(id: String, session: &Session, version: u64) -> Loaded {
     Loaded {
         id,
-        subject: session.sub.clone(),
+        subject: (!session.is_pre_login()).then(|| session.sub.clone()),
         version,
         data: session.data.clone(),
         hard_expiry: session.hard_expiry(),

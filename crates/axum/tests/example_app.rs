@@ -143,9 +143,38 @@ impl Browser {
         .await
     }
 
+    async fn add_to_cart(&self) -> Answer {
+        self.call(Method::POST, "/cart", None).await
+    }
+
     async fn whoami(&self) -> Answer {
         self.call(Method::GET, "/whoami", None).await
     }
+}
+
+/// Two items in a cart before anyone signs in: a pre-login session, in a
+/// cookie, which is nobody; returns that cookie.
+async fn fill_cart_before_login(browser: &Browser) -> String {
+    let first = browser.add_to_cart().await;
+    assert_eq!(
+        (first.status, first.body.as_str()),
+        (StatusCode::OK, "1 in the cart\n")
+    );
+    let pre_login = browser.cookie().expect("a pre-login session's cookie");
+    assert!(pre_login.starts_with("__Host-tessera="));
+    assert_eq!(browser.add_to_cart().await.body, "2 in the cart\n");
+    assert_eq!(
+        browser.cookie(),
+        Some(pre_login.clone()),
+        "the same session"
+    );
+    assert_eq!(
+        browser.whoami().await.status,
+        StatusCode::UNAUTHORIZED,
+        "a pre-login session is nobody"
+    );
+
+    pre_login
 }
 
 /// The example's whole life cycle under `layer`.
@@ -159,12 +188,13 @@ async fn drive(layer: SessionLayer) {
 
     // A wrong password: no session, no cookie.
     let wrong = browser.login_with_password("alice", "guess").await;
-    assert_eq!(
-        (wrong.status, wrong.body.as_str()),
-        (StatusCode::UNAUTHORIZED, "wrong user name or password\n")
-    );
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    let error: Value = serde_json::from_str(&wrong.body).unwrap();
+    assert_eq!(error["error"], "login_refused");
+    assert_eq!(error["error_description"], "wrong user name or password");
     assert!(!wrong.headers.contains_key(SET_COOKIE));
 
+    let pre_login = fill_cart_before_login(&browser).await;
     let login = browser.login("alice").await;
     assert_eq!(
         (login.status, login.body.as_str()),
@@ -182,6 +212,18 @@ async fn drive(layer: SessionLayer) {
         assert!(set.contains(attribute), "{set} lacks {attribute}");
     }
     assert_eq!(login.headers["cache-control"], "no-store");
+
+    // The cart came along under a new SID; the pre-login SID is dead.
+    let signed_in = browser.cookie().unwrap();
+    assert_ne!(signed_in, pre_login);
+    assert_eq!(browser.add_to_cart().await.body, "3 in the cart\n");
+    browser.set_cookie(Some(pre_login));
+    assert_eq!(
+        browser.add_to_cart().await.body,
+        "1 in the cart\n",
+        "the old pre-login SID holds nothing: a new pre-login session began"
+    );
+    browser.set_cookie(Some(signed_in));
 
     assert_eq!(browser.whoami().await.body, "alice, visit 1\n");
     assert_eq!(browser.whoami().await.body, "alice, visit 2\n");
@@ -423,4 +465,32 @@ async fn without_retries_the_losers_of_a_race_are_409_and_nothing_is_lost() {
         u64::try_from(ok).unwrap(),
         "each 200 is one visit counted"
     );
+}
+
+/// The example stays a small application: at most 40 lines of code (blank
+/// and comment lines aside), and only `use` of tessera-axum, axum, tokio
+/// and serde.
+#[test]
+fn the_example_is_40_lines_on_four_dependencies() {
+    let source = include_str!("../examples/login.rs");
+    let code: Vec<&str> = source
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with("//"))
+        .collect();
+    assert!(code.len() <= 40, "{} lines of code", code.len());
+    for line in &code {
+        for path in line.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':')) {
+            // A lower-case first segment names a crate (or a module of
+            // one in a `use` group); types and variants are upper case.
+            if let Some((krate, _)) = path.split_once("::")
+                && krate.starts_with(|c: char| c.is_ascii_lowercase())
+            {
+                assert!(
+                    ["tessera_axum", "axum", "tokio", "serde", "std", "routing"].contains(&krate),
+                    "`{krate}` in `{line}`"
+                );
+            }
+        }
+    }
 }

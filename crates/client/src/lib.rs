@@ -36,8 +36,8 @@ use serde::de::DeserializeOwned;
 
 pub use error::ClientError;
 pub use model::{
-    AuthUpdated, Changes, Created, Ended, Fetched, Listed, NewSession, Purged, Session, Sid,
-    SubjectAuth,
+    AuthUpdated, Changes, Created, Ended, Fetched, Listed, NewPreLogin, NewSession, Purged,
+    Session, Sid, SubjectAuth,
 };
 
 use model::{ErrorBody, FetchedBody};
@@ -109,6 +109,32 @@ impl Client {
             .send(self.call(Method::POST, "/sessions").json(new))
             .await?;
         json(response).await
+    }
+
+    /// `POST /sessions/pre-login`: starts a pre-login session (no subject,
+    /// no quota, short lifetimes), for a cart, an OAuth `state` or a
+    /// return-to URL before anyone signs in.
+    pub async fn create_pre_login(&self, new: &NewPreLogin) -> Result<Created, ClientError> {
+        let response = self
+            .send(self.call(Method::POST, "/sessions/pre-login").json(new))
+            .await?;
+        json(response).await
+    }
+
+    /// `POST /sessions` with the pre-login session's SID: signs `new.sub`
+    /// in under a new SID, carrying the pre-login session's data (with
+    /// `new.data` laid over it) and ending it. A pre-login session that is
+    /// gone (or of another context) is an error with code `not_found`.
+    pub async fn create_from_pre_login(
+        &self,
+        pre_login: &Sid,
+        new: &NewSession,
+    ) -> Result<Created, ClientError> {
+        let request = self
+            .call(Method::POST, "/sessions")
+            .header("SID", sid_header(pre_login)?)
+            .json(new);
+        json(self.send(request).await?).await
     }
 
     /// `GET /sessions`: the live session behind `sid`, touched (its

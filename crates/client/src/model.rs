@@ -108,6 +108,34 @@ impl fmt::Debug for NewSession {
     }
 }
 
+/// What `POST /sessions/pre-login` starts: every field is optional.
+#[derive(Clone, Default, Serialize)]
+pub struct NewPreLogin {
+    /// The context (the server's default is `web`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ctx: Option<String>,
+    /// Minutes; `-1` is unlimited (default `preLoginMaxLifetime`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_life: Option<i64>,
+    /// Minutes; `-1` is unlimited (default `preLoginMaxIdleTime`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_idle: Option<i64>,
+    /// Free application data.
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    pub data: Map<String, Value>,
+}
+
+impl fmt::Debug for NewPreLogin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewPreLogin")
+            .field("ctx", &self.ctx)
+            .field("max_life", &self.max_life)
+            .field("max_idle", &self.max_idle)
+            .field("data", &self.data)
+            .finish()
+    }
+}
+
 /// A session as the API shows it.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Session {
@@ -142,6 +170,12 @@ pub struct Session {
 }
 
 impl Session {
+    /// Whether this is a pre-login session (nobody signed in: `sub` is
+    /// empty).
+    pub fn is_pre_login(&self) -> bool {
+        self.sub.is_empty()
+    }
+
     /// When the session ends at the latest whatever its use, in seconds:
     /// the earlier of `creation_time + max_life` and `auth_time +
     /// auth_life`; `None` if both are unlimited. (Idleness can end it

@@ -404,6 +404,19 @@ pub fn check_update(stored: &Session, next: &Session, now: Timestamp) -> Result<
     Ok(())
 }
 
+/// The first check of [`SessionStore::create_anonymous`]: the session must
+/// be a pre-login one (its subject [`Subject::anonymous`]).
+pub fn check_anonymous(session: &Session) -> Result<(), StoreError> {
+    if session.is_anonymous() {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(tessera_core::CoreError::Invalid {
+            field: "sub",
+            reason: "a pre-login session has no subject".into(),
+        }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use tessera_core::{Context, Policy, SessionParams, Subject};
@@ -472,18 +485,5 @@ mod tests {
             compare_and_set(&old, &old, far),
             Err(StoreError::Expired)
         ));
-    }
-}
-
-/// The first check of [`SessionStore::create_anonymous`]: the session must
-/// be a pre-login one (its subject [`Subject::anonymous`]).
-pub fn check_anonymous(session: &Session) -> Result<(), StoreError> {
-    if session.is_anonymous() {
-        Ok(())
-    } else {
-        Err(StoreError::Invalid(tessera_core::CoreError::Invalid {
-            field: "sub",
-            reason: "a pre-login session has no subject".into(),
-        }))
     }
 }

@@ -100,12 +100,12 @@ pub(crate) async fn create(
     };
     drop(credentials);
     metrics::created(new.closed.len());
-    created(&new)
+    Ok(created(&new))
 }
 
 /// The `201` answer of a create: SID, id, session and what the quota
 /// closed, with the version as `ETag`.
-fn created(new: &tessera_store::NewSession) -> Result<Response, ApiError> {
+fn created(new: &tessera_store::NewSession) -> Response {
     let body = view::Created {
         sid: new.sid.expose_secret(),
         id: new.id.to_string(),
@@ -113,12 +113,12 @@ fn created(new: &tessera_store::NewSession) -> Result<Response, ApiError> {
         session: &new.session,
         closed: new.closed.iter().map(ToString::to_string).collect(),
     };
-    Ok((
+    (
         StatusCode::CREATED,
         [(header::ETAG, extract::etag(new.session.version))],
         axum::Json(body),
     )
-        .into_response())
+        .into_response()
 }
 
 /// The body of `POST /sessions/pre-login`: everything is optional.
@@ -165,7 +165,7 @@ pub(crate) async fn create_pre_login(
             body.data,
         )
         .await?;
-    created(&new)
+    Ok(created(&new))
 }
 
 /// `GET /sessions`: the session behind the `SID` header (touched unless

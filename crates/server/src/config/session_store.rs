@@ -158,43 +158,7 @@ pub(crate) fn check(
     }
 
     let ceilings = ceilings(v, &lifetime, [max_lifetime, auth_lifetime, max_idle_time]);
-    let pre_login = tessera_core::PreLogin {
-        max_life: lifetime(
-            v,
-            "sessionStore.preLoginMaxLifetime",
-            defaults.pre_login.max_life,
-        ),
-        max_idle: lifetime(
-            v,
-            "sessionStore.preLoginMaxIdleTime",
-            defaults.pre_login.max_idle,
-        ),
-    };
-    for (key, default, ceiling_key, ceiling) in [
-        (
-            "sessionStore.preLoginMaxLifetime",
-            pre_login.max_life,
-            "sessionStore.maxLifetimeCeiling",
-            ceilings.max_life,
-        ),
-        (
-            "sessionStore.preLoginMaxIdleTime",
-            pre_login.max_idle,
-            "sessionStore.maxIdleTimeCeiling",
-            ceilings.max_idle,
-        ),
-    ] {
-        if Ceilings::check(key, default, ceiling).is_err() {
-            v.refuse(
-                key,
-                format!(
-                    "({default}) is above {ceiling_key} ({ceiling}): every pre-login session \
-                     would be refused; lower it or raise the ceiling"
-                ),
-            );
-        }
-    }
-
+    let pre_login = pre_login(v, &lifetime, ceilings);
     let quota_per_subject = match v.integer("sessionStore.quotaPerSubject") {
         None => defaults.quota_per_subject,
         Some((n, _)) => Quota::new("sessionStore.quotaPerSubject", n).unwrap_or_else(|e| {
@@ -265,6 +229,46 @@ pub(crate) fn check(
         subject_index_purge,
         expiration_interval,
     }
+}
+
+/// The pre-login lifetimes (Tessera's own keys), each checked against the
+/// ceiling that caps it.
+fn pre_login(
+    v: &mut Validator<'_>,
+    lifetime: &impl Fn(&mut Validator<'_>, &'static str, Lifetime) -> Lifetime,
+    ceilings: Ceilings,
+) -> tessera_core::PreLogin {
+    let defaults = tessera_core::PreLogin::default();
+    let pre_login = tessera_core::PreLogin {
+        max_life: lifetime(v, "sessionStore.preLoginMaxLifetime", defaults.max_life),
+        max_idle: lifetime(v, "sessionStore.preLoginMaxIdleTime", defaults.max_idle),
+    };
+    for (key, default, ceiling_key, ceiling) in [
+        (
+            "sessionStore.preLoginMaxLifetime",
+            pre_login.max_life,
+            "sessionStore.maxLifetimeCeiling",
+            ceilings.max_life,
+        ),
+        (
+            "sessionStore.preLoginMaxIdleTime",
+            pre_login.max_idle,
+            "sessionStore.maxIdleTimeCeiling",
+            ceilings.max_idle,
+        ),
+    ] {
+        if Ceilings::check(key, default, ceiling).is_err() {
+            v.refuse(
+                key,
+                format!(
+                    "{default} is above {ceiling_key} ({ceiling}): every pre-login session \
+                     would be refused; lower it or raise the ceiling"
+                ),
+            );
+        }
+    }
+
+    pre_login
 }
 
 /// The lifetime ceilings (Tessera's own keys), each checked against the
