@@ -721,3 +721,88 @@ async fn create_replaces_an_expired_item_under_the_same_key() {
     let index = raw_item(&store, index_key("uma")).await.expect("index");
     assert_eq!(index["s"].as_m().unwrap().len(), 1);
 }
+
+/// An item's size as DynamoDB counts it: attribute names plus values
+/// (strings in UTF-8 bytes; numbers about one byte per two digits, plus
+/// one).
+fn item_size(item: &HashMap<String, AttributeValue>) -> usize {
+    item.iter()
+        .map(|(name, value)| {
+            name.len()
+                + match value {
+                    AttributeValue::S(s) => s.len(),
+                    AttributeValue::N(n) => n.len().div_ceil(2) + 1,
+                    AttributeValue::B(b) => b.as_ref().len(),
+                    _ => 1,
+                }
+        })
+        .sum()
+}
+
+#[tokio::test]
+async fn a_pre_login_session_is_one_item_and_no_index_item() {
+    let (store, _) = common::fresh_store("pre-login").await;
+    let t0 = now();
+    let mut data = serde_json::Map::new();
+    data.insert("cart".into(), serde_json::json!("x".repeat(200)));
+    let pre = tessera_core::Session::start_anonymous(
+        tessera_core::Context::default(),
+        None,
+        None,
+        data.clone(),
+        &tessera_core::Policy::default(),
+        t0,
+    )
+    .expect("pre-login session");
+    let base = session_ref("pre-login");
+    let id = tessera_crypto::SessionRef::new(
+        tessera_crypto::SubjectTag::from_bytes([0x5e, 0x11]),
+        base.storage_key(),
+    );
+    store.create_anonymous(&id, &pre, t0).await.expect("create");
+    let mut next = pre.clone();
+    next.data.insert("step".into(), serde_json::json!(2));
+    store.update(&id, &next, t0).await.expect("update");
+    let items = store
+        .client()
+        .scan()
+        .table_name(store.table())
+        .send()
+        .await
+        .expect("scan")
+        .items
+        .unwrap_or_default();
+    assert_eq!(items.len(), 1, "one item, no index item: {items:?}");
+    let item = &items[0];
+    assert_eq!(item["username"].as_s().unwrap(), &format!("s#{id}"));
+    assert_eq!(item["sub"].as_s().unwrap(), "");
+    let pre_bytes = item_size(item);
+
+    let signed_in_id = session_ref("quentin");
+    let mut signed_in = session("quentin", "web", t0, 60, 60, 30);
+    signed_in.data = data;
+    store
+        .create(
+            &signed_in_id,
+            &signed_in,
+            &policy(5, OnQuotaExhaustion::DenyLogin),
+            t0,
+        )
+        .await
+        .expect("create");
+    let session_bytes = item_size(
+        &raw_item(&store, format!("s#{signed_in_id}"))
+            .await
+            .expect("session item"),
+    );
+    let index_bytes = item_size(
+        &raw_item(&store, index_key("quentin"))
+            .await
+            .expect("index item"),
+    );
+    eprintln!(
+        "item sizes, 200-byte data: pre-login {pre_bytes} B; signed-in {session_bytes} B \
+         + index {index_bytes} B"
+    );
+    assert!(pre_bytes < session_bytes + index_bytes);
+}

@@ -442,3 +442,40 @@ async fn two_processes_sharing_a_folder_keep_the_quota() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_pre_login_session_is_one_file_and_no_index() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("store");
+    let store = LocalStore::open(&LocalConfig::new(&root)).await.unwrap();
+    let t = now();
+    let mut data = serde_json::Map::new();
+    data.insert("cart".into(), serde_json::json!("x".repeat(200)));
+    let pre = tessera_core::Session::start_anonymous(
+        tessera_core::Context::default(),
+        None,
+        None,
+        data,
+        &tessera_core::Policy::default(),
+        t,
+    )
+    .unwrap();
+    let base = session_ref("pre-login");
+    let id = tessera_crypto::SessionRef::new(
+        tessera_crypto::SubjectTag::from_bytes([0x5e, 0x11]),
+        base.storage_key(),
+    );
+    store.create_anonymous(&id, &pre, t).await.unwrap();
+    let mut next = pre.clone();
+    next.data.insert("step".into(), serde_json::json!(2));
+    store.update(&id, &next, t).await.unwrap();
+    let mut files = Vec::new();
+    all_files(&root.join("sessions"), &mut files);
+    all_files(&root.join("subjects"), &mut files);
+    let files: Vec<_> = files.into_iter().filter(|f| f.is_file()).collect();
+    assert_eq!(files.len(), 1, "one session file, no index: {files:?}");
+    assert!(files[0].starts_with(root.join("sessions")));
+    let bytes = std::fs::metadata(&files[0]).unwrap().len();
+    eprintln!("a pre-login session with 200 bytes of data: one file of {bytes} bytes");
+    assert_eq!(mode(&files[0]), 0o600);
+}

@@ -511,3 +511,98 @@ async fn the_documented_acl_is_enough() {
         .expect_err("no permission on other keys");
     assert!(matches!(err, StoreError::Backend { .. }), "{err:?}");
 }
+
+/// Every key under the config's prefix.
+async fn keys_under(raw: &Client, prefix: &str) -> Vec<String> {
+    let mut keys: Vec<String> = raw
+        .custom(
+            CustomCommand::new_static("KEYS", None, false),
+            vec![format!("{prefix}*")],
+        )
+        .await
+        .expect("keys");
+    keys.sort();
+    keys
+}
+
+/// `MEMORY USAGE` of `key`, in bytes.
+async fn memory_usage(raw: &Client, key: &str) -> i64 {
+    raw.custom(
+        CustomCommand::new_static("MEMORY", None, false),
+        vec!["USAGE", key],
+    )
+    .await
+    .expect("memory usage")
+}
+
+#[tokio::test]
+async fn a_pre_login_session_is_one_value_and_no_index_key() {
+    let config = common::standalone_config();
+    let store = RedisStore::open(&config).await.expect("connects");
+    let raw = common::raw_client(&config).await;
+    let now = now();
+    let mut data = serde_json::Map::new();
+    data.insert("cart".into(), serde_json::json!("x".repeat(200)));
+    let pre = tessera_core::Session::start_anonymous(
+        tessera_core::Context::default(),
+        None,
+        None,
+        data.clone(),
+        &tessera_core::Policy::default(),
+        now,
+    )
+    .expect("pre-login session");
+    let base = session_ref("pre-login");
+    let id = SessionRef::new(
+        SubjectTag::from_bytes([0x5e, 0x11]),
+        StorageKey::from_bytes(*base.storage_key().as_bytes()),
+    );
+    store
+        .create_anonymous(&id, &pre, now)
+        .await
+        .expect("create");
+    let mut next = pre.clone();
+    next.data.insert("step".into(), serde_json::json!(2));
+    store.update(&id, &next, now).await.expect("update");
+    let later = Timestamp::from_millis(now.as_millis() + 20 * MIN);
+    store
+        .get_and_touch(&id, later, Touch::Yes)
+        .await
+        .expect("touch")
+        .expect("alive");
+    let key = store.session_key(&id);
+    assert_eq!(
+        keys_under(&raw, &config.key_prefix).await,
+        [key.clone()],
+        "one value, no index key, after a create, an update and a touch"
+    );
+    let (_, fields, _) = stored(&raw, &key).await;
+    assert_eq!(fields.sh, "", "no subject hash: no index");
+    assert_eq!(fields.v, 2);
+
+    // What it costs next to a signed-in session with the same data: that
+    // one also has an index key (its subject's only session here).
+    let signed_in_id = session_ref("quentin");
+    let mut signed_in = session("quentin", "web", now, 60, 60, 30);
+    signed_in.data = data;
+    store
+        .create(
+            &signed_in_id,
+            &signed_in,
+            &policy(5, OnQuotaExhaustion::DenyLogin),
+            now,
+        )
+        .await
+        .expect("create");
+    let pre_bytes = memory_usage(&raw, &key).await;
+    let value_bytes = memory_usage(&raw, &store.session_key(&signed_in_id)).await;
+    let index_bytes = memory_usage(&raw, &store.index_key(&signed_in.subject)).await;
+    eprintln!(
+        "MEMORY USAGE, 200-byte data: pre-login {pre_bytes} B; signed-in {value_bytes} B \
+         + index {index_bytes} B"
+    );
+    assert!(
+        pre_bytes < value_bytes + index_bytes,
+        "a pre-login session costs less than a signed-in one"
+    );
+}
