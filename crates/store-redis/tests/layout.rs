@@ -574,7 +574,7 @@ async fn a_pre_login_session_is_one_value_and_no_index_key() {
     let key = store.session_key(&id);
     assert_eq!(
         keys_under(&raw, &config.key_prefix).await,
-        [key.clone()],
+        std::slice::from_ref(&key),
         "one value, no index key, after a create, an update and a touch"
     );
     let (_, fields, _) = stored(&raw, &key).await;
