@@ -4,7 +4,8 @@
 //! handlers ask for it with extractors:
 //!
 //! * [`Session`] on any route: [`login`](Session::login) (a new session and
-//!   SID, in a cookie) and [`logout`](Session::logout);
+//!   SID, in a cookie), [`logout`](Session::logout), and the data of
+//!   whatever session there is, signed in or pre-login;
 //! * [`SignedIn`] where a user must be signed in (`401` otherwise), or
 //!   `Option<SignedIn>` where one may be: the subject, typed data
 //!   ([`get`](SignedIn::get), [`insert`](SignedIn::insert)) and
@@ -22,8 +23,8 @@
 //! `409` conflict or quota, `503` with `Retry-After` when the backend is
 //! down (an outage is never a logout).
 //!
-//! The `login` example of this crate is a whole application: login, whoami
-//! with a visit counter, logout.
+//! The `login` example of this crate is a whole application: a cart
+//! before the login, login, whoami with a visit counter, logout.
 //!
 //! **One dependency.** An application needs this crate alone (with axum,
 //! tokio and serde): the features choose where sessions live, and
@@ -42,6 +43,10 @@
 //! ends 30 days after the last authentication (`auth_life`), 180 days
 //! after its creation (`max_life`), or after 10 days unused (`max_idle`);
 //! the cookie is `__Host-tessera`, `Secure`, `HttpOnly`, `SameSite=Lax`.
+//! Data stored before anyone signs in ([`Session::insert`] and the like)
+//! lives in a pre-login session: no quota, 30 minutes idle and 24 hours at
+//! most ([`Policy::pre_login`](tessera_store::core::Policy)); a login
+//! carries it over under a new SID and ends it.
 //! [`SignedIn::update`] retries a lost race up to 64 times with random
 //! waits of at most 64 ms, so ordinary concurrency gives no `409`.
 

@@ -132,7 +132,7 @@ impl Client {
     ) -> Result<Created, ClientError> {
         let request = self
             .call(Method::POST, "/sessions")
-            .header("SID", sid_header(pre_login)?)
+            .header("Pre-Login-SID", sid_header(pre_login)?)
             .json(new);
         json(self.send(request).await?).await
     }

@@ -25,7 +25,7 @@ async fn pre_login(server: &TestServer, body: Value) -> (String, Value) {
 async fn sign_in(server: &TestServer, sid: &str, body: Value) -> reqwest::Response {
     server
         .api(Method::POST, "/sessions")
-        .header("SID", sid)
+        .header("Pre-Login-SID", sid)
         .json(&body)
         .send()
         .await
@@ -186,5 +186,31 @@ async fn a_login_refused_by_the_quota_keeps_the_pre_login_session() {
     .await;
     let kept: Value = server.get_by_sid(&sid, "").await.json().await.unwrap();
     assert_eq!(kept["data"], json!({"cart": [1]}));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_sid_header_on_a_create_is_ignored_as_in_the_reference() {
+    let server = TestServer::start().await;
+    let (sid, _) = pre_login(&server, json!({"data": {"cart": [9]}})).await;
+    let response = server
+        .api(Method::POST, "/sessions")
+        .header("SID", &sid)
+        .json(&login("erin"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let created: Value = response.json().await.unwrap();
+    assert!(created["session"].get("data").is_none(), "nothing carried");
+    assert_eq!(server.get_by_sid(&sid, "").await.status(), StatusCode::OK);
+    let empty = server
+        .api(Method::POST, "/sessions")
+        .header("Pre-Login-SID", "")
+        .json(&login("erin"))
+        .send()
+        .await
+        .unwrap();
+    expect_error(empty, StatusCode::BAD_REQUEST, "invalid_request").await;
     server.stop().await;
 }

@@ -511,6 +511,12 @@ fn a_default_above_its_ceiling_names_the_default() {
     );
     let (_, error) = one_error("sessionStore:\n  maxIdleTimeCeiling: 0\n");
     assert_eq!(error.key(), "sessionStore.maxIdleTimeCeiling");
+    // The pre-login defaults give way to a ceiling unless set above it.
+    let (_, error) = one_error(
+        "sessionStore:\n  maxLifetime: 60\n  maxLifetimeCeiling: 60\n  preLoginMaxLifetime: 61\n",
+    );
+    assert_eq!(error.key(), "sessionStore.preLoginMaxLifetime");
+    assert!(error.message().contains("maxLifetimeCeiling"), "{error}");
 }
 
 /// The first `lang` block after `marker` in docs/configuration.md.

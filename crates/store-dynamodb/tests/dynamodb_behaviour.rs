@@ -740,7 +740,10 @@ fn item_size(item: &HashMap<String, AttributeValue>) -> usize {
 }
 
 #[tokio::test]
-#[expect(clippy::print_stderr, reason = "the size is reported for docs/backends")]
+#[expect(
+    clippy::print_stderr,
+    reason = "the size is reported for docs/backends"
+)]
 async fn a_pre_login_session_is_one_item_and_no_index_item() {
     let (store, _) = common::fresh_store("pre-login").await;
     let t0 = now();

@@ -444,7 +444,10 @@ async fn two_processes_sharing_a_folder_keep_the_quota() {
 }
 
 #[tokio::test]
-#[expect(clippy::print_stderr, reason = "the size is reported for docs/backends")]
+#[expect(
+    clippy::print_stderr,
+    reason = "the size is reported for docs/backends"
+)]
 async fn a_pre_login_session_is_one_file_and_no_index() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("store");

@@ -536,7 +536,10 @@ async fn memory_usage(raw: &Client, key: &str) -> i64 {
 }
 
 #[tokio::test]
-#[expect(clippy::print_stderr, reason = "the size is reported for docs/backends")]
+#[expect(
+    clippy::print_stderr,
+    reason = "the size is reported for docs/backends"
+)]
 async fn a_pre_login_session_is_one_value_and_no_index_key() {
     let config = common::standalone_config();
     let store = RedisStore::open(&config).await.expect("connects");

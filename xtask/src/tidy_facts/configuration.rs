@@ -132,6 +132,16 @@ const CODE_DEFAULTS: &[(&str, &str, &[&str])] = &[
         &["impl Default for Ceilings", "max_idle: "],
     ),
     (
+        "sessionStore/preLoginMaxLifetime",
+        POLICY_RS,
+        &["impl Default for PreLogin", "max_life: "],
+    ),
+    (
+        "sessionStore/preLoginMaxIdleTime",
+        POLICY_RS,
+        &["impl Default for PreLogin", "max_idle: "],
+    ),
+    (
         "sessionStore/quotaPerSubject",
         POLICY_RS,
         &["pub const DEFAULT: Self ="],

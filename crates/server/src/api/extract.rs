@@ -133,6 +133,28 @@ pub(crate) fn sid(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
     }
 }
 
+/// The `Pre-Login-SID` header of a login from a pre-login session, if
+/// any: at most one, and not empty. (The `SID` header keeps its reference
+/// meaning, and a create ignores it as the reference does.)
+pub(crate) fn pre_login_sid(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let mut values = headers.get_all("pre-login-sid").iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(ApiError::invalid_request(
+            "send at most one `Pre-Login-SID` header",
+        ));
+    }
+    match value.to_str() {
+        Ok("") => Err(ApiError::invalid_request(
+            "the `Pre-Login-SID` header is empty",
+        )),
+        Ok(text) => Ok(Some(text)),
+        Err(_) => Err(ApiError::invalid_sid()),
+    }
+}
+
 /// The query parameters the API knows. Each operation says which it
 /// accepts; any other parameter is refused, so a misspelt
 /// `skip_last_used_update` cannot silently touch a session.

@@ -74,8 +74,8 @@ impl CreateBody {
 
 /// `POST /sessions`: starts a session and returns its SID (the only time it
 /// is ever sent), its admin `id`, the session, and the sessions closed to
-/// make room under the quota. With a `SID` header naming a pre-login
-/// session, the login carries that session's data (the body's `data` laid
+/// make room under the quota. With a `Pre-Login-SID` header naming a
+/// pre-login session, the login carries that session's data (the body's `data` laid
 /// over it) and ends it.
 pub(crate) async fn create(
     State(state): State<Shared>,
@@ -84,7 +84,7 @@ pub(crate) async fn create(
     JsonBody(body): JsonBody<CreateBody>,
 ) -> Result<Response, ApiError> {
     Params::parse(&uri)?.only(&[], "POST /sessions")?;
-    let pre_login = extract::sid(&headers)?;
+    let pre_login = extract::pre_login_sid(&headers)?;
     let (params, credentials) = body.into_params()?;
     let sealed = credentials
         .as_ref()
@@ -135,8 +135,8 @@ pub(crate) struct PreLoginBody {
 
 /// `POST /sessions/pre-login`: starts a pre-login session (no subject, no
 /// quota, data only, short lifetimes) and returns its SID. A later
-/// `POST /sessions` with this SID in the `SID` header signs a subject in
-/// from it.
+/// `POST /sessions` with this SID in the `Pre-Login-SID` header signs a
+/// subject in from it.
 pub(crate) async fn create_pre_login(
     State(state): State<Shared>,
     uri: Uri,

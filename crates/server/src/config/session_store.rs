@@ -238,10 +238,25 @@ fn pre_login(
     lifetime: &impl Fn(&mut Validator<'_>, &'static str, Lifetime) -> Lifetime,
     ceilings: Ceilings,
 ) -> tessera_core::PreLogin {
+    // Unset, a default above a ceiling gives way to it: a deployment
+    // that set ceilings before pre-login sessions existed keeps working.
     let defaults = tessera_core::PreLogin::default();
+    let capped = |default: Lifetime, ceiling: Lifetime| match (default.minutes(), ceiling.minutes())
+    {
+        (Some(d), Some(c)) if c < d => ceiling,
+        _ => default,
+    };
     let pre_login = tessera_core::PreLogin {
-        max_life: lifetime(v, "sessionStore.preLoginMaxLifetime", defaults.max_life),
-        max_idle: lifetime(v, "sessionStore.preLoginMaxIdleTime", defaults.max_idle),
+        max_life: lifetime(
+            v,
+            "sessionStore.preLoginMaxLifetime",
+            capped(defaults.max_life, ceilings.max_life),
+        ),
+        max_idle: lifetime(
+            v,
+            "sessionStore.preLoginMaxIdleTime",
+            capped(defaults.max_idle, ceilings.max_idle),
+        ),
     };
     for (key, default, ceiling_key, ceiling) in [
         (
