@@ -378,6 +378,28 @@ async fn main() {
         })
         .await;
         create_rtt = (script_calls(&raw).await - before) as f64 / args.ops as f64;
+
+        // Pre-login creates: no quota and no index, one key each.
+        let s = Arc::clone(&store);
+        let pre_ids: Arc<std::sync::Mutex<Vec<tessera_crypto::SessionRef>>> = Arc::default();
+        let made = Arc::clone(&pre_ids);
+        let pre_login = run(args.ops, c, move |_| {
+            let s = Arc::clone(&s);
+            let made = Arc::clone(&made);
+            async move {
+                let t = now();
+                let id = pre_login_ref();
+                s.create_anonymous(&id, &payload_pre_login(t), t)
+                    .await
+                    .expect("create a pre-login session");
+                made.lock().expect("ids").push(id);
+            }
+        })
+        .await;
+        let pre_ids = std::mem::take(&mut *pre_ids.lock().expect("ids"));
+        for chunk in pre_ids.chunks(1000) {
+            futures::future::join_all(chunk.iter().map(|id| store.delete(id, now()))).await;
+        }
         for i in 0..CREATE_SUBJECTS {
             let subject = Subject::new(format!("bench-{c}-{i}")).expect("subject");
             store
@@ -385,7 +407,7 @@ async fn main() {
                 .await
                 .expect("clean up");
         }
-        rows.push((c, baselines, touch, create));
+        rows.push((c, baselines, touch, create, pre_login));
     }
 
     // Memory per session.
@@ -419,14 +441,35 @@ async fn main() {
     for chunk in ids.chunks(1000) {
         futures::future::join_all(chunk.iter().map(|id| store.delete(id, now()))).await;
     }
+    let mem_before = used_memory(&raw).await;
+    let mut pre_ids = Vec::with_capacity(args.memory_sessions);
+    for chunk in made.chunks(1000) {
+        let batch = futures::future::join_all(chunk.iter().map(|_| {
+            let s = Arc::clone(&s);
+            async move {
+                let id = pre_login_ref();
+                s.create_anonymous(&id, &payload_pre_login(t), t)
+                    .await
+                    .expect("create a pre-login session");
+                id
+            }
+        }))
+        .await;
+        pre_ids.extend(batch);
+    }
+    let pre_login_per_session =
+        (used_memory(&raw).await - mem_before) as f64 / args.memory_sessions.max(1) as f64;
+    for chunk in pre_ids.chunks(1000) {
+        futures::future::join_all(chunk.iter().map(|id| store.delete(id, now()))).await;
+    }
     store.delete(&id, now()).await.expect("clean up");
     let _: i64 = raw.del(&get_key).await.expect("clean up");
 
     println!(
-        "| concurrency | redis-benchmark GET ops/s (p50 / p99 ms) | redis-benchmark, the same GET | Tessera get-and-touch | vs same call | vs GET | Tessera create |"
+        "| concurrency | redis-benchmark GET ops/s (p50 / p99 ms) | redis-benchmark, the same GET | Tessera get-and-touch | vs same call | vs GET | Tessera create | Tessera pre-login create |"
     );
-    println!("|---|---|---|---|---|---|---|");
-    for (c, baselines, touch, create) in &rows {
+    println!("|---|---|---|---|---|---|---|---|");
+    for (c, baselines, touch, create, pre_login) in &rows {
         let (get, script, vs_script, vs_get) = match baselines {
             Some((get, script)) => (
                 get.cell(),
@@ -437,9 +480,10 @@ async fn main() {
             None => ("-".into(), "-".into(), "-".into(), "-".into()),
         };
         println!(
-            "| {c} | {get} | {script} | {} | {vs_script} | {vs_get} | {} |",
+            "| {c} | {get} | {script} | {} | {vs_script} | {vs_get} | {} | {} |",
             touch.cell(),
-            create.cell()
+            create.cell(),
+            pre_login.cell()
         );
     }
     println!();
@@ -451,5 +495,38 @@ async fn main() {
         args.memory_sessions,
         per_session / PAYLOAD_BYTES as f64
     );
+    println!(
+        "memory: {pre_login_per_session:.0} bytes per pre-login session over {} sessions (data payload {PAYLOAD_BYTES} B)",
+        args.memory_sessions
+    );
     let _ = raw.quit().await;
+}
+
+/// A pre-login session's reference: a random tag, as a pre-login SID
+/// carries, and a random storage key.
+fn pre_login_ref() -> tessera_crypto::SessionRef {
+    let mut bytes = [0u8; 34];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .expect("random");
+    let mut key = [0u8; 32];
+    key.copy_from_slice(&bytes[2..]);
+    tessera_crypto::SessionRef::new(
+        tessera_crypto::SubjectTag::from_bytes([bytes[0], bytes[1]]),
+        tessera_crypto::StorageKey::from_bytes(key),
+    )
+}
+
+/// A pre-login session at `t` holding the same payload as the others.
+fn payload_pre_login(t: Timestamp) -> tessera_core::Session {
+    let data = payload_session("pre-login", t).data;
+    tessera_core::Session::start_anonymous(
+        tessera_core::Context::default(),
+        None,
+        None,
+        data,
+        &tessera_core::Policy::default(),
+        t,
+    )
+    .expect("a pre-login session")
 }
