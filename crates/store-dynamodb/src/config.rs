@@ -57,7 +57,7 @@ pub struct DynamoDbConfig {
     /// `connect_timeout_ms`).
     #[serde(
         rename = "connect_timeout_ms",
-        with = "tessera_store::millis",
+        with = "tessera_store::backend::millis",
         default = "defaults::connect_timeout"
     )]
     pub connect_timeout: Duration,
@@ -65,7 +65,7 @@ pub struct DynamoDbConfig {
     /// `attempt_timeout_ms`).
     #[serde(
         rename = "attempt_timeout_ms",
-        with = "tessera_store::millis",
+        with = "tessera_store::backend::millis",
         default = "defaults::attempt_timeout"
     )]
     pub attempt_timeout: Duration,
@@ -86,7 +86,7 @@ pub struct DynamoDbConfig {
     /// window has passed since the stored last use.
     #[serde(
         rename = "touch_window_ms",
-        with = "tessera_store::millis",
+        with = "tessera_store::backend::millis",
         default = "defaults::touch_window"
     )]
     pub touch_window: Duration,

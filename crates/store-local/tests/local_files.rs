@@ -160,7 +160,11 @@ async fn a_folder_swapped_after_start_up_and_planted_files_are_refused() {
     assert!(copy.success());
     let mut planted = s.clone();
     planted.subject = Subject::new("mallory").unwrap();
-    std::fs::write(root.join(&file), tessera_store::record::encode(&planted)).unwrap();
+    std::fs::write(
+        root.join(&file),
+        tessera_store::backend::record::encode(&planted),
+    )
+    .unwrap();
     let read = store.get(&id, now).await.unwrap().expect("still there");
     assert_eq!(
         read.subject.as_str(),

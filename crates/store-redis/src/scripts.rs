@@ -159,7 +159,7 @@ mod tests {
     fn the_scripts_know_the_record_size_cap() {
         let line = format!(
             "local TESSERA_MAX_BYTES = {}\n",
-            tessera_store::record::MAX_RECORD_BYTES
+            tessera_store::backend::record::MAX_RECORD_BYTES
         );
         assert!(
             super::PRELUDE.contains(&line),

@@ -9,6 +9,8 @@
 //!   Applications never see storage keys or raw keys.
 //! * [`MemoryStore`] keeps sessions in process memory, for tests and for
 //!   embedding where losing sessions on restart is fine.
+//! * [`backend`] holds what a backend author needs besides the contract:
+//!   the quota, update and listing rules and the stored record format.
 //! * [`Clock`] and [`SystemRandom`] are the two places where time and
 //!   randomness enter; tests inject [`MockClock`] and a seeded generator.
 //!
@@ -18,12 +20,11 @@
 //! [`Policy`]: tessera_core::Policy
 
 mod alias;
+pub mod backend;
 mod clock;
 mod error;
 mod memory;
-pub mod millis;
 mod random;
-pub mod record;
 mod service;
 mod store;
 #[cfg(feature = "testkit")]
@@ -57,8 +58,5 @@ pub mod prelude {
         StoredSession, Touch,
     };
 }
-pub use store::{
-    Created, Imported, PurgeReport, RevokeReport, SessionStore, StoredSession, Touch, check_update,
-    compare_and_set, listed, quota_plan,
-};
+pub use store::{Created, Imported, PurgeReport, RevokeReport, SessionStore, StoredSession, Touch};
 pub use tessera_crypto::SessionRef;

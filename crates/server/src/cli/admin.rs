@@ -305,7 +305,7 @@ async fn import_json_lines(
 
 /// The longest JSON Lines record `sessions import` reads: twice the largest
 /// record a store keeps, since credentials arrive in plaintext JSON.
-const MAX_LINE_BYTES: usize = 2 * tessera_store::record::MAX_RECORD_BYTES;
+const MAX_LINE_BYTES: usize = 2 * tessera_store::backend::record::MAX_RECORD_BYTES;
 
 /// What [`read_line`] found.
 enum LineRead {

@@ -276,7 +276,10 @@ mod tests {
 
     #[test]
     fn the_long_version_names_the_formats_of_this_build() {
-        let record = format!("records: format {} (", tessera_store::record::FORMAT);
+        let record = format!(
+            "records: format {} (",
+            tessera_store::backend::record::FORMAT
+        );
         let redis = format!("Redis value format {};", tessera_store_redis::VALUE_FORMAT);
         assert!(LONG_VERSION.contains(&record), "{LONG_VERSION}");
         assert!(LONG_VERSION.contains(&redis), "{LONG_VERSION}");

@@ -17,7 +17,8 @@ use aws_sdk_dynamodb::types::{
 use std::collections::{BTreeMap, HashMap};
 use tessera_core::{Policy, Session, Timestamp};
 use tessera_crypto::SessionRef;
-use tessera_store::{Created, StoreError, quota_plan};
+use tessera_store::backend::quota_plan;
+use tessera_store::{Created, StoreError};
 
 impl DynamoDbStore {
     pub(super) async fn create_session(

@@ -236,7 +236,9 @@ impl SessionStore for DynamoDbStore {
     ) -> Result<Vec<StoredSession>, StoreError> {
         let index = self.read_index(subject).await?;
         let (stored, _) = self.sessions_of(&index, true).await?;
-        Ok(tessera_store::listed(stored, subject, context, now))
+        Ok(tessera_store::backend::listed(
+            stored, subject, context, now,
+        ))
     }
 
     async fn delete_by_subject(

@@ -40,9 +40,9 @@ const RECONNECT_MAX_MS: u32 = 1_000;
 const SCAN_PAGE: u32 = 500;
 const HOUSEKEEPING_CONCURRENCY: usize = 32;
 /// The last byte offset a session read asks for (`GETRANGE 0 READ_CAP`):
-/// one past [`tessera_store::record::MAX_RECORD_BYTES`], so that a value
+/// one past [`tessera_store::backend::record::MAX_RECORD_BYTES`], so that a value
 /// over the cap shows as such without being read whole.
-const READ_CAP: usize = tessera_store::record::MAX_RECORD_BYTES;
+const READ_CAP: usize = tessera_store::backend::record::MAX_RECORD_BYTES;
 
 /// Sessions in Redis (standalone, Sentinel or Cluster).
 ///

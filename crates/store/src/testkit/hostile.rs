@@ -230,14 +230,14 @@ pub async fn hostile_deep_nesting_is_refused_without_a_crash(f: Fixture) {
         .expect("the store still serves good sessions");
 }
 
-/// A value over [`MAX_RECORD_BYTES`](crate::record::MAX_RECORD_BYTES) is
+/// A value over [`MAX_RECORD_BYTES`](crate::backend::record::MAX_RECORD_BYTES) is
 /// refused, not decoded.
 pub async fn hostile_a_value_over_the_size_cap_is_refused(f: Fixture) {
     let (sessions, _clock) = service(&f, true);
     let (new, sid, mut big) = logged_in(&sessions, "alice").await;
     big.data.insert(
         "padding".into(),
-        Value::from("x".repeat(crate::record::MAX_RECORD_BYTES)),
+        Value::from("x".repeat(crate::backend::record::MAX_RECORD_BYTES)),
     );
     if !(f.raw.write)(new.id, (f.raw.encode)(&big)).await {
         // The backend refuses values this large itself (DynamoDB).
@@ -376,6 +376,6 @@ mod tests {
         let s = super::super::session("a", "web", now, 60, 60, 60);
         let bytes = super::super::nested_record(&s, 10_000);
         assert!(bytes.windows(3).any(|w| w == b"[[["));
-        assert!(crate::record::decode(&bytes).is_err());
+        assert!(crate::backend::record::decode(&bytes).is_err());
     }
 }

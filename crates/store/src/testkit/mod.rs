@@ -63,13 +63,14 @@ pub struct RawAccess {
 }
 
 /// [`RawAccess::encode_nested`] for the backends that store
-/// [`record`](crate::record)s: a record whose claim `deep` is `depth`
+/// [`record`](crate::backend::record)s: a record whose claim `deep` is `depth`
 /// nested arrays.
 pub fn nested_record(session: &Session, depth: usize) -> Vec<u8> {
     let mut s = session.clone();
     s.claims
         .insert("deep".into(), serde_json::Value::from(NESTED_MARKER));
-    let text = String::from_utf8(crate::record::encode(&s)).expect("records are JSON text");
+    let text =
+        String::from_utf8(crate::backend::record::encode(&s)).expect("records are JSON text");
     let nested = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
     text.replace(&format!("\"{NESTED_MARKER}\""), &nested)
         .into_bytes()
@@ -101,7 +102,7 @@ pub struct Fixture {
 pub fn next_format_record() -> Vec<u8> {
     format!(
         "{{\"format\":{},\"written_by\":\"a newer Tessera\"}}",
-        crate::record::FORMAT + 1
+        crate::backend::record::FORMAT + 1
     )
     .into_bytes()
 }
