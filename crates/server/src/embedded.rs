@@ -307,7 +307,7 @@ fn data_dir_error(path: &Path, what: &str, source: Option<io::Error>) -> ServerE
 
 #[cfg(test)]
 mod tests {
-    use tessera_crypto::SeededRandom;
+    use tessera_crypto::testkit::SeededRandom;
 
     use super::*;
 

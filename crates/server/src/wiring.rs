@@ -412,8 +412,9 @@ impl Server {
 #[cfg(test)]
 mod tests {
     use tessera_core::{Lifetime, SessionParams, Subject, Timestamp};
-    use tessera_crypto::SeededRandom;
-    use tessera_store::{MemoryStore, MockClock};
+    use tessera_crypto::testkit::SeededRandom;
+    use tessera_store::MemoryStore;
+    use tessera_store::testkit::MockClock;
 
     use super::*;
     use crate::config::{self as config_mod, ConfigSources};

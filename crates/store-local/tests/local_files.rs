@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tessera_core::{OnQuotaExhaustion, Subject, Timestamp};
+use tessera_store::testkit::MockClock;
 use tessera_store::testkit::{policy, session, session_ref};
-use tessera_store::{Clock, MockClock, SessionStore, StoreError, SystemClock, Touch};
+use tessera_store::{Clock, SessionStore, StoreError, SystemClock, Touch};
 use tessera_store_local::{LocalConfig, LocalError, LocalStore};
 
 fn now() -> Timestamp {

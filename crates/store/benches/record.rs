@@ -7,7 +7,8 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::Value;
 use tessera_core::{Policy, RecordMac, Session, SessionParams, Subject, Timestamp};
-use tessera_crypto::{MasterKeys, RootKey, SeededRandom, StorageKey, SubjectTag};
+use tessera_crypto::testkit::SeededRandom;
+use tessera_crypto::{MasterKeys, RootKey, StorageKey, SubjectTag};
 use tessera_store::SessionRef;
 use tessera_store::backend::record::{self, mac_message};
 

@@ -12,7 +12,8 @@
 //! * [`backend`] holds what a backend author needs besides the contract:
 //!   the quota, update and listing rules and the stored record format.
 //! * [`Clock`] and [`SystemRandom`] are the two places where time and
-//!   randomness enter; tests inject [`MockClock`] and a seeded generator.
+//!   randomness enter; tests inject `testkit::MockClock` and
+//!   `tessera_crypto::testkit::SeededRandom` (feature `testkit`).
 //!
 //! This crate does no I/O: stores that do live in the `tessera-store-*`
 //! crates.
@@ -31,7 +32,7 @@ mod store;
 pub mod testkit;
 
 pub use alias::LegacyAlias;
-pub use clock::{Clock, MockClock, SystemClock};
+pub use clock::{Clock, SystemClock};
 pub use error::{BoxError, SessionsError, StoreError};
 pub use memory::MemoryStore;
 pub use random::SystemRandom;

@@ -11,12 +11,11 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use tessera_core::{Lifetime, OnQuotaExhaustion, Session, SessionParams, Subject, Timestamp};
-use tessera_crypto::{MasterKeys, RootKey, SeededRandom};
+use tessera_crypto::testkit::SeededRandom;
+use tessera_crypto::{MasterKeys, RootKey};
 
-use super::{Fixture, policy};
-use crate::{
-    Clock, MockClock, Sessions, SessionsConfig, SessionsError, StoreError, SystemClock, Touch,
-};
+use super::{Fixture, MockClock, policy};
+use crate::{Clock, Sessions, SessionsConfig, SessionsError, StoreError, SystemClock, Touch};
 
 /// The deployment's key in these behaviours (the writer does not hold it).
 const ROOT: &str = "3c1f9e2a7b6d5c4e8f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f6a";

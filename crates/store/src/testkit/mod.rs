@@ -4,8 +4,8 @@
 //! A backend's test file calls [`conformance_tests!`](crate::conformance_tests)
 //! with an async function returning a fresh, isolated [`Fixture`]; the macro
 //! writes one `#[tokio::test]` per behaviour in [`conformance`]. All
-//! behaviours are driven by a [`MockClock`](crate::MockClock), never by
-//! sleeping. A new backend is done when the whole suite passes.
+//! behaviours are driven by a [`MockClock`], never by sleeping. A new
+//! backend is done when the whole suite passes.
 //!
 //! ```text
 //! async fn fixture() -> tessera_store::testkit::Fixture { /* a fresh store */ }
@@ -19,6 +19,8 @@ mod process;
 
 pub use certificates::make_certificates;
 pub use process::KillOnDrop;
+
+pub use crate::clock::MockClock;
 
 use std::future::Future;
 use std::pin::Pin;
