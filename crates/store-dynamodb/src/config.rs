@@ -236,7 +236,25 @@ impl DynamoDbConfig {
     ///
     /// With `aws_access_key` set, the static keys are used and no other
     /// credential source is consulted; they take precedence over a profile.
+    ///
+    /// Feature `unstable-driver`: outside this crate's semver promise, as
+    /// the SDK's types change with the SDK.
+    #[cfg(feature = "unstable-driver")]
     pub async fn sdk_config(&self) -> Result<aws_sdk_dynamodb::config::Builder, DynamoDbError> {
+        self.sdk_builder().await
+    }
+
+    /// A client for these settings (feature `unstable-driver`, as
+    /// [`sdk_config`](Self::sdk_config)).
+    #[cfg(feature = "unstable-driver")]
+    pub async fn client(&self) -> Result<aws_sdk_dynamodb::Client, DynamoDbError> {
+        self.sdk_client().await
+    }
+
+    /// The SDK client configuration these settings describe.
+    pub(crate) async fn sdk_builder(
+        &self,
+    ) -> Result<aws_sdk_dynamodb::config::Builder, DynamoDbError> {
         self.validate()?;
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .http_client(https_client())
@@ -278,9 +296,9 @@ impl DynamoDbConfig {
     }
 
     /// A client for these settings.
-    pub async fn client(&self) -> Result<aws_sdk_dynamodb::Client, DynamoDbError> {
+    pub(crate) async fn sdk_client(&self) -> Result<aws_sdk_dynamodb::Client, DynamoDbError> {
         Ok(aws_sdk_dynamodb::Client::from_conf(
-            self.sdk_config().await?.build(),
+            self.sdk_builder().await?.build(),
         ))
     }
 }

@@ -531,11 +531,14 @@ pub(crate) fn dynamodb(config: &Config, command: &DynamoDbCommand) -> anyhow::Re
             config.backend.store_type()
         );
     };
-    let table = table.clone().unwrap_or_else(|| dynamo.table.clone());
+    let mut dynamo = dynamo.clone();
+    if let Some(table) = table {
+        dynamo.table.clone_from(table);
+    }
+    let table = dynamo.table.clone();
     let runtime = super::runtime()?;
     runtime.block_on(async {
-        let client = dynamo.client().await.map_err(ServerError::from)?;
-        let setup = tessera_store_dynamodb::create_table(&client, &table)
+        let setup = tessera_store_dynamodb::create_table(&dynamo)
             .await
             .map_err(ServerError::from)?;
         let ttl = match &setup.ttl_before {

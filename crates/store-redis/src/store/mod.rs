@@ -89,13 +89,6 @@ impl RedisStore {
         self.keys.index(subject)
     }
 
-    /// The store's Lua scripts (names, SHA-1s and text), e.g. to replay one
-    /// with `redis-benchmark`. For the crate's benchmarks, not the API.
-    #[doc(hidden)]
-    pub fn scripts(&self) -> &Scripts {
-        &self.scripts
-    }
-
     /// A connected client, or — while every connection is down and being
     /// re-established — [`StoreError::Unavailable`] at once, rather than
     /// queueing the command until the timeout.
