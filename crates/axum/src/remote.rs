@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use serde_json::{Map, Value};
-use tessera_client::{Changes, Client, ClientError, Fetched, NewSession, Session, Sid};
+use tessera_client::{Changes, Client, ClientError, ErrorCode, Fetched, NewSession, Session, Sid};
 
 use crate::Error;
 use crate::backend::{Backend, Loaded, SidText};
@@ -28,7 +28,7 @@ impl Backend for Client {
     async fn load(&self, sid: &str, context: &str) -> Result<Option<Loaded>, Error> {
         match self.get(&Sid::new(sid), Some(context)).await {
             Ok(found) => Ok(found.map(fetched)),
-            Err(e) if e.code() == Some("invalid_sid") => Ok(None),
+            Err(e) if e.error_code() == Some(ErrorCode::InvalidSid) => Ok(None),
             Err(e) => Err(error(e)),
         }
     }
@@ -49,7 +49,12 @@ impl Backend for Client {
             .await
         {
             Ok(saved) => Ok(fetched(saved)),
-            Err(e) if matches!(e.code(), Some("not_found" | "invalid_sid")) => {
+            Err(e)
+                if matches!(
+                    e.error_code(),
+                    Some(ErrorCode::NotFound | ErrorCode::InvalidSid)
+                ) =>
+            {
                 Err(Error::NotSignedIn)
             }
             Err(e) => Err(error(e)),
@@ -59,7 +64,7 @@ impl Backend for Client {
     async fn logout(&self, sid: &str, context: &str) -> Result<(), Error> {
         match self.end(&Sid::new(sid), Some(context)).await {
             Ok(_) => Ok(()),
-            Err(e) if e.code() == Some("invalid_sid") => Ok(()),
+            Err(e) if e.error_code() == Some(ErrorCode::InvalidSid) => Ok(()),
             Err(e) => Err(error(e)),
         }
     }
@@ -83,8 +88,8 @@ fn error(e: ClientError) -> Error {
     if e.is_conflict() {
         return Error::Conflict;
     }
-    match (e.code(), &e) {
-        (Some("quota_exhausted"), _) => Error::QuotaExhausted,
+    match (e.error_code(), &e) {
+        (Some(ErrorCode::QuotaExhausted), _) => Error::QuotaExhausted,
         (
             _,
             ClientError::Api {
