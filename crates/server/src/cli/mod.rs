@@ -6,9 +6,9 @@ use std::io;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::ServerError;
+use crate::config::{self, Config, ConfigSources};
 use clap::{ArgAction, CommandFactory as _, Parser, Subcommand};
-use tessera_server::ServerError;
-use tessera_server::config::{self, Config, ConfigSources};
 
 mod admin;
 mod progress;
