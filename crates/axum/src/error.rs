@@ -6,6 +6,7 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use tessera_store::core::ErrorCode;
 
 /// A boxed error from a backend.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -92,19 +93,24 @@ impl Error {
         }
     }
 
-    /// The stable error code of the JSON body.
+    /// The stable error code of the JSON body: the `tessera` server's
+    /// code ([`ErrorCode`]) for the same failure, and `not_signed_in` and
+    /// `login_refused`, which the server has no use for.
+    ///
+    /// [`ErrorCode`]: tessera_store::core::ErrorCode
     pub fn code(&self) -> &'static str {
-        match self {
-            Self::NotSignedIn => "not_signed_in",
-            Self::LoginRefused => "login_refused",
-            Self::Conflict => "conflict",
-            Self::QuotaExhausted => "quota_exhausted",
-            Self::Invalid(_) => "invalid_request",
-            Self::Unavailable { .. } => "backend_unavailable",
+        let code = match self {
+            Self::NotSignedIn => return "not_signed_in",
+            Self::LoginRefused => return "login_refused",
+            Self::Conflict => ErrorCode::Conflict,
+            Self::QuotaExhausted => ErrorCode::QuotaExhausted,
+            Self::Invalid(_) => ErrorCode::InvalidRequest,
+            Self::Unavailable { .. } => ErrorCode::BackendUnavailable,
             Self::Data { .. } | Self::MissingLayer | Self::Backend(_) | Self::Setup(_) => {
-                "internal_error"
+                ErrorCode::InternalError
             }
-        }
+        };
+        code.as_str()
     }
 }
 

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 use tessera_client::{
-    Changes, Client, ClientError, Fetched, NewPreLogin, NewSession, Session, Sid,
+    Changes, Client, ClientError, ErrorCode, Fetched, NewPreLogin, NewSession, Session, Sid,
 };
 
 use crate::Error;
@@ -57,7 +57,14 @@ impl Backend for Client {
                 let sid = SidText::new(created.sid.expose_secret());
                 Ok(Some((sid, loaded(created.id, &created.session, 1))))
             }
-            Err(e) if matches!(e.code(), Some("not_found" | "invalid_sid")) => Ok(None),
+            Err(e)
+                if matches!(
+                    e.error_code(),
+                    Some(ErrorCode::NotFound | ErrorCode::InvalidSid)
+                ) =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(error(e)),
         }
     }
@@ -65,7 +72,7 @@ impl Backend for Client {
     async fn load(&self, sid: &str, context: &str) -> Result<Option<Loaded>, Error> {
         match self.get(&Sid::new(sid), Some(context)).await {
             Ok(found) => Ok(found.map(fetched)),
-            Err(e) if e.code() == Some("invalid_sid") => Ok(None),
+            Err(e) if e.error_code() == Some(ErrorCode::InvalidSid) => Ok(None),
             Err(e) => Err(error(e)),
         }
     }
@@ -86,7 +93,12 @@ impl Backend for Client {
             .await
         {
             Ok(saved) => Ok(fetched(saved)),
-            Err(e) if matches!(e.code(), Some("not_found" | "invalid_sid")) => {
+            Err(e)
+                if matches!(
+                    e.error_code(),
+                    Some(ErrorCode::NotFound | ErrorCode::InvalidSid)
+                ) =>
+            {
                 Err(Error::NotSignedIn)
             }
             Err(e) => Err(error(e)),
@@ -96,7 +108,7 @@ impl Backend for Client {
     async fn logout(&self, sid: &str, context: &str) -> Result<(), Error> {
         match self.end(&Sid::new(sid), Some(context)).await {
             Ok(_) => Ok(()),
-            Err(e) if e.code() == Some("invalid_sid") => Ok(()),
+            Err(e) if e.error_code() == Some(ErrorCode::InvalidSid) => Ok(()),
             Err(e) => Err(error(e)),
         }
     }
@@ -120,8 +132,8 @@ fn error(e: ClientError) -> Error {
     if e.is_conflict() {
         return Error::Conflict;
     }
-    match (e.code(), &e) {
-        (Some("quota_exhausted"), _) => Error::QuotaExhausted,
+    match (e.error_code(), &e) {
+        (Some(ErrorCode::QuotaExhausted), _) => Error::QuotaExhausted,
         (
             _,
             ClientError::Api {

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use tessera_core::ErrorCode;
+
 /// Why a call failed. Never contains a SID, the API token or credentials.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -11,7 +13,10 @@ pub enum ClientError {
     Api {
         /// The HTTP status.
         status: u16,
-        /// The stable error code (`not_found`, `conflict`, …).
+        /// The stable error code (`not_found`, `conflict`, …), as the server
+        /// wrote it; [`ClientError::error_code`] reads it. An answer without
+        /// the API's error body (a proxy's) has the status's reason here
+        /// (`bad_gateway`).
         code: String,
         /// The human description (may change between versions).
         description: String,
@@ -36,12 +41,19 @@ pub enum ClientError {
 }
 
 impl ClientError {
-    /// The API's error code, if the server answered with one.
+    /// The API's error code as text, if the server answered with one.
     pub fn code(&self) -> Option<&str> {
         match self {
             Self::Api { code, .. } => Some(code),
             _ => None,
         }
+    }
+
+    /// The API's error code, if the server answered with one this client
+    /// knows (not a proxy's answer, nor a code of a newer server: those are
+    /// only in [`code`](Self::code)).
+    pub fn error_code(&self) -> Option<ErrorCode> {
+        self.code().and_then(ErrorCode::from_code)
     }
 
     /// Whether the server or its backend is unavailable for now: no answer,
@@ -53,6 +65,7 @@ impl ClientError {
     /// Whether an update lost a race: `409 conflict` or `412
     /// precondition_failed`. Read again and retry.
     pub fn is_conflict(&self) -> bool {
-        matches!(self, Self::Api { status: 412, .. }) || self.code() == Some("conflict")
+        matches!(self, Self::Api { status: 412, .. })
+            || self.error_code() == Some(ErrorCode::Conflict)
     }
 }

@@ -4,7 +4,8 @@
 //! typed values ([`NewSession`], [`Fetched`], …) and every API error as a
 //! [`ClientError`] that says whether retrying may help
 //! ([`ClientError::is_unavailable`]) or an update lost a race
-//! ([`ClientError::is_conflict`]). A `404` for a SID is `Ok(None)`, not an
+//! ([`ClientError::is_conflict`]); the API's error code is an [`ErrorCode`]
+//! ([`ClientError::error_code`]). A `404` for a SID is `Ok(None)`, not an
 //! error: the session is simply not there.
 //!
 //! ```no_run
@@ -39,6 +40,8 @@ pub use model::{
     AuthUpdated, Changes, Created, Ended, Fetched, Listed, NewPreLogin, NewSession, Purged,
     Session, Sid, SubjectAuth,
 };
+/// The API's error codes, as [`ClientError::error_code`] reads them.
+pub use tessera_core::ErrorCode;
 
 use model::{ErrorBody, FetchedBody};
 
@@ -178,7 +181,7 @@ impl Client {
             .header("SID", sid_header(sid)?);
         match self.send(request).await {
             Ok(response) => fetched(response).await.map(Some),
-            Err(e) if e.code() == Some("not_found") => Ok(None),
+            Err(e) if e.error_code() == Some(ErrorCode::NotFound) => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -223,7 +226,7 @@ impl Client {
     async fn ended(&self, request: RequestBuilder) -> Result<Option<Session>, ClientError> {
         match self.send(request).await {
             Ok(response) => Ok(Some(json::<FetchedBody>(response).await?.session)),
-            Err(e) if e.code() == Some("not_found") => Ok(None),
+            Err(e) if e.error_code() == Some(ErrorCode::NotFound) => Ok(None),
             Err(e) => Err(e),
         }
     }

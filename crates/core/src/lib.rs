@@ -4,7 +4,8 @@
 //! deployment sets ([`Policy`]), and the decisions taken on them: when a
 //! session expires ([`Session::expiry`]), what a read does to it
 //! ([`Session::touch`]) and whether a new login fits the subject's quota
-//! ([`decide`]).
+//! ([`decide`]). It also names the error codes of the server's HTTP API
+//! ([`ErrorCode`]), which the server, its client and the axum layer share.
 //!
 //! It never does I/O, never reads the clock and never draws random numbers:
 //! time is always a `now` argument. This is checked mechanically (clippy's
@@ -22,6 +23,7 @@
 //! ```
 
 mod error;
+mod error_code;
 mod expiry;
 mod lifetime;
 mod policy;
@@ -32,6 +34,7 @@ mod time;
 mod touch;
 
 pub use error::CoreError;
+pub use error_code::{ErrorCode, UnknownErrorCode};
 pub use expiry::Expiry;
 pub use lifetime::Lifetime;
 pub use policy::{Ceilings, OnQuotaExhaustion, Policy, PreLogin, Quota};

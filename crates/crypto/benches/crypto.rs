@@ -5,9 +5,9 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use tessera_crypto::testkit::SeededRandom;
 use tessera_crypto::{
-    MasterKeys, SafePassword, SealBinding, SeededRandom, StorageKey, SubjectTag, TokenHash,
-    TokenVerifier,
+    MasterKeys, SafePassword, SealBinding, StorageKey, SubjectTag, TokenHash, TokenVerifier,
 };
 
 fn master_keys() -> MasterKeys {

@@ -345,7 +345,7 @@ impl fmt::Debug for TokenVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::random::SeededRandom;
+    use crate::testkit::SeededRandom;
 
     struct Constant(u8);
     impl SecureRandom for Constant {

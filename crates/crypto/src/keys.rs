@@ -502,7 +502,7 @@ impl fmt::Debug for MasterKeys {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::random::SeededRandom;
+    use crate::testkit::SeededRandom;
 
     fn reason(password: &str) -> &'static str {
         match SafePassword::new(password) {

@@ -27,9 +27,8 @@
 //! key derivation, rotation and the threat model.
 //!
 //! ```
-//! use tessera_crypto::{
-//!     MasterKeys, SafePassword, SealBinding, SeededRandom, SubjectTag,
-//! };
+//! use tessera_crypto::testkit::SeededRandom; // feature `testkit`
+//! use tessera_crypto::{MasterKeys, SafePassword, SealBinding, SubjectTag};
 //!
 //! # fn main() -> Result<(), tessera_crypto::CryptoError> {
 //! // Production code passes an adapter over the OS generator instead.
@@ -61,6 +60,8 @@ mod seal;
 mod sid;
 mod storage_key;
 mod subject_tag;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 
 pub use api_token::{
     API_TOKEN_LEN, ApiToken, MIN_API_TOKEN_CHARS, TokenHash, TokenVerifier, WELL_KNOWN_TOKENS,
@@ -80,7 +81,7 @@ pub use keys::{
     MIN_PASSWORD_CHARS, MIN_SALT_CHARS, MasterKeys, PBKDF2_ITERATIONS, PBKDF2_SALT, ROOT_KEY_BYTES,
     RootKey, SafePassword, Salts,
 };
-pub use random::{RandomError, SecureRandom, SeededRandom};
+pub use random::{RandomError, SecureRandom};
 pub use record_mac::{RECORD_MAC_LEN, RecordKeys};
 pub use seal::{Credentials, SealBinding, SealedCredentials, Sealer};
 pub use sid::{

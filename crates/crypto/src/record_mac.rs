@@ -94,7 +94,8 @@ impl fmt::Debug for RecordKeys {
 
 #[cfg(test)]
 mod tests {
-    use crate::{MasterKeys, RootKey, SeededRandom};
+    use crate::testkit::SeededRandom;
+    use crate::{MasterKeys, RootKey};
 
     fn root(seed: &[u8]) -> RootKey {
         RootKey::generate(&SeededRandom::new(seed)).unwrap()

@@ -315,7 +315,8 @@ impl fmt::Debug for Sealer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::random::{RandomError, SeededRandom};
+    use crate::random::RandomError;
+    use crate::testkit::SeededRandom;
 
     fn key(byte: u8, id: [u8; 4]) -> SealKey {
         let unbound = aead::UnboundKey::new(&aead::AES_256_GCM, &[byte; 32]).unwrap();

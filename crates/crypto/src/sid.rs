@@ -355,7 +355,7 @@ fn base64url_value(c: u8) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::random::SeededRandom;
+    use crate::testkit::SeededRandom;
 
     fn keys(secret: &[u8]) -> SidKeys {
         SidKeys::new(hmac::Key::new(hmac::HMAC_SHA256, secret), Vec::new())

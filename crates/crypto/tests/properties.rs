@@ -7,10 +7,10 @@
 use std::sync::OnceLock;
 
 use proptest::prelude::*;
+use tessera_crypto::testkit::SeededRandom;
 use tessera_crypto::{
     ApiToken, CryptoError, LegacySids, MasterKeys, SafePassword, SealBinding, SealedCredentials,
-    SecureRandom, SeededRandom, SessionRef, StorageKey, SubjectTag, TokenHash, TokenVerifier,
-    VerifiedSid,
+    SecureRandom, SessionRef, StorageKey, SubjectTag, TokenHash, TokenVerifier, VerifiedSid,
 };
 
 const OLD_PASSWORD: &str = "old-password-Xk3#pQ9!vT";

@@ -23,17 +23,17 @@ use zeroize::Zeroizing;
 use crate::ServerError;
 
 /// The file holding the generated `safe_password`.
-pub const SAFE_PASSWORD_FILE: &str = "safe_password";
+pub(crate) const SAFE_PASSWORD_FILE: &str = "safe_password";
 /// The file holding the SHA-256 hash of the generated API token.
-pub const TOKEN_HASH_FILE: &str = "api_token.sha256";
+pub(crate) const TOKEN_HASH_FILE: &str = "api_token.sha256";
 /// The file a token generated on a first start is written to when it is
 /// not shown ([`TokenDelivery::File`]), for the operator to collect and
 /// delete.
-pub const NEW_TOKEN_FILE: &str = "new_api_token";
+pub(crate) const NEW_TOKEN_FILE: &str = "new_api_token";
 
 /// How a token generated on the first start reaches the operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenDelivery {
+pub(crate) enum TokenDelivery {
     /// Returned, to be shown once on the terminal.
     Show,
     /// Written to [`NEW_TOKEN_FILE`] (mode 0600) in the data directory, so
@@ -44,7 +44,7 @@ pub enum TokenDelivery {
 /// The embedded API token: just generated (shown once, now, or written to
 /// a file) or generated on an earlier start (only its hash is known).
 #[derive(Debug)]
-pub enum EmbeddedToken {
+pub(crate) enum EmbeddedToken {
     /// Generated on this start; print it once.
     New(ApiToken),
     /// Generated on this start and written to the file at `path`.
@@ -60,7 +60,7 @@ pub enum EmbeddedToken {
 
 impl EmbeddedToken {
     /// The hash to check presented tokens against.
-    pub fn hash(&self) -> TokenHash {
+    pub(crate) fn hash(&self) -> TokenHash {
         match self {
             Self::New(token) => token.hash(),
             Self::InFile { hash, .. } | Self::Existing(hash) => *hash,
@@ -70,7 +70,7 @@ impl EmbeddedToken {
 
 /// The data directory.
 #[derive(Debug, Clone)]
-pub struct DataDir {
+pub(crate) struct DataDir {
     path: PathBuf,
 }
 
@@ -78,7 +78,7 @@ impl DataDir {
     /// Opens the data directory, creating it (and missing parents) with mode
     /// 0700. An existing directory that others may write to is refused; one
     /// that others may read is restricted to 0700.
-    pub fn open(path: &Path) -> Result<Self, ServerError> {
+    pub(crate) fn open(path: &Path) -> Result<Self, ServerError> {
         DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -90,7 +90,7 @@ impl DataDir {
 
     /// Opens a data directory that must already exist, with the same checks
     /// as [`DataDir::open`].
-    pub fn existing(path: &Path) -> Result<Self, ServerError> {
+    pub(crate) fn existing(path: &Path) -> Result<Self, ServerError> {
         let metadata = fs::metadata(path).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => ServerError::NotInitialised {
                 path: path.to_path_buf(),
@@ -130,12 +130,12 @@ impl DataDir {
     }
 
     /// The directory.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// The stored `safe_password`, if a first start has generated one.
-    pub fn read_safe_password(&self) -> Result<Option<SafePassword>, ServerError> {
+    pub(crate) fn read_safe_password(&self) -> Result<Option<SafePassword>, ServerError> {
         let Some(text) = self.read_secret_file(SAFE_PASSWORD_FILE)? else {
             return Ok(None);
         };
@@ -152,7 +152,7 @@ impl DataDir {
 
     /// The stored `safe_password`, generated and stored (mode 0600) if this
     /// is the first start. The flag says whether it was generated now.
-    pub fn safe_password(
+    pub(crate) fn safe_password(
         &self,
         rng: &dyn SecureRandom,
     ) -> Result<(SafePassword, bool), ServerError> {
@@ -175,7 +175,7 @@ impl DataDir {
     }
 
     /// The stored API token hash, if a first start has generated one.
-    pub fn read_token_hash(&self) -> Result<Option<TokenHash>, ServerError> {
+    pub(crate) fn read_token_hash(&self) -> Result<Option<TokenHash>, ServerError> {
         let Some(text) = self.read_secret_file(TOKEN_HASH_FILE)? else {
             return Ok(None);
         };
@@ -188,7 +188,7 @@ impl DataDir {
     /// The embedded API token: the stored hash, or on the first start a new
     /// token whose hash is stored (mode 0600) and which is delivered as
     /// `delivery` says.
-    pub fn api_token(
+    pub(crate) fn api_token(
         &self,
         rng: &dyn SecureRandom,
         delivery: TokenDelivery,
@@ -307,7 +307,7 @@ fn data_dir_error(path: &Path, what: &str, source: Option<io::Error>) -> ServerE
 
 #[cfg(test)]
 mod tests {
-    use tessera_crypto::SeededRandom;
+    use tessera_crypto::testkit::SeededRandom;
 
     use super::*;
 

@@ -1,5 +1,8 @@
 //! Moving sessions in: import records, one per session, from another system.
 //!
+//! Public for programs that read another store themselves and import what
+//! they read (`tessera sessions import` is one).
+//!
 //! A record is a JSON object
 //! `{"sid": "<the SID the client holds>", "session": {…}}` where `session`
 //! is the session object as `GET /sessions` returns it (`sub`, `ctx`, the

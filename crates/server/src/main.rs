@@ -4,11 +4,6 @@
 //! I/O); 2 a command-line usage error; 3 an invalid configuration (including
 //! a server with no API token configured).
 
-// This binary's job is to talk to the operator on stdout and stderr.
-#![allow(clippy::print_stdout, clippy::print_stderr)]
-
-mod cli;
-
 fn main() -> std::process::ExitCode {
-    cli::main()
+    tessera_server::main()
 }

@@ -18,10 +18,10 @@ use crate::api::{LiveTokens, Tokens};
 use crate::config::{self, ConfigSources, PRIMARY_LABEL, RestartKeys};
 
 /// Sets the log filter of the running process; `Err` names the problem.
-pub type SetLogLevel = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+pub(crate) type SetLogLevel = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
 
 /// What a running server re-reads on SIGHUP.
-pub struct Reloader {
+pub(crate) struct Reloader {
     sources: ConfigSources,
     started: RestartKeys,
     tokens: Arc<LiveTokens>,
@@ -31,7 +31,7 @@ pub struct Reloader {
 
 /// What one reload did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reloaded {
+pub(crate) enum Reloaded {
     /// The tokens and the log level now in force; the keys that changed
     /// but wait for a restart.
     Applied {
@@ -57,7 +57,7 @@ impl Reloader {
     /// had `started` restart keys, serving with `tokens`. `embedded_token`
     /// is the hash of the token the embedded default generated, kept while
     /// the configuration names no token.
-    pub fn new(
+    pub(crate) fn new(
         sources: ConfigSources,
         started: RestartKeys,
         tokens: Arc<LiveTokens>,
@@ -75,7 +75,7 @@ impl Reloader {
 
     /// Reads the configuration again and applies what may change live.
     /// Logs what it did.
-    pub fn reload(&self) -> Reloaded {
+    pub(crate) fn reload(&self) -> Reloaded {
         let outcome = self.apply();
         match &outcome {
             Reloaded::Applied {
@@ -159,7 +159,7 @@ impl Reloader {
     /// ends. `hangups` is made by [`listen_for_sighup`] as the first thing
     /// the server does, so that a SIGHUP sent while it starts is kept for
     /// this loop instead of ending the process.
-    pub async fn on_sighup(self, mut hangups: Hangups) {
+    pub(crate) async fn on_sighup(self, mut hangups: Hangups) {
         while hangups.0.recv().await.is_some() {
             self.reload();
         }
@@ -169,7 +169,7 @@ impl Reloader {
 /// SIGHUPs received since [`listen_for_sighup`], waiting for a
 /// [`Reloader`].
 #[derive(Debug)]
-pub struct Hangups(tokio::signal::unix::Signal);
+pub(crate) struct Hangups(tokio::signal::unix::Signal);
 
 /// Replaces SIGHUP's default action (ending the process) and keeps the
 /// signals received from now on. Call it inside the runtime (or with it
@@ -178,7 +178,7 @@ pub struct Hangups(tokio::signal::unix::Signal);
 /// # Errors
 ///
 /// When the signal handler cannot be installed.
-pub fn listen_for_sighup() -> std::io::Result<Hangups> {
+pub(crate) fn listen_for_sighup() -> std::io::Result<Hangups> {
     use tokio::signal::unix::{SignalKind, signal};
     signal(SignalKind::hangup()).map(Hangups)
 }

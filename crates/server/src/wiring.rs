@@ -27,11 +27,11 @@ use crate::reload::{Reloader, SetLogLevel};
 
 /// The automatic subject index purge interval of stateless deployments
 /// (Redis, DynamoDB), as the reference documents it: one day.
-pub const AUTOMATIC_INDEX_PURGE: Duration = Duration::from_secs(24 * 60 * 60);
+pub(crate) const AUTOMATIC_INDEX_PURGE: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// A periodic background purge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PurgeTask {
+pub(crate) enum PurgeTask {
     /// `internal.subjectIndexPurgeInterval`: orphaned subject index entries.
     SubjectIndex,
     /// `sessionMap.expirationInterval`: expired sessions.
@@ -40,7 +40,7 @@ pub enum PurgeTask {
 
 impl PurgeTask {
     /// The configuration key that sets its period.
-    pub const fn key(self) -> &'static str {
+    pub(crate) const fn key(self) -> &'static str {
         match self {
             Self::SubjectIndex => "sessionStore.internal.subjectIndexPurgeInterval",
             Self::Expiration => "sessionStore.sessionMap.expirationInterval",
@@ -56,7 +56,7 @@ impl PurgeTask {
 /// off) on every backend, and the index purge every
 /// `internal.subjectIndexPurgeInterval` (0, the default: a day on Redis and
 /// DynamoDB, off on the local store; -1 off).
-pub fn purge_schedule(config: &Config) -> Vec<(PurgeTask, Duration)> {
+pub(crate) fn purge_schedule(config: &Config) -> Vec<(PurgeTask, Duration)> {
     let stateless = config.backend.store_type() != StoreType::Local;
     let index = match config.session_store.subject_index_purge {
         PurgeSchedule::Off => None,
@@ -75,7 +75,7 @@ pub fn purge_schedule(config: &Config) -> Vec<(PurgeTask, Duration)> {
 
 /// Whether start-up may create what is missing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     /// `tessera serve`: the embedded default creates its data directory,
     /// password and token on the first start.
     Serve,
@@ -86,7 +86,7 @@ pub enum Mode {
 
 /// The service over the configured backend, with its background tasks.
 #[derive(Debug)]
-pub struct Service {
+pub(crate) struct Service {
     /// The session service.
     pub sessions: Arc<Sessions>,
     /// The embedded data directory, when the configuration uses one.
@@ -106,7 +106,7 @@ impl Drop for Service {
 /// Opens the backend and builds the [`Sessions`] service. In
 /// [`Mode::Serve`], also starts the background tasks the configuration
 /// asks for (the local store's sweeper, the periodic purge).
-pub async fn open(config: &Config, mode: Mode) -> Result<Service, ServerError> {
+pub(crate) async fn open(config: &Config, mode: Mode) -> Result<Service, ServerError> {
     let rng = Arc::new(SystemRandom::new());
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let data_dir = data_dir(config, mode)?;
@@ -247,7 +247,7 @@ fn spawn_purge(sessions: Arc<Sessions>, interval: Duration) -> JoinHandle<()> {
 
 /// What the operator should be told once the server listens.
 #[derive(Debug)]
-pub struct Welcome {
+pub(crate) struct Welcome {
     /// The address actually bound (the port is known even for port 0).
     pub addr: SocketAddr,
     /// The API token generated on this first start of the embedded default,
@@ -270,7 +270,7 @@ pub struct Welcome {
 
 /// A server ready to run: bound, with its router built.
 #[derive(Debug)]
-pub struct Server {
+pub(crate) struct Server {
     listener: TcpListener,
     router: axum::Router,
     options: ServeOptions,
@@ -288,7 +288,7 @@ pub struct Server {
 /// [`ServerError::NoApiToken`] when no token hash is configured outside the
 /// embedded default; otherwise whatever the data directory, the backend or
 /// the listener report.
-pub async fn prepare(
+pub(crate) async fn prepare(
     config: &Config,
     delivery: TokenDelivery,
 ) -> Result<(Server, Welcome), ServerError> {
@@ -375,7 +375,7 @@ pub async fn prepare(
 impl Server {
     /// What reloads this server's token hashes and log level from
     /// `sources` (the ones `started` was loaded from) on SIGHUP.
-    pub fn reloader(
+    pub(crate) fn reloader(
         &self,
         sources: ConfigSources,
         started: &Config,
@@ -394,7 +394,7 @@ impl Server {
     /// in flight finish, connections still open after
     /// `server.shutdown_timeout_ms` are closed, store operations complete)
     /// and stops the background tasks.
-    pub async fn run(self) -> Result<(), ServerError> {
+    pub(crate) async fn run(self) -> Result<(), ServerError> {
         let Self {
             listener,
             router,
@@ -412,8 +412,9 @@ impl Server {
 #[cfg(test)]
 mod tests {
     use tessera_core::{Lifetime, SessionParams, Subject, Timestamp};
-    use tessera_crypto::SeededRandom;
-    use tessera_store::{MemoryStore, MockClock};
+    use tessera_crypto::testkit::SeededRandom;
+    use tessera_store::MemoryStore;
+    use tessera_store::testkit::MockClock;
 
     use super::*;
     use crate::config::{self as config_mod, ConfigSources};

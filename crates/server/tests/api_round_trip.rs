@@ -27,10 +27,7 @@ async fn dynamodb() -> Arc<dyn SessionStore> {
     config.aws_region_name = Some("us-east-1".into());
     config.aws_access_key = Some("testing".into());
     config.aws_secret_key = Some("testing".into());
-    let client = config.client().await.expect("client");
-    create_table(&client, &config.table)
-        .await
-        .expect("create table");
+    create_table(&config).await.expect("create table");
     Arc::new(DynamoDbStore::open(&config).await.expect("connect"))
 }
 

@@ -10,9 +10,8 @@ use std::sync::OnceLock;
 use tessera_store::testkit::{service_env, unique};
 
 use serde_json::json;
-use tessera_crypto::{
-    MasterKeys, SafePassword, SeededRandom, SidKeys, StorageKey, SubjectTag, TokenHash,
-};
+use tessera_crypto::testkit::SeededRandom;
+use tessera_crypto::{MasterKeys, SafePassword, SidKeys, StorageKey, SubjectTag, TokenHash};
 
 mod cli_support;
 

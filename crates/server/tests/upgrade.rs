@@ -4,7 +4,7 @@
 //! 0.1 wrote the same record format without a MAC. The records here are
 //! made as 0.1 made them: by removing the `mac` field from records the
 //! current binary wrote (0.1's encoder is the current one without that
-//! field; `tessera_store::record`'s tests decode a record 0.1 wrote,
+//! field; `tessera_store::backend::record`'s tests decode a record 0.1 wrote,
 //! kept as a fixture).
 
 use std::path::{Path, PathBuf};

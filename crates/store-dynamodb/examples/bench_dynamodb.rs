@@ -410,7 +410,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .interceptor(meter.clone())
         .build();
     let client = tessera_store_dynamodb::sdk::Client::from_conf(sdk);
-    create_table(&client, &table).await?;
+    create_table(&config).await?;
     let store = DynamoDbStore::with_client(client, &config).await?;
     meter.take();
     let mut b = Bench {

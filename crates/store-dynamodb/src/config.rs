@@ -57,7 +57,7 @@ pub struct DynamoDbConfig {
     /// `connect_timeout_ms`).
     #[serde(
         rename = "connect_timeout_ms",
-        with = "tessera_store::millis",
+        with = "tessera_store::backend::millis",
         default = "defaults::connect_timeout"
     )]
     pub connect_timeout: Duration,
@@ -65,7 +65,7 @@ pub struct DynamoDbConfig {
     /// `attempt_timeout_ms`).
     #[serde(
         rename = "attempt_timeout_ms",
-        with = "tessera_store::millis",
+        with = "tessera_store::backend::millis",
         default = "defaults::attempt_timeout"
     )]
     pub attempt_timeout: Duration,
@@ -86,7 +86,7 @@ pub struct DynamoDbConfig {
     /// window has passed since the stored last use.
     #[serde(
         rename = "touch_window_ms",
-        with = "tessera_store::millis",
+        with = "tessera_store::backend::millis",
         default = "defaults::touch_window"
     )]
     pub touch_window: Duration,
@@ -236,7 +236,25 @@ impl DynamoDbConfig {
     ///
     /// With `aws_access_key` set, the static keys are used and no other
     /// credential source is consulted; they take precedence over a profile.
+    ///
+    /// Feature `unstable-driver`: outside this crate's semver promise, as
+    /// the SDK's types change with the SDK.
+    #[cfg(feature = "unstable-driver")]
     pub async fn sdk_config(&self) -> Result<aws_sdk_dynamodb::config::Builder, DynamoDbError> {
+        self.sdk_builder().await
+    }
+
+    /// A client for these settings (feature `unstable-driver`, as
+    /// [`sdk_config`](Self::sdk_config)).
+    #[cfg(feature = "unstable-driver")]
+    pub async fn client(&self) -> Result<aws_sdk_dynamodb::Client, DynamoDbError> {
+        self.sdk_client().await
+    }
+
+    /// The SDK client configuration these settings describe.
+    pub(crate) async fn sdk_builder(
+        &self,
+    ) -> Result<aws_sdk_dynamodb::config::Builder, DynamoDbError> {
         self.validate()?;
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .http_client(https_client())
@@ -278,9 +296,9 @@ impl DynamoDbConfig {
     }
 
     /// A client for these settings.
-    pub async fn client(&self) -> Result<aws_sdk_dynamodb::Client, DynamoDbError> {
+    pub(crate) async fn sdk_client(&self) -> Result<aws_sdk_dynamodb::Client, DynamoDbError> {
         Ok(aws_sdk_dynamodb::Client::from_conf(
-            self.sdk_config().await?.build(),
+            self.sdk_builder().await?.build(),
         ))
     }
 }

@@ -35,11 +35,14 @@ pub(crate) const OWN_FORMAT: &str =
 
 /// The values [`OWN_FORMAT`] refers to.
 pub(crate) fn own_format_values() -> [(&'static str, AttributeValue); 2] {
-    let envelope = String::from_utf8_lossy(tessera_store::record::ENVELOPE).into_owned();
+    let envelope = String::from_utf8_lossy(tessera_store::backend::record::ENVELOPE).into_owned();
     [
         (
             ":own_format",
-            AttributeValue::S(format!("{envelope}{},", tessera_store::record::FORMAT)),
+            AttributeValue::S(format!(
+                "{envelope}{},",
+                tessera_store::backend::record::FORMAT
+            )),
         ),
         (":any_format", AttributeValue::S(envelope)),
     ]

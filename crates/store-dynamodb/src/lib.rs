@@ -38,8 +38,11 @@ mod table;
 pub use config::DynamoDbConfig;
 pub use errors::DynamoDbError;
 pub use store::DynamoDbStore;
-pub use table::{TableSetup, TtlState, create_table, ttl_state, verify_table};
+pub use table::{TableSetup, TtlState, create_table};
 
 /// The AWS SDK client this crate is built on, for callers that build their
-/// own (see [`DynamoDbConfig::sdk_config`]).
+/// own (see [`DynamoDbConfig::sdk_config`]). Feature `unstable-driver`:
+/// outside this crate's semver promise, as the SDK's types change with the
+/// SDK.
+#[cfg(feature = "unstable-driver")]
 pub use aws_sdk_dynamodb as sdk;

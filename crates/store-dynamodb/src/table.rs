@@ -9,22 +9,32 @@ use aws_sdk_dynamodb::types::{
     TimeToLiveSpecification, TimeToLiveStatus,
 };
 
-use crate::DynamoDbError;
 use crate::errors::{self, GaveUp};
 use crate::item::{KEY, TTL};
+use crate::{DynamoDbConfig, DynamoDbError};
 
 /// How long [`create_table`] waits for a new table to become active.
 const ACTIVE_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Creates `table` in the shape the tokenizer documents (one String
-/// partition key `username`, on-demand capacity) and enables TTL on its
-/// `ttl` attribute.
+/// Creates the table `config.table`, with the region, endpoint and
+/// credentials of `config`, in the shape the tokenizer documents (one
+/// String partition key `username`, on-demand capacity) and enables TTL on
+/// its `ttl` attribute.
 ///
 /// Idempotent: an existing table of the right shape is kept, and TTL is
 /// enabled on it if it is not yet; an existing table of another shape is
 /// [`DynamoDbError::WrongTableShape`]. Needs `dynamodb:CreateTable`,
 /// `DescribeTable`, `UpdateTimeToLive` and `DescribeTimeToLive`.
-pub async fn create_table(client: &Client, table: &str) -> Result<TableSetup, DynamoDbError> {
+pub async fn create_table(config: &DynamoDbConfig) -> Result<TableSetup, DynamoDbError> {
+    let client = config.sdk_client().await?;
+    create_table_on(&client, &config.table).await
+}
+
+/// [`create_table`] on a client already built.
+pub(crate) async fn create_table_on(
+    client: &Client,
+    table: &str,
+) -> Result<TableSetup, DynamoDbError> {
     let created = client
         .create_table()
         .table_name(table)
@@ -87,7 +97,7 @@ pub enum TtlState {
 /// # Errors
 ///
 /// [`DynamoDbError`] when the setting cannot be read.
-pub async fn ttl_state(client: &Client, table: &str) -> Result<TtlState, DynamoDbError> {
+pub(crate) async fn ttl_state(client: &Client, table: &str) -> Result<TtlState, DynamoDbError> {
     let current = client
         .describe_time_to_live()
         .table_name(table)
@@ -163,7 +173,7 @@ async fn enable_ttl(client: &Client, table: &str) -> Result<TtlState, DynamoDbEr
 
 /// Checks that `table` exists and has exactly one key, a HASH key
 /// `username` of type S.
-pub async fn verify_table(client: &Client, table: &str) -> Result<(), DynamoDbError> {
+pub(crate) async fn verify_table(client: &Client, table: &str) -> Result<(), DynamoDbError> {
     let described = match client.describe_table().table_name(table).send().await {
         Ok(d) => d,
         Err(e) if errors::code(&e) == Some("ResourceNotFoundException") => {

@@ -115,7 +115,7 @@ async fn a_table_of_another_shape_is_refused_with_what_was_expected() {
     );
     // create_table does not paper over it either.
     assert!(matches!(
-        create_table(&client, &config.table).await,
+        create_table(&config).await,
         Err(DynamoDbError::WrongTableShape { .. })
     ));
 }
@@ -131,7 +131,7 @@ async fn a_missing_table_is_named() {
 #[tokio::test]
 async fn create_table_is_idempotent_and_enables_ttl() {
     let (store, config) = common::fresh_store("ttl").await;
-    create_table(store.client(), &config.table)
+    create_table(&config)
         .await
         .expect("second create_table is a no-op");
     let ttl = store
@@ -603,10 +603,7 @@ async fn throttling_is_unavailable_after_the_retries() {
     let fake = FakeEndpoint::throttling().await;
     let mut config = common::config_for(&fake.url, "throttled-table");
     config.max_attempts = 2;
-    let client = config.client().await.expect("client");
-    let err = create_table(&client, "throttled-table")
-        .await
-        .expect_err("throttled");
+    let err = create_table(&config).await.expect_err("throttled");
     assert!(err.is_unreachable(), "{err:?}");
     let chain = format!("{:?}", std::error::Error::source(&err));
     assert!(chain.contains("ThrottlingException"), "{chain}");
@@ -651,8 +648,7 @@ async fn the_emulator_going_down_and_coming_back() {
     let mut config = common::config_for(&endpoint, &common::unique_table("restart"));
     config.max_attempts = 2;
     config.attempt_timeout = Duration::from_secs(1);
-    let client = config.client().await.expect("client");
-    create_table(&client, &config.table).await.expect("table");
+    create_table(&config).await.expect("table");
     let store = DynamoDbStore::open(&config).await.expect("connect");
     let t0 = now();
     let id = session_ref("tara");
@@ -674,9 +670,7 @@ async fn the_emulator_going_down_and_coming_back() {
     // A fresh emulator has no table: a backend error, still not "not found".
     let err = store.get(&id, t0).await.expect_err("no table");
     assert!(matches!(err, StoreError::Backend { .. }), "{err:?}");
-    create_table(&client, &config.table)
-        .await
-        .expect("table again");
+    create_table(&config).await.expect("table again");
     assert_eq!(store.get(&id, t0).await.expect("get"), None);
     store
         .create(&id, &session("tara", "web", t0, 60, 60, 60), &p, t0)

@@ -6,7 +6,7 @@ mod common;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use tessera_store::record;
+use tessera_store::backend::record;
 use tessera_store::testkit::{Fixture, RawAccess, nested_record, next_format_record};
 use tessera_store_dynamodb::sdk::types::AttributeValue;
 

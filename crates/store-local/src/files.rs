@@ -113,7 +113,7 @@ pub(crate) fn read_record(path: &Path) -> Result<Option<Vec<u8>>, RecordReadErro
             "has mode {mode:04o}; the store writes 0600"
         )));
     }
-    let cap = tessera_store::record::MAX_RECORD_BYTES as u64 + 1;
+    let cap = tessera_store::backend::record::MAX_RECORD_BYTES as u64 + 1;
     let mut bytes = Vec::new();
     file.take(cap)
         .read_to_end(&mut bytes)

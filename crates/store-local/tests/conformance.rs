@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use tessera_store::record;
+use tessera_store::backend::record;
 use tessera_store::testkit::{Fixture, RawAccess, nested_record, next_format_record};
 use tessera_store_local::{LocalConfig, LocalStore};
 

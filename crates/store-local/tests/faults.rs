@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use tessera_core::{OnQuotaExhaustion, Subject, Timestamp};
 use tessera_crypto::SessionRef;
+use tessera_store::backend::record;
 use tessera_store::testkit::{policy, session, session_ref};
-use tessera_store::{Clock, SessionStore, StoreError, SystemClock, Touch, record};
+use tessera_store::{Clock, SessionStore, StoreError, SystemClock, Touch};
 use tessera_store_local::{LocalConfig, LocalStore};
 
 const QUOTA: i64 = 4;

@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tessera_core::{OnQuotaExhaustion, Subject, Timestamp};
+use tessera_store::testkit::MockClock;
 use tessera_store::testkit::{policy, session, session_ref};
-use tessera_store::{Clock, MockClock, SessionStore, StoreError, SystemClock, Touch};
+use tessera_store::{Clock, SessionStore, StoreError, SystemClock, Touch};
 use tessera_store_local::{LocalConfig, LocalError, LocalStore};
 
 fn now() -> Timestamp {
@@ -160,7 +161,11 @@ async fn a_folder_swapped_after_start_up_and_planted_files_are_refused() {
     assert!(copy.success());
     let mut planted = s.clone();
     planted.subject = Subject::new("mallory").unwrap();
-    std::fs::write(root.join(&file), tessera_store::record::encode(&planted)).unwrap();
+    std::fs::write(
+        root.join(&file),
+        tessera_store::backend::record::encode(&planted),
+    )
+    .unwrap();
     let read = store.get(&id, now).await.unwrap().expect("still there");
     assert_eq!(
         read.subject.as_str(),

@@ -31,10 +31,7 @@ mod config;
 mod errors;
 mod keys;
 mod reply;
-// For the crate's own benchmarks (replaying a script with
-// `redis-benchmark`); not part of the API.
-#[doc(hidden)]
-pub mod scripts;
+mod scripts;
 mod store;
 mod tls;
 mod value;

@@ -27,7 +27,7 @@ macro_rules! script {
 
 /// One script: its text and SHA-1.
 #[derive(Debug, Clone)]
-pub struct Script {
+pub(crate) struct Script {
     name: &'static str,
     source: Str,
     sha: Str,
@@ -45,18 +45,8 @@ impl Script {
         }
     }
 
-    /// The script's name (its file name without `.lua`).
-    pub fn name(&self) -> &'static str {
-        self.name
-    }
-
-    /// The SHA-1 `EVALSHA` calls it by.
-    pub fn sha(&self) -> &str {
-        &self.sha
-    }
-
     /// The full Lua text.
-    pub fn source(&self) -> &str {
+    pub(crate) fn source(&self) -> &str {
         &self.source
     }
 
@@ -88,29 +78,30 @@ impl Script {
 
 /// Every script of the store.
 #[derive(Debug, Clone)]
-pub struct Scripts {
+pub(crate) struct Scripts {
     /// Create with the quota decision.
-    pub create: Script,
-    pub create_anonymous: Script,
+    pub(crate) create: Script,
+    /// Create a pre-login session: no quota, no index.
+    pub(crate) create_anonymous: Script,
     /// Get, and get-and-touch.
-    pub touch: Script,
+    pub(crate) touch: Script,
     /// Compare-and-set update.
-    pub update: Script,
+    pub(crate) update: Script,
     /// Delete one session.
-    pub delete: Script,
+    pub(crate) delete: Script,
     /// List a subject's sessions.
-    pub list: Script,
+    pub(crate) list: Script,
     /// Delete a subject's sessions.
-    pub delete_subject: Script,
+    pub(crate) delete_subject: Script,
     /// Purge one expired session.
-    pub purge_session: Script,
+    pub(crate) purge_session: Script,
     /// Purge one subject index.
-    pub purge_index: Script,
+    pub(crate) purge_index: Script,
 }
 
 impl Scripts {
     /// The scripts, hashed.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             create: script!("create"),
             create_anonymous: script!("create_anonymous"),
@@ -125,7 +116,7 @@ impl Scripts {
     }
 
     /// All scripts, for loading.
-    pub fn all(&self) -> [&Script; 9] {
+    pub(crate) fn all(&self) -> [&Script; 9] {
         [
             &self.create,
             &self.create_anonymous,
@@ -162,7 +153,7 @@ mod tests {
     fn the_scripts_know_the_record_size_cap() {
         let line = format!(
             "local TESSERA_MAX_BYTES = {}\n",
-            tessera_store::record::MAX_RECORD_BYTES
+            tessera_store::backend::record::MAX_RECORD_BYTES
         );
         assert!(
             super::PRELUDE.contains(&line),

@@ -7,9 +7,10 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::Value;
 use tessera_core::{Policy, RecordMac, Session, SessionParams, Subject, Timestamp};
-use tessera_crypto::{MasterKeys, RootKey, SeededRandom, StorageKey, SubjectTag};
+use tessera_crypto::testkit::SeededRandom;
+use tessera_crypto::{MasterKeys, RootKey, StorageKey, SubjectTag};
 use tessera_store::SessionRef;
-use tessera_store::record::{self, mac_message};
+use tessera_store::backend::record::{self, mac_message};
 
 fn session() -> Session {
     let mut p = SessionParams::new(Subject::new("alice@example.com").expect("valid"));

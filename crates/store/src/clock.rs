@@ -1,5 +1,6 @@
 //! Where time comes from.
 
+#[cfg(feature = "testkit")]
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use tessera_core::Timestamp;
@@ -30,10 +31,13 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock that only moves when told to, for deterministic tests.
+/// A clock that only moves when told to, for deterministic tests
+/// (feature `testkit`: [`testkit::MockClock`](crate::testkit::MockClock)).
+#[cfg(feature = "testkit")]
 #[derive(Debug)]
 pub struct MockClock(AtomicI64);
 
+#[cfg(feature = "testkit")]
 impl MockClock {
     /// A clock standing at `start`.
     pub fn new(start: Timestamp) -> Self {
@@ -56,6 +60,7 @@ impl MockClock {
     }
 }
 
+#[cfg(feature = "testkit")]
 impl Clock for MockClock {
     fn now(&self) -> Timestamp {
         Timestamp::from_millis(self.0.load(Ordering::SeqCst))

@@ -9,8 +9,11 @@
 //!   Applications never see storage keys or raw keys.
 //! * [`MemoryStore`] keeps sessions in process memory, for tests and for
 //!   embedding where losing sessions on restart is fine.
+//! * [`backend`] holds what a backend author needs besides the contract:
+//!   the quota, update and listing rules and the stored record format.
 //! * [`Clock`] and [`SystemRandom`] are the two places where time and
-//!   randomness enter; tests inject [`MockClock`] and a seeded generator.
+//!   randomness enter; tests inject `testkit::MockClock` and
+//!   `tessera_crypto::testkit::SeededRandom` (feature `testkit`).
 //!
 //! This crate does no I/O: stores that do live in the `tessera-store-*`
 //! crates.
@@ -18,19 +21,18 @@
 //! [`Policy`]: tessera_core::Policy
 
 mod alias;
+pub mod backend;
 mod clock;
 mod error;
 mod memory;
-pub mod millis;
 mod random;
-pub mod record;
 mod service;
 mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
 pub use alias::LegacyAlias;
-pub use clock::{Clock, MockClock, SystemClock};
+pub use clock::{Clock, SystemClock};
 pub use error::{BoxError, SessionsError, StoreError};
 pub use memory::MemoryStore;
 pub use random::SystemRandom;
@@ -57,8 +59,5 @@ pub mod prelude {
         StoredSession, Touch,
     };
 }
-pub use store::{
-    Created, Imported, PurgeReport, RevokeReport, SessionStore, StoredSession, Touch,
-    check_anonymous, check_update, compare_and_set, listed, quota_plan,
-};
+pub use store::{Created, Imported, PurgeReport, RevokeReport, SessionStore, StoredSession, Touch};
 pub use tessera_crypto::SessionRef;

@@ -9,10 +9,10 @@ use tessera_core::{
 };
 use tessera_crypto::{SessionRef, StorageKey};
 
+use crate::backend::record;
 use crate::store::{compare_and_set, quota_plan};
 use crate::{
-    Created, LegacyAlias, PurgeReport, RevokeReport, SessionStore, StoreError, StoredSession,
-    Touch, record,
+    Created, LegacyAlias, PurgeReport, RevokeReport, SessionStore, StoreError, StoredSession, Touch,
 };
 
 /// Sessions in process memory, lost on restart.
@@ -237,7 +237,7 @@ impl SessionStore for MemoryStore {
                 Err(e) => return Err(e),
             }
         }
-        Ok(crate::listed(found, subject, context, now))
+        Ok(crate::backend::listed(found, subject, context, now))
     }
 
     async fn delete_by_subject(

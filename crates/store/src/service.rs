@@ -14,9 +14,10 @@ use tessera_crypto::{
     SecureRandom, Sid, SidKeys, StorageKey, SubjectTag, VerifiedSid,
 };
 
+use crate::backend::record;
 use crate::{
     Clock, Imported, LegacyAlias, PurgeReport, RevokeReport, SessionRef, SessionStore,
-    SessionsError, StoreError, StoredSession, Touch, record,
+    SessionsError, StoreError, StoredSession, Touch,
 };
 
 /// How many times a subject-wide change retries a session that another

@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 
+use tessera_store::MemoryStore;
+use tessera_store::backend::record;
 use tessera_store::testkit::{Fixture, RawAccess, nested_record, next_format_record};
-use tessera_store::{MemoryStore, record};
 
 async fn fixture() -> Fixture {
     let store = Arc::new(MemoryStore::new());

@@ -4,10 +4,11 @@
 use std::sync::{Arc, OnceLock};
 
 use tessera_core::{Context, Lifetime, SessionParams, Subject, Timestamp};
-use tessera_crypto::{MasterKeys, SafePassword, SeededRandom};
+use tessera_crypto::testkit::SeededRandom;
+use tessera_crypto::{MasterKeys, SafePassword};
+use tessera_store::testkit::MockClock;
 use tessera_store::{
-    Clock, MemoryStore, MockClock, SessionChanges, Sessions, SessionsConfig, SessionsError,
-    StoreError, Touch,
+    Clock, MemoryStore, SessionChanges, Sessions, SessionsConfig, SessionsError, StoreError, Touch,
 };
 
 fn keys() -> &'static MasterKeys {

@@ -28,11 +28,54 @@ fn without_tests(source: &str) -> &str {
     source
 }
 
+/// The variants of `tessera_core::ErrorCode` and the code each stands for,
+/// read from the `Self::Variant => "code"` arms of its `as_str` in
+/// `source` (crates/core/src/error_code.rs).
+fn error_code_variants(source: &str) -> BTreeMap<String, String> {
+    source
+        .lines()
+        .filter_map(|line| {
+            let arm = line.trim().strip_prefix("Self::")?;
+            let (variant, text) = arm.split_once(" => \"")?;
+            let code = text.strip_suffix("\",")?;
+            let is_ident = variant.chars().all(|c| c.is_ascii_alphanumeric());
+            is_ident.then(|| (variant.to_owned(), code.to_owned()))
+        })
+        .collect()
+}
+
+/// The code of every `ErrorCode::Variant` that `source` names outside
+/// comments and strings (`variants` maps a variant to its code; other
+/// items of `ErrorCode`, such as `ErrorCode::ALL`, are not codes).
+fn named_codes(source: &str, variants: &BTreeMap<String, String>) -> Vec<String> {
+    let code = rust_source::code_only(source);
+    let marker = "ErrorCode::";
+    code.match_indices(marker)
+        .filter(|(at, _)| {
+            !code[..*at]
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':')
+        })
+        .filter_map(|(at, _)| {
+            let rest = &code[at + marker.len()..];
+            let end = rest
+                .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .unwrap_or(rest.len());
+            variants.get(&rest[..end]).cloned()
+        })
+        .collect()
+}
+
 /// The code of every constructor call `call` (such as `ApiError::new(`) in
-/// `source`, outside comments and strings: the string literal that is its
-/// second argument, or, when that argument is not a literal, the call's
-/// line as the error.
-fn constructor_codes(source: &str, call: &str) -> Vec<Result<String, usize>> {
+/// `source`, outside comments and strings: the string literal or the
+/// `ErrorCode::Variant` that is its second argument, or, when that
+/// argument is neither, the call's line as the error.
+fn constructor_codes(
+    source: &str,
+    call: &str,
+    variants: &BTreeMap<String, String>,
+) -> Vec<Result<String, usize>> {
     let code: Vec<char> = rust_source::code_only(source).chars().collect();
     let text: Vec<char> = source.chars().collect();
     let call: Vec<char> = call.chars().collect();
@@ -44,15 +87,20 @@ fn constructor_codes(source: &str, call: &str) -> Vec<Result<String, usize>> {
             continue;
         }
         let line = 1 + text[..start].iter().filter(|&&c| c == '\n').count();
-        found.push(second_argument_literal(&code, &text, start + call.len()).ok_or(line));
+        found.push(second_argument_code(&code, &text, start + call.len(), variants).ok_or(line));
     }
     found
 }
 
-/// The string literal that is the second argument of a call whose
-/// arguments start at `at`; `code` is `text` with comments and literals
-/// blanked, position for position.
-fn second_argument_literal(code: &[char], text: &[char], at: usize) -> Option<String> {
+/// The code given as the second argument of a call whose arguments start
+/// at `at`, a string literal or an `ErrorCode::Variant`; `code` is `text`
+/// with comments and literals blanked, position for position.
+fn second_argument_code(
+    code: &[char],
+    text: &[char],
+    at: usize,
+    variants: &BTreeMap<String, String>,
+) -> Option<String> {
     let mut depth = 0_usize;
     let mut i = at;
     loop {
@@ -67,6 +115,13 @@ fn second_argument_literal(code: &[char], text: &[char], at: usize) -> Option<St
     i += 1;
     while text.get(i)?.is_whitespace() {
         i += 1;
+    }
+    let path: String = text[i..]
+        .iter()
+        .take_while(|&&c| c.is_alphanumeric() || c == '_' || c == ':')
+        .collect();
+    if let Some(variant) = path.strip_prefix("ErrorCode::") {
+        return variants.get(variant).cloned();
     }
     if *text.get(i)? != '"' {
         return None;
@@ -88,30 +143,46 @@ fn json_body_codes(source: &str) -> Vec<String> {
         .collect()
 }
 
+/// The variants of `tessera_core::ErrorCode` and their codes.
+fn error_code_enum(root: &Path) -> Result<BTreeMap<String, String>> {
+    let variants = error_code_variants(&files::read(&root.join("crates/core/src/error_code.rs"))?);
+    if variants.len() < 10 {
+        bail!(
+            "only {} variants read from crates/core/src/error_code.rs: {variants:?}",
+            variants.len()
+        );
+    }
+    Ok(variants)
+}
+
 /// Every error code the server can answer, with where it is given: the
-/// codes of `ApiError::new(...)` anywhere in `crates/server/src`, of
-/// `Self::new(...)` in `api/error.rs` (the named constructors and the
-/// mappings), and of error bodies written out as JSON. Test modules are
-/// left out.
-fn answered_error_codes(root: &Path) -> Result<(BTreeMap<String, String>, Vec<String>)> {
+/// `ErrorCode` variants named anywhere in `crates/server/src`, the codes
+/// of `ApiError::new(...)` there and of `Self::new(...)` in `api/error.rs`
+/// (the named constructors and the mappings), and of error bodies written
+/// out as JSON. Test modules are left out.
+fn answered_error_codes(
+    root: &Path,
+    variants: &BTreeMap<String, String>,
+) -> Result<(BTreeMap<String, String>, Vec<String>)> {
     let mut codes = BTreeMap::new();
     let mut problems = Vec::new();
     for path in files::rust_files(&root.join("crates/server/src"))? {
         let shown = files::shown(&path, root);
         let text = files::read(&path)?;
         let source = without_tests(&text);
-        let mut found = constructor_codes(source, "ApiError::new(");
+        let mut found = constructor_codes(source, "ApiError::new(", variants);
         if shown.ends_with("api/error.rs") {
-            found.extend(constructor_codes(source, "Self::new("));
+            found.extend(constructor_codes(source, "Self::new(", variants));
         }
+        found.extend(named_codes(source, variants).into_iter().map(Ok));
         for code in found {
             match code {
                 Ok(code) => {
                     codes.entry(code).or_insert_with(|| shown.clone());
                 }
                 Err(line) => problems.push(format!(
-                    "{shown}:{line}: the error code is not a string literal; \
-                     this check cannot read it"
+                    "{shown}:{line}: the error code is not an `ErrorCode` variant or a \
+                     string literal; this check cannot read it"
                 )),
             }
         }
@@ -162,12 +233,29 @@ fn openapi_error_codes(document: &serde_json::Value) -> Option<Vec<String>> {
     )
 }
 
-/// The error table of docs/api.md and the codes of the OpenAPI document are
-/// exactly the codes the server answers with.
+/// The error table of docs/api.md, the codes of the OpenAPI document and
+/// the variants of `tessera_core::ErrorCode` are exactly the codes the
+/// server answers with.
 #[test]
 fn the_documented_error_codes_are_the_answered_ones() -> Result<()> {
     let root = project_root();
-    let (answered, mut problems) = answered_error_codes(&root)?;
+    let variants = error_code_enum(&root)?;
+    let (answered, mut problems) = answered_error_codes(&root, &variants)?;
+    for (variant, code) in &variants {
+        if !answered.contains_key(code) {
+            problems.push(format!(
+                "crates/core/src/error_code.rs: `ErrorCode::{variant}` (`{code}`) is never \
+                 answered by the server"
+            ));
+        }
+    }
+    for (code, file) in &answered {
+        if !variants.values().any(|c| c == code) {
+            problems.push(format!(
+                "`{code}` ({file}) is not a variant of `tessera_core::ErrorCode`"
+            ));
+        }
+    }
     if answered.len() < 10 {
         bail!(
             "only {} error codes found in crates/server/src: {answered:?}",
@@ -268,10 +356,32 @@ fn error_codes_are_read_from_calls_and_tables() {
                   #[cfg(test)]\nmod tests {\n    fn t() { ApiError::new(s, \"test_only\", \"\"); }\n}\n";
     let kept = without_tests(source);
     assert!(!kept.contains("test_only"));
+    let variants = error_code_variants(
+        "    pub const fn as_str(self) -> &'static str {\n        match self {\n            \
+         Self::Conflict => \"conflict\",\n            Self::NotFound => \"not_found\",\n        }\n",
+    );
     assert_eq!(
-        constructor_codes(kept, "ApiError::new("),
+        variants.into_iter().collect::<Vec<_>>(),
+        [
+            ("Conflict".to_owned(), "conflict".to_owned()),
+            ("NotFound".to_owned(), "not_found".to_owned())
+        ]
+    );
+    let variants =
+        error_code_variants("Self::Conflict => \"conflict\",\nSelf::NotFound => \"not_found\",\n");
+    assert_eq!(
+        constructor_codes(kept, "ApiError::new(", &variants),
         [Ok("conflict".to_owned()), Ok("nested".to_owned()), Err(10)]
     );
+    let typed = "fn c() { ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, \"d\"); \
+                 ApiError::new(s, ErrorCode::Gone, \"d\"); }\n\
+                 // ErrorCode::Conflict in a comment\n\
+                 fn d() { json!({\"error\": ErrorCode::Conflict}); ErrorCode::ALL; }\n";
+    assert_eq!(
+        constructor_codes(typed, "ApiError::new(", &variants),
+        [Ok("not_found".to_owned()), Err(1)]
+    );
+    assert_eq!(named_codes(typed, &variants), ["not_found", "conflict"]);
     assert_eq!(json_body_codes(kept), ["too_many"]);
     assert_eq!(status_and_code("503 timeout"), Some(("503", "timeout")));
     assert_eq!(status_and_code("200 ok"), None);

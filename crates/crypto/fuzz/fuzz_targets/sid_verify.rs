@@ -5,9 +5,8 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use tessera_crypto::{
-    LegacySids, MasterKeys, SafePassword, SeededRandom, SidKeys, SubjectTag, VerifiedSid,
-};
+use tessera_crypto::testkit::SeededRandom;
+use tessera_crypto::{LegacySids, MasterKeys, SafePassword, SidKeys, SubjectTag, VerifiedSid};
 
 fn keys() -> &'static SidKeys {
     static KEYS: OnceLock<SidKeys> = OnceLock::new();

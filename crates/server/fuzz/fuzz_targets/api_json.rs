@@ -14,9 +14,11 @@ use axum::body::{Body, to_bytes};
 use axum::http::{Method, Request, StatusCode, header};
 use libfuzzer_sys::fuzz_target;
 use tessera_core::Timestamp;
-use tessera_crypto::{MasterKeys, SafePassword, SeededRandom, TokenHash, TokenVerifier};
+use tessera_crypto::testkit::SeededRandom;
+use tessera_crypto::{MasterKeys, SafePassword, TokenHash, TokenVerifier};
 use tessera_server::api::{self, ApiLimits, ApiState, BASE_PATH};
-use tessera_store::{MemoryStore, MockClock, Sessions, SessionsConfig};
+use tessera_store::testkit::MockClock;
+use tessera_store::{MemoryStore, Sessions, SessionsConfig};
 use tower::ServiceExt as _;
 
 const TOKEN: &str = "fuzzing-only-token-4vK9qLm2Xr7Tz1Wp8Yd3Nb6Hc";

@@ -6,6 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tessera_core::ErrorCode;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
@@ -24,9 +25,9 @@ const REFUSAL_TIME: Duration = Duration::from_secs(1);
 /// answer, so that closing does not reset the connection under it.
 const REFUSAL_DISCARD_BYTES: usize = 64 * 1024;
 
-/// The answer to a connection beyond the cap, in the API's error shape.
-const REFUSAL_BODY: &str = "{\"error\":\"too_many_connections\",\"error_description\":\
-\"the server is serving as many connections as it allows; try again shortly\"}";
+/// The description of the answer to a connection beyond the cap.
+const REFUSAL_DESCRIPTION: &str =
+    "the server is serving as many connections as it allows; try again shortly";
 
 /// The connection slots of one server.
 #[derive(Debug)]
@@ -42,11 +43,17 @@ pub(crate) type Slot = OwnedSemaphorePermit;
 impl Slots {
     /// `max` slots (at least one).
     pub(crate) fn new(max: usize) -> Self {
+        // The API's error shape.
+        let body = serde_json::json!({
+            "error": ErrorCode::TooManyConnections,
+            "error_description": REFUSAL_DESCRIPTION,
+        })
+        .to_string();
         let answer = format!(
             "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
              content-length: {}\r\nretry-after: 1\r\ncache-control: no-store\r\n\
-             connection: close\r\n\r\n{REFUSAL_BODY}",
-            REFUSAL_BODY.len()
+             connection: close\r\n\r\n{body}",
+            body.len()
         );
         Self {
             free: Arc::new(Semaphore::new(max.max(1))),

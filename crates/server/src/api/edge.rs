@@ -12,7 +12,9 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
 use tracing::field::Empty;
 
-use super::error::{ApiError, ErrorCode};
+use tessera_core::ErrorCode;
+
+use super::error::ApiError;
 use super::extract::BodyDeadline;
 use super::{Shared, metrics, routes};
 
@@ -77,7 +79,7 @@ pub(crate) async fn edge(
 
     let status = response.status().as_u16();
     let seconds = started.elapsed().as_secs_f64();
-    let error = response.extensions().get::<ErrorCode>().map(|c| c.0);
+    let error = response.extensions().get::<ErrorCode>().map(|c| c.as_str());
     let latency_ms = format_args!("{:.3}", seconds * 1000.0);
     span.in_scope(|| {
         if routes::is_api(route) {
@@ -97,7 +99,7 @@ fn check_target(uri: &Uri, limit: usize) -> Result<(), ApiError> {
     if size > limit {
         return Err(ApiError::new(
             StatusCode::URI_TOO_LONG,
-            "uri_too_long",
+            ErrorCode::UriTooLong,
             format!("the request target is longer than the limit of {limit} bytes"),
         ));
     }
@@ -114,7 +116,7 @@ fn check_headers(headers: &HeaderMap, limit: usize) -> Result<(), ApiError> {
     if size > limit {
         return Err(ApiError::new(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "headers_too_large",
+            ErrorCode::HeadersTooLarge,
             format!("the request headers are larger than the limit of {limit} bytes"),
         ));
     }

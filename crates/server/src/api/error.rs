@@ -10,6 +10,7 @@ use std::borrow::Cow;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use tessera_core::ErrorCode;
 use tessera_store::{SessionsError, StoreError};
 
 use super::metrics;
@@ -19,13 +20,9 @@ use crate::json_error::{self, JsonProblem};
 #[derive(Debug, Clone)]
 pub(crate) struct ApiError {
     status: StatusCode,
-    code: &'static str,
+    code: ErrorCode,
     description: Cow<'static, str>,
 }
-
-/// The error code of a response, kept in its extensions for the access log.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ErrorCode(pub(crate) &'static str);
 
 #[derive(Serialize)]
 struct Body<'a> {
@@ -36,7 +33,7 @@ struct Body<'a> {
 impl ApiError {
     pub(crate) fn new(
         status: StatusCode,
-        code: &'static str,
+        code: ErrorCode,
         description: impl Into<Cow<'static, str>>,
     ) -> Self {
         Self {
@@ -49,19 +46,23 @@ impl ApiError {
     /// `400 invalid_request`: the request is well-formed JSON (or has no
     /// body) but does not fit the operation.
     pub(crate) fn invalid_request(description: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidRequest,
+            description,
+        )
     }
 
     /// `400 invalid_json`: the body is not JSON.
     pub(crate) fn invalid_json(description: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_json", description)
+        Self::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidJson, description)
     }
 
     /// `400 missing_sid`.
     pub(crate) fn missing_sid() -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
-            "missing_sid",
+            ErrorCode::MissingSid,
             "this operation needs the session ID in a `SID` request header",
         )
     }
@@ -72,7 +73,7 @@ impl ApiError {
     pub(crate) fn invalid_sid() -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
-            "invalid_sid",
+            ErrorCode::InvalidSid,
             "the SID is not a valid session ID",
         )
     }
@@ -82,7 +83,7 @@ impl ApiError {
     pub(crate) fn unauthorized() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
-            "invalid_token",
+            ErrorCode::InvalidToken,
             "a valid API bearer token is required",
         )
     }
@@ -91,7 +92,7 @@ impl ApiError {
     pub(crate) fn session_not_found() -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
-            "not_found",
+            ErrorCode::NotFound,
             "no live session matches",
         )
     }
@@ -100,7 +101,7 @@ impl ApiError {
     pub(crate) fn unsupported_media_type() -> Self {
         Self::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            ErrorCode::UnsupportedMediaType,
             "the body must be JSON, sent with `Content-Type: application/json`",
         )
     }
@@ -109,7 +110,7 @@ impl ApiError {
     pub(crate) fn body_too_large(limit: usize) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
+            ErrorCode::BodyTooLarge,
             format!("the request body is larger than the limit of {limit} bytes"),
         )
     }
@@ -118,7 +119,7 @@ impl ApiError {
     pub(crate) fn timeout() -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "timeout",
+            ErrorCode::Timeout,
             "the request took longer than the server's time limit",
         )
     }
@@ -128,7 +129,7 @@ impl ApiError {
     pub(crate) fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
+            ErrorCode::InternalError,
             "the server could not complete the request",
         )
     }
@@ -137,14 +138,14 @@ impl ApiError {
     pub(crate) fn unavailable() -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "backend_unavailable",
+            ErrorCode::BackendUnavailable,
             "the session backend is not answering; try again shortly",
         )
     }
 
     /// The error code.
     #[cfg(test)]
-    pub(crate) fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> ErrorCode {
         self.code
     }
 
@@ -152,20 +153,22 @@ impl ApiError {
     /// the handlers (e.g. `405` from the router).
     pub(crate) fn for_status(status: StatusCode) -> Self {
         match status {
-            StatusCode::NOT_FOUND => Self::new(status, "not_found", "no such endpoint"),
+            StatusCode::NOT_FOUND => Self::new(status, ErrorCode::NotFound, "no such endpoint"),
             StatusCode::METHOD_NOT_ALLOWED => Self::new(
                 status,
-                "method_not_allowed",
+                ErrorCode::MethodNotAllowed,
                 "this endpoint does not accept that method",
             ),
             StatusCode::UNAUTHORIZED => Self::unauthorized(),
-            StatusCode::PAYLOAD_TOO_LARGE => {
-                Self::new(status, "body_too_large", "the request body is too large")
-            }
+            StatusCode::PAYLOAD_TOO_LARGE => Self::new(
+                status,
+                ErrorCode::BodyTooLarge,
+                "the request body is too large",
+            ),
             StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::unsupported_media_type(),
             StatusCode::SERVICE_UNAVAILABLE => Self::unavailable(),
             s if s.is_client_error() => {
-                Self::new(status, "invalid_request", "the request was refused")
+                Self::new(status, ErrorCode::InvalidRequest, "the request was refused")
             }
             _ => Self::internal(),
         }
@@ -175,7 +178,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Body {
-            error: self.code,
+            error: self.code.as_str(),
             error_description: &self.description,
         };
         let mut response = (self.status, axum::Json(body)).into_response();
@@ -191,10 +194,11 @@ impl IntoResponse for ApiError {
         }
         // After these the request body is left unread (or read only to be
         // discarded): the connection cannot carry another request.
-        if self.status == StatusCode::PAYLOAD_TOO_LARGE || self.code == "timeout" {
+        if self.status == StatusCode::PAYLOAD_TOO_LARGE || self.code == ErrorCode::Timeout {
             headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
-        response.extensions_mut().insert(ErrorCode(self.code));
+        // The code, for the access log.
+        response.extensions_mut().insert(self.code);
         response
     }
 }
@@ -227,7 +231,7 @@ impl From<StoreError> for ApiError {
                 metrics::quota_denied();
                 Self::new(
                     StatusCode::CONFLICT,
-                    "quota_exhausted",
+                    ErrorCode::QuotaExhausted,
                     format!(
                         "the subject already has the maximum of {quota} live sessions \
                          and the policy is DENY_LOGIN"
@@ -236,14 +240,14 @@ impl From<StoreError> for ApiError {
             }
             StoreError::Conflict { .. } => Self::new(
                 StatusCode::CONFLICT,
-                "conflict",
+                ErrorCode::Conflict,
                 "the session was changed by another request; read it again and retry",
             ),
             // Core errors name the field and the rule, never the value.
             StoreError::Invalid(e) => Self::invalid_request(e.to_string()),
             StoreError::TooLarge { size, limit } => Self::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "session_too_large",
+                ErrorCode::SessionTooLarge,
                 format!("the session would take {size} bytes; the backend stores at most {limit}"),
             ),
             StoreError::Unavailable { .. } => {
@@ -256,7 +260,7 @@ impl From<StoreError> for ApiError {
                 tracing::error!(error = %Chain(&error), "session backend error");
                 Self::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    "backend_error",
+                    ErrorCode::BackendError,
                     "the session backend failed to complete the request",
                 )
             }
@@ -268,7 +272,7 @@ impl From<StoreError> for ApiError {
                 );
                 Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "newer_record_format",
+                    ErrorCode::NewerRecordFormat,
                     format!(
                         "the session was written by a newer Tessera (record format {found}; this \
                          server reads up to {supported}) and was left as it is; retry on an \
@@ -337,7 +341,7 @@ mod tests {
     #[test]
     fn type_errors_do_not_quote_the_value() {
         let e = describe(r#"{"name": "n", "data": "s3cr3t-value"}"#);
-        assert_eq!(e.code, "invalid_request");
+        assert_eq!(e.code, ErrorCode::InvalidRequest);
         assert!(!e.description.contains("s3cr3t"), "{}", e.description);
         assert!(
             e.description.contains("expected a map"),
@@ -348,8 +352,8 @@ mod tests {
 
     #[test]
     fn syntax_unknown_and_missing_fields() {
-        assert_eq!(describe("{").code, "invalid_json");
-        assert_eq!(describe("").code, "invalid_json");
+        assert_eq!(describe("{").code, ErrorCode::InvalidJson);
+        assert_eq!(describe("").code, ErrorCode::InvalidJson);
         let unknown = describe(r#"{"name": "n", "sid": 1}"#);
         assert!(
             unknown

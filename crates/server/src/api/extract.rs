@@ -461,7 +461,7 @@ mod tests {
         assert_eq!(sid(&headers("sid", &["abc"])).unwrap(), Some("abc"));
         assert_eq!(
             sid(&headers("sid", &[""])).unwrap_err().code(),
-            "missing_sid"
+            tessera_core::ErrorCode::MissingSid
         );
         assert!(sid(&headers("sid", &["a", "b"])).is_err());
     }

@@ -1,5 +1,9 @@
 //! The HTTP API: routes, errors, authentication, metrics and shutdown.
 //!
+//! Public for programs that serve the web API in-process on a `Sessions`
+//! of their own (as the client's and the axum layer's tests do), and for
+//! the fuzz targets; the `tessera` binary wires it from a configuration.
+//!
 //! The API is compatible with the reference session store web API: base path
 //! [`BASE_PATH`], the SID in a `SID` request header, JSON errors of the form
 //! `{"error": "<code>", "error_description": "<text>"}`. `docs/api.md` is the

@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
-use tessera_core::{Context, Lifetime, SessionParams, Subject, Timestamp};
+use tessera_core::{Context, ErrorCode, Lifetime, SessionParams, Subject, Timestamp};
 use tessera_store::{ReadOnlyFields, SessionChanges, SessionRef, SessionsError, StoreError, Touch};
 
 use super::Shared;
@@ -396,7 +396,7 @@ fn both() -> ApiError {
 fn precondition_failed() -> ApiError {
     ApiError::new(
         StatusCode::PRECONDITION_FAILED,
-        "precondition_failed",
+        ErrorCode::PreconditionFailed,
         "the session has changed since the version in `If-Match`; read it again and retry",
     )
 }

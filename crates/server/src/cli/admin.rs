@@ -5,18 +5,18 @@ use std::io::{BufRead, IsTerminal as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::ServerError;
+use crate::config::{Backend, Config};
+use crate::import::{ImportReport, Importer};
+use crate::migrate::tokenizer::{
+    SkipReason, SourceRecord, TokenizerPassword, TokenizerSource, read_tokenizer_store,
+    remove_source_records,
+};
+use crate::wiring::{self, Mode};
 use anyhow::{Context as _, bail};
 use clap::{ArgGroup, Subcommand};
 use tessera_core::{Context, Subject, Timestamp};
 use tessera_crypto::LegacySids;
-use tessera_server::ServerError;
-use tessera_server::config::{Backend, Config};
-use tessera_server::import::{ImportReport, Importer};
-use tessera_server::migrate::tokenizer::{
-    SkipReason, SourceRecord, TokenizerPassword, TokenizerSource, read_tokenizer_store,
-    remove_source_records,
-};
-use tessera_server::wiring::{self, Mode};
 use tessera_store::{Clock as _, SessionRef, Sessions, SystemClock};
 use tessera_store_dynamodb::TtlState;
 use zeroize::Zeroizing;
@@ -305,7 +305,7 @@ async fn import_json_lines(
 
 /// The longest JSON Lines record `sessions import` reads: twice the largest
 /// record a store keeps, since credentials arrive in plaintext JSON.
-const MAX_LINE_BYTES: usize = 2 * tessera_store::record::MAX_RECORD_BYTES;
+const MAX_LINE_BYTES: usize = 2 * tessera_store::backend::record::MAX_RECORD_BYTES;
 
 /// What [`read_line`] found.
 enum LineRead {
@@ -361,7 +361,7 @@ fn read_line(
 /// Why a line is not JSON (or not JSON of the right shape), quoting nothing
 /// from it.
 fn json_error_text(error: &serde_json::Error) -> String {
-    tessera_server::import::json_line_error(error)
+    crate::import::json_line_error(error)
 }
 
 /// `sessions import --from-tokenizer`: the tokenizer's live records from the
@@ -531,11 +531,14 @@ pub(crate) fn dynamodb(config: &Config, command: &DynamoDbCommand) -> anyhow::Re
             config.backend.store_type()
         );
     };
-    let table = table.clone().unwrap_or_else(|| dynamo.table.clone());
+    let mut dynamo = dynamo.clone();
+    if let Some(table) = table {
+        dynamo.table.clone_from(table);
+    }
+    let table = dynamo.table.clone();
     let runtime = super::runtime()?;
     runtime.block_on(async {
-        let client = dynamo.client().await.map_err(ServerError::from)?;
-        let setup = tessera_store_dynamodb::create_table(&client, &table)
+        let setup = tessera_store_dynamodb::create_table(&dynamo)
             .await
             .map_err(ServerError::from)?;
         let ttl = match &setup.ttl_before {

@@ -6,9 +6,9 @@ use std::io;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::ServerError;
+use crate::config::{self, Config, ConfigSources};
 use clap::{ArgAction, CommandFactory as _, Parser, Subcommand};
-use tessera_server::ServerError;
-use tessera_server::config::{self, Config, ConfigSources};
 
 mod admin;
 mod progress;
@@ -276,7 +276,10 @@ mod tests {
 
     #[test]
     fn the_long_version_names_the_formats_of_this_build() {
-        let record = format!("records: format {} (", tessera_store::record::FORMAT);
+        let record = format!(
+            "records: format {} (",
+            tessera_store::backend::record::FORMAT
+        );
         let redis = format!("Redis value format {};", tessera_store_redis::VALUE_FORMAT);
         assert!(LONG_VERSION.contains(&record), "{LONG_VERSION}");
         assert!(LONG_VERSION.contains(&redis), "{LONG_VERSION}");

@@ -4,12 +4,12 @@ use std::io::{IsTerminal as _, Write as _};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::ExitCode;
 
-use tessera_server::ServerError;
-use tessera_server::api::BASE_PATH;
-use tessera_server::config::{Config, ConfigSources, LogFormat};
-use tessera_server::embedded::{TOKEN_HASH_FILE, TokenDelivery};
-use tessera_server::reload::{self, SetLogLevel};
-use tessera_server::wiring::{self, Welcome};
+use crate::ServerError;
+use crate::api::BASE_PATH;
+use crate::config::{Config, ConfigSources, LogFormat};
+use crate::embedded::{TOKEN_HASH_FILE, TokenDelivery};
+use crate::reload::{self, SetLogLevel};
+use crate::wiring::{self, Welcome};
 
 pub(crate) fn run(config: &Config, sources: &ConfigSources) -> anyhow::Result<ExitCode> {
     // SIGHUP is held first: one sent while the server starts (opening a

@@ -2,6 +2,9 @@
 //! files layered with environment variables and `-Dkey=value` arguments,
 //! checked in full before anything starts.
 //!
+//! Public for programs that read a `tessera` configuration themselves
+//! (tools beside a server, the tests and the fuzz targets).
+//!
 //! A YAML or TOML file holds up to three blocks (any other top-level block,
 //! such as the rest of the SQL tool's `settings.yml`, is not read; see
 //! [`IgnoredBlock`]); a `.properties` file holds dotted keys of the same

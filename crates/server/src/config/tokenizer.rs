@@ -411,8 +411,8 @@ fn redis(v: &mut Validator<'_>) -> Option<RedisConfig> {
     if v.errors.len() > before {
         return None;
     }
-    match config.fred_config() {
-        Ok(_) => Some(config),
+    match config.validate() {
+        Ok(()) => Some(config),
         Err(e) => {
             redis_error(v, &config, &e);
             None

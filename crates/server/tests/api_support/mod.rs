@@ -13,11 +13,11 @@ use std::sync::{Arc, OnceLock};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 use tessera_core::{OnQuotaExhaustion, Policy, Quota, Timestamp};
-use tessera_crypto::{
-    LegacySids, MasterKeys, SafePassword, SeededRandom, TokenHash, TokenVerifier,
-};
+use tessera_crypto::testkit::SeededRandom;
+use tessera_crypto::{LegacySids, MasterKeys, SafePassword, TokenHash, TokenVerifier};
 use tessera_server::api::{self, ApiLimits, ApiState, BASE_PATH};
-use tessera_store::{MemoryStore, MockClock, SessionStore, Sessions, SessionsConfig};
+use tessera_store::testkit::MockClock;
+use tessera_store::{MemoryStore, SessionStore, Sessions, SessionsConfig};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 

@@ -4,7 +4,7 @@
 //! Both kinds of item share the String partition key `username`:
 //!
 //! * a session is `s#<session ref>` (`<tag hex>-<storage key hex>`) with
-//!   the record ([`tessera_store::record`]) in `rec` and numeric helpers
+//!   the record ([`tessera_store::backend::record`]) in `rec` and numeric helpers
 //!   that let conditions and TTL work without reading the record;
 //! * a subject's index is `u#<subject hash>` ([`SubjectHash`], 64 hex
 //!   characters): a map `s` from session ref to the
@@ -25,7 +25,8 @@ use std::collections::{BTreeMap, HashMap};
 use aws_sdk_dynamodb::types::AttributeValue;
 use tessera_core::{Session, Subject, Timestamp};
 use tessera_crypto::{SessionRef, StorageKey, SubjectHash};
-use tessera_store::{StoreError, record};
+use tessera_store::StoreError;
+use tessera_store::backend::record;
 
 /// An item as the SDK represents it.
 pub(crate) type Item = HashMap<String, AttributeValue>;

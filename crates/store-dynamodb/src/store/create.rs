@@ -18,7 +18,8 @@ use aws_sdk_dynamodb::types::{
 use std::collections::{BTreeMap, HashMap};
 use tessera_core::{Policy, Session, Timestamp};
 use tessera_crypto::SessionRef;
-use tessera_store::{Created, StoreError, quota_plan};
+use tessera_store::backend::quota_plan;
+use tessera_store::{Created, StoreError};
 
 impl DynamoDbStore {
     pub(super) async fn create_session(
@@ -86,7 +87,7 @@ impl DynamoDbStore {
         session: &Session,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        tessera_store::check_anonymous(session)?;
+        tessera_store::backend::check_anonymous(session)?;
         let mut session_item = item::session_item(id, session, i64::MAX)?;
         let token = create_token(id, 1);
         session_item.insert(item::CREATE_TOKEN.to_owned(), s(token.clone()));

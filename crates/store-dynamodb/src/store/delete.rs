@@ -97,9 +97,9 @@ fn newer_than_this_build(old: Option<&item::Item>) -> StoreError {
     let found = old
         .and_then(|it| it.get(item::REC))
         .and_then(|rec| rec.as_s().ok())
-        .and_then(|rec| tessera_store::record::format_of(rec.as_bytes()));
+        .and_then(|rec| tessera_store::backend::record::format_of(rec.as_bytes()));
     StoreError::UnsupportedFormat {
-        found: found.unwrap_or(tessera_store::record::FORMAT + 1),
-        supported: tessera_store::record::FORMAT,
+        found: found.unwrap_or(tessera_store::backend::record::FORMAT + 1),
+        supported: tessera_store::backend::record::FORMAT,
     }
 }

@@ -99,24 +99,32 @@ impl DynamoDbStore {
     /// # config.aws_secret_key = Some("testing".into());
     /// # config.table = format!("doctest-{}", std::process::id());
     /// // Once per deployment (or `tessera dynamodb create-table`):
-    /// create_table(&config.client().await?, &config.table).await?;
+    /// create_table(&config).await?;
     /// let store = DynamoDbStore::open(&config).await?;
     /// # drop(store);
     /// # Ok(())
     /// # }
     /// ```
     pub async fn open(config: &DynamoDbConfig) -> Result<Self, DynamoDbError> {
-        let client = config.client().await?;
-        Self::with_client(client, config).await
+        let client = config.sdk_client().await?;
+        Self::on_client(client, config).await
     }
 
     /// A store on a client built by the caller (for example from
     /// [`DynamoDbConfig::sdk_config`] with extra interceptors), with the
     /// table and limits of `config`. Checks the table's shape.
+    ///
+    /// Feature `unstable-driver`: outside this crate's semver promise, as
+    /// the SDK's types change with the SDK.
+    #[cfg(feature = "unstable-driver")]
     pub async fn with_client(
         client: Client,
         config: &DynamoDbConfig,
     ) -> Result<Self, DynamoDbError> {
+        Self::on_client(client, config).await
+    }
+
+    async fn on_client(client: Client, config: &DynamoDbConfig) -> Result<Self, DynamoDbError> {
         config.validate()?;
         table::verify_table(&client, &config.table).await?;
         warn_unless_ttl(&client, &config.table).await;
@@ -133,7 +141,9 @@ impl DynamoDbStore {
         })
     }
 
-    /// The SDK client, for administrative tools.
+    /// The SDK client, for administrative tools and tests (feature
+    /// `unstable-driver`, as [`DynamoDbConfig::sdk_config`]).
+    #[cfg(feature = "unstable-driver")]
     pub fn client(&self) -> &Client {
         &self.client
     }
@@ -245,7 +255,9 @@ impl SessionStore for DynamoDbStore {
     ) -> Result<Vec<StoredSession>, StoreError> {
         let index = self.read_index(subject).await?;
         let (stored, _) = self.sessions_of(&index, true).await?;
-        Ok(tessera_store::listed(stored, subject, context, now))
+        Ok(tessera_store::backend::listed(
+            stored, subject, context, now,
+        ))
     }
 
     async fn delete_by_subject(

@@ -18,7 +18,8 @@ use aws_sdk_dynamodb::types::{
 use std::collections::HashMap;
 use tessera_core::{Session, Timestamp, TouchDecision, decide_touch};
 use tessera_crypto::SessionRef;
-use tessera_store::{SessionStore, StoreError, Touch, check_update};
+use tessera_store::backend::check_update;
+use tessera_store::{SessionStore, StoreError, Touch};
 
 enum UpdateOutcome {
     Updated,

@@ -51,10 +51,7 @@ pub(crate) fn config_for(endpoint: &str, table: &str) -> DynamoDbConfig {
 /// on it.
 pub(crate) async fn fresh_store(label: &str) -> (DynamoDbStore, DynamoDbConfig) {
     let config = config_for(&endpoint(), &unique_table(label));
-    let client = config.client().await.expect("client");
-    create_table(&client, &config.table)
-        .await
-        .expect("create table");
+    create_table(&config).await.expect("create table");
     let store = DynamoDbStore::open(&config).await.expect("connect");
     (store, config)
 }

@@ -7,7 +7,8 @@ use std::path::Path;
 
 use tessera_core::Timestamp;
 use tessera_crypto::{SessionRef, StorageKey};
-use tessera_store::{LegacyAlias, PurgeReport, RevokeReport, StoreError, record};
+use tessera_store::backend::record;
+use tessera_store::{LegacyAlias, PurgeReport, RevokeReport, StoreError};
 
 use super::{Inner, STALE_TEMP_MILLIS};
 use crate::files::{

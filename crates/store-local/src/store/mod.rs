@@ -9,9 +9,9 @@ use tessera_core::{
     Context, Policy, Session, Subject, Timestamp, TouchDecision, TouchWindow, decide_touch,
 };
 use tessera_crypto::{SessionRef, StorageKey};
+use tessera_store::backend::check_anonymous;
 use tessera_store::{
-    Created, LegacyAlias, PurgeReport, RevokeReport, SessionStore, StoreError, StoredSession,
-    Touch, check_anonymous,
+    Created, LegacyAlias, PurgeReport, RevokeReport, SessionStore, StoreError, StoredSession, Touch,
 };
 
 use crate::files::{

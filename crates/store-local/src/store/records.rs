@@ -4,9 +4,8 @@
 
 use tessera_core::{Context, Policy, Session, Subject, Timestamp};
 use tessera_crypto::SessionRef;
-use tessera_store::{
-    Created, StoreError, StoredSession, compare_and_set, listed, quota_plan, record,
-};
+use tessera_store::backend::{compare_and_set, listed, quota_plan, record};
+use tessera_store::{Created, StoreError, StoredSession};
 
 use super::Inner;
 use crate::files::{

@@ -31,13 +31,27 @@ impl RedisConfig {
         }
     }
 
+    /// Checks every setting, without connecting: what
+    /// [`RedisStore::open`](crate::RedisStore::open) would refuse before it
+    /// tries to reach Redis (reading the TLS files included).
+    pub fn validate(&self) -> Result<(), RedisError> {
+        self.client_config().map(drop)
+    }
+
     /// Checks every setting and builds the [`fred`] client configuration
     /// it describes, for tools that need a connection of their own (tests,
-    /// benchmarks, repair scripts). [`RedisStore::open`](crate::RedisStore::open)
-    /// calls it too. Not part of the API: the `fred` types may change with
-    /// any release.
-    #[doc(hidden)]
+    /// benchmarks, the server's import from the tokenizer's Redis).
+    ///
+    /// Feature `unstable-driver`: outside this crate's semver promise, as
+    /// the `fred` types may change with any release.
+    #[cfg(feature = "unstable-driver")]
     pub fn fred_config(&self) -> Result<Config, RedisError> {
+        self.client_config()
+    }
+
+    /// Checks every setting and builds the client configuration it
+    /// describes.
+    pub(crate) fn client_config(&self) -> Result<Config, RedisError> {
         self.check_limits()?;
         let found = usize::from(self.url.is_some())
             + usize::from(self.host.is_some())
@@ -150,7 +164,7 @@ impl RedisConfig {
         let wants_tls = url_uses_tls(url);
         let mut config = Config::from_url(url).map_err(|source| RedisError::Url {
             setting: "url",
-            source,
+            source: Box::new(source),
         })?;
         if self.cluster {
             config.server = match config.server {
@@ -206,7 +220,7 @@ impl RedisConfig {
         for url in &self.cluster_nodes {
             let node = Config::from_url_centralized(url).map_err(|source| RedisError::Url {
                 setting: "cluster_nodes",
-                source,
+                source: Box::new(source),
             })?;
             hosts.extend(node.server.hosts());
             first.get_or_insert(node);

@@ -1,5 +1,7 @@
 //! What opening a Redis store can fail with.
 
+use tessera_store::BoxError;
+
 /// What [`RedisStore::open`](crate::RedisStore::open) fails with: a
 /// configuration that cannot work (naming the setting at fault), a Redis
 /// that cannot be reached, or one that refuses the store. Store operations
@@ -31,7 +33,7 @@ pub enum RedisError {
         /// The parser's error (the URL itself is not repeated: it may hold
         /// a password).
         #[source]
-        source: fred::error::Error,
+        source: BoxError,
     },
     /// The TLS settings cannot be turned into a TLS client.
     #[error("Redis TLS setup failed: {reason}")]
@@ -53,7 +55,7 @@ pub enum RedisError {
         what: &'static str,
         /// The driver's error.
         #[source]
-        source: fred::error::Error,
+        source: BoxError,
     },
     /// Redis answered but refused: a wrong password, a missing ACL
     /// permission, an untrusted certificate. Retrying does not help.
@@ -63,7 +65,7 @@ pub enum RedisError {
         what: &'static str,
         /// The driver's error (Redis's reply, never a password).
         #[source]
-        source: fred::error::Error,
+        source: BoxError,
     },
 }
 
@@ -77,9 +79,15 @@ impl RedisError {
     /// Sorts a driver error met while connecting.
     pub(crate) fn from_driver(what: &'static str, source: fred::error::Error) -> Self {
         if crate::errors::is_unavailable(&source) {
-            Self::Unreachable { what, source }
+            Self::Unreachable {
+                what,
+                source: Box::new(source),
+            }
         } else {
-            Self::Refused { what, source }
+            Self::Refused {
+                what,
+                source: Box::new(source),
+            }
         }
     }
 

@@ -80,12 +80,12 @@ pub struct RedisConfig {
     /// Time allowed to connect (default 5 s; key `connect_timeout_ms`).
     /// Also bounds how long
     /// [`RedisStore::open`](crate::RedisStore::open) retries.
-    #[serde(rename = "connect_timeout_ms", with = "tessera_store::millis")]
+    #[serde(rename = "connect_timeout_ms", with = "tessera_store::backend::millis")]
     pub connect_timeout: Duration,
     /// Time allowed for one command (default 2 s; key
     /// `command_timeout_ms`). No operation waits longer for Redis, down or
     /// not.
-    #[serde(rename = "command_timeout_ms", with = "tessera_store::millis")]
+    #[serde(rename = "command_timeout_ms", with = "tessera_store::backend::millis")]
     pub command_timeout: Duration,
     /// Prepended to every key (default `tessera:`). Must not contain `{` or
     /// `}`, which would move the Cluster hash tag.
@@ -95,7 +95,7 @@ pub struct RedisConfig {
     /// passed since the stored one, so most reads are one plain `GET`. A
     /// session can therefore idle out up to one window early, never late.
     /// 0 writes every touch.
-    #[serde(rename = "touch_window_ms", with = "tessera_store::millis")]
+    #[serde(rename = "touch_window_ms", with = "tessera_store::backend::millis")]
     pub touch_window: Duration,
 }
 

@@ -8,7 +8,7 @@ fn yaml(text: &str) -> RedisConfig {
 #[test]
 fn url_forms() {
     let c = RedisConfig::from_url("redis://user:pw@127.0.0.1:7000/3")
-        .fred_config()
+        .client_config()
         .unwrap();
     assert!(c.server.is_centralized());
     assert_eq!(c.database, Some(3));
@@ -17,16 +17,16 @@ fn url_forms() {
     assert!(c.tls.is_none());
 
     let c = RedisConfig::from_url("rediss://127.0.0.1:7000")
-        .fred_config()
+        .client_config()
         .unwrap();
     assert!(c.tls.is_some(), "rediss:// turns TLS on, verified");
 
     let mut cluster = RedisConfig::from_url("redis://127.0.0.1:7000");
     cluster.cluster = true;
-    assert!(cluster.fred_config().unwrap().server.is_clustered());
+    assert!(cluster.client_config().unwrap().server.is_clustered());
 
     let c = RedisConfig::from_cluster_nodes(["redis://127.0.0.1:7000", "redis://127.0.0.1:7001"])
-        .fred_config()
+        .client_config()
         .unwrap();
     assert_eq!(c.server.hosts().len(), 2);
 }
@@ -34,12 +34,12 @@ fn url_forms() {
 #[test]
 fn tokenizer_form() {
     let c = yaml(r#"{"host": "cache.internal", "port": 6380, "options": {"ssl": true}}"#);
-    let f = c.fred_config().unwrap();
+    let f = c.client_config().unwrap();
     assert_eq!(&*f.server.hosts()[0].host, "cache.internal");
     assert_eq!(f.server.hosts()[0].port, 6380);
     assert!(f.tls.is_some());
     let c = yaml(r#"{"host": "h"}"#);
-    assert_eq!(c.fred_config().unwrap().server.hosts()[0].port, 6379);
+    assert_eq!(c.client_config().unwrap().server.hosts()[0].port, 6379);
 }
 
 #[test]
@@ -48,7 +48,7 @@ fn sentinel_form() {
         r#"{"sentinel": {"service_name": "main", "nodes": ["s1:26380", "s2"]},
             "options": {"password": "p", "db": 2}}"#,
     );
-    let f = c.fred_config().unwrap();
+    let f = c.client_config().unwrap();
     assert!(f.server.is_sentinel());
     let hosts = f.server.hosts();
     assert_eq!((hosts[0].port, hosts[1].port), (26380, 26379));
@@ -57,7 +57,7 @@ fn sentinel_form() {
 
 #[test]
 fn mistakes_name_the_setting() {
-    let err = |c: RedisConfig| c.fred_config().unwrap_err().to_string();
+    let err = |c: RedisConfig| c.client_config().unwrap_err().to_string();
     assert!(err(RedisConfig::default()).contains("found 0"));
     let mut both = RedisConfig::from_url("redis://a");
     both.host = Some("b".into());

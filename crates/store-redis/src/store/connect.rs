@@ -32,7 +32,7 @@ impl RedisStore {
     ///
     /// [`RedisError`], as above.
     pub async fn open(config: &RedisConfig) -> Result<Self, RedisError> {
-        let fred_config = config.fred_config()?;
+        let fred_config = config.client_config()?;
         let clustered = fred_config.server.is_clustered();
         let command_timeout = config.command_timeout;
         let connect_timeout = config.connect_timeout;
@@ -82,10 +82,10 @@ impl RedisStore {
                         Some(e) => RedisError::from_driver(what, e),
                         None => RedisError::Unreachable {
                             what,
-                            source: fred::error::Error::new(
+                            source: Box::new(fred::error::Error::new(
                                 fred::error::ErrorKind::Timeout,
                                 "no connection within the connect timeout",
-                            ),
+                            )),
                         },
                     });
                 }

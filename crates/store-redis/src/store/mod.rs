@@ -14,9 +14,9 @@ use tessera_core::{
     decide_touch,
 };
 use tessera_crypto::{SessionRef, StorageKey, SubjectTag};
+use tessera_store::backend::check_anonymous;
 use tessera_store::{
-    Created, LegacyAlias, PurgeReport, RevokeReport, SessionStore, StoreError, StoredSession,
-    Touch, check_anonymous,
+    Created, LegacyAlias, PurgeReport, RevokeReport, SessionStore, StoreError, StoredSession, Touch,
 };
 
 use crate::config::{RedisConfig, RedisError};
@@ -41,9 +41,9 @@ const RECONNECT_MAX_MS: u32 = 1_000;
 const SCAN_PAGE: u32 = 500;
 const HOUSEKEEPING_CONCURRENCY: usize = 32;
 /// The last byte offset a session read asks for (`GETRANGE 0 READ_CAP`):
-/// one past [`tessera_store::record::MAX_RECORD_BYTES`], so that a value
+/// one past [`tessera_store::backend::record::MAX_RECORD_BYTES`], so that a value
 /// over the cap shows as such without being read whole.
-const READ_CAP: usize = tessera_store::record::MAX_RECORD_BYTES;
+const READ_CAP: usize = tessera_store::backend::record::MAX_RECORD_BYTES;
 
 /// Sessions in Redis (standalone, Sentinel or Cluster).
 ///
@@ -88,13 +88,6 @@ impl RedisStore {
     /// The Redis key of a subject's index, for operators and tests.
     pub fn index_key(&self, subject: &Subject) -> String {
         self.keys.index(subject)
-    }
-
-    /// The store's Lua scripts (names, SHA-1s and text), e.g. to replay one
-    /// with `redis-benchmark`. For the crate's benchmarks, not the API.
-    #[doc(hidden)]
-    pub fn scripts(&self) -> &Scripts {
-        &self.scripts
     }
 
     /// A connected client, or — while every connection is down and being

@@ -43,7 +43,7 @@ impl RedisStore {
                 Err(e) => return Err(e),
             }
         }
-        Ok(tessera_store::listed(out, subject, context, now))
+        Ok(tessera_store::backend::listed(out, subject, context, now))
     }
 
     pub(super) async fn delete_subject(

@@ -29,7 +29,8 @@ use serde_json::{Map, Value};
 use tessera_core::{
     Context, KeyGeneration, Lifetime, RecordMac, SealedBlob, Session, Subject, Timestamp,
 };
-use tessera_store::{StoreError, record};
+use tessera_store::StoreError;
+use tessera_store::backend::record;
 
 #[cfg(any(test, feature = "testkit"))]
 mod encode;
@@ -81,7 +82,7 @@ struct Body {
     /// Sealed credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     cr: Option<serde_bytes::ByteBuf>,
-    /// The record's MAC (`tessera_store::record::mac_message`); absent in
+    /// The record's MAC (`tessera_store::backend::record::mac_message`); absent in
     /// values written before records were signed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     g: Option<serde_bytes::ByteBuf>,

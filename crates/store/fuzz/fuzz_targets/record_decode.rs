@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tessera_store::record;
+use tessera_store::backend::record;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(session) = record::decode(data) {

@@ -12,7 +12,8 @@ use std::sync::Arc;
 use tessera_core::{Context, OnQuotaExhaustion, Subject, Timestamp};
 
 use super::{Fixture, legacy_ref, policy, session, session_ref};
-use crate::{Clock, Imported, MockClock, SessionStore, StoreError, SystemClock, Touch};
+use crate::testkit::MockClock;
+use crate::{Clock, Imported, SessionStore, StoreError, SystemClock, Touch};
 
 const MIN: i64 = 60_000;
 

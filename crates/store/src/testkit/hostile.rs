@@ -11,12 +11,11 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use tessera_core::{Lifetime, OnQuotaExhaustion, Session, SessionParams, Subject, Timestamp};
-use tessera_crypto::{MasterKeys, RootKey, SeededRandom};
+use tessera_crypto::testkit::SeededRandom;
+use tessera_crypto::{MasterKeys, RootKey};
 
-use super::{Fixture, policy};
-use crate::{
-    Clock, MockClock, Sessions, SessionsConfig, SessionsError, StoreError, SystemClock, Touch,
-};
+use super::{Fixture, MockClock, policy};
+use crate::{Clock, Sessions, SessionsConfig, SessionsError, StoreError, SystemClock, Touch};
 
 /// The deployment's key in these behaviours (the writer does not hold it).
 const ROOT: &str = "3c1f9e2a7b6d5c4e8f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f6a";
@@ -230,14 +229,14 @@ pub async fn hostile_deep_nesting_is_refused_without_a_crash(f: Fixture) {
         .expect("the store still serves good sessions");
 }
 
-/// A value over [`MAX_RECORD_BYTES`](crate::record::MAX_RECORD_BYTES) is
+/// A value over [`MAX_RECORD_BYTES`](crate::backend::record::MAX_RECORD_BYTES) is
 /// refused, not decoded.
 pub async fn hostile_a_value_over_the_size_cap_is_refused(f: Fixture) {
     let (sessions, _clock) = service(&f, true);
     let (new, sid, mut big) = logged_in(&sessions, "alice").await;
     big.data.insert(
         "padding".into(),
-        Value::from("x".repeat(crate::record::MAX_RECORD_BYTES)),
+        Value::from("x".repeat(crate::backend::record::MAX_RECORD_BYTES)),
     );
     if !(f.raw.write)(new.id, (f.raw.encode)(&big)).await {
         // The backend refuses values this large itself (DynamoDB).
@@ -376,6 +375,6 @@ mod tests {
         let s = super::super::session("a", "web", now, 60, 60, 60);
         let bytes = super::super::nested_record(&s, 10_000);
         assert!(bytes.windows(3).any(|w| w == b"[[["));
-        assert!(crate::record::decode(&bytes).is_err());
+        assert!(crate::backend::record::decode(&bytes).is_err());
     }
 }

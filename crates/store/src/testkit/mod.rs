@@ -4,8 +4,8 @@
 //! A backend's test file calls [`conformance_tests!`](crate::conformance_tests)
 //! with an async function returning a fresh, isolated [`Fixture`]; the macro
 //! writes one `#[tokio::test]` per behaviour in [`conformance`]. All
-//! behaviours are driven by a [`MockClock`](crate::MockClock), never by
-//! sleeping. A new backend is done when the whole suite passes.
+//! behaviours are driven by a [`MockClock`], never by sleeping. A new
+//! backend is done when the whole suite passes.
 //!
 //! ```text
 //! async fn fixture() -> tessera_store::testkit::Fixture { /* a fresh store */ }
@@ -20,6 +20,8 @@ mod process;
 
 pub use certificates::make_certificates;
 pub use process::KillOnDrop;
+
+pub use crate::clock::MockClock;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -64,13 +66,14 @@ pub struct RawAccess {
 }
 
 /// [`RawAccess::encode_nested`] for the backends that store
-/// [`record`](crate::record)s: a record whose claim `deep` is `depth`
+/// [`record`](crate::backend::record)s: a record whose claim `deep` is `depth`
 /// nested arrays.
 pub fn nested_record(session: &Session, depth: usize) -> Vec<u8> {
     let mut s = session.clone();
     s.claims
         .insert("deep".into(), serde_json::Value::from(NESTED_MARKER));
-    let text = String::from_utf8(crate::record::encode(&s)).expect("records are JSON text");
+    let text =
+        String::from_utf8(crate::backend::record::encode(&s)).expect("records are JSON text");
     let nested = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
     text.replace(&format!("\"{NESTED_MARKER}\""), &nested)
         .into_bytes()
@@ -102,7 +105,7 @@ pub struct Fixture {
 pub fn next_format_record() -> Vec<u8> {
     format!(
         "{{\"format\":{},\"written_by\":\"a newer Tessera\"}}",
-        crate::record::FORMAT + 1
+        crate::backend::record::FORMAT + 1
     )
     .into_bytes()
 }

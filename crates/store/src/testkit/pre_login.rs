@@ -9,12 +9,12 @@ use serde_json::{Map, Value, json};
 use tessera_core::{
     Context, OnQuotaExhaustion, Policy, Session, SessionParams, Subject, Timestamp,
 };
-use tessera_crypto::{MasterKeys, RootKey, SeededRandom, StorageKey, SubjectTag};
+use tessera_crypto::testkit::SeededRandom;
+use tessera_crypto::{MasterKeys, RootKey, StorageKey, SubjectTag};
 
-use super::{Fixture, policy, session, session_ref};
+use super::{Fixture, MockClock, policy, session, session_ref};
 use crate::{
-    Clock, MockClock, SessionRef, Sessions, SessionsConfig, SessionsError, StoreError, SystemClock,
-    Touch,
+    Clock, SessionRef, Sessions, SessionsConfig, SessionsError, StoreError, SystemClock, Touch,
 };
 
 const MIN: i64 = 60_000;

@@ -143,12 +143,9 @@ async fn open(backend: &str, args: &[String]) -> Arc<dyn SessionStore> {
             // The emulator applies one request at a time and may fall far
             // behind under load; a retry would only count twice.
             config.attempt_timeout = std::time::Duration::from_secs(60);
-            let client = config.client().await.expect("an SDK client");
-            create_table(&client, &table)
-                .await
-                .expect("create the table");
+            create_table(&config).await.expect("create the table");
             Arc::new(
-                DynamoDbStore::with_client(client, &config)
+                DynamoDbStore::open(&config)
                     .await
                     .expect("open the table"),
             )

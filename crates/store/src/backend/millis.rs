@@ -1,5 +1,5 @@
 //! A [`Duration`] read and written as whole milliseconds, as the
-//! tokenizer's `*_ms` settings are: `#[serde(with = "tessera_store::millis")]`.
+//! tokenizer's `*_ms` settings are: `#[serde(with = "tessera_store::backend::millis")]`.
 //!
 //! The backends' configuration types hold `Duration`s; their serialised
 //! form keeps the tokenizer's key names and units.
