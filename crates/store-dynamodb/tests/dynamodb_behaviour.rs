@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tessera_core::{Lifetime, OnQuotaExhaustion, Subject, Timestamp};
-use tessera_store::testkit::{policy, session, session_ref};
+use tessera_store::testkit::{policy, pre_login_ref, pre_login_session, session, session_ref};
 use tessera_store::{PurgeReport, SessionStore, StoreError, Touch};
 use tessera_store_dynamodb::sdk::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
@@ -743,20 +743,8 @@ async fn a_pre_login_session_is_one_item_and_no_index_item() {
     let t0 = now();
     let mut data = serde_json::Map::new();
     data.insert("cart".into(), serde_json::json!("x".repeat(200)));
-    let pre = tessera_core::Session::start_anonymous(
-        tessera_core::Context::default(),
-        None,
-        None,
-        data.clone(),
-        &tessera_core::Policy::default(),
-        t0,
-    )
-    .expect("pre-login session");
-    let base = session_ref("pre-login");
-    let id = tessera_crypto::SessionRef::new(
-        tessera_crypto::SubjectTag::from_bytes([0x5e, 0x11]),
-        base.storage_key(),
-    );
+    let pre = pre_login_session(t0, data.clone());
+    let id = pre_login_ref();
     store.create_anonymous(&id, &pre, t0).await.expect("create");
     let mut next = pre.clone();
     next.data.insert("step".into(), serde_json::json!(2));

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tessera_core::{OnQuotaExhaustion, Subject, Timestamp};
 use tessera_store::testkit::MockClock;
-use tessera_store::testkit::{policy, session, session_ref};
+use tessera_store::testkit::{policy, pre_login_ref, pre_login_session, session, session_ref};
 use tessera_store::{Clock, SessionStore, StoreError, SystemClock, Touch};
 use tessera_store_local::{LocalConfig, LocalError, LocalStore};
 
@@ -460,20 +460,8 @@ async fn a_pre_login_session_is_one_file_and_no_index() {
     let t = now();
     let mut data = serde_json::Map::new();
     data.insert("cart".into(), serde_json::json!("x".repeat(200)));
-    let pre = tessera_core::Session::start_anonymous(
-        tessera_core::Context::default(),
-        None,
-        None,
-        data,
-        &tessera_core::Policy::default(),
-        t,
-    )
-    .unwrap();
-    let base = session_ref("pre-login");
-    let id = tessera_crypto::SessionRef::new(
-        tessera_crypto::SubjectTag::from_bytes([0x5e, 0x11]),
-        base.storage_key(),
-    );
+    let pre = pre_login_session(t, data);
+    let id = pre_login_ref();
     store.create_anonymous(&id, &pre, t).await.unwrap();
     let mut next = pre.clone();
     next.data.insert("step".into(), serde_json::json!(2));

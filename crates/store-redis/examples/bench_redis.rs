@@ -50,7 +50,7 @@ use fred::types::{Builder, InfoKind};
 use ring::rand::SecureRandom as _;
 use serde_json::Value as Json;
 use tessera_core::{OnQuotaExhaustion, Subject, Timestamp};
-use tessera_store::testkit::{policy, session, session_ref};
+use tessera_store::testkit::{policy, pre_login_ref, pre_login_session, session, session_ref};
 use tessera_store::{Clock as _, SessionStore, SystemClock, Touch};
 use tessera_store_redis::{RedisConfig, RedisStore};
 
@@ -502,31 +502,7 @@ async fn main() {
     let _ = raw.quit().await;
 }
 
-/// A pre-login session's reference: a random tag, as a pre-login SID
-/// carries, and a random storage key.
-fn pre_login_ref() -> tessera_crypto::SessionRef {
-    let mut bytes = [0u8; 34];
-    ring::rand::SystemRandom::new()
-        .fill(&mut bytes)
-        .expect("random");
-    let mut key = [0u8; 32];
-    key.copy_from_slice(&bytes[2..]);
-    tessera_crypto::SessionRef::new(
-        tessera_crypto::SubjectTag::from_bytes([bytes[0], bytes[1]]),
-        tessera_crypto::StorageKey::from_bytes(key),
-    )
-}
-
 /// A pre-login session at `t` holding the same payload as the others.
 fn payload_pre_login(t: Timestamp) -> tessera_core::Session {
-    let data = payload_session("pre-login", t).data;
-    tessera_core::Session::start_anonymous(
-        tessera_core::Context::default(),
-        None,
-        None,
-        data,
-        &tessera_core::Policy::default(),
-        t,
-    )
-    .expect("a pre-login session")
+    pre_login_session(t, payload_session("pre-login", t).data)
 }

@@ -12,7 +12,7 @@ use fred::interfaces::{
 use fred::types::CustomCommand;
 use tessera_core::{OnQuotaExhaustion, Timestamp};
 use tessera_crypto::{SessionRef, StorageKey, SubjectTag};
-use tessera_store::testkit::{policy, session, session_ref};
+use tessera_store::testkit::{policy, pre_login_ref, pre_login_session, session, session_ref};
 use tessera_store::{Clock as _, SessionStore, StoreError, SystemClock, Touch};
 use tessera_store_redis::{RedisConfig, RedisStore};
 
@@ -547,20 +547,8 @@ async fn a_pre_login_session_is_one_value_and_no_index_key() {
     let now = now();
     let mut data = serde_json::Map::new();
     data.insert("cart".into(), serde_json::json!("x".repeat(200)));
-    let pre = tessera_core::Session::start_anonymous(
-        tessera_core::Context::default(),
-        None,
-        None,
-        data.clone(),
-        &tessera_core::Policy::default(),
-        now,
-    )
-    .expect("pre-login session");
-    let base = session_ref("pre-login");
-    let id = SessionRef::new(
-        SubjectTag::from_bytes([0x5e, 0x11]),
-        StorageKey::from_bytes(*base.storage_key().as_bytes()),
-    );
+    let pre = pre_login_session(now, data.clone());
+    let id = pre_login_ref();
     store
         .create_anonymous(&id, &pre, now)
         .await

@@ -198,6 +198,33 @@ pub fn session(
     Session::start(p, &Policy::default(), now).expect("valid session")
 }
 
+/// A unique reference of a pre-login session: a tag of its own (as a
+/// pre-login SID carries, unrelated to any subject) and a unique storage
+/// key.
+pub fn pre_login_ref() -> SessionRef {
+    let base = session_ref("pre-login");
+    let key = base.storage_key();
+    let bytes = key.as_bytes();
+    SessionRef::new(SubjectTag::from_bytes([bytes[30] ^ 0x5a, bytes[31]]), key)
+}
+
+/// A pre-login session started at `now` holding `data`, with the default
+/// policy's pre-login lifetimes.
+pub fn pre_login_session(
+    now: Timestamp,
+    data: serde_json::Map<String, serde_json::Value>,
+) -> Session {
+    Session::start_anonymous(
+        Context::default(),
+        None,
+        None,
+        data,
+        &Policy::default(),
+        now,
+    )
+    .expect("valid pre-login session")
+}
+
 /// A policy with the given quota and exhaustion rule.
 pub fn policy(quota: i64, on_exhaustion: OnQuotaExhaustion) -> Policy {
     Policy {

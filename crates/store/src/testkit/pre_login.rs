@@ -10,12 +10,10 @@ use tessera_core::{
     Context, OnQuotaExhaustion, Policy, Session, SessionParams, Subject, Timestamp,
 };
 use tessera_crypto::testkit::SeededRandom;
-use tessera_crypto::{MasterKeys, RootKey, StorageKey, SubjectTag};
+use tessera_crypto::{MasterKeys, RootKey};
 
-use super::{Fixture, MockClock, policy, session, session_ref};
-use crate::{
-    Clock, SessionRef, Sessions, SessionsConfig, SessionsError, StoreError, SystemClock, Touch,
-};
+use super::{Fixture, MockClock, policy, pre_login_ref, session, session_ref};
+use crate::{Clock, Sessions, SessionsConfig, SessionsError, StoreError, SystemClock, Touch};
 
 const MIN: i64 = 60_000;
 
@@ -29,17 +27,6 @@ fn cart(items: &[u32]) -> Map<String, Value> {
     let mut data = Map::new();
     data.insert("cart".into(), json!(items));
     data
-}
-
-/// A reference with a tag of its own, as a pre-login SID carries.
-fn anonymous_ref() -> SessionRef {
-    let base = session_ref("pre-login");
-    let key = base.storage_key();
-    let bytes = key.as_bytes();
-    SessionRef::new(
-        SubjectTag::from_bytes([bytes[30] ^ 0x5a, bytes[31]]),
-        StorageKey::from_bytes(*bytes),
-    )
 }
 
 /// `Sessions` over the fixture's store with `policy`, on a mock clock.
@@ -81,7 +68,7 @@ pub async fn pre_login_sessions_have_no_quota_and_no_index(f: Fixture) {
     let s = Session::start_anonymous(Context::default(), None, None, cart(&[1]), &defaults, now)
         .expect("pre-login session");
     assert_eq!(s.max_idle, defaults.pre_login.max_idle);
-    let id = anonymous_ref();
+    let id = pre_login_ref();
     f.store
         .create_anonymous(&id, &s, now)
         .await
@@ -91,7 +78,7 @@ pub async fn pre_login_sessions_have_no_quota_and_no_index(f: Fixture) {
     let signed_in = session("bob", "web", now, 60, 60, 30);
     match f
         .store
-        .create_anonymous(&anonymous_ref(), &signed_in, now)
+        .create_anonymous(&pre_login_ref(), &signed_in, now)
         .await
     {
         Err(StoreError::Invalid(e)) => assert_eq!(e.field(), "sub"),
@@ -112,7 +99,7 @@ pub async fn pre_login_sessions_have_no_quota_and_no_index(f: Fixture) {
     for n in 0..3 {
         let other = Session::start_anonymous(Context::default(), None, None, cart(&[n]), &one, now)
             .expect("pre-login session");
-        let other_id = anonymous_ref();
+        let other_id = pre_login_ref();
         f.store
             .create_anonymous(&other_id, &other, now)
             .await
@@ -183,7 +170,7 @@ pub async fn pre_login_sessions_have_no_quota_and_no_index(f: Fixture) {
         f.store.get(&id, idle_end_of_others).await.expect("get"),
         None
     );
-    let last = anonymous_ref();
+    let last = pre_login_ref();
     f.store
         .create_anonymous(&last, &s, now)
         .await
