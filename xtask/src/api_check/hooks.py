@@ -15,6 +15,12 @@ disagreement between the document and the server:
   phase follows the document's links from `POST /sessions`).
 * `auth_time` may not be in the future nor so old that the session would
   be born expired; positive cases get a time within the last 30 seconds.
+* A login from a pre-login session (`POST /sessions` with a
+  `Pre-Login-SID` header) needs the SID of a live pre-login session: a
+  positive case that does not carry one the server issued as such gets a
+  fresh one (the stateful phase follows the link from
+  `POST /sessions/pre-login`). A pre-login session used once is gone, and
+  the server answers 404 for it, which the document allows.
 
 Negative cases are sent as generated. The server's address and API token
 come from TESSERA_API_CHECK_BASE and TESSERA_API_CHECK_TOKEN.
@@ -31,6 +37,8 @@ TOKEN = os.environ["TESSERA_API_CHECK_TOKEN"]
 SESSIONS = BASE + "/session-store/rest/v2/sessions"
 # Every SID the server handed out during this run.
 ISSUED = set()
+# The pre-login SIDs among them.
+PRE_LOGIN = set()
 
 
 def _fresh_sid():
@@ -44,6 +52,26 @@ def _fresh_sid():
     sid = response.json()["sid"]
     ISSUED.add(sid)
     return sid
+
+
+def _fresh_pre_login_sid():
+    response = requests.post(
+        SESSIONS + "/pre-login",
+        json={},
+        headers={"Authorization": "Bearer " + TOKEN},
+        timeout=10,
+    )
+    response.raise_for_status()
+    sid = response.json()["sid"]
+    ISSUED.add(sid)
+    PRE_LOGIN.add(sid)
+    return sid
+
+
+def _genuine_pre_login_sid(case):
+    headers = case.headers or {}
+    if "Pre-Login-SID" in headers and headers["Pre-Login-SID"] not in PRE_LOGIN:
+        headers["Pre-Login-SID"] = _fresh_pre_login_sid()
 
 
 def _is_positive(case):
@@ -109,12 +137,20 @@ def before_call(context, case, kwargs):
         return
     _follow_parameter_sets(case)
     _recent_auth_time(case)
+    _genuine_pre_login_sid(case)
 
 
 @schemathesis.hook
 def after_call(context, case, response):
-    if case.method.upper() == "POST" and case.path.endswith("/sessions") and response.status_code == 201:
-        try:
-            ISSUED.add(response.json()["sid"])
-        except (ValueError, KeyError, TypeError):
-            pass
+    if case.method.upper() != "POST" or response.status_code != 201:
+        return
+    pre_login = case.path.endswith("/sessions/pre-login")
+    if not (pre_login or case.path.endswith("/sessions")):
+        return
+    try:
+        sid = response.json()["sid"]
+    except (ValueError, KeyError, TypeError):
+        return
+    ISSUED.add(sid)
+    if pre_login:
+        PRE_LOGIN.add(sid)
