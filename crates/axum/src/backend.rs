@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 use tessera_store::core::{Context, SessionParams, Subject};
-use tessera_store::{SessionChanges, Sessions, SessionsError, StoreError, Touch};
+use tessera_store::{NewSession, SessionChanges, Sessions, SessionsError, StoreError, Touch};
 use zeroize::Zeroizing;
 
 use crate::Error;
@@ -178,13 +178,11 @@ impl Backend for Sessions {
         context: &str,
         data: Map<String, Value>,
     ) -> Result<(SidText, Loaded), Error> {
-        let mut params =
-            SessionParams::new(Subject::new(subject).map_err(|e| Error::Invalid(e.to_string()))?);
-        params.context = context_of(context)?;
-        params.data = data;
-        let created = self.create(params, None).await.map_err(error)?;
-        let sid = SidText::new(created.sid.expose_secret());
-        Ok((sid, loaded(&created.id, &created.session)))
+        let created = self
+            .create(login_params(subject, context, data)?, None)
+            .await
+            .map_err(error)?;
+        Ok(started(&created))
     }
 
     async fn start(
@@ -196,8 +194,7 @@ impl Backend for Sessions {
             .create_anonymous(context_of(context)?, None, None, data)
             .await
             .map_err(error)?;
-        let sid = SidText::new(created.sid.expose_secret());
-        Ok((sid, loaded(&created.id, &created.session)))
+        Ok(started(&created))
     }
 
     async fn login_from(
@@ -207,15 +204,9 @@ impl Backend for Sessions {
         context: &str,
         data: Map<String, Value>,
     ) -> Result<Option<(SidText, Loaded)>, Error> {
-        let mut params =
-            SessionParams::new(Subject::new(subject).map_err(|e| Error::Invalid(e.to_string()))?);
-        params.context = context_of(context)?;
-        params.data = data;
-        let Some(created) = live(self.create_from_anonymous(pre_login, params, None).await)? else {
-            return Ok(None);
-        };
-        let sid = SidText::new(created.sid.expose_secret());
-        Ok(Some((sid, loaded(&created.id, &created.session))))
+        let params = login_params(subject, context, data)?;
+        let created = live(self.create_from_anonymous(pre_login, params, None).await)?;
+        Ok(created.as_ref().map(started))
     }
 
     async fn load(&self, sid: &str, context: &str) -> Result<Option<Loaded>, Error> {
@@ -246,6 +237,27 @@ impl Backend for Sessions {
     async fn logout(&self, sid: &str, context: &str) -> Result<(), Error> {
         live(self.end(sid, Some(&context_of(context)?)).await).map(drop)
     }
+}
+
+/// What a login of `subject` in `context` holding `data` asks for.
+fn login_params(
+    subject: &str,
+    context: &str,
+    data: Map<String, Value>,
+) -> Result<SessionParams, Error> {
+    let mut params =
+        SessionParams::new(Subject::new(subject).map_err(|e| Error::Invalid(e.to_string()))?);
+    params.context = context_of(context)?;
+    params.data = data;
+    Ok(params)
+}
+
+/// A session just started: its SID and the session as the layer holds it.
+fn started(created: &NewSession) -> (SidText, Loaded) {
+    (
+        SidText::new(created.sid.expose_secret()),
+        loaded(&created.id, &created.session),
+    )
 }
 
 fn context_of(context: &str) -> Result<Context, Error> {

@@ -97,11 +97,7 @@ impl Session {
     /// [`login`](Self::login) carries it into the signed-in session and
     /// ends it.
     pub async fn insert<T: Serialize>(&self, key: &str, value: T) -> Result<(), Error> {
-        let value = encoded(key, &value)?;
-        self.modify(|data| {
-            data.insert(key.to_owned(), value.clone());
-        })
-        .await
+        self.modify(inserting(key, encoded(key, &value)?)).await
     }
 
     /// [`SignedIn::update`] on the request's session, signed in or
@@ -216,11 +212,7 @@ impl SignedIn {
 
     /// Stores `value` under `key`.
     pub async fn insert<T: Serialize>(&self, key: &str, value: T) -> Result<(), Error> {
-        let value = encoded(key, &value)?;
-        self.modify(|data| {
-            data.insert(key.to_owned(), value.clone());
-        })
-        .await
+        self.modify(inserting(key, encoded(key, &value)?)).await
     }
 
     /// Replaces the value under `key` with what `change` makes of it (the
@@ -319,6 +311,14 @@ fn encoded<T: Serialize>(key: &str, value: &T) -> Result<Value, Error> {
         key: key.to_owned(),
         source,
     })
+}
+
+/// The change of an `insert`: `value` under `key` (each run of a retried
+/// change puts it again).
+fn inserting(key: &str, value: Value) -> impl FnMut(&mut Map<String, Value>) {
+    move |data| {
+        data.insert(key.to_owned(), value.clone());
+    }
 }
 
 /// The change of an `update`: the value under `key` replaced with what

@@ -4,7 +4,8 @@
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 use tessera_client::{
-    Changes, Client, ClientError, ErrorCode, Fetched, NewPreLogin, NewSession, Session, Sid,
+    Changes, Client, ClientError, Created, ErrorCode, Fetched, NewPreLogin, NewSession, Session,
+    Sid,
 };
 
 use crate::Error;
@@ -18,13 +19,11 @@ impl Backend for Client {
         context: &str,
         data: Map<String, Value>,
     ) -> Result<(SidText, Loaded), Error> {
-        let mut new = NewSession::of(subject);
-        new.ctx = Some(context.to_owned());
-        new.data = data;
-        let created = self.create(&new).await.map_err(error)?;
-        let sid = SidText::new(created.sid.expose_secret());
-        // A session starts at version 1.
-        Ok((sid, loaded(created.id, &created.session, 1)))
+        let created = self
+            .create(&new_session(subject, context, data))
+            .await
+            .map_err(error)?;
+        Ok(started(created))
     }
 
     async fn start(
@@ -38,8 +37,7 @@ impl Backend for Client {
             ..NewPreLogin::default()
         };
         let created = self.create_pre_login(&new).await.map_err(error)?;
-        let sid = SidText::new(created.sid.expose_secret());
-        Ok((sid, loaded(created.id, &created.session, 1)))
+        Ok(started(created))
     }
 
     async fn login_from(
@@ -49,14 +47,9 @@ impl Backend for Client {
         context: &str,
         data: Map<String, Value>,
     ) -> Result<Option<(SidText, Loaded)>, Error> {
-        let mut new = NewSession::of(subject);
-        new.ctx = Some(context.to_owned());
-        new.data = data;
+        let new = new_session(subject, context, data);
         match self.create_from_pre_login(&Sid::new(pre_login), &new).await {
-            Ok(created) => {
-                let sid = SidText::new(created.sid.expose_secret());
-                Ok(Some((sid, loaded(created.id, &created.session, 1))))
-            }
+            Ok(created) => Ok(Some(started(created))),
             Err(e)
                 if matches!(
                     e.error_code(),
@@ -112,6 +105,21 @@ impl Backend for Client {
             Err(e) => Err(error(e)),
         }
     }
+}
+
+/// The login of `subject` in `context` holding `data`.
+fn new_session(subject: &str, context: &str, data: Map<String, Value>) -> NewSession {
+    let mut new = NewSession::of(subject);
+    new.ctx = Some(context.to_owned());
+    new.data = data;
+    new
+}
+
+/// A session just started: its SID and the session as the layer holds it.
+fn started(created: Created) -> (SidText, Loaded) {
+    let sid = SidText::new(created.sid.expose_secret());
+    // A session starts at version 1.
+    (sid, loaded(created.id, &created.session, 1))
 }
 
 fn fetched(f: Fetched) -> Loaded {

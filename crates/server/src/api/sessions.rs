@@ -44,21 +44,9 @@ pub(crate) struct CreateBody {
 
 impl CreateBody {
     fn into_params(self) -> Result<(SessionParams, Option<view::RequestCredentials>), ApiError> {
-        let invalid = |e: tessera_core::CoreError| ApiError::invalid_request(e.to_string());
-        let lifetime = |field, minutes: Option<Integer>| {
-            minutes
-                .map(|Integer(m)| Lifetime::from_minutes(field, m))
-                .transpose()
-                .map_err(invalid)
-        };
         let params = SessionParams {
             subject: Subject::new(self.sub).map_err(invalid)?,
-            context: self
-                .ctx
-                .map(Context::new)
-                .transpose()
-                .map_err(invalid)?
-                .unwrap_or_default(),
+            context: context_or_default(self.ctx)?,
             auth_time: self.auth_time.map(|Integer(t)| Timestamp::from_secs(t)),
             max_life: lifetime("max_life", self.max_life)?,
             auth_life: lifetime("auth_life", self.auth_life)?,
@@ -70,6 +58,29 @@ impl CreateBody {
         };
         Ok((params, self.credentials.filter(|c| !c.is_null())))
     }
+}
+
+/// A refused value of a body, as the API answers it.
+#[expect(clippy::needless_pass_by_value, reason = "the shape `map_err` takes")]
+fn invalid(e: tessera_core::CoreError) -> ApiError {
+    ApiError::invalid_request(e.to_string())
+}
+
+/// A body's lifetime in minutes, if given.
+fn lifetime(field: &'static str, minutes: Option<Integer>) -> Result<Option<Lifetime>, ApiError> {
+    minutes
+        .map(|Integer(m)| Lifetime::from_minutes(field, m))
+        .transpose()
+        .map_err(invalid)
+}
+
+/// A body's `ctx`, `web` when not given.
+fn context_or_default(ctx: Option<String>) -> Result<Context, ApiError> {
+    Ok(ctx
+        .map(Context::new)
+        .transpose()
+        .map_err(invalid)?
+        .unwrap_or_default())
 }
 
 /// `POST /sessions`: starts a session and returns its SID (the only time it
@@ -143,23 +154,10 @@ pub(crate) async fn create_pre_login(
     JsonBody(body): JsonBody<PreLoginBody>,
 ) -> Result<Response, ApiError> {
     Params::parse(&uri)?.only(&[], "POST /sessions/pre-login")?;
-    let invalid = |e: tessera_core::CoreError| ApiError::invalid_request(e.to_string());
-    let lifetime = |field, minutes: Option<Integer>| {
-        minutes
-            .map(|Integer(m)| Lifetime::from_minutes(field, m))
-            .transpose()
-            .map_err(invalid)
-    };
-    let context = body
-        .ctx
-        .map(Context::new)
-        .transpose()
-        .map_err(invalid)?
-        .unwrap_or_default();
     let new = state
         .sessions
         .create_anonymous(
-            context,
+            context_or_default(body.ctx)?,
             lifetime("max_life", body.max_life)?,
             lifetime("max_idle", body.max_idle)?,
             body.data,
