@@ -61,4 +61,16 @@ pub mod testkit {
     pub fn encode_value_nested(session: &Session, depth: usize) -> Vec<u8> {
         crate::value::encode_nested(session, depth)
     }
+
+    /// Decodes a session value as a read does (the bounds scans and the
+    /// typed decode; no expiry decision): for benchmarks that take the
+    /// read apart layer by layer.
+    ///
+    /// # Errors
+    ///
+    /// As a read: [`tessera_store::StoreError::Corrupt`] or
+    /// [`tessera_store::StoreError::UnsupportedFormat`].
+    pub fn decode_value(value: &[u8]) -> Result<Session, tessera_store::StoreError> {
+        crate::value::decode(value)
+    }
 }

@@ -111,6 +111,55 @@ async fn an_outage_is_unavailable_and_the_store_recovers_by_itself() {
     store.ping().await.expect("ping");
 }
 
+/// A server that accepts and never answers (stopped) is an outage too:
+/// no command waits past the command timeout, though the connection is
+/// up, and the store comes back by itself when the server does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_stops_answering_is_unavailable_and_the_store_recovers() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let redis = PrivateRedis::start(dir.path());
+    let store = RedisStore::open(&private_config(&redis))
+        .await
+        .expect("connects");
+    let subject = Subject::new("paula").expect("subject");
+    let now = now();
+    let id = session_ref("paula");
+    let s = session("paula", "web", now, 600, 600, 600);
+    store
+        .create(&id, &s, &policy(5, OnQuotaExhaustion::DenyLogin), now)
+        .await
+        .expect("create");
+    assert_eq!(store.get(&id, now).await.expect("get"), Some(s));
+
+    redis.pause();
+    assert_every_operation_unavailable(&store, &subject).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_every_operation_unavailable(&store, &subject).await;
+
+    // The commands written before the client gave up are still in the
+    // server's socket buffers and run when it resumes (a timeout never
+    // says a command did not run): the delete among them ends the session.
+    // What must hold is that the same store works again by itself.
+    redis.resume();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match store.ping().await {
+            Ok(()) => break,
+            Err(e) if e.is_unavailable() && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("the store did not recover: {e:?}"),
+        }
+    }
+    let later = session_ref("paula");
+    let s2 = session("paula", "web", now, 600, 600, 600);
+    store
+        .create(&later, &s2, &policy(5, OnQuotaExhaustion::DenyLogin), now)
+        .await
+        .expect("create after the server resumed");
+    assert_eq!(store.get(&later, now).await.expect("get"), Some(s2));
+}
+
 #[tokio::test]
 async fn connecting_to_a_dead_server_is_unavailable_within_the_connect_timeout() {
     let mut config = RedisConfig::from_url(format!("redis://127.0.0.1:{}", common::free_port()));

@@ -1,10 +1,10 @@
 -- create: stores a new session and applies the subject's quota, atomically.
 -- KEYS[1] session key, KEYS[2] subject index.
--- ARGV[1] now, [2] quota, [3] 'deny' or 'close', [4] body, [5] lu, [6] mi,
--- [7] hx, [8] v, [9] sh, [10] cx, [11] session key prefix of the tag,
--- [12] the new session's index member, [13] index key prefix of the tag,
--- [14] the key generation that signed the new session's SID ('' unknown),
--- [15] the generations held, comma-separated ('' unknown: all count).
+-- ARGV[1] now, [2] quota, [3] 'deny' or 'close', [4] the value, encoded by
+-- the caller (value.rs), [5] its key expiry in ms ('' none), [6] its index
+-- score, [7] its index member (the end of KEYS[1]), [8] index key prefix of
+-- the tag, [9] the key generations held, comma-separated ('' unknown: all
+-- count).
 -- A live session signed by a generation not held does not count and is
 -- never closed (tessera_core::Signers).
 -- Returns {'ok', closed members...}, {'exists'}, {'quota'}, {'corrupt'},
@@ -19,9 +19,11 @@ end
 -- The subject's live sessions; stale and expired entries are pruned here,
 -- so the index never depends on keyspace notifications. Every session is
 -- looked at before anything is deleted, so a refusal changes nothing.
+-- The session keys of the tag: KEYS[1] without its member.
+local sessions = string.sub(KEYS[1], 1, #KEYS[1] - #ARGV[7])
 local metas = {}
 for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
-  local meta = tessera_read(ARGV[11] .. m)
+  local meta = tessera_read(sessions .. m)
   if meta == false then return {'corrupt'} end
   if meta and meta.older then return {'older'} end
   if meta and meta.newer then return {'newer', meta.newer} end
@@ -30,17 +32,17 @@ end
 -- An expired session under the new one's key gives way to it.
 if old then
   redis.call('DEL', KEYS[1])
-  redis.call('ZREM', ARGV[13] .. old.sh, ARGV[12])
+  redis.call('ZREM', ARGV[8] .. old.sh, ARGV[7])
 end
 local held = nil
-if ARGV[15] ~= '' then
+if ARGV[9] ~= '' then
   held = {}
-  for g in string.gmatch(ARGV[15], '[^,]+') do held[g] = true end
+  for g in string.gmatch(ARGV[9], '[^,]+') do held[g] = true end
 end
 local live = {}
 for _, entry in ipairs(metas) do
   local m, meta = entry.m, entry.meta
-  local key = ARGV[11] .. m
+  local key = sessions .. m
   if meta == nil then
     redis.call('ZREM', KEYS[2], m)
   elseif now >= meta.exp then
@@ -56,13 +58,11 @@ if #live >= quota then
   if ARGV[3] ~= 'close' then return {'quota'} end
   table.sort(live, tessera_before)
   for i = 1, #live + 1 - quota do
-    redis.call('DEL', ARGV[11] .. live[i].m)
+    redis.call('DEL', sessions .. live[i].m)
     redis.call('ZREM', KEYS[2], live[i].m)
     reply[#reply + 1] = live[i].m
   end
 end
-local t = tessera_fields(ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10],
-  ARGV[14], ARGV[4])
-tessera_write(KEYS[1], t)
-redis.call('ZADD', KEYS[2], tessera_score(t.hx), ARGV[12])
+tessera_set(KEYS[1], ARGV[4], ARGV[5])
+redis.call('ZADD', KEYS[2], ARGV[6], ARGV[7])
 return reply

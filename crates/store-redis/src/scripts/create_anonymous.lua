@@ -1,8 +1,8 @@
 -- create_anonymous: stores a new pre-login session: no quota and no subject
 -- index (its subject hash is '', which every script reads as "no index").
 -- KEYS[1] session key.
--- ARGV[1] now, [2] body, [3] lu, [4] mi, [5] hx, [6] v, [7] cx, [8] the
--- key generation that signed its SID ('' unknown).
+-- ARGV[1] now, [2] the value, encoded by the caller (value.rs), [3] its key
+-- expiry in ms ('' none).
 -- Returns {'ok'}, {'exists'}, {'older'} or {'newer', format} (nothing is
 -- changed then).
 local old = tessera_read(KEYS[1])
@@ -12,6 +12,5 @@ if old then
   if tonumber(ARGV[1]) < old.exp then return {'exists'} end
 end
 if old == false then return {'exists'} end
-tessera_write(KEYS[1], tessera_fields(ARGV[3], ARGV[4], ARGV[5], ARGV[6], '',
-  ARGV[7], ARGV[8], ARGV[2]))
+tessera_set(KEYS[1], ARGV[2], ARGV[3])
 return {'ok'}

@@ -86,6 +86,16 @@ local function tessera_write(key, t)
   end
 end
 
+-- Stores `raw`, a value the caller encoded, at `key`, expiring at `px`
+-- (ms; '' for never).
+local function tessera_set(key, raw, px)
+  if px == '' then
+    redis.call('SET', key, raw)
+  else
+    redis.call('SET', key, raw, 'PXAT', px)
+  end
+end
+
 -- A session's fields from script arguments (all strings): lu, mi, hx
 -- ('never' or ms), v, sh, cx, kg ('' unknown), b.
 local function tessera_fields(lu, mi, hx, v, sh, cx, kg, b)

@@ -3,6 +3,18 @@
 
 use super::*;
 
+/// A connection on which a command has waited the whole command timeout
+/// is closed as unresponsive (the commands waiting on it fail as
+/// unavailable, and the connection is made again), checked every quarter
+/// of it: a server that stopped answering does not keep the pool's
+/// connections.
+fn unresponsive(command_timeout: Duration) -> UnresponsiveConfig {
+    UnresponsiveConfig {
+        max_timeout: Some(command_timeout),
+        interval: (command_timeout / 4).max(Duration::from_millis(1)),
+    }
+}
+
 impl RedisStore {
     /// Connects to Redis and loads the scripts.
     ///
@@ -45,9 +57,14 @@ impl RedisStore {
                 // reply would report "already exists" for its own session.
                 c.max_command_attempts = 1;
                 c.tcp.nodelay = Some(true);
+                c.unresponsive = unresponsive(command_timeout);
             })
             .with_performance_config(|p| {
-                p.default_command_timeout = command_timeout;
+                // None of fred's: every command of the store is bounded by
+                // `RedisStore::bounded` instead. fred's timeout on a pool
+                // slowed every command on it, timed or not, by a third
+                // (docs/performance.md, "The read, taken apart").
+                p.default_command_timeout = Duration::ZERO;
             })
             .set_policy(ReconnectPolicy::new_exponential(
                 0,
@@ -116,12 +133,10 @@ impl RedisStore {
         let client = self.pool.next_connected();
         for script in self.scripts.all() {
             let loaded = if self.clustered {
-                client
-                    .script_load_cluster::<Value, _>(script.source().to_owned())
+                self.bounded_raw(client.script_load_cluster::<Value, _>(script.source().to_owned()))
                     .await
             } else {
-                client
-                    .script_load::<Value, _>(script.source().to_owned())
+                self.bounded_raw(client.script_load::<Value, _>(script.source().to_owned()))
                     .await
             };
             loaded.map_err(|e| RedisError::from_driver(WHAT, e))?;

@@ -11,7 +11,7 @@ impl RedisStore {
         what: &'static str,
         pattern: String,
     ) -> Result<BoxStream<'static, Result<Key, StoreError>>, StoreError> {
-        let client = self.client(what)?.clone();
+        let client = self.one_client(what)?.clone();
         let keys = if self.clustered {
             client
                 .scan_cluster_buffered(pattern, Some(SCAN_PAGE), None)
@@ -70,17 +70,18 @@ impl RedisStore {
     ) -> Result<(), StoreError> {
         const WHAT: &str = "writing a legacy SID alias";
         let expire = alias.expires.map(|t| Expiration::PXAT(t.as_millis()));
-        self.client(WHAT)?
-            .set::<Value, _, _>(
+        self.bounded(
+            WHAT,
+            self.client(WHAT)?.set::<Value, _, _>(
                 self.keys.legacy_alias(legacy),
                 alias.encode(),
                 expire,
                 None,
                 false,
-            )
-            .await
-            .map(drop)
-            .map_err(|e| store_error(WHAT, e))
+            ),
+        )
+        .await
+        .map(drop)
     }
 
     pub(super) async fn read_alias(
@@ -90,10 +91,8 @@ impl RedisStore {
     ) -> Result<Option<SessionRef>, StoreError> {
         const WHAT: &str = "reading a legacy SID alias";
         let stored: Option<String> = self
-            .client(WHAT)?
-            .get(self.keys.legacy_alias(legacy))
-            .await
-            .map_err(|e| store_error(WHAT, e))?;
+            .bounded(WHAT, self.client(WHAT)?.get(self.keys.legacy_alias(legacy)))
+            .await?;
         let Some(text) = stored else {
             return Ok(None);
         };
@@ -105,7 +104,7 @@ impl RedisStore {
         const WHAT: &str = "counting sessions";
         self.scan(WHAT, self.keys.session_pattern())?
             .map_ok(|key| async move {
-                let stored: Value = match self.client(WHAT)?.get(key).await {
+                let stored: Value = match self.bounded_raw(self.client(WHAT)?.get(key)).await {
                     Ok(stored) => stored,
                     // A session of format 1 (a hash) is not counted.
                     Err(e) if is_wrong_type(&e) => return Ok(0),
@@ -188,11 +187,10 @@ impl RedisStore {
     }
 
     pub(super) async fn ping_backend(&self) -> Result<(), StoreError> {
-        self.client("pinging Redis")?
-            .ping::<Value>(None)
+        const WHAT: &str = "pinging Redis";
+        self.bounded(WHAT, self.client(WHAT)?.ping::<Value>(None))
             .await
             .map(drop)
-            .map_err(|e| store_error("pinging Redis", e))
     }
 }
 

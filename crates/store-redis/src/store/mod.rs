@@ -5,7 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use fred::clients::{Client, Pool};
 use fred::interfaces::{ClientLike, KeysInterface, LuaInterface};
-use fred::types::config::ReconnectPolicy;
+use fred::types::config::{ReconnectPolicy, UnresponsiveConfig};
 use fred::types::{Builder, Expiration, Key, Value};
 use futures::stream::BoxStream;
 use futures::{StreamExt as _, TryStreamExt as _};
@@ -90,22 +90,72 @@ impl RedisStore {
         self.keys.index(subject)
     }
 
-    /// A connected client, or — while every connection is down and being
-    /// re-established — [`StoreError::Unavailable`] at once, rather than
-    /// queueing the command until the timeout.
-    fn client(&self, what: &'static str) -> Result<&Client, StoreError> {
+    /// The store's own fred pool, configured as [`RedisStore::open`] does
+    /// (feature `unstable-driver`, outside this crate's semver promise):
+    /// for benchmarks that measure the driver under the store.
+    #[cfg(feature = "unstable-driver")]
+    pub fn fred_pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// The pool, while one of its connections is up; while every one is
+    /// down and being re-established, [`StoreError::Unavailable`] at once,
+    /// rather than queueing the command until the timeout. Commands go
+    /// through the pool itself, which picks a connected client for each:
+    /// picking one ahead of each command spread the commands evenly over
+    /// the connections, so each connection wrote them one at a time, and
+    /// cost a third of the read throughput (docs/performance.md, "The read,
+    /// taken apart").
+    fn client(&self, what: &'static str) -> Result<&Pool, StoreError> {
+        if self.pool.clients().iter().any(ClientLike::is_connected) {
+            Ok(&self.pool)
+        } else {
+            Err(disconnected(what))
+        }
+    }
+
+    /// One connected client, for what must stay on one connection (a
+    /// `SCAN` cursor).
+    fn one_client(&self, what: &'static str) -> Result<&Client, StoreError> {
         let client = self.pool.next_connected();
         if client.is_connected() {
             Ok(client)
         } else {
-            Err(StoreError::unavailable(
-                what,
-                fred::error::Error::new(
-                    fred::error::ErrorKind::IO,
-                    "no connection to Redis (reconnecting)",
-                ),
-            ))
+            Err(disconnected(what))
         }
+    }
+
+    /// `command`, given up on as unavailable after the command timeout.
+    /// Every command of the store goes through here. A command given up on
+    /// may still run (one already sent, or one fred sends once a lost
+    /// connection is back), as after any timeout: the caller learns
+    /// nothing either way.
+    async fn bounded<T>(
+        &self,
+        what: &'static str,
+        command: impl Future<Output = Result<T, fred::error::Error>>,
+    ) -> Result<T, StoreError> {
+        self.bounded_raw(command)
+            .await
+            .map_err(|e| store_error(what, e))
+    }
+
+    /// [`RedisStore::bounded`] with the driver's error, for callers that
+    /// map it themselves.
+    async fn bounded_raw<T>(
+        &self,
+        command: impl Future<Output = Result<T, fred::error::Error>>,
+    ) -> Result<T, fred::error::Error> {
+        // Boxed: fred's futures are about 20 kB, and every future awaiting
+        // one would otherwise be as large (and be moved whole).
+        tokio::time::timeout(self.command_timeout, Box::pin(command))
+            .await
+            .unwrap_or_else(|_elapsed| {
+                Err(fred::error::Error::new(
+                    fred::error::ErrorKind::Timeout,
+                    "no answer within the command timeout",
+                ))
+            })
     }
 
     async fn run(
@@ -115,10 +165,8 @@ impl RedisStore {
         keys: Vec<Key>,
         args: Vec<Value>,
     ) -> Result<Value, StoreError> {
-        script
-            .run(self.client(what)?, keys, args)
+        self.bounded(what, script.run(self.client(what)?, keys, args))
             .await
-            .map_err(|e| store_error(what, e))
     }
 
     fn session_ref(
@@ -133,6 +181,17 @@ impl RedisStore {
         })?;
         Ok(SessionRef::new(tag, key))
     }
+}
+
+/// The error while no connection is up.
+fn disconnected(what: &'static str) -> StoreError {
+    StoreError::unavailable(
+        what,
+        fred::error::Error::new(
+            fred::error::ErrorKind::IO,
+            "no connection to Redis (reconnecting)",
+        ),
+    )
 }
 
 /// The subject's tag must be the one in the session reference: that is

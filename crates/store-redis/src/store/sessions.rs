@@ -42,7 +42,6 @@ impl RedisStore {
     ) -> Result<Created, StoreError> {
         const WHAT: &str = "creating a session";
         check_tag(id, &session.subject)?;
-        let limits = Limits::of(session);
         let rule = match policy.on_quota_exhaustion {
             OnQuotaExhaustion::DenyLogin => "deny",
             OnQuotaExhaustion::CloseOldSession => "close",
@@ -55,19 +54,11 @@ impl RedisStore {
             arg(now.as_millis().to_string()),
             arg(policy.quota_per_subject.get().to_string()),
             arg(rule),
-            Value::Bytes(value::body(session).into()),
-            arg(limits.last_used),
-            arg(limits.max_idle),
-            arg(limits.hard_expiry),
-            arg(session.version.to_string()),
-            arg(keys::subject_hash(&session.subject)),
-            arg(session.context.as_str()),
-            arg(self.keys.session_prefix(id.tag())),
+            Value::Bytes(value::encode(session).into()),
+            arg(expiry_arg(session)),
+            arg(value::index_score(session)),
             arg(keys::member(&id.storage_key())),
             arg(self.keys.index_prefix(id.tag())),
-            arg(session
-                .signer
-                .map_or_else(String::new, |g| g.get().to_string())),
             arg(policy
                 .signers
                 .ids()
@@ -113,18 +104,10 @@ impl RedisStore {
     ) -> Result<(), StoreError> {
         const WHAT: &str = "creating a pre-login session";
         check_anonymous(session)?;
-        let limits = Limits::of(session);
         let args = vec![
             arg(now.as_millis().to_string()),
-            Value::Bytes(value::body(session).into()),
-            arg(limits.last_used),
-            arg(limits.max_idle),
-            arg(limits.hard_expiry),
-            arg(session.version.to_string()),
-            arg(session.context.as_str()),
-            arg(session
-                .signer
-                .map_or_else(String::new, |g| g.get().to_string())),
+            Value::Bytes(value::encode(session).into()),
+            arg(expiry_arg(session)),
         ];
         let reply = Reply::parse(
             self.run(
@@ -161,8 +144,8 @@ impl RedisStore {
         // At most one byte over the cap: a larger value is refused without
         // reading the rest of it. A missing key reads as the empty string,
         // which no session value is.
-        let stored: Value = client
-            .getrange(&key, 0, READ_CAP)
+        let stored: Value = self
+            .bounded_raw(client.getrange(&key, 0, READ_CAP))
             .await
             .map_err(|e| read_error(WHAT, e))?;
         if stored.is_null() || stored.as_bytes().is_some_and(<[u8]>::is_empty) {
@@ -296,6 +279,12 @@ impl RedisStore {
             _ => Err(unexpected_reply(WHAT)),
         }
     }
+}
+
+/// The key expiry of `session`'s value as a script argument: ms, or ''
+/// when it never expires.
+fn expiry_arg(session: &Session) -> String {
+    value::key_expiry(session).map_or_else(String::new, |ms| ms.to_string())
 }
 
 fn one(values: Vec<Value>, what: &'static str) -> Result<[Value; 1], StoreError> {

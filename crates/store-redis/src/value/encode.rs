@@ -1,17 +1,17 @@
-//! The whole session value built in Rust, in the layout the scripts write:
-//! what a store writer who knows the documented layout can produce, and
-//! what the conformance suite's hostile behaviours write.
+//! The whole session value built in Rust, byte for byte as the scripts'
+//! `cmsgpack` writes it (the map's key order aside), so that every reader,
+//! this build's and the previous one's, Lua or Rust, reads it alike. A
+//! create stores it as given; the conformance suite's hostile behaviours
+//! write it too, as a store writer who knows the documented layout can.
 
 use serde::Serialize;
+#[cfg(feature = "testkit")]
 use serde_json::Value;
 use tessera_core::Session;
 
 use super::{FORMAT, MAGIC, NEVER, body, lifetime_ms};
 
-/// The whole value of `session`, in the layout the scripts write (the map's
-/// key order aside): what a store writer who knows the documented layout
-/// can produce, and what the conformance suite's hostile behaviours write.
-#[cfg(any(test, feature = "testkit"))]
+/// The whole value of `session`.
 pub(crate) fn encode(session: &Session) -> Vec<u8> {
     encode_with_body(session, &body(session))
 }
@@ -19,7 +19,6 @@ pub(crate) fn encode(session: &Session) -> Vec<u8> {
 /// [`encode`] with `body` as the value's `b`, written as the scripts
 /// write it: a MessagePack map whose `b` is a str (Lua's strings are
 /// bytes; `cmsgpack` packs them as str).
-#[cfg(any(test, feature = "testkit"))]
 fn encode_with_body(session: &Session, body: &[u8]) -> Vec<u8> {
     fn packed<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
         rmp_serde::to_vec(value).expect("a scalar always serializes")

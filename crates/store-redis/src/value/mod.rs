@@ -6,8 +6,10 @@
 //!
 //! The three-byte header lets every build, this one and later ones, tell
 //! a value of a newer format (left alone: [`StoreError::UnsupportedFormat`])
-//! from a damaged one before decoding anything. The map is written by the
-//! scripts (Redis's `cmsgpack`), with one-letter keys:
+//! from a damaged one before decoding anything. A create encodes the
+//! whole value here ([`encode`]); the scripts that rewrite a value (update,
+//! touch) decode and re-encode it with Redis's `cmsgpack`. The map has
+//! one-letter keys:
 //!
 //! | key | holds |
 //! |-----|-------|
@@ -32,9 +34,7 @@ use tessera_core::{
 use tessera_store::StoreError;
 use tessera_store::backend::record;
 
-#[cfg(any(test, feature = "testkit"))]
 mod encode;
-#[cfg(any(test, feature = "testkit"))]
 pub(crate) use encode::encode;
 #[cfg(feature = "testkit")]
 pub(crate) use encode::encode_nested;
@@ -149,6 +149,30 @@ impl Limits {
                 .map_or_else(|| NEVER.to_owned(), |t| t.as_millis().to_string()),
         }
     }
+}
+
+/// When the key of `session`'s value expires, in ms (never before 1 ms,
+/// as an instant before 1970 has passed as surely): the earlier of its
+/// hard expiry and its idle end, as the scripts' `tessera_expiry`; `None`
+/// when it never expires.
+pub(crate) fn key_expiry(session: &Session) -> Option<i64> {
+    let hard = session.hard_expiry().at().map(Timestamp::as_millis);
+    let max_idle = lifetime_ms(session.max_idle);
+    let idle = (max_idle >= 0).then(|| session.last_used.as_millis().saturating_add(max_idle));
+    let at = match (hard, idle) {
+        (Some(h), Some(i)) => Some(h.min(i)),
+        (h, i) => h.or(i),
+    };
+    at.map(|ms| ms.max(1))
+}
+
+/// The score of `session` in its subject's index: its hard expiry in ms,
+/// `+inf` when it has none (the scripts' `tessera_score`).
+pub(crate) fn index_score(session: &Session) -> String {
+    session
+        .hard_expiry()
+        .at()
+        .map_or_else(|| "+inf".to_owned(), |t| t.as_millis().to_string())
 }
 
 fn lifetime_ms(lifetime: Lifetime) -> i64 {

@@ -97,3 +97,43 @@ fn format_is_read_from_the_header_alone() {
     ));
     assert!(matches!(decode(b"TS\x01"), Err(StoreError::Corrupt { .. })));
 }
+
+/// The key expiry a create writes is the one the scripts compute
+/// (`tessera_expiry`): the earlier of the hard expiry and the idle end,
+/// none when both are unlimited, never before 1 ms.
+#[test]
+fn key_expiry_is_the_earlier_end_as_the_scripts_compute_it() {
+    let start = |life: Lifetime, idle: Lifetime, at: i64| {
+        let mut p = SessionParams::new(Subject::new("a").unwrap());
+        p.max_life = Some(life);
+        p.auth_life = Some(Lifetime::Unlimited);
+        p.max_idle = Some(idle);
+        Session::start(p, &Policy::default(), Timestamp::from_millis(at)).unwrap()
+    };
+    let ten = Lifetime::minutes_const(10);
+    let three = Lifetime::minutes_const(3);
+    let unlimited = Lifetime::Unlimited;
+    assert_eq!(
+        key_expiry(&start(ten, three, 1_000)),
+        Some(1_000 + 3 * 60_000)
+    );
+    assert_eq!(
+        key_expiry(&start(three, ten, 1_000)),
+        Some(1_000 + 3 * 60_000)
+    );
+    assert_eq!(
+        key_expiry(&start(ten, unlimited, 1_000)),
+        Some(1_000 + 10 * 60_000)
+    );
+    assert_eq!(
+        key_expiry(&start(unlimited, ten, 1_000)),
+        Some(1_000 + 10 * 60_000)
+    );
+    assert_eq!(key_expiry(&start(unlimited, unlimited, 1_000)), None);
+    assert_eq!(key_expiry(&start(three, three, -10 * 60_000)), Some(1));
+    assert_eq!(
+        index_score(&start(ten, three, 1_000)),
+        (1_000 + 10 * 60_000).to_string()
+    );
+    assert_eq!(index_score(&start(unlimited, three, 1_000)), "+inf");
+}

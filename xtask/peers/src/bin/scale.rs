@@ -144,11 +144,7 @@ async fn open(backend: &str, args: &[String]) -> Arc<dyn SessionStore> {
             // behind under load; a retry would only count twice.
             config.attempt_timeout = std::time::Duration::from_secs(60);
             create_table(&config).await.expect("create the table");
-            Arc::new(
-                DynamoDbStore::open(&config)
-                    .await
-                    .expect("open the table"),
-            )
+            Arc::new(DynamoDbStore::open(&config).await.expect("open the table"))
         }
         other => panic!("--backend must be local, redis or dynamodb, not {other:?}"),
     }

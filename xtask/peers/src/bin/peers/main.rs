@@ -8,6 +8,15 @@
 //!       [--memory-sessions N]
 //! ```
 //!
+//! With `tessera` among the systems, the reads of Tessera and
+//! tower-sessions are compared by the read bisection ([`bisect`]): rows
+//! from tower-sessions' `load` to Tessera's whole service, interleaved
+//! over `--rounds` rounds (default 5), each row's median round reported;
+//! its tower-sessions `load` and store `get-and-touch` rows are the
+//! figures compared. Creates of both alternate the same way, and the
+//! create script's `usec_per_call` (`INFO commandstats`, Redis's own time
+//! per call) is reported beside them.
+//!
 //! What each measured operation does per call:
 //!
 //! * Tessera `get-and-touch`: one GET of the session value, which the
@@ -38,6 +47,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+mod bisect;
+
 use actix_session::storage::{RedisSessionStore, SessionKey, SessionStore as _};
 use tessera_bench_peers::{
     PAYLOAD_BYTES, arg, emit_stats, list_arg, payload_session, payload_text, run_local_warm,
@@ -45,11 +56,12 @@ use tessera_bench_peers::{
 };
 use tessera_core::OnQuotaExhaustion;
 use tessera_store::testkit::{policy, session_ref};
-use tessera_store::{Clock as _, SessionRef, SessionStore as _, SystemClock, Touch};
+use tessera_store::{Clock as _, SessionStore as _, SystemClock};
 use tessera_store_redis::{RedisConfig, RedisStore};
 use tower_sessions_core::SessionStore as _;
 use tower_sessions_core::session::{Id, Record};
 use tower_sessions_redis_store::fred::prelude::{Client, ClientLike as _, Config, Pool};
+use tower_sessions_redis_store::fred::types::Value;
 
 /// Sessions read round-robin by the read benchmarks.
 const READ_SET: usize = 1000;
@@ -67,6 +79,7 @@ fn main() {
         "--systems",
         "tessera,tower-sessions,actix-session".to_owned(),
     );
+    let rounds: usize = arg(&args, "--rounds", 5);
     println!("data payload {PAYLOAD_BYTES} bytes, {ops} operations per run, pool size {pool_size}");
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -75,7 +88,7 @@ fn main() {
         .expect("a tokio runtime");
     for system in systems.split(',') {
         match system {
-            "tessera" => runtime.block_on(tessera(&url, ops, &concurrency, pool_size)),
+            "tessera" => runtime.block_on(tessera(&url, ops, &concurrency, pool_size, rounds)),
             "tower-sessions" => runtime.block_on(tower(&url, ops, &concurrency, pool_size)),
             "actix-session" => runtime.block_on(actix(&url, ops, &concurrency)),
             other => panic!("unknown system {other}"),
@@ -206,58 +219,104 @@ async fn used_memory(raw: &Client) -> i64 {
         .expect("used_memory")
 }
 
-async fn tessera(url: &str, ops: usize, concurrency: &[usize], pool_size: usize) {
+/// Tessera beside tower-sessions, interleaved round after round: the read
+/// bisection, then creates of both alternately, with the create script's
+/// `usec_per_call`.
+async fn tessera(url: &str, ops: usize, concurrency: &[usize], pool_size: usize, rounds: usize) {
     let mut config = RedisConfig::from_url(url.to_owned());
     // The default prefix, as a deployment has it.
     config.key_prefix = tessera_store_redis::DEFAULT_KEY_PREFIX.to_owned();
     config.pool_size = pool_size;
     let store = Arc::new(RedisStore::open(&config).await.expect("connect"));
+    let setup = Arc::new(bisect::Setup::new(url, pool_size, Arc::clone(&store)).await);
+    let tower_pool = Pool::new(
+        Config::from_url(url).expect("a Redis URL"),
+        None,
+        None,
+        None,
+        pool_size,
+    )
+    .expect("a fred pool");
+    tower_pool.init().await.expect("connect");
+    let tower = Arc::new(tower_sessions_redis_store::RedisStore::new(
+        tower_pool.clone(),
+    ));
     let quota = Arc::new(policy(5, OnQuotaExhaustion::CloseOldSession));
-    let now = SystemClock.now();
-    let mut ids: Vec<SessionRef> = Vec::with_capacity(READ_SET);
-    for i in 0..READ_SET {
-        let subject = format!("reader-{i}");
-        let id = session_ref(&subject);
-        store
-            .create(&id, &payload_session(&subject, now), &quota, now)
-            .await
-            .expect("create a session to read");
-        ids.push(id);
-    }
-    let ids = Arc::new(ids);
     for &c in concurrency {
-        let (s, ids) = (Arc::clone(&store), Arc::clone(&ids));
-        let stats = run_warm(ops, c, move |i| {
-            let (s, id) = (Arc::clone(&s), ids[i % READ_SET]);
-            async move {
-                s.get_and_touch(&id, SystemClock.now(), Touch::Yes)
-                    .await
-                    .expect("get-and-touch")
-                    .expect("the session is alive");
-            }
-        })
-        .await;
-        emit_stats("tessera", "get-and-touch", READ_SET, c, stats);
+        bisect::run(&setup, ops, c, rounds).await;
 
-        let (s, quota) = (Arc::clone(&store), Arc::clone(&quota));
-        let stats = run_warm(ops, c, move |i| {
-            let (s, quota) = (Arc::clone(&s), Arc::clone(&quota));
-            async move {
-                let subject = format!("login-{c}-{i}");
-                let now = SystemClock.now();
-                s.create(
-                    &session_ref(&subject),
-                    &payload_session(&subject, now),
-                    &quota,
-                    now,
-                )
-                .await
-                .expect("create");
-            }
-        })
-        .await;
-        emit_stats("tessera", "create", READ_SET, c, stats);
+        let config_resetstat = tower_sessions_redis_store::fred::types::CustomCommand::new_static(
+            "CONFIG",
+            tower_sessions_redis_store::fred::types::ClusterHash::FirstKey,
+            false,
+        );
+        let _: Value = tower_pool
+            .custom(config_resetstat, vec!["RESETSTAT"])
+            .await
+            .expect("CONFIG RESETSTAT");
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        for round in 0..rounds {
+            let (s, quota) = (Arc::clone(&store), Arc::clone(&quota));
+            ours.push(
+                run_warm(ops, c, move |i| {
+                    let (s, quota) = (Arc::clone(&s), Arc::clone(&quota));
+                    async move {
+                        let subject = format!("login-{c}-{round}-{i}");
+                        let now = SystemClock.now();
+                        s.create(
+                            &session_ref(&subject),
+                            &payload_session(&subject, now),
+                            &quota,
+                            now,
+                        )
+                        .await
+                        .expect("create");
+                    }
+                })
+                .await,
+            );
+            let s = Arc::clone(&tower);
+            theirs.push(
+                run_warm(ops, c, move |i| {
+                    let s = Arc::clone(&s);
+                    async move {
+                        let mut record = tower_record(&format!("login-{c}-{round}-{i}"));
+                        s.create(&mut record).await.expect("create");
+                    }
+                })
+                .await,
+            );
+        }
+        emit_stats("tessera", "create", READ_SET, c, bisect::median(ours));
+        emit_stats("tower-sessions", "create", READ_SET, c, bisect::median(theirs));
+        let usec = script_usec_per_call(&tower_pool).await;
+        tessera_bench_peers::emit(&[
+            ("system", tessera_bench_peers::Field::Text("tessera")),
+            ("op", tessera_bench_peers::Field::Text("create-script")),
+            ("concurrency", tessera_bench_peers::Field::Number(c as f64)),
+            ("usec_per_call", tessera_bench_peers::Field::Number(usec)),
+        ]);
     }
+}
+
+/// `usec_per_call` of `EVALSHA` since the last `CONFIG RESETSTAT`: Redis's
+/// own time per script call.
+async fn script_usec_per_call(pool: &Pool) -> f64 {
+    let info: String = pool
+        .info(Some(
+            tower_sessions_redis_store::fred::types::InfoKind::CommandStats,
+        ))
+        .await
+        .expect("info");
+    info.lines()
+        .find_map(|l| l.strip_prefix("cmdstat_evalsha:"))
+        .and_then(|stats| {
+            stats
+                .split(',')
+                .find_map(|kv| kv.strip_prefix("usec_per_call="))
+        })
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(f64::NAN)
 }
 
 fn tower_record(subject: &str) -> Record {
@@ -288,16 +347,6 @@ async fn tower(url: &str, ops: usize, concurrency: &[usize], pool_size: usize) {
         let stats = run_warm(ops, c, move |i| {
             let (s, id) = (Arc::clone(&s), ids2[i % READ_SET]);
             async move {
-                s.load(&id).await.expect("load").expect("present");
-            }
-        })
-        .await;
-        emit_stats("tower-sessions", "load", READ_SET, c, stats);
-
-        let (s, ids2) = (Arc::clone(&store), Arc::clone(&ids));
-        let stats = run_warm(ops, c, move |i| {
-            let (s, id) = (Arc::clone(&s), ids2[i % READ_SET]);
-            async move {
                 let mut record = s.load(&id).await.expect("load").expect("present");
                 record.expiry_date = time::OffsetDateTime::now_utc() + time::Duration::days(3);
                 s.save(&record).await.expect("save");
@@ -305,17 +354,6 @@ async fn tower(url: &str, ops: usize, concurrency: &[usize], pool_size: usize) {
         })
         .await;
         emit_stats("tower-sessions", "load+save", READ_SET, c, stats);
-
-        let s = Arc::clone(&store);
-        let stats = run_warm(ops, c, move |i| {
-            let s = Arc::clone(&s);
-            async move {
-                let mut record = tower_record(&format!("login-{c}-{i}"));
-                s.create(&mut record).await.expect("create");
-            }
-        })
-        .await;
-        emit_stats("tower-sessions", "create", READ_SET, c, stats);
 
         let (s, ids2) = (Arc::clone(&store), Arc::clone(&ids));
         let stats = run_warm(ops, c, move |i| {
