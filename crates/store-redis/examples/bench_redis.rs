@@ -12,9 +12,9 @@
 //! * Tessera get-and-touch (one session, the real clock as `now`) and
 //!   create (1000 subjects at a quota of 5 under CLOSE_OLD_SESSION, so past
 //!   warm-up every create also closes one session): ops/s, p50, p99, and
-//!   round trips per operation from `INFO commandstats` (`GET` calls for
-//!   get-and-touch, whose due touches each add a script call and the `GET`
-//!   inside it; EVALSHA + EVAL calls for create);
+//!   round trips per operation from `INFO commandstats` (`GETRANGE` and
+//!   `GET` calls for get-and-touch: its bounded read, and the `GET` inside
+//!   each due touch's script; EVALSHA + EVAL calls for create);
 //! * with `--redis-benchmark`: `redis-benchmark` running a plain `GET` of a
 //!   value as large as the session value (the machine's limit), and the
 //!   very call get-and-touch sends, a `GET` of the session's key, with the
@@ -184,10 +184,12 @@ async fn command_calls(raw: &Client) -> HashMap<String, u64> {
         .collect()
 }
 
-/// `GET` calls: a get-and-touch's own, plus one inside each touch script
-/// (so with the scripts, its round trips).
+/// Reads: a get-and-touch's own `GETRANGE` (the read bounded by the
+/// record size cap), plus the `GET` inside each touch script (so with the
+/// scripts, its round trips).
 async fn get_calls(raw: &Client) -> u64 {
-    command_calls(raw).await.get("get").copied().unwrap_or(0)
+    let calls = command_calls(raw).await;
+    calls.get("get").copied().unwrap_or(0) + calls.get("getrange").copied().unwrap_or(0)
 }
 
 async fn script_calls(raw: &Client) -> u64 {
@@ -309,7 +311,13 @@ async fn main() {
     let key = store.session_key(&id);
     let stored: Vec<u8> = raw.get(&key).await.expect("read the session value");
     let record_bytes = stored.len();
-    let evalsha: Vec<String> = vec!["GET".into(), key.clone()];
+    // What a read sends: the value, bounded by the record size cap.
+    let evalsha: Vec<String> = vec![
+        "GETRANGE".into(),
+        key.clone(),
+        "0".into(),
+        tessera_store::backend::record::MAX_RECORD_BYTES.to_string(),
+    ];
     let get_key = format!("{prefix}get-probe");
     let () = raw
         .set(&get_key, "x".repeat(record_bytes), None, None, false)
@@ -488,7 +496,7 @@ async fn main() {
     }
     println!();
     println!(
-        "round trips per operation (INFO commandstats, GET / ops; EVALSHA + EVAL / ops): get-and-touch {touch_rtt:.2}, create {create_rtt:.2}"
+        "round trips per operation (INFO commandstats, GETRANGE + GET / ops; EVALSHA + EVAL / ops): get-and-touch {touch_rtt:.2}, create {create_rtt:.2}"
     );
     println!(
         "memory: {per_session:.0} bytes per session over {} sessions (data payload {PAYLOAD_BYTES} B, value {record_bytes} B, {:.2}x the payload)",
