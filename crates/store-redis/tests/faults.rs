@@ -176,6 +176,35 @@ async fn connecting_to_a_dead_server_is_unavailable_within_the_connect_timeout()
     );
 }
 
+/// A port that accepts connections and never answers (a stopped server, a
+/// proxy with nothing behind it): opening fails within the connect timeout
+/// (plus the command timeout for closing), and never hangs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connecting_to_a_server_that_never_answers_fails_in_time() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    // Accept and hold every connection, saying nothing.
+    let held = std::thread::spawn(move || {
+        let mut streams = Vec::new();
+        for stream in listener.incoming().take(64) {
+            streams.push(stream);
+        }
+        streams.len()
+    });
+    let mut config = RedisConfig::from_url(format!("redis://127.0.0.1:{port}"));
+    config.connect_timeout = Duration::from_millis(700);
+    config.command_timeout = Duration::from_millis(COMMAND_TIMEOUT_MS);
+    let started = Instant::now();
+    let limit = Duration::from_millis(700 + COMMAND_TIMEOUT_MS + 2_500);
+    let result = tokio::time::timeout(limit * 4, RedisStore::open(&config))
+        .await
+        .expect("opening hung against a server that never answers");
+    let err = result.expect_err("nothing answers there");
+    assert!(err.is_unreachable(), "{err:?}");
+    assert!(started.elapsed() <= limit, "took {:?}", started.elapsed());
+    drop(held);
+}
+
 #[tokio::test]
 async fn a_wrong_password_is_a_backend_error_not_an_outage() {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -3,16 +3,24 @@
 
 use super::*;
 
-/// A connection on which a command has waited the whole command timeout
-/// is closed as unresponsive (the commands waiting on it fail as
+/// A connection whose last write has waited a whole command timeout with
+/// no reply is closed as unresponsive (the commands waiting on it fail as
 /// unavailable, and the connection is made again), checked every quarter
-/// of it: a server that stopped answering does not keep the pool's
-/// connections.
+/// of it. fred resets that clock on every write and every reply, so under
+/// steady traffic to a server that stopped answering it may never trigger:
+/// each command is then still bounded by `RedisStore::bounded`.
 fn unresponsive(command_timeout: Duration) -> UnresponsiveConfig {
     UnresponsiveConfig {
         max_timeout: Some(command_timeout),
         interval: (command_timeout / 4).max(Duration::from_millis(1)),
     }
+}
+
+/// Closes a pool that did not connect. `QUIT` has no timeout of fred's
+/// (the pool sets none) and a server that accepts connections but never
+/// answers would never answer it: it gets the command timeout.
+async fn give_up(pool: &Pool, command_timeout: Duration) {
+    let _ = tokio::time::timeout(command_timeout, pool.quit()).await;
 }
 
 impl RedisStore {
@@ -84,16 +92,16 @@ impl RedisStore {
                 Ok(Ok(_connection_task)) => break pool,
                 Ok(Err(e)) if is_unavailable(&e) && tokio::time::Instant::now() < deadline => {
                     tracing::debug!(error = %e, "Redis not reachable yet; retrying");
-                    let _ = pool.quit().await;
+                    give_up(&pool, command_timeout).await;
                     last_error = Some(e);
                     tokio::time::sleep(CONNECT_RETRY_PAUSE).await;
                 }
                 Ok(Err(e)) => {
-                    let _ = pool.quit().await;
+                    give_up(&pool, command_timeout).await;
                     return Err(RedisError::from_driver("connecting", e));
                 }
                 Err(_elapsed) => {
-                    let _ = pool.quit().await;
+                    give_up(&pool, command_timeout).await;
                     let what = "connecting (gave up after connect_timeout_ms)";
                     return Err(match last_error {
                         Some(e) => RedisError::from_driver(what, e),
