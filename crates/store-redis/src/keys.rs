@@ -27,8 +27,6 @@ const SUBJECT_HASH_LABEL: &[u8] = b"tessera/redis-subject-index/v1\0";
 /// Bytes of the SHA-256 kept for the index key name: 128 bits, so two
 /// subjects that share a tag never share an index in practice.
 const SUBJECT_HASH_LEN: usize = 16;
-/// Lower-case hex digits, as `SubjectTag`'s `Display` writes them.
-const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Builds key names under one prefix.
 #[derive(Debug, Clone)]
@@ -46,17 +44,8 @@ impl Keys {
     }
 
     /// The key holding the session `id`.
-    /// Built in one allocation: a read builds one per request.
     pub(crate) fn session(&self, id: &SessionRef) -> String {
-        // prefix, "{", four hex digits, "}:s:", 43 base64url digits.
-        let mut key = String::with_capacity(self.prefix.len() + 52);
-        key.push_str(&self.prefix);
-        key.push('{');
-        for &byte in id.tag().as_bytes() {
-            key.push(char::from(HEX[usize::from(byte >> 4)]));
-            key.push(char::from(HEX[usize::from(byte & 0x0f)]));
-        }
-        key.push_str("}:s:");
+        let mut key = self.session_prefix(id.tag());
         B64.encode_string(id.storage_key().as_bytes(), &mut key);
         key
     }

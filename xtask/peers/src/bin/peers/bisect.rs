@@ -107,10 +107,11 @@ const READS: usize = 1000;
 
 /// What the rows read: the same sessions through every layer.
 pub struct Setup {
-    tower_pool: Pool,
+    /// tower-sessions' pool (fred's defaults) and its store on it.
+    pub tower_pool: Pool,
     /// The pools of the [`LAYERED`] rows.
     layered: Vec<Pool>,
-    tower: Arc<tower_sessions_redis_store::RedisStore<Pool>>,
+    pub tower: Arc<tower_sessions_redis_store::RedisStore<Pool>>,
     tower_ids: Vec<Id>,
     store: Arc<RedisStore>,
     dyn_store: Arc<dyn SessionStore>,

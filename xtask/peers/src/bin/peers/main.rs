@@ -229,18 +229,8 @@ async fn tessera(url: &str, ops: usize, concurrency: &[usize], pool_size: usize,
     config.pool_size = pool_size;
     let store = Arc::new(RedisStore::open(&config).await.expect("connect"));
     let setup = Arc::new(bisect::Setup::new(url, pool_size, Arc::clone(&store)).await);
-    let tower_pool = Pool::new(
-        Config::from_url(url).expect("a Redis URL"),
-        None,
-        None,
-        None,
-        pool_size,
-    )
-    .expect("a fred pool");
-    tower_pool.init().await.expect("connect");
-    let tower = Arc::new(tower_sessions_redis_store::RedisStore::new(
-        tower_pool.clone(),
-    ));
+    // tower-sessions' creates run on the pool and store its reads use.
+    let (tower_pool, tower) = (&setup.tower_pool, Arc::clone(&setup.tower));
     let quota = Arc::new(policy(5, OnQuotaExhaustion::CloseOldSession));
     for &c in concurrency {
         bisect::run(&setup, ops, c, rounds).await;
@@ -288,8 +278,14 @@ async fn tessera(url: &str, ops: usize, concurrency: &[usize], pool_size: usize,
             );
         }
         emit_stats("tessera", "create", READ_SET, c, bisect::median(ours));
-        emit_stats("tower-sessions", "create", READ_SET, c, bisect::median(theirs));
-        let usec = script_usec_per_call(&tower_pool).await;
+        emit_stats(
+            "tower-sessions",
+            "create",
+            READ_SET,
+            c,
+            bisect::median(theirs),
+        );
+        let usec = script_usec_per_call(tower_pool).await;
         tessera_bench_peers::emit(&[
             ("system", tessera_bench_peers::Field::Text("tessera")),
             ("op", tessera_bench_peers::Field::Text("create-script")),
